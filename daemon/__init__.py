@@ -1,0 +1,1 @@
+"""daemon stage of kept (see README)."""

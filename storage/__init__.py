@@ -1,0 +1,1 @@
+"""Where kept remembers what it has read and found."""

@@ -1,0 +1,106 @@
+"""The interface every store implements.
+
+Vocabulary
+----------
+store
+    kept's memory: everything it has read and found, in one place (one file
+    for the TinyDB store). It never holds a mail body, only metadata and the
+    promise sentences.
+transaction
+    ``with store.transaction(): ...`` groups reads and writes. Inside, the
+    store is locked against other processes (the daemon and a CLI command
+    may run at the same time); on a clean exit everything written inside is
+    made durable at once (atomically: all of it or, after a crash, none of
+    it); on an exception nothing written inside is kept. Transactions nest
+    (inner ones join the outer one). Calls made outside any transaction run
+    in a transaction of their own.
+message record
+    A `MailMessage` without its body, keyed by (account, message_id).
+thread
+    A `Thread` keyed by its key; also found by any of its message ids and by
+    (account, normalized subject).
+promise
+    A `Promise` keyed by its id.
+cursor
+    A source's position in a folder, keyed by (account, folder name).
+meta
+    Small named JSON values: schema version, last scan time, account health,
+    dismissed promise sentences, digest bookkeeping.
+
+Every ``put_*`` replaces the record with the same key, so storing the same
+thing twice changes nothing (scans are idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from kept.models import MailMessage, Promise, Thread
+
+SCHEMA_VERSION = 1
+
+
+@runtime_checkable
+class Store(Protocol):
+    """kept's persistent memory. See the module docstring for the terms."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Lock, batch all writes inside, commit them atomically on success."""
+
+    # -- messages ---------------------------------------------------------
+    def has_message(self, account: str, message_id: str) -> bool:
+        """True if this message was stored before."""
+
+    def put_message(self, message: MailMessage) -> bool:
+        """Store the message's metadata (its body is dropped). True if it was new."""
+
+    def get_message(self, account: str, message_id: str) -> MailMessage | None:
+        """The stored message (with an empty body), or None."""
+
+    def count_messages(self, account: str | None = None) -> dict[str, int]:
+        """Number of stored messages by role (``{"sent": n, "received": m}``)."""
+
+    # -- threads ----------------------------------------------------------
+    def get_thread(self, key: str) -> Thread | None:
+        """The thread with this key, or None."""
+
+    def put_thread(self, thread: Thread) -> None:
+        """Store or replace a thread and update its indexes."""
+
+    def thread_key_for_message(self, account: str, message_id: str) -> str | None:
+        """Key of the thread containing this message id, or None."""
+
+    def threads_with_subject(self, account: str, subject: str) -> list[Thread]:
+        """Threads of the account whose normalized subject equals `subject`."""
+
+    def threads(self, account: str | None = None) -> Iterator[Thread]:
+        """All threads (of one account, if given)."""
+
+    # -- promises ---------------------------------------------------------
+    def get_promise(self, promise_id: str) -> Promise | None:
+        """The promise with this id, or None."""
+
+    def put_promise(self, promise: Promise) -> bool:
+        """Store or replace a promise. True if it was new."""
+
+    def promises(self, account: str | None = None) -> Iterator[Promise]:
+        """All promises (of one account, if given), oldest first."""
+
+    # -- cursors ----------------------------------------------------------
+    def get_cursor(self, account: str, folder: str) -> dict[str, Any] | None:
+        """The cursor stored for this folder, or None."""
+
+    def set_cursor(self, account: str, folder: str, cursor: dict[str, Any]) -> None:
+        """Store the cursor for this folder."""
+
+    # -- meta -------------------------------------------------------------
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A named JSON value, or `default`."""
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a named JSON value."""
+
+    def close(self) -> None:
+        """Release files and locks. The store must not be used afterwards."""
