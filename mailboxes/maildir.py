@@ -1,0 +1,181 @@
+"""Read a local Maildir (as synced by mbsync, offlineimap or Lotus exports).
+
+The source never changes the Maildir: it does not move messages from new/ to
+cur/, does not touch flags or file names, and only opens files for reading.
+
+Maildir keys are stable for the life of a message (a flag change or a move
+from new/ to cur/ only changes the part after the colon), so the cursor is
+simply the set of keys already handed out: ``{"seen": [sorted keys]}``. That
+finds newly synced mail whatever time stamp the syncing tool gave its file.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kept.errors import SourceError
+from kept.mailboxes.base import Batch, Cursor, Folder
+from kept.models import RawMessage
+from kept.settings import MaildirAccount
+
+logger = logging.getLogger(__name__)
+
+# The name the top folder (``inbox = ""``) is shown and stored under.
+TOP_FOLDER_NAME = "INBOX"
+
+
+class MaildirSource:
+    """A `kept.mailboxes.base.MailSource` for one `MaildirAccount`."""
+
+    def __init__(self, account: MaildirAccount) -> None:
+        self.account = account.name
+        self._config = account
+        self._boxes: dict[str, mailbox.Maildir] = {}
+        # folder name -> (sub-directory, role), in the order folders() lists them
+        self._layout: dict[str, tuple[str, str]] = {}
+        configured = [(account.inbox, "received"), (account.sent, "sent")]
+        configured += [(subdir, "received") for subdir in account.received_folders]
+        for subdir, role in configured:
+            self._layout.setdefault(subdir or TOP_FOLDER_NAME, (subdir, role))
+
+    def __enter__(self) -> MaildirSource:
+        if not Path(self._config.path).is_dir():
+            raise SourceError(
+                f"{self.account}: Maildir {str(self._config.path)!r} does not exist or is not a folder"
+            )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._boxes.clear()
+
+    def folders(self) -> list[Folder]:
+        """The inbox, the sent folder and the extra received folders.
+
+        Raises SourceError naming the folder when a configured one is missing.
+        """
+        result = []
+        for name, (subdir, role) in self._layout.items():
+            self._open_box(name, subdir)
+            result.append(Folder(name, role))  # type: ignore[arg-type]
+        return result
+
+    def pending(self, folder: Folder, cursor: Cursor | None) -> int:
+        """How many messages `fetch` would return for this cursor."""
+        box = self._box(folder)
+        seen, _reset = self._seen_keys(folder, box, cursor)
+        return sum(1 for key in self._keys(folder, box) if key not in seen)
+
+    def fetch(
+        self, folder: Folder, cursor: Cursor | None, batch_size: int = 200
+    ) -> Iterator[Batch]:
+        """Yield messages whose keys the cursor has not seen, oldest file first."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        box = self._box(folder)
+        keys = self._keys(folder, box)
+        seen, reset = self._seen_keys(folder, box, cursor, keys)
+        # Forget keys whose files are gone so the cursor stays the size of
+        # the folder; Maildir keys are never reused, so nothing is lost.
+        present = set(keys)
+        handed_out = {key for key in seen if key in present}
+        new = [(self._mtime(box, key), key) for key in keys if key not in seen]
+        new.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0, pair[1]))
+        if not new and reset:
+            yield Batch(folder, (), {"seen": sorted(handed_out)}, reset=True)
+            return
+        for start in range(0, len(new), batch_size):
+            messages = []
+            for mtime, key in new[start : start + batch_size]:
+                handed_out.add(key)
+                message = self._read(folder, box, key, mtime)
+                if message is not None:
+                    messages.append(message)
+            yield Batch(folder, tuple(messages), {"seen": sorted(handed_out)}, reset=reset)
+
+    def _open_box(self, name: str, subdir: str) -> mailbox.Maildir:
+        path = Path(self._config.path) / subdir if subdir else Path(self._config.path)
+        if not all((path / part).is_dir() for part in ("cur", "new")):
+            raise SourceError(
+                f"{self.account}: Maildir folder {subdir or TOP_FOLDER_NAME!r} not found "
+                f"(no cur/ and new/ in {str(path)!r}); check the account's inbox, sent "
+                "and received_folders settings"
+            )
+        # create=False: reading must never make directories; factory=None:
+        # we only read raw bytes, parsing happens later.
+        box = mailbox.Maildir(str(path), factory=None, create=False)
+        self._boxes[name] = box
+        return box
+
+    def _box(self, folder: Folder) -> mailbox.Maildir:
+        box = self._boxes.get(folder.name)
+        if box is None:
+            if folder.name not in self._layout:
+                raise SourceError(f"{self.account}: {folder.name!r} is not one of this account's folders")
+            box = self._open_box(folder.name, self._layout[folder.name][0])
+        return box
+
+    def _keys(self, folder: Folder, box: mailbox.Maildir) -> list[str]:
+        try:
+            return list(box.keys())
+        except OSError as error:
+            raise SourceError(f"{self.account}: cannot list {folder.name!r}: {error}") from error
+
+    def _seen_keys(
+        self,
+        folder: Folder,
+        box: mailbox.Maildir,
+        cursor: Cursor | None,
+        keys: list[str] | None = None,
+    ) -> tuple[set[str], bool]:
+        """The keys the cursor says were handed out, and whether it had to be dropped.
+
+        A cursor is dropped when it is not one of ours, or when none of its
+        keys exist any more while the folder holds mail: the folder was
+        replaced wholesale (a sync tool started over), the Maildir form of an
+        IMAP UIDVALIDITY change.
+        """
+        if cursor is None:
+            return set(), False
+        seen = cursor.get("seen")
+        if not isinstance(seen, list) or not all(isinstance(key, str) for key in seen):
+            logger.warning("%s: unreadable cursor for %s, reading the folder again", self.account, folder.name)
+            return set(), True
+        if keys is None:
+            keys = self._keys(folder, box)
+        seen_set = set(seen)
+        if seen_set and keys and seen_set.isdisjoint(keys):
+            logger.info("%s: folder %s was replaced, reading it again", self.account, folder.name)
+            return set(), True
+        return seen_set, False
+
+    def _mtime(self, box: mailbox.Maildir, key: str) -> float | None:
+        try:
+            return os.stat(self._path_of(box, key)).st_mtime
+        except (KeyError, OSError):
+            return None
+
+    @staticmethod
+    def _path_of(box: mailbox.Maildir, key: str) -> str:
+        # Maildir has no public key -> path lookup; _lookup is the one the
+        # stdlib itself uses and it re-scans when a sync tool renamed a file.
+        return os.path.join(box._path, box._lookup(key))  # noqa: SLF001
+
+    def _read(
+        self, folder: Folder, box: mailbox.Maildir, key: str, mtime: float | None
+    ) -> RawMessage | None:
+        """The message's exact bytes, or None if its file vanished or cannot be read."""
+        try:
+            with open(self._path_of(box, key), "rb") as handle:
+                data = handle.read()
+        except (KeyError, OSError) as error:
+            # A sync tool may delete or rename a file between listing and
+            # reading; one unreadable file must not stop the scan.
+            logger.warning("%s: skipping %s/%s: %s", self.account, folder.name, key, error)
+            return None
+        internal_date = datetime.fromtimestamp(mtime, tz=timezone.utc) if mtime is not None else None
+        return RawMessage(uid=key, data=data, internal_date=internal_date)
