@@ -1,0 +1,505 @@
+"""Raw mail bytes to `MailMessage` records.
+
+Every message is hostile input: headers may be malformed or forged, charsets
+unknown, base64 broken, bodies gigantic and multipart trees absurdly deep.
+`parse_message` therefore never raises; what it could not read it records in
+`MailMessage.problems` and carries on with what it could.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import email.utils
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.header import decode_header, make_header
+from email.message import Message
+
+from kept.extractors.cleaning import html_to_text, split_fresh, strip_control
+from kept.models import Address, MailMessage, RawMessage, Role
+
+__all__ = ["parse_message", "is_automated"]
+
+logger = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Bounds that keep one pathological message from stalling a scan.
+MAX_PARTS = 200
+MAX_DEPTH = 30
+MAX_HTML_CHARS = 2_000_000
+MAX_TEXT_CHARS = 500_000
+MAX_HEADER_CHARS = 10_000
+MAX_ADDRESSES = 500
+MAX_REFERENCES = 100
+MAX_LINKS = 50
+
+_MSGID = re.compile(r"<([^<>\s]{1,900})>")
+_LINK = re.compile(r"\bhttps?://[^\s<>\"'`{}|\\^\[\]]{1,2000}", re.IGNORECASE)
+_LINK_TRAILING = ".,;:!?)]}'\""
+_WHITESPACE = re.compile(r"\s+")
+_EMAIL_SHAPE = re.compile(r"^[^\s@<>()\[\],;:\"]{1,200}@[^\s@<>()\[\],;:\"]{1,200}$")
+
+_AUTOMATED_SENDER = re.compile(
+    r"(?:^|[-_.+])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)(?:$|[-_.+])",
+    re.IGNORECASE,
+)
+_OUT_OF_OFFICE = re.compile(
+    r"\b(?:out\s+of\s+(?:the\s+)?office|automatic\s+reply|auto(?:matic)?[-\s]?(?:reply|response)|"
+    r"abwesenheitsnotiz|r[ée]ponse\s+automatique|respuesta\s+autom[áa]tica|undeliverable|"
+    r"delivery\s+status\s+notification|returned\s+mail|mail\s+delivery\s+(?:failed|failure|subsystem))\b",
+    re.IGNORECASE,
+)
+
+# Problems that mean part of the message is lost, worth a WARNING; the rest
+# ("no Date header") are normal in old archives and logged at DEBUG.
+_SERIOUS = ("unparseable", "truncated", "parser fell back", "too many parts", "too deep")
+
+_ENCODING_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+
+
+@dataclass(slots=True)
+class _Body:
+    """What a walk over the MIME tree found."""
+
+    plain: str | None = None
+    html: str | None = None
+    attachment_names: list[str] = field(default_factory=list)
+    has_attachment: bool = False
+    calendar_invite: bool = False
+
+
+def parse_message(
+    raw: RawMessage,
+    *,
+    account: str,
+    role: Role,
+    folder: str,
+    max_bytes: int = 10_000_000,
+) -> MailMessage:
+    """Parse one raw message into a `MailMessage`; never raises.
+
+    :param raw: the bytes and metadata a mail source handed over.
+    :param account: account name, copied to the record.
+    :param role: ``"sent"`` or ``"received"``.
+    :param folder: folder name, copied to the record.
+    :param max_bytes: larger messages are cut to this size before parsing
+        (noted in ``problems``).
+    """
+    data = raw.data if isinstance(raw.data, (bytes, bytearray)) else bytes(raw.data or b"")
+    fallback_id = f"<{hashlib.sha1(data).hexdigest()}@kept.invalid>"
+    problems: list[str] = []
+    try:
+        record = _parse(raw, bytes(data), fallback_id, problems, account=account, role=role, folder=folder, max_bytes=max_bytes)
+    except Exception as error:  # noqa: BLE001 - one bad message must never stop a scan
+        problems.append(f"unparseable: {type(error).__name__}")
+        logger.warning("message %s: could not be parsed (%s)", fallback_id, type(error).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+        return MailMessage(
+            account=account,
+            role=role,
+            folder=folder,
+            message_id=fallback_id,
+            date=_as_utc(raw.internal_date) if raw.internal_date else EPOCH,
+            problems=tuple(problems),
+            size=len(data),
+        )
+    if record.problems:
+        serious = any(p.startswith(_SERIOUS) for p in record.problems)
+        logger.log(
+            logging.WARNING if serious else logging.DEBUG,
+            "message %s: %s",
+            record.message_id,
+            "; ".join(record.problems),
+        )
+    return record
+
+
+def _parse(
+    raw: RawMessage,
+    data: bytes,
+    fallback_id: str,
+    problems: list[str],
+    *,
+    account: str,
+    role: Role,
+    folder: str,
+    max_bytes: int,
+) -> MailMessage:
+    size = len(data)
+    if size > max_bytes:
+        data = data[:max_bytes]
+        problems.append(f"truncated at {max_bytes} bytes")
+    message = _load(data, problems)
+
+    message_id = _message_id(_header(message, "Message-ID", problems)) or fallback_id
+    if message_id == fallback_id:
+        problems.append("no Message-ID header")
+    in_reply_to_ids = _msgids(_header(message, "In-Reply-To", problems))
+    references = tuple(dict.fromkeys(_msgids(_header(message, "References", problems))))[:MAX_REFERENCES]
+
+    from_list = _addresses(message, "From", problems)
+    from_addr = from_list[0] if from_list else None
+    if from_addr is None:
+        problems.append("no readable From header")
+    to = _addresses(message, "To", problems)
+    cc = _addresses(message, "Cc", problems)
+
+    date = _date(message, raw, problems)
+    subject = _one_line(_header(message, "Subject", problems))
+
+    body = _walk(message, problems)
+    if body.plain is not None and body.plain.strip():
+        text = body.plain
+    elif body.html is not None:
+        html = body.html
+        if len(html) > MAX_HTML_CHARS:
+            html = html[:MAX_HTML_CHARS]
+            problems.append("HTML body truncated")
+        text = html_to_text(html)
+    else:
+        text = body.plain or ""
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        problems.append("body text truncated")
+    body_text, marked_files = split_fresh(text)
+    attachment_names = list(body.attachment_names)
+    for name in marked_files:
+        if name not in attachment_names:
+            attachment_names.append(name)
+
+    return MailMessage(
+        account=account,
+        role=role,
+        folder=folder,
+        message_id=message_id,
+        in_reply_to=in_reply_to_ids[0] if in_reply_to_ids else None,
+        references=references,
+        from_addr=from_addr,
+        to=to,
+        cc=cc,
+        date=date,
+        subject=subject,
+        body_text=body_text,
+        has_attachment=body.has_attachment or bool(attachment_names),
+        attachment_names=tuple(attachment_names),
+        links=_links(body_text),
+        automated=is_automated(message, from_addr.email if from_addr else ""),
+        calendar_invite=body.calendar_invite,
+        problems=tuple(dict.fromkeys(problems)),
+        size=size,
+    )
+
+
+def _load(data: bytes, problems: list[str]) -> Message:
+    """Parse with the modern policy, falling back to compat32 if that fails."""
+    try:
+        return email.message_from_bytes(data, policy=email.policy.default)
+    except Exception as error:  # noqa: BLE001 - the parser is stdlib code fed hostile bytes
+        problems.append(f"parser fell back to compat32 ({type(error).__name__})")
+        return email.message_from_bytes(data, policy=email.policy.compat32)
+
+
+# ---------------------------------------------------------------- headers
+
+
+def _raw_header(message: Message, name: str) -> str | None:
+    """The undecoded header value, bypassing the policy's header parser."""
+    lowered = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == lowered:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def _decode_rfc2047(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # noqa: BLE001 - broken encoded-words: keep the raw text
+        return value
+
+
+def _header(message: Message, name: str, problems: list[str]) -> str:
+    """A header as decoded text ('' when missing); never raises."""
+    try:
+        value = message.get(name)
+        if value is None:
+            return ""
+        text = str(value)
+    except Exception:  # noqa: BLE001 - the modern policy chokes on some headers
+        raw = _raw_header(message, name)
+        if raw is None:
+            return ""
+        problems.append(f"malformed {name} header")
+        text = _decode_rfc2047(raw)
+    return text[:MAX_HEADER_CHARS]
+
+
+def _one_line(text: str) -> str:
+    return _WHITESPACE.sub(" ", strip_control(text)).strip()
+
+
+def _message_id(value: str) -> str | None:
+    value = strip_control(value).strip()
+    if not value:
+        return None
+    match = _MSGID.search(value)
+    if match:
+        return f"<{match.group(1)}>"
+    token = value.split()[0].strip("<>")
+    return f"<{token[:900]}>" if token else None
+
+
+def _msgids(value: str) -> list[str]:
+    value = strip_control(value)
+    found = [f"<{m}>" for m in _MSGID.findall(value)]
+    if not found and value.strip() and "@" in value:
+        # Some mailers omit the angle brackets; accept bare id tokens.
+        found = [f"<{token.strip('<>')}>" for token in value.split() if "@" in token]
+    return found
+
+
+def _addresses(message: Message, name: str, problems: list[str]) -> tuple[Address, ...]:
+    """Parse an address header into `Address` records, robust to garbage."""
+    pairs: list[tuple[str, str]] = []
+    try:
+        header = message.get(name)
+        if header is None:
+            return ()
+        parsed = getattr(header, "addresses", None)
+        if parsed is None:
+            raise ValueError("no structured addresses")
+        pairs = [(a.display_name or "", a.addr_spec or "") for a in parsed]
+        # The modern parser drops what it cannot read; if it found nothing
+        # in a non-empty header, try the lenient parser before giving up.
+        if not pairs and str(header).strip() and "@" in str(header):
+            raise ValueError("nothing parsed")
+    except Exception:  # noqa: BLE001
+        raw = _raw_header(message, name)
+        if raw is None:
+            return ()
+        try:
+            pairs = email.utils.getaddresses([_decode_rfc2047(raw)])
+        except Exception:  # noqa: BLE001
+            pairs = []
+        if not pairs:
+            problems.append(f"unreadable {name} header")
+    addresses: list[Address] = []
+    for display, addr in pairs[:MAX_ADDRESSES]:
+        display_name = _one_line(display).strip("\"' ")
+        address = _clean_email(addr)
+        if not address and not display_name:
+            continue
+        if display_name.lower() == address:
+            display_name = ""
+        addresses.append(Address(name=display_name[:200], email=address))
+    return tuple(addresses)
+
+
+def _clean_email(value: str) -> str:
+    """Lower-cased address, or '' when `value` is not address-shaped.
+
+    A bare local name without a domain ("pallen") is kept: old archives
+    such as Enron's hold them, and they still identify a correspondent.
+    """
+    value = _WHITESPACE.sub("", strip_control(value).strip().strip("<>")).lower()
+    if not value or len(value) > 254 or not value.isprintable():
+        return ""
+    if "@" not in value:
+        return value if re.fullmatch(r"[\w.+\-']{1,64}", value) else ""
+    return value if _EMAIL_SHAPE.match(value) else ""
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _date(message: Message, raw: RawMessage, problems: list[str]) -> datetime:
+    value = _raw_header(message, "Date")
+    if value is None:
+        problems.append("no Date header")
+    else:
+        try:
+            parsed = email.utils.parsedate_to_datetime(strip_control(value).strip())
+            if parsed is None:
+                raise ValueError("unparseable")
+            return _as_utc(parsed)
+        except Exception:  # noqa: BLE001 - Python raises several kinds here
+            problems.append("unreadable Date header")
+    if raw.internal_date is not None:
+        try:
+            return _as_utc(raw.internal_date)
+        except Exception:  # noqa: BLE001
+            pass
+    return EPOCH
+
+
+# ---------------------------------------------------------------- bodies
+
+
+def _walk(message: Message, problems: list[str]) -> _Body:
+    """Visit at most `MAX_PARTS` parts, `MAX_DEPTH` deep, iteratively."""
+    body = _Body()
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    visited = 0
+    while stack:
+        part, depth = stack.pop()
+        visited += 1
+        if visited > MAX_PARTS:
+            problems.append(f"too many parts (read {MAX_PARTS})")
+            break
+        ctype = _content_type(part)
+        if ctype.startswith("multipart/"):
+            if depth >= MAX_DEPTH:
+                problems.append(f"too deep (stopped at {MAX_DEPTH} levels)")
+                continue
+            children = part.get_payload()
+            if isinstance(children, list):
+                # Reversed so the stack pops them in document order.
+                stack.extend((child, depth + 1) for child in reversed(children) if isinstance(child, Message))
+            continue
+        _visit_leaf(part, ctype, body, problems)
+    return body
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:  # noqa: BLE001
+        return "application/octet-stream"
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001 - broken RFC 2231 parameters
+        return None
+    if not name:
+        return None
+    return _one_line(str(name))[:255] or None
+
+
+def _visit_leaf(part: Message, ctype: str, body: _Body, problems: list[str]) -> None:
+    try:
+        disposition = (part.get_content_disposition() or "").lower()
+    except Exception:  # noqa: BLE001
+        disposition = ""
+    filename = _filename(part)
+
+    if ctype == "text/calendar" or (filename and filename.lower().endswith(".ics")):
+        body.calendar_invite = True
+    if ctype.startswith("message/") and ctype != "message/delivery-status":
+        body.has_attachment = True
+        body.attachment_names.append(filename or "forwarded message")
+        return
+    is_text_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    if not is_text_body:
+        if disposition in ("attachment", "inline") or filename:
+            body.has_attachment = True
+            if filename:
+                body.attachment_names.append(filename)
+        return
+    if ctype == "text/plain" and body.plain is None:
+        body.plain = _decode_text(part, problems)
+    elif ctype == "text/html" and body.html is None:
+        body.html = _decode_text(part, problems)
+
+
+def _decode_text(part: Message, problems: list[str]) -> str:
+    """Decode a text part's payload, surviving bad transfer encodings and charsets."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        payload = None
+        problems.append("undecodable transfer encoding")
+    if payload is None:
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
+    defects = getattr(part, "defects", ()) or ()
+    if any("Base64" in type(defect).__name__ for defect in defects):
+        problems.append("broken base64")
+    try:
+        declared = part.get_content_charset()
+    except Exception:  # noqa: BLE001
+        declared = None
+    text = _decode_bytes(payload, declared, problems)
+    return text.replace("\x00", "")
+
+
+def _decode_bytes(payload: bytes, declared: str | None, problems: list[str]) -> str:
+    """Try the declared charset, then UTF-8, then cp1252, then latin-1."""
+    candidates: list[str] = []
+    if declared:
+        try:
+            candidates.append(codecs.lookup(declared.strip().strip("\"'")).name)
+        except (LookupError, ValueError):
+            problems.append(f"undecodable charset {strip_control(declared)[:40]}")
+    for fallback in _ENCODING_FALLBACKS:
+        if fallback not in candidates:
+            candidates.append(fallback)
+    for charset in candidates:
+        try:
+            return payload.decode(charset)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    # latin-1 cannot fail, so this is unreachable in practice; stay safe anyway.
+    return payload.decode("utf-8", "replace")  # pragma: no cover
+
+
+def _links(text: str) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for match in _LINK.finditer(text):
+        url = match.group(0).rstrip(_LINK_TRAILING)
+        if len(url) > len("https://"):
+            found.setdefault(url, None)
+        if len(found) >= MAX_LINKS:
+            break
+    return tuple(found)
+
+
+# ---------------------------------------------------------------- automated mail
+
+
+def is_automated(message: Message, from_email: str) -> bool:
+    """True if `message` was sent by a machine rather than a person.
+
+    Looks at mailing-list and bulk headers (List-Id, List-Unsubscribe,
+    Precedence), Auto-Submitted other than ``no``, auto-reply headers,
+    delivery-status reports, noreply-style senders and out-of-office
+    subjects.
+    """
+
+    def get(name: str) -> str:
+        try:
+            value = message.get(name)
+        except Exception:  # noqa: BLE001 - fall back to the raw value
+            value = _raw_header(message, name)
+        return "" if value is None else str(value).strip().lower()
+
+    if get("List-Id") or get("List-Unsubscribe") or get("List-Post"):
+        return True
+    if get("Precedence") in ("bulk", "list", "junk", "auto_reply"):
+        return True
+    auto_submitted = get("Auto-Submitted")
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return True
+    if get("X-Autoreply") or get("X-Autorespond") or get("X-Auto-Response-Suppress") in ("all", "oof"):
+        return True
+    try:
+        ctype = message.get_content_type().lower()
+        report_type = (message.get_param("report-type") or "") if ctype == "multipart/report" else ""
+    except Exception:  # noqa: BLE001
+        ctype, report_type = "", ""
+    if ctype == "message/delivery-status" or (ctype == "multipart/report" and str(report_type).lower() in ("delivery-status", "disposition-notification", "")):
+        return True
+    local = (from_email or "").split("@", 1)[0]
+    if local and _AUTOMATED_SENDER.search(local):
+        return True
+    subject = get("Subject")
+    return bool(subject and _OUT_OF_OFFICE.search(subject))
