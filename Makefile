@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - installs kept in .venv and runs it on the bundled sample mailbox
+#   make test   - installs what the tests need (Dovecot included) and runs them
+# Other targets: make lock (re-pin dependencies with hashes), make clean.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+KEPT   := $(VENV)/bin/kept
+DEMO_CONFIG := examples/demo-config.toml
+DEMO_NOW    := 2026-11-20T07:30:00+01:00
+
+.PHONY: demo test install lock clean
+
+# The venv is rebuilt when the lock file changes; kept itself is an editable
+# install so the working tree is what runs.
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	rm -rf demo-state
+	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) scan
+	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) promises --all
+	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) threads --waiting-on-me
+	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) threads --waiting-on-them
+	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) status
+
+test: install
+	bash .ci/install-dovecot.sh
+	$(PY) -m pytest -q
+
+lock:
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+
+clean:
+	rm -rf $(VENV) demo-state build *.egg-info .pytest_cache

@@ -1,0 +1,305 @@
+"""One scanning pass: read new mail, thread it, find promises, store it all.
+
+For each account and folder the pass asks the source for the messages added
+since the stored cursor and handles them batch by batch::
+
+    source batch -> parse_message -> (sent mail) PromiseExtractor
+                 -> one store transaction: threads, message records,
+                    promises, fulfilment, then the batch's cursor
+
+The cursor is written in the same transaction as the batch's records and
+only after them, so a killed scan re-reads at most one batch and message ids
+keep that free of duplicates. One account failing never stops the others:
+its error is recorded as the account's health and the pass moves on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from kept.errors import AuthenticationError, KeptError, SourceError, UserError
+from kept.extractors.asks import asks
+from kept.extractors.fulfilment import find_fulfilment
+from kept.extractors.message import parse_message
+from kept.extractors.threads import Threader
+from kept.mailboxes.base import Folder, MailSource
+from kept.mailboxes.factory import source_for
+from kept.models import MailMessage, Promise, PromiseCandidate
+from kept.settings import Account, Settings
+from kept.storage.base import Store
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+
+
+class CandidateFinder(Protocol):
+    """What the scanner needs of a promise extractor (see kept.extractors.promises)."""
+
+    def extract_many(
+        self, items: Iterable[tuple[str, datetime | None]]
+    ) -> Iterable[list[PromiseCandidate]]:
+        """Promises in each (fresh text, sent at) item, in order."""
+
+
+ProgressCallback = Callable[[str, Folder, int, int], None]
+"""Called as progress(account, folder, done, total) while a folder is read."""
+
+
+@dataclass(slots=True)
+class AccountScan:
+    """What one pass did for one account.
+
+    :ivar account: the account's name.
+    :ivar messages: messages stored for the first time.
+    :ivar seen: messages fetched that were already stored.
+    :ivar promises: new promises found.
+    :ivar kept: promises marked kept by a later message.
+    :ivar problems: messages that could only be read in part.
+    :ivar seconds: wall time of the pass.
+    :ivar error: why the account could not be scanned, or None.
+    """
+
+    account: str
+    messages: int = 0
+    seen: int = 0
+    promises: int = 0
+    kept: int = 0
+    problems: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    folders: dict[str, int] = field(default_factory=dict)
+
+
+def promise_id(account: str, message_id: str, sentence: str) -> str:
+    """Stable id of a promise: rescanning the same mail gives the same id."""
+    digest = hashlib.sha1(f"{account}\0{message_id}\0{sentence}".encode("utf-8", "replace"))
+    return digest.hexdigest()[:10]
+
+
+def sentence_fingerprint(sentence: str) -> str:
+    """Key under which a dismissed ("not a promise") sentence is remembered."""
+    normal = " ".join(sentence.lower().split())
+    return hashlib.sha1(normal.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+class Scanner:
+    """Runs scanning passes over the configured accounts.
+
+    :param settings: the validated configuration.
+    :param store: where records go.
+    :param extractor: finds promises; created lazily by `extractor_factory`
+        the first time sent mail needs it (loading the model takes seconds).
+    :param source_factory: builds a source for an account (tests pass twins).
+    :param now: the clock, so old mailboxes can be replayed.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        extractor_factory: Callable[[], CandidateFinder],
+        source_factory: Callable[[Account], MailSource] = source_for,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        progress: ProgressCallback | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._extractor_factory = extractor_factory
+        self._extractor: CandidateFinder | None = None
+        self.source_factory = source_factory
+        self.now = now
+        self.progress = progress
+        self.batch_size = batch_size
+        self.me = frozenset(settings.addresses)
+        self.tz = ZoneInfo(settings.timezone)
+        self.threader = Threader(store, settings.addresses, settings.threads)
+        self.stop_requested: Callable[[], bool] = lambda: False
+
+    @property
+    def extractor(self) -> CandidateFinder:
+        """The promise extractor, loaded on first use."""
+        if self._extractor is None:
+            self._extractor = self._extractor_factory()
+        return self._extractor
+
+    def scan_all(self, only: str | None = None) -> list[AccountScan]:
+        """One pass over every account (or only the named one)."""
+        results = []
+        for account in self.settings.accounts:
+            if only is not None and account.name != only:
+                continue
+            if self.stop_requested():
+                break
+            results.append(self.scan_account(account))
+        with self.store.transaction():
+            self.store.set_meta("last_scan", self.now().isoformat())
+        return results
+
+    def scan_account(self, account: Account) -> AccountScan:
+        """One pass over one account; errors end up in the result and its health record."""
+        result = AccountScan(account.name)
+        started = time.monotonic()
+        try:
+            with self.source_factory(account) as source:
+                for folder in source.folders():
+                    if self.stop_requested():
+                        break
+                    self._scan_folder(account, source, folder, result)
+        except UserError as exc:
+            result.error = str(exc).splitlines()[0]
+            if isinstance(exc, AuthenticationError):
+                result.error = str(exc)
+        except (SourceError, KeptError, OSError) as exc:
+            result.error = str(exc) or exc.__class__.__name__
+        result.seconds = time.monotonic() - started
+        self._record_health(account.name, result)
+        if result.error:
+            logger.warning("account %s: scan failed: %s", account.name, result.error)
+        else:
+            logger.info(
+                "account %s: %d new messages, %d new promises, %d kept, %.1f s",
+                account.name, result.messages, result.promises, result.kept, result.seconds,
+            )
+        return result
+
+    def _record_health(self, account: str, result: AccountScan) -> None:
+        key = f"health:{account}"
+        now = self.now().isoformat()
+        with self.store.transaction():
+            health: dict[str, Any] = dict(self.store.get_meta(key) or {})
+            if result.error:
+                health.update(ok=False, error=result.error, last_attempt=now)
+                health.setdefault("failing_since", now)
+                if health.get("failing_since") is None:
+                    health["failing_since"] = now
+            else:
+                health.update(ok=True, error=None, failing_since=None, last_ok=now, last_attempt=now)
+            self.store.set_meta(key, health)
+
+    def _scan_folder(
+        self, account: Account, source: MailSource, folder: Folder, result: AccountScan
+    ) -> None:
+        cursor = self.store.get_cursor(account.name, folder.name)
+        total = source.pending(folder, cursor) if self.progress else 0
+        done = 0
+        for batch in source.fetch(folder, cursor, self.batch_size):
+            if batch.reset:
+                logger.info(
+                    "account %s: folder %s changed identity (UIDVALIDITY); reading it again",
+                    account.name, folder.name,
+                )
+            self._store_batch(account, folder, batch.messages, batch.cursor, result)
+            done += len(batch.messages)
+            result.folders[folder.name] = result.folders.get(folder.name, 0) + len(batch.messages)
+            if self.progress:
+                self.progress(account.name, folder, done, max(total, done))
+            if self.stop_requested():
+                break
+
+    def _store_batch(self, account: Account, folder: Folder, raws, cursor, result: AccountScan) -> None:
+        parsed: list[MailMessage] = []
+        for raw in raws:
+            message = parse_message(
+                raw, account=account.name, role=folder.role, folder=folder.name,
+                max_bytes=self.settings.max_message_bytes,
+            )
+            if message.problems:
+                result.problems += 1
+            parsed.append(message)
+        # Oldest first, so a promise is stored before the message that keeps it.
+        parsed.sort(key=lambda m: m.date)
+        fresh = []
+        seen_ids: set[str] = set()
+        for message in parsed:
+            if message.message_id in seen_ids or self.store.has_message(account.name, message.message_id):
+                result.seen += 1
+                continue
+            seen_ids.add(message.message_id)
+            fresh.append(message)
+        sent = [m for m in fresh if m.role == "sent" and m.body_text.strip()]
+        found: dict[str, list[PromiseCandidate]] = {}
+        if sent:
+            for message, candidates in zip(
+                sent, self.extractor.extract_many((m.body_text, m.date) for m in sent)
+            ):
+                found[message.message_id] = candidates
+        with self.store.transaction():
+            for message in fresh:
+                message_asks = message.role == "sent" and asks(message.body_text)
+                thread, _changed = self.threader.add(message, message_asks)
+                message = replace(message, thread_key=thread.key)
+                if not self.store.put_message(message):
+                    continue
+                result.messages += 1
+                if message.role == "sent":
+                    result.kept += self._close_kept_promises(message)
+                    result.promises += self._store_promises(message, found.get(message.message_id, []))
+            self.store.set_cursor(account.name, folder.name, cursor)
+
+    def _store_promises(self, message: MailMessage, candidates: list[PromiseCandidate]) -> int:
+        dismissed = set(self.store.get_meta("dismissed_sentences") or [])
+        horizons = self.settings.promises.default_horizon_days
+        made_local = message.date.astimezone(self.tz).date()
+        counterparties = tuple(
+            dict.fromkeys(a.email for a in message.recipients if a.email and a.email not in self.me)
+        )
+        added = 0
+        for candidate in candidates:
+            if candidate.confidence < self.settings.promises.min_confidence:
+                continue
+            if sentence_fingerprint(candidate.sentence) in dismissed:
+                continue
+            due: date | None = candidate.due
+            due_is_default = due is None
+            if due is None:
+                due = made_local + timedelta(days=horizons.get(candidate.kind, 7))
+            promise = Promise(
+                id=promise_id(message.account, message.message_id, candidate.sentence),
+                account=message.account,
+                message_id=message.message_id,
+                thread_key=message.thread_key,
+                sentence=candidate.sentence,
+                action=candidate.action,
+                kind=candidate.kind,
+                counterparties=counterparties,
+                made_at=message.date,
+                due=due,
+                due_is_default=due_is_default,
+                confidence=candidate.confidence,
+                rule_id=candidate.rule_id,
+                named_person=candidate.named_person,
+                subject=message.subject,
+            )
+            if self.store.get_promise(promise.id) is None:
+                self.store.put_promise(promise)
+                added += 1
+        return added
+
+    def _close_kept_promises(self, message: MailMessage) -> int:
+        """Mark open promises that `message` (a sent message) delivers as kept."""
+        recipients = {a.email for a in message.recipients}
+        closed = 0
+        for promise in list(self.store.promises(message.account)):
+            if not promise.is_open or promise.message_id == message.message_id:
+                continue
+            if message.date <= promise.made_at:
+                continue
+            related = promise.thread_key == message.thread_key or recipients & set(promise.counterparties)
+            if not related:
+                continue
+            evidence = find_fulfilment(promise, message)
+            if evidence:
+                self.store.put_promise(
+                    replace(promise, status="kept", evidence=evidence, closed_at=message.date)
+                )
+                closed += 1
+        return closed

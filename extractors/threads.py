@@ -1,0 +1,131 @@
+"""Group messages into conversations (threads).
+
+A message joins a thread, in this order of preference:
+
+1. by its headers: the nearest of its In-Reply-To / References ids that is
+   already part of a stored thread;
+2. by subject, for mail whose client dropped those headers (common: Outlook,
+   Lotus Notes, the Enron corpus): same normalized subject (``Re:``, ``Fw:``,
+   ``AW:``... removed), at least one shared participant other than the user,
+   and within ``subject_window_days`` of the thread's messages;
+3. otherwise it starts a new thread keyed by a hash of its own Message-ID.
+
+Messages may arrive in any order (the sent folder is read after the inbox),
+so a thread keeps its messages sorted by date and a stored message is never
+added twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from datetime import timedelta
+
+from kept.extractors.cleaning import normalize_subject
+from kept.models import MailMessage, Thread, ThreadMessage
+from kept.settings import ThreadSettings
+from kept.storage.base import Store
+
+_REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+
+
+def thread_message(message: MailMessage, asks: bool = False) -> ThreadMessage:
+    """What a thread keeps of `message`: addresses and dates, no text."""
+    return ThreadMessage(
+        message_id=message.message_id,
+        role=message.role,
+        date=message.date,
+        sender=message.from_addr.email if message.from_addr else "",
+        to=tuple(a.email for a in message.to if a.email),
+        cc=tuple(a.email for a in message.cc if a.email),
+        automated=message.automated,
+        asks=asks,
+    )
+
+
+def _participants(item: ThreadMessage) -> set[str]:
+    return {item.sender, *item.to, *item.cc} - {""}
+
+
+def _new_key(account: str, message_id: str) -> str:
+    return hashlib.sha1(f"{account}\0{message_id}".encode("utf-8", "replace")).hexdigest()[:16]
+
+
+class Threader:
+    """Assigns each message to a thread in `store` (see module docstring).
+
+    :param store: where threads live; callers wrap calls in a transaction.
+    :param addresses: the user's own addresses, lower-cased.
+    :param settings: the ``[threads]`` settings.
+    """
+
+    def __init__(self, store: Store, addresses: tuple[str, ...], settings: ThreadSettings) -> None:
+        self.store = store
+        self.addresses = frozenset(addresses)
+        self.window = timedelta(days=settings.subject_window_days)
+
+    def add(self, message: MailMessage, asks: bool = False) -> tuple[Thread, bool]:
+        """Put `message` into its thread; return the thread and whether it changed."""
+        account = message.account
+        known = self.store.thread_key_for_message(account, message.message_id)
+        if known is not None:
+            thread = self.store.get_thread(known)
+            if thread is not None:
+                return thread, False
+        item = thread_message(message, asks)
+        thread = self._thread_by_headers(message) or self._thread_by_subject(message, item)
+        if thread is None:
+            thread = Thread(
+                key=_new_key(account, message.message_id),
+                account=account,
+                subject=normalize_subject(message.subject),
+            )
+        messages = sorted((*thread.messages, item), key=lambda m: (m.date, m.message_id))
+        thread = replace(thread, messages=tuple(messages))
+        if thread.status == "done" and thread.done_at is not None and item.date > thread.done_at:
+            # New mail after the user closed a thread reopens it.
+            thread = replace(thread, status="open", done_at=None)
+        self.store.put_thread(thread)
+        return thread, True
+
+    def _thread_by_headers(self, message: MailMessage) -> Thread | None:
+        parents = [message.in_reply_to] if message.in_reply_to else []
+        parents += list(reversed(message.references))
+        for parent in parents:
+            key = self.store.thread_key_for_message(message.account, parent)
+            if key is not None:
+                thread = self.store.get_thread(key)
+                if thread is not None:
+                    return thread
+        return None
+
+    def _thread_by_subject(self, message: MailMessage, item: ThreadMessage) -> Thread | None:
+        subject = normalize_subject(message.subject)
+        if not subject:
+            return None
+        is_reply = bool(_REPLY_PREFIX.match(message.subject or ""))
+        people = _participants(item)
+        others = people - self.addresses
+        best: tuple[timedelta, Thread] | None = None
+        for thread in self.store.threads_with_subject(message.account, subject):
+            if not thread.messages:
+                continue
+            first, last = thread.messages[0].date, thread.messages[-1].date
+            if not (first - self.window <= item.date <= last + self.window):
+                continue
+            # A message without a reply prefix only joins a thread it starts
+            # (its replies arrived first); otherwise equal subjects like
+            # "Lunch" would glue unrelated conversations together.
+            if not is_reply and item.date > first:
+                continue
+            thread_people: set[str] = set()
+            for m in thread.messages:
+                thread_people |= _participants(m)
+            shared = (others & thread_people) if others else (people & thread_people)
+            if not shared:
+                continue
+            distance = min(abs(item.date - first), abs(item.date - last))
+            if best is None or distance < best[0]:
+                best = (distance, thread)
+        return best[1] if best else None

