@@ -1,0 +1,298 @@
+"""The in-memory store: the TinyDB store's twin for tests and dry runs.
+
+It keeps records in plain dicts and follows the same contract as
+`kept.storage.tinydb_store.TinyDBStore` (see `kept.storage.base`): bodies are
+dropped, puts are idempotent, transactions nest and roll back on an
+exception, JSON values come back as JSON round trips of what was stored.
+
+`ThreadIndex` and `promise_order` live here because both stores use them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from kept.models import MailMessage, Promise, Thread
+from kept.storage.base import SCHEMA_VERSION
+
+__all__ = ["MemoryStore", "ThreadIndex", "json_copy", "promise_order"]
+
+logger = logging.getLogger(__name__)
+
+_MISSING = object()
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of `value` as it comes back from a JSON file.
+
+    Both stores pass cursors and meta values through this, so a value that
+    could not be saved fails at once (``TypeError``) rather than at commit,
+    and callers see the same types (lists, not tuples) from either store.
+    """
+    return json.loads(json.dumps(value))
+
+
+def promise_order(promise: Promise) -> tuple[datetime, str]:
+    """Sort key for "oldest first": made_at (naive counts as UTC), then id."""
+    made_at = promise.made_at
+    if made_at.tzinfo is None:
+        made_at = made_at.replace(tzinfo=timezone.utc)
+    return made_at, promise.id
+
+
+class ThreadIndex:
+    """Finds threads by message id and by subject without scanning them.
+
+    Each thread is entered with its account, subject and message ids;
+    entering a key again replaces what was known of it. A message id that
+    (wrongly) belongs to two threads maps to the one entered last.
+    """
+
+    def __init__(self) -> None:
+        # key -> (account, subject, message ids) as last entered, so a thread
+        # can be taken out without its old record at hand.
+        self._entries: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        # (account, message id) -> thread keys, insertion-ordered (a dict used as a set).
+        self._by_message: dict[tuple[str, str], dict[str, None]] = {}
+        # (account, subject) -> thread keys, in the order threads were first entered.
+        self._by_subject: dict[tuple[str, str], dict[str, None]] = {}
+
+    def add(self, key: str, account: str, subject: str, message_ids: Iterable[str]) -> None:
+        """Enter (or re-enter) the thread `key`."""
+        message_ids = tuple(message_ids)
+        previous = self._entries.get(key)
+        if previous == (account, subject, message_ids):
+            return
+        if previous is not None:
+            old_account, old_subject, old_ids = previous
+            if (old_account, old_subject) != (account, subject):
+                self._discard(self._by_subject, (old_account, old_subject), key)
+            for message_id in old_ids:
+                self._discard(self._by_message, (old_account, message_id), key)
+        self._entries[key] = (account, subject, message_ids)
+        self._by_subject.setdefault((account, subject), {})[key] = None
+        for message_id in message_ids:
+            keys = self._by_message.setdefault((account, message_id), {})
+            keys.pop(key, None)  # re-insert at the end: "entered last" wins
+            keys[key] = None
+
+    def clear(self) -> None:
+        """Forget every thread."""
+        self._entries.clear()
+        self._by_message.clear()
+        self._by_subject.clear()
+
+    def key_for_message(self, account: str, message_id: str) -> str | None:
+        """Key of the thread holding this message id, or None."""
+        keys = self._by_message.get((account, message_id))
+        return next(reversed(keys)) if keys else None
+
+    def keys_with_subject(self, account: str, subject: str) -> list[str]:
+        """Keys of the account's threads with exactly this subject."""
+        return list(self._by_subject.get((account, subject), ()))
+
+    @staticmethod
+    def _discard(index: dict[tuple[str, str], dict[str, None]], entry: tuple[str, str], key: str) -> None:
+        keys = index.get(entry)
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del index[entry]
+
+
+class MemoryStore:
+    """A `kept.storage.base.Store` that lives in memory only.
+
+    Transactions are guarded by a re-entrant lock (one thread at a time) and
+    undone with a journal of the values they replaced, so an inner
+    transaction that fails takes back only its own writes.
+    """
+
+    def __init__(self) -> None:
+        self._messages: dict[tuple[str, str], MailMessage] = {}
+        self._threads: dict[str, Thread] = {}
+        self._promises: dict[str, Promise] = {}
+        self._cursors: dict[tuple[str, str], Any] = {}
+        self._meta: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        self._thread_index = ThreadIndex()
+        self._lock = threading.RLock()
+        # (table, key, previous value or _MISSING), oldest first; only kept
+        # while a transaction is open.
+        self._journal: list[tuple[dict, Any, Any]] = []
+        self._depth = 0
+        self._closed = False
+
+    # -- transactions ----------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes; on an exception undo the ones made inside."""
+        with self._lock:
+            self._check_open()
+            savepoint = len(self._journal)
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._undo(savepoint)
+                raise
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._journal.clear()
+
+    def _undo(self, savepoint: int) -> None:
+        threads_touched = False
+        while len(self._journal) > savepoint:
+            table, key, previous = self._journal.pop()
+            threads_touched = threads_touched or table is self._threads
+            if previous is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = previous
+        if threads_touched:
+            self._rebuild_thread_index()
+
+    def _rebuild_thread_index(self) -> None:
+        self._thread_index.clear()
+        for thread in self._threads.values():
+            self._index_thread(thread)
+
+    def _index_thread(self, thread: Thread) -> None:
+        self._thread_index.add(
+            thread.key, thread.account, thread.subject, (m.message_id for m in thread.messages)
+        )
+
+    def _put(self, table: dict, key: Any, value: Any) -> None:
+        """Store `value` under `key`, journaled (call inside a transaction)."""
+        previous = table.get(key, _MISSING)
+        if previous is not _MISSING and previous == value:
+            return
+        self._journal.append((table, key, previous))
+        table[key] = value
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+
+    # -- messages ---------------------------------------------------------
+
+    def has_message(self, account: str, message_id: str) -> bool:
+        """True if this message was stored before."""
+        with self.transaction():
+            return (account, message_id) in self._messages
+
+    def put_message(self, message: MailMessage) -> bool:
+        """Store the message's metadata (its body is dropped). True if it was new."""
+        if message.body_text:
+            message = dataclasses.replace(message, body_text="")
+        with self.transaction():
+            key = (message.account, message.message_id)
+            is_new = key not in self._messages
+            self._put(self._messages, key, message)
+            return is_new
+
+    def get_message(self, account: str, message_id: str) -> MailMessage | None:
+        """The stored message (with an empty body), or None."""
+        with self.transaction():
+            return self._messages.get((account, message_id))
+
+    def count_messages(self, account: str | None = None) -> dict[str, int]:
+        """Number of stored messages by role (``{"sent": n, "received": m}``)."""
+        counts = {"sent": 0, "received": 0}
+        with self.transaction():
+            for message in self._messages.values():
+                if account is None or message.account == account:
+                    counts[message.role] = counts.get(message.role, 0) + 1
+        return counts
+
+    # -- threads ----------------------------------------------------------
+
+    def get_thread(self, key: str) -> Thread | None:
+        """The thread with this key, or None."""
+        with self.transaction():
+            return self._threads.get(key)
+
+    def put_thread(self, thread: Thread) -> None:
+        """Store or replace a thread and update its indexes."""
+        with self.transaction():
+            self._put(self._threads, thread.key, thread)
+            self._index_thread(thread)
+
+    def thread_key_for_message(self, account: str, message_id: str) -> str | None:
+        """Key of the thread containing this message id, or None."""
+        with self.transaction():
+            return self._thread_index.key_for_message(account, message_id)
+
+    def threads_with_subject(self, account: str, subject: str) -> list[Thread]:
+        """Threads of the account whose normalized subject equals `subject`."""
+        with self.transaction():
+            return [self._threads[key] for key in self._thread_index.keys_with_subject(account, subject)]
+
+    def threads(self, account: str | None = None) -> Iterator[Thread]:
+        """All threads (of one account, if given)."""
+        with self.transaction():
+            selected = [t for t in self._threads.values() if account is None or t.account == account]
+        return iter(selected)
+
+    # -- promises ---------------------------------------------------------
+
+    def get_promise(self, promise_id: str) -> Promise | None:
+        """The promise with this id, or None."""
+        with self.transaction():
+            return self._promises.get(promise_id)
+
+    def put_promise(self, promise: Promise) -> bool:
+        """Store or replace a promise. True if it was new."""
+        with self.transaction():
+            is_new = promise.id not in self._promises
+            self._put(self._promises, promise.id, promise)
+            return is_new
+
+    def promises(self, account: str | None = None) -> Iterator[Promise]:
+        """All promises (of one account, if given), oldest first."""
+        with self.transaction():
+            selected = [p for p in self._promises.values() if account is None or p.account == account]
+        return iter(sorted(selected, key=promise_order))
+
+    # -- cursors ----------------------------------------------------------
+
+    def get_cursor(self, account: str, folder: str) -> dict[str, Any] | None:
+        """The cursor stored for this folder, or None."""
+        with self.transaction():
+            cursor = self._cursors.get((account, folder))
+        return None if cursor is None else json_copy(cursor)
+
+    def set_cursor(self, account: str, folder: str, cursor: dict[str, Any]) -> None:
+        """Store the cursor for this folder."""
+        cursor = json_copy(cursor)
+        with self.transaction():
+            self._put(self._cursors, (account, folder), cursor)
+
+    # -- meta -------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A named JSON value, or `default`."""
+        with self.transaction():
+            value = self._meta.get(key, _MISSING)
+        return default if value is _MISSING else json_copy(value)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a named JSON value."""
+        value = json_copy(value)
+        with self.transaction():
+            self._put(self._meta, key, value)
+
+    def close(self) -> None:
+        """Forget everything; the store must not be used afterwards."""
+        with self._lock:
+            if self._depth:
+                raise RuntimeError("cannot close the store inside a transaction")
+            self._closed = True

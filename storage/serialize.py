@@ -1,0 +1,159 @@
+"""Records to JSON documents and back.
+
+Stores keep records as plain JSON values: datetimes become ISO 8601 strings
+(with their UTC offset when they have one), dates ISO dates, tuples lists and
+an `Address` the object ``{"name": ..., "email": ...}``. A `MailMessage`
+loses its body on the way (stores never hold mail bodies).
+
+The conversion is driven by each record's type hints rather than written out
+field by field, so a field added to a record later (always with a default)
+is stored without touching this module, and documents written before the
+field existed still load: missing keys take the field's default, unknown
+keys are ignored.
+
+Round trips are exact: ``from_json(type(r), to_json(r)) == r`` for every
+`MailMessage` with an empty body, `Thread` and `Promise`. A naive datetime
+(such as the epoch fallback ``datetime(1970, 1, 1)``) stays naive, since
+inventing an offset for it would change the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
+
+__all__ = ["from_json", "to_json"]
+
+R = TypeVar("R")
+
+_Encoder = Callable[[Any], Any]
+_Decoder = Callable[[Any], Any]
+
+#: Fields never written to a store, by record type.
+_DROPPED_FIELDS: dict[type, frozenset[str]] = {MailMessage: frozenset({"body_text"})}
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _encode_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _decode_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _encode_date(value: date) -> str:
+    return value.isoformat()
+
+
+def _decode_date(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def _optional(encode: _Encoder) -> _Encoder:
+    def convert(value: Any) -> Any:
+        return None if value is None else encode(value)
+
+    return convert
+
+
+def _sequence(convert_item: _Encoder, make: Callable[[Any], Any]) -> _Encoder:
+    def convert(values: Any) -> Any:
+        return make(convert_item(item) for item in values)
+
+    return convert
+
+
+def _converters_for(hint: Any) -> tuple[_Encoder, _Decoder]:
+    """The (encode, decode) pair for values of one annotated type."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(members) == 1:
+            encode, decode = _converters_for(members[0])
+            return _optional(encode), _optional(decode)
+        # A union of several concrete types cannot be told apart after a
+        # JSON round trip; such fields must hold JSON values already.
+        return _identity, _identity
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            encode, decode = _converters_for(args[0])
+            return _sequence(encode, list), _sequence(decode, tuple)
+        return _identity, tuple
+    if origin is typing.Literal:
+        return _identity, _identity
+    if hint is datetime:
+        return _encode_datetime, _decode_datetime
+    if hint is date:
+        return _encode_date, _decode_date
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return to_json, functools.partial(from_json, hint)
+    # str, int, float, bool, dict/list of JSON values, Any.
+    return _identity, _identity
+
+
+@functools.cache
+def _field_plan(cls: type) -> tuple[tuple[str, _Encoder, _Decoder, bool], ...]:
+    """For each stored field of `cls`: name, encoder, decoder, required."""
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"not a record type: {cls!r}")
+    hints = typing.get_type_hints(cls)
+    dropped = _DROPPED_FIELDS.get(cls, frozenset())
+    plan = []
+    for record_field in dataclasses.fields(cls):
+        if record_field.name in dropped:
+            continue
+        encode, decode = _converters_for(hints[record_field.name])
+        required = (
+            record_field.default is dataclasses.MISSING
+            and record_field.default_factory is dataclasses.MISSING
+        )
+        plan.append((record_field.name, encode, decode, required))
+    return tuple(plan)
+
+
+def to_json(record: Any) -> dict[str, Any]:
+    """The JSON document for a record (`MailMessage`, `Thread`, `Promise`,
+    or any record they contain, such as `Address` and `ThreadMessage`).
+
+    :raises TypeError: if `record` is not a record.
+    """
+    return {name: encode(getattr(record, name)) for name, encode, _, _ in _field_plan(type(record))}
+
+
+def from_json(cls: type[R], document: dict[str, Any]) -> R:
+    """The record of type `cls` that `document` (from `to_json`) describes.
+
+    :raises ValueError: if the document lacks a required field or holds a
+        value of the wrong shape (a damaged store).
+    """
+    if not isinstance(document, dict):
+        raise ValueError(f"{cls.__name__} document is not an object: {document!r}")
+    values = {}
+    for name, _, decode, required in _field_plan(cls):
+        if name in document:
+            try:
+                values[name] = decode(document[name])
+            except (TypeError, ValueError, AttributeError, KeyError) as error:
+                raise ValueError(f"{cls.__name__}.{name}: unreadable value {document[name]!r}: {error}") from error
+        elif required:
+            raise ValueError(f"{cls.__name__} document lacks the field {name!r}")
+    return cls(**values)
+
+
+# Make the common records' plans up front, so a typo in a model's annotation
+# shows up at import time rather than in the middle of a scan.
+for _record_type in (Address, ThreadMessage, MailMessage, Thread, Promise):
+    _field_plan(_record_type)
+del _record_type

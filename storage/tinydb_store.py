@@ -1,0 +1,592 @@
+"""The store kept uses: one TinyDB JSON file.
+
+TinyDB keeps a whole database in one JSON object and rewrites it on every
+change; it is neither crash-safe nor safe for two processes. This module
+wraps it so that it is both, and fast enough for tens of thousands of
+records:
+
+* A transaction holds a `filelock.FileLock` on ``PATH.lock`` from start to
+  end, so the daemon and a CLI command take turns.
+* The file is read once when a transaction starts, and not even that when
+  its inode, size and modification time show nobody else wrote it since we
+  last read or wrote it. Changes are made to that in-memory copy and the
+  file is written once, at commit, and only if something changed.
+* Writing goes to a temporary file in the same directory, which is flushed,
+  fsynced and renamed over the database, and then the directory is fsynced:
+  after a crash the file holds either the old or the new state, never half
+  of one.
+* Documents are keyed by their records' natural keys (TinyDB tables with
+  string document ids), and a thread index answers "which thread holds this
+  message id" and "which threads have this subject" without a scan.
+
+File layout (TinyDB's own: table name -> document id -> document)::
+
+    {"messages": {"[\\"work\\", \\"<id@host>\\"]": {...MailMessage without body...}},
+     "threads":  {"<thread key>": {...Thread...}},
+     "promises": {"<promise id>": {...Promise...}},
+     "cursors":  {"[\\"work\\", \\"INBOX\\"]": {"account": ..., "folder": ..., "cursor": {...}}},
+     "meta":     {"schema_version": {"value": 1}, ...}}
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import filelock
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+from kept.errors import StorageError
+from kept.models import MailMessage, Promise, Thread
+from kept.storage.base import SCHEMA_VERSION
+from kept.storage.memory import ThreadIndex, json_copy, promise_order
+from kept.storage.serialize import from_json, to_json
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "TABLES", "TinyDBStore"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for another kept process to finish its transaction.
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+#: The tables of the file.
+TABLES = ("messages", "threads", "promises", "cursors", "meta")
+
+_REBUILD_HINT = "run `kept rebuild` to rebuild it from your mail"
+
+#: Signature of the file as last read or written: (inode, size, mtime in ns).
+_Signature = tuple[int, int, int]
+
+
+def _pair_key(first: str, second: str) -> str:
+    """A document id for a two-part natural key; JSON keeps it unambiguous."""
+    return json.dumps([first, second])
+
+
+class _KeyedTable(Table):
+    """A TinyDB table whose document ids are the records' natural keys.
+
+    TinyDB's own `Table._update_table` copies the whole table twice on every
+    write (to convert ids between int and str). Our ids are strings already,
+    so the table is changed in place: a put costs O(1), not O(n).
+    """
+
+    document_id_class = str
+
+    def _update_table(self, updater: Callable[[dict], None]) -> None:
+        tables = self._storage.read()
+        updater(tables.setdefault(self.name, {}))
+        self._storage.write(tables)
+        self.clear_cache()
+
+    def raw(self, key: str) -> dict | None:
+        """The stored document itself (not a copy; do not change it), or None."""
+        return self._read_table().get(key)
+
+    def raw_documents(self) -> list[dict]:
+        """All stored documents (not copies), in file order."""
+        return list(self._read_table().values())
+
+    def put(self, key: str, document: dict) -> dict | None:
+        """Store `document` under `key`; return what it replaced (None if new).
+
+        Storing a document equal to the current one changes nothing, so the
+        transaction stays clean and no write happens.
+        """
+        previous = self.raw(key)
+        if previous is not None and previous == document:
+            return previous
+        self._storage.journal.append((self.name, key, previous))
+
+        def replace(table: dict) -> None:
+            table[key] = document
+
+        self._update_table(replace)
+        return previous
+
+
+class _Database(TinyDB):
+    table_class = _KeyedTable
+
+
+class _AtomicJSONStorage(Storage):
+    """TinyDB storage holding the whole file in memory between commits.
+
+    `read` and `write` only touch the in-memory copy; `refresh` and `commit`
+    move it to and from the disk. `journal` lists the changes since the last
+    commit as (table, key, previous document or None), oldest first; the
+    store uses it to undo an inner transaction and to know whether anything
+    needs writing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.data: dict[str, dict[str, dict]] | None = None
+        self.signature: _Signature | None = None
+        self.journal: list[tuple[str, str, dict | None]] = []
+
+    def read(self) -> dict[str, dict[str, dict]]:
+        if self.data is None:
+            raise RuntimeError("the database is only readable inside a transaction")
+        return self.data
+
+    def write(self, data: dict[str, dict[str, dict]]) -> None:
+        self.data = data
+
+    def close(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the in-memory copy; the next `refresh` reads the file."""
+        self.data = None
+        self.signature = None
+        self.journal.clear()
+
+    def refresh(self) -> bool:
+        """Make the in-memory copy match the file, creating the file if missing.
+
+        :returns: True if the copy was (re)loaded, False if it was current.
+        :raises StorageError: if the file is unreadable, damaged or too new.
+        """
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            self._create()
+            return True
+        except OSError as error:
+            raise StorageError(f"cannot read the database {self.path}: {error.strerror}") from error
+        signature = (status.st_ino, status.st_size, status.st_mtime_ns)
+        if self.data is not None and signature == self.signature:
+            return False
+        self.data = None
+        self.signature = None
+        self.data = self._load()
+        self.signature = signature
+        return True
+
+    def _create(self) -> None:
+        logger.info("Creating the database %s", self.path)
+        self.data = {name: {} for name in TABLES}
+        self.data["meta"]["schema_version"] = {"value": SCHEMA_VERSION}
+        self.signature = None
+        self.journal.append(("meta", "schema_version", None))
+        self.commit()
+
+    def _load(self) -> dict[str, dict[str, dict]]:
+        try:
+            with open(self.path, "rb") as file:
+                text = file.read()
+        except OSError as error:
+            raise StorageError(f"cannot read the database {self.path}: {error.strerror}") from error
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise _damaged(self.path, f"it is not valid JSON ({error})") from error
+        if not isinstance(data, dict):
+            raise _damaged(self.path, "it does not hold a JSON object")
+        for name in TABLES:
+            table = data.setdefault(name, {})
+            if not isinstance(table, dict) or not all(isinstance(doc, dict) for doc in table.values()):
+                raise _damaged(self.path, f"its table {name!r} is not a table of documents")
+        version = data["meta"].get("schema_version", {}).get("value")
+        if type(version) is not int or version < 1:
+            raise _damaged(self.path, "it has no schema version")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database {self.path} was written by a newer kept "
+                f"(schema {version}; this kept understands up to {SCHEMA_VERSION})",
+                hint="upgrade kept, or point it at another database",
+            )
+        logger.debug("Read the database %s (%d bytes)", self.path, len(text))
+        return data
+
+    def commit(self) -> None:
+        """Write the in-memory copy to the file atomically, if anything changed.
+
+        :raises StorageError: if writing failed; the file is left as it was
+            and the in-memory copy is dropped.
+        """
+        if not self.journal:
+            return
+        assert self.data is not None
+        payload = json.dumps(self.data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        # Make every commit's mtime differ from the last one even on
+        # filesystems with coarse timestamps, so `refresh` never mistakes a
+        # new file (which may even reuse a freed inode) for the one it read.
+        previous_mtime = self.signature[2] if self.signature else 0
+        mtime_ns = max(time.time_ns(), previous_mtime + 1)
+        try:
+            self.signature = _write_atomically(self.path, payload, mtime_ns)
+        except OSError as error:
+            self.forget()
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                reason = "the disk is full"
+            else:
+                reason = error.strerror or str(error)
+            raise StorageError(
+                f"could not write the database {self.path}: {reason}; "
+                "nothing from this run was saved and the previous version is intact",
+                hint="free some disk space or fix the directory's permissions, then retry",
+            ) from error
+        self.journal.clear()
+        logger.debug("Wrote the database %s (%d bytes)", self.path, len(payload))
+
+
+def _damaged(path: Path, reason: str) -> StorageError:
+    return StorageError(f"the database {path} is damaged: {reason}", hint=_REBUILD_HINT)
+
+
+def _write_atomically(path: Path, payload: bytes, mtime_ns: int) -> _Signature:
+    """Replace `path` with `payload` so that a crash leaves the old or the new file.
+
+    :returns: the new file's (inode, size, mtime_ns).
+    """
+    directory = path.parent
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        # mkstemp creates the file 0600, the mode the database must have.
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        os.utime(temporary, ns=(mtime_ns, mtime_ns))
+        status = os.stat(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError as error:
+        logger.warning("Cannot open %s to make the database write durable: %s", directory, error)
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        # Some filesystems refuse fsync on directories; the rename has
+        # happened, it may just not survive a power cut.
+        logger.warning("Cannot fsync %s: %s", directory, error)
+    finally:
+        os.close(descriptor)
+
+
+class TinyDBStore:
+    """A `kept.storage.base.Store` in one TinyDB JSON file.
+
+    :param path: the database file; it and its directory (mode 0700) are
+        created when missing.
+    :param lock_timeout: seconds to wait for another kept process holding
+        the lock before giving up with `StorageError`.
+    :raises StorageError: if the file is damaged, from a newer kept, cannot
+        be created, or stays locked.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout = lock_timeout
+        self._closed = False
+        self._depth = 0
+        # One thread at a time; the file lock keeps other processes out.
+        self._thread_lock = threading.RLock()
+        self._thread_index = ThreadIndex()
+        self._message_counts: Counter[tuple[str, str]] = Counter()
+        self._make_directory()
+        self._db = _Database(self.path, storage=_AtomicJSONStorage)
+        self._storage: _AtomicJSONStorage = self._db.storage
+        self._tables: dict[str, _KeyedTable] = {name: self._db.table(name) for name in TABLES}
+        self._file_lock = filelock.FileLock(str(self.lock_path), timeout=lock_timeout, mode=0o600, thread_local=False)
+        with self.transaction():
+            pass
+        self._warn_about_permissions()
+
+    def __repr__(self) -> str:
+        return f"TinyDBStore({str(self.path)!r})"
+
+    # -- opening ----------------------------------------------------------
+
+    def _make_directory(self) -> None:
+        directory = self.path.parent
+        if directory.is_dir():
+            return
+        try:
+            directory.mkdir(mode=0o700, parents=True)
+            # mkdir's mode is filtered through the umask; make sure.
+            directory.chmod(0o700)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise StorageError(f"cannot create the directory {directory} for the database: {error.strerror}") from error
+
+    def _warn_about_permissions(self) -> None:
+        for target, allowed in ((self.path, 0o600), (self.path.parent, 0o700)):
+            try:
+                mode = stat.S_IMODE(os.stat(target).st_mode)
+            except OSError:
+                continue
+            if mode & ~allowed & 0o777:
+                logger.warning(
+                    "%s has permissions %04o, so other users may read what kept knows of your mail; "
+                    "run `chmod %o %s`",
+                    target,
+                    mode,
+                    allowed,
+                    target,
+                )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+
+    # -- transactions -----------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Lock the file, batch all writes inside, commit them atomically on success.
+
+        An exception undoes the writes made inside this transaction (for an
+        inner one, only its own) and propagates.
+        """
+        with self._thread_lock:
+            self._check_open()
+            if self._depth:
+                savepoint = len(self._storage.journal)
+                self._depth += 1
+                try:
+                    yield
+                except BaseException:
+                    self._undo(savepoint)
+                    raise
+                finally:
+                    self._depth -= 1
+                return
+
+            self._acquire_file_lock()
+            self._depth = 1
+            try:
+                if self._storage.refresh():
+                    self._rebuild_indexes()
+                yield
+                self._storage.commit()
+            except BaseException:
+                # Drop everything not yet on disk; the next transaction
+                # reads the file again.
+                self._storage.forget()
+                raise
+            finally:
+                self._depth = 0
+                self._file_lock.release()
+
+    def _acquire_file_lock(self) -> None:
+        try:
+            self._file_lock.acquire()
+        except filelock.Timeout as error:
+            raise StorageError(
+                f"the database is locked: another kept process has held {self.lock_path} "
+                f"for more than {self.lock_timeout:g} s",
+                hint="wait for the other kept command or the daemon to finish, then retry",
+            ) from error
+        except OSError as error:
+            raise StorageError(f"cannot lock {self.lock_path}: {error.strerror or error}") from error
+
+    def _undo(self, savepoint: int) -> None:
+        """Take back the changes journaled after `savepoint`."""
+        journal = self._storage.journal
+        data = self._storage.read()
+        touched = set()
+        while len(journal) > savepoint:
+            name, key, previous = journal.pop()
+            touched.add(name)
+            if previous is None:
+                data[name].pop(key, None)
+            else:
+                data[name][key] = previous
+        for name in touched:
+            self._tables[name].clear_cache()
+        if touched & {"messages", "threads"}:
+            self._rebuild_indexes()
+
+    def _rebuild_indexes(self) -> None:
+        self._thread_index.clear()
+        self._message_counts.clear()
+        try:
+            for document in self._tables["threads"].raw_documents():
+                self._index_thread(document)
+            for document in self._tables["messages"].raw_documents():
+                self._message_counts[document["account"], document["role"]] += 1
+        except (KeyError, TypeError) as error:
+            self._thread_index.clear()
+            self._message_counts.clear()
+            raise _damaged(self.path, f"a document lacks a field ({error!r})") from error
+
+    def _index_thread(self, document: Mapping[str, Any]) -> None:
+        self._thread_index.add(
+            document["key"],
+            document["account"],
+            document["subject"],
+            (message["message_id"] for message in document["messages"]),
+        )
+
+    def _decode(self, cls: type, document: dict | None) -> Any:
+        if document is None:
+            return None
+        try:
+            return from_json(cls, document)
+        except ValueError as error:
+            raise _damaged(self.path, str(error)) from error
+
+    # -- messages ---------------------------------------------------------
+
+    def has_message(self, account: str, message_id: str) -> bool:
+        """True if this message was stored before."""
+        with self.transaction():
+            return self._tables["messages"].raw(_pair_key(account, message_id)) is not None
+
+    def put_message(self, message: MailMessage) -> bool:
+        """Store the message's metadata (its body is dropped). True if it was new."""
+        document = to_json(message)
+        with self.transaction():
+            previous = self._tables["messages"].put(_pair_key(message.account, message.message_id), document)
+            if previous is not None:
+                self._message_counts[previous["account"], previous["role"]] -= 1
+            self._message_counts[message.account, message.role] += 1
+            return previous is None
+
+    def get_message(self, account: str, message_id: str) -> MailMessage | None:
+        """The stored message (with an empty body), or None."""
+        with self.transaction():
+            return self._decode(MailMessage, self._tables["messages"].raw(_pair_key(account, message_id)))
+
+    def count_messages(self, account: str | None = None) -> dict[str, int]:
+        """Number of stored messages by role (``{"sent": n, "received": m}``)."""
+        counts = {"sent": 0, "received": 0}
+        with self.transaction():
+            for (message_account, role), count in self._message_counts.items():
+                if count and (account is None or message_account == account):
+                    counts[role] = counts.get(role, 0) + count
+        return counts
+
+    # -- threads ----------------------------------------------------------
+
+    def get_thread(self, key: str) -> Thread | None:
+        """The thread with this key, or None."""
+        with self.transaction():
+            return self._decode(Thread, self._tables["threads"].raw(key))
+
+    def put_thread(self, thread: Thread) -> None:
+        """Store or replace a thread and update its indexes."""
+        document = to_json(thread)
+        with self.transaction():
+            self._tables["threads"].put(thread.key, document)
+            self._index_thread(document)
+
+    def thread_key_for_message(self, account: str, message_id: str) -> str | None:
+        """Key of the thread containing this message id, or None."""
+        with self.transaction():
+            return self._thread_index.key_for_message(account, message_id)
+
+    def threads_with_subject(self, account: str, subject: str) -> list[Thread]:
+        """Threads of the account whose normalized subject equals `subject`."""
+        with self.transaction():
+            table = self._tables["threads"]
+            return [
+                self._decode(Thread, table.raw(key)) for key in self._thread_index.keys_with_subject(account, subject)
+            ]
+
+    def threads(self, account: str | None = None) -> Iterator[Thread]:
+        """All threads (of one account, if given).
+
+        The threads are read when this is called, so the caller may store
+        threads while iterating.
+        """
+        with self.transaction():
+            selected = [
+                self._decode(Thread, document)
+                for document in self._tables["threads"].raw_documents()
+                if account is None or document.get("account") == account
+            ]
+        return iter(selected)
+
+    # -- promises ---------------------------------------------------------
+
+    def get_promise(self, promise_id: str) -> Promise | None:
+        """The promise with this id, or None."""
+        with self.transaction():
+            return self._decode(Promise, self._tables["promises"].raw(promise_id))
+
+    def put_promise(self, promise: Promise) -> bool:
+        """Store or replace a promise. True if it was new."""
+        document = to_json(promise)
+        with self.transaction():
+            return self._tables["promises"].put(promise.id, document) is None
+
+    def promises(self, account: str | None = None) -> Iterator[Promise]:
+        """All promises (of one account, if given), oldest first."""
+        with self.transaction():
+            selected = [
+                self._decode(Promise, document)
+                for document in self._tables["promises"].raw_documents()
+                if account is None or document.get("account") == account
+            ]
+        return iter(sorted(selected, key=promise_order))
+
+    # -- cursors ----------------------------------------------------------
+
+    def get_cursor(self, account: str, folder: str) -> dict[str, Any] | None:
+        """The cursor stored for this folder, or None."""
+        with self.transaction():
+            document = self._tables["cursors"].raw(_pair_key(account, folder))
+            return None if document is None else json_copy(document.get("cursor"))
+
+    def set_cursor(self, account: str, folder: str, cursor: dict[str, Any]) -> None:
+        """Store the cursor for this folder."""
+        document = {"account": account, "folder": folder, "cursor": json_copy(cursor)}
+        with self.transaction():
+            self._tables["cursors"].put(_pair_key(account, folder), document)
+
+    # -- meta -------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A named JSON value, or `default`."""
+        with self.transaction():
+            document = self._tables["meta"].raw(key)
+            return default if document is None else json_copy(document.get("value"))
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a named JSON value."""
+        document = {"value": json_copy(value)}
+        with self.transaction():
+            self._tables["meta"].put(key, document)
+
+    def close(self) -> None:
+        """Drop the in-memory copy. The store must not be used afterwards."""
+        with self._thread_lock:
+            if self._closed:
+                return
+            if self._depth:
+                raise RuntimeError("cannot close the store inside a transaction")
+            self._closed = True
+            self._db.close()
