@@ -1,0 +1,84 @@
+"""Small builders shared by tests: mail as bytes and as records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from kept.models import Address, MailMessage
+
+ME = "me@example.com"
+
+
+def utc(*args: int) -> datetime:
+    """A UTC datetime from year, month, day[, hour, minute]."""
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def record(
+    message_id: str,
+    *,
+    sender: str,
+    to: tuple[str, ...] = (ME,),
+    cc: tuple[str, ...] = (),
+    date: datetime,
+    subject: str = "Hello",
+    role: str | None = None,
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
+    automated: bool = False,
+    body: str = "",
+    account: str = "acct",
+) -> MailMessage:
+    """A parsed message record, as parse_message would make it."""
+    role = role or ("sent" if sender == ME else "received")
+    return MailMessage(
+        account=account,
+        role=role,  # type: ignore[arg-type]
+        folder="Sent" if role == "sent" else "INBOX",
+        message_id=f"<{message_id}@test>",
+        in_reply_to=f"<{in_reply_to}@test>" if in_reply_to else None,
+        references=tuple(f"<{r}@test>" for r in references),
+        from_addr=Address("", sender),
+        to=tuple(Address("", a) for a in to),
+        cc=tuple(Address("", a) for a in cc),
+        date=date,
+        subject=subject,
+        body_text=body,
+        automated=automated,
+    )
+
+
+def raw_mail(
+    message_id: str,
+    *,
+    sender: str,
+    to: str = ME,
+    date: datetime,
+    subject: str = "Hello",
+    body: str = "Hi.\n",
+    in_reply_to: str | None = None,
+    cc: str | None = None,
+    headers: dict[str, str] | None = None,
+    attachment: tuple[str, bytes] | None = None,
+) -> bytes:
+    """An RFC 5322 message as bytes."""
+    msg = EmailMessage()
+    msg["Message-ID"] = f"<{message_id}@test>"
+    msg["Date"] = format_datetime(date)
+    msg["From"] = sender
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}@test>"
+        msg["References"] = f"<{in_reply_to}@test>"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    if attachment:
+        msg.add_attachment(attachment[1], maintype="application", subtype="octet-stream",
+                           filename=attachment[0])
+    return msg.as_bytes()

@@ -1,0 +1,89 @@
+"""Who is waiting on whom, and reply-lag statistics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kept.extractors.threads import thread_message
+from kept.extractors.waiting import (
+    awaiting_my_reply,
+    awaiting_their_reply,
+    median_reply_hours,
+    reply_lags,
+)
+from kept.models import Thread
+from kept.settings import ThreadSettings
+
+from tests.helpers import ME, record, utc
+
+SETTINGS = ThreadSettings(waiting_on_me_after_hours=24, direct_only=True, waiting_on_them_after_days=3)
+MINE = frozenset({ME})
+NOW = utc(2026, 1, 10)
+
+
+def thread(*items, status="open"):
+    return Thread(key="t", account="acct", subject="s", messages=tuple(items), status=status)
+
+
+def msg(mid, sender, date, to=(ME,), cc=(), asks=False, automated=False):
+    return thread_message(record(mid, sender=sender, to=to, cc=cc, date=date, automated=automated), asks)
+
+
+def test_unanswered_direct_message_waits_on_me():
+    t = thread(msg("a", "anna@x.org", utc(2026, 1, 5)))
+    assert awaiting_my_reply(t, MINE, SETTINGS, NOW).message_id == "<a@test>"
+
+
+def test_oldest_unanswered_message_counts():
+    t = thread(msg("a", "anna@x.org", utc(2026, 1, 5)), msg("b", "anna@x.org", utc(2026, 1, 7)))
+    assert awaiting_my_reply(t, MINE, SETTINGS, NOW).message_id == "<a@test>"
+
+
+def test_my_reply_ends_the_wait():
+    t = thread(msg("a", "anna@x.org", utc(2026, 1, 5)),
+               msg("b", ME, utc(2026, 1, 6), to=("anna@x.org",)))
+    assert awaiting_my_reply(t, MINE, SETTINGS, NOW) is None
+
+
+def test_cc_only_automated_and_fresh_mail_do_not_wait():
+    cc_only = thread(msg("a", "anna@x.org", utc(2026, 1, 5), to=("boss@x.org",), cc=(ME,)))
+    assert awaiting_my_reply(cc_only, MINE, SETTINGS, NOW) is None
+    loose = ThreadSettings(direct_only=False)
+    assert awaiting_my_reply(cc_only, MINE, loose, NOW) is not None
+    newsletter = thread(msg("n", "news@x.org", utc(2026, 1, 5), automated=True))
+    assert awaiting_my_reply(newsletter, MINE, SETTINGS, NOW) is None
+    fresh = thread(msg("f", "anna@x.org", NOW - timedelta(hours=3)))
+    assert awaiting_my_reply(fresh, MINE, SETTINGS, NOW) is None
+
+
+def test_done_thread_waits_on_nobody():
+    t = thread(msg("a", "anna@x.org", utc(2026, 1, 5)), status="done")
+    assert awaiting_my_reply(t, MINE, SETTINGS, NOW) is None
+
+
+def test_my_question_waits_on_them_until_answered():
+    asked = msg("q", ME, utc(2026, 1, 2), to=("ben@y.org",), asks=True)
+    assert awaiting_their_reply(thread(asked), MINE, SETTINGS, NOW).message_id == "<q@test>"
+    answered = thread(asked, msg("r", "ben@y.org", utc(2026, 1, 3)))
+    assert awaiting_their_reply(answered, MINE, SETTINGS, NOW) is None
+    statement = msg("s", ME, utc(2026, 1, 2), to=("ben@y.org",), asks=False)
+    assert awaiting_their_reply(thread(statement), MINE, SETTINGS, NOW) is None
+    recent = msg("t", ME, NOW - timedelta(days=1), to=("ben@y.org",), asks=True)
+    assert awaiting_their_reply(thread(recent), MINE, SETTINGS, NOW) is None
+
+
+def test_reply_lags_per_contact():
+    t1 = thread(msg("a", "anna@x.org", utc(2026, 1, 1, 8)),
+                msg("b", ME, utc(2026, 1, 1, 12), to=("anna@x.org",)),
+                msg("c", "anna@x.org", utc(2026, 1, 2, 12)))
+    t2 = Thread(key="t2", account="acct", subject="s2", messages=(
+        msg("d", "anna@x.org", utc(2026, 1, 3, 8)),
+        msg("e", ME, utc(2026, 1, 3, 10), to=("anna@x.org",)),
+    ))
+    lags = reply_lags([t1, t2], MINE)
+    anna = lags["anna@x.org"]
+    assert sorted(anna.my_replies) == [2.0, 4.0]
+    assert anna.my_median == 3.0
+    assert anna.their_replies == (24.0,)
+    assert anna.their_median == 24.0
+    assert median_reply_hours([t1, t2], MINE, utc(2026, 1, 3), utc(2026, 1, 4)) == 2.0
