@@ -1,0 +1,130 @@
+"""The scanning pass: sources -> records -> threads, promises -> store."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+from kept.daemon.scan import Scanner
+from kept.errors import AuthenticationError
+from kept.mailboxes.base import Folder
+from kept.mailboxes.memory import MemorySource
+from kept.models import PromiseCandidate
+from kept.settings import MaildirAccount, Settings
+from kept.storage.memory import MemoryStore
+
+from tests.helpers import ME, raw_mail, utc
+
+INBOX = Folder("INBOX", "received")
+SENT = Folder("Sent", "sent")
+NOW = utc(2026, 3, 20)
+
+
+class SendPromises:
+    """A stand-in extractor for scanner tests: every "I'll send ..." sentence is a promise.
+
+    The real spaCy extractor has its own tests; here only the plumbing matters.
+    """
+
+    calls = 0
+
+    def extract_many(self, items):
+        for text, _sent_at in items:
+            SendPromises.calls += 1
+            yield [
+                PromiseCandidate(sentence=m.group(0), action=m.group(1), kind="deliver", due=None,
+                                 due_text=None, confidence=0.9, rule_id="test-send")
+                for m in re.finditer(r"I'll (send [^.]*)\.", text)
+            ]
+
+
+def make(accounts=("acct",)):
+    settings = Settings(
+        path=Path("/dev/null"), addresses=(ME,), database=Path("/dev/null"),
+        accounts=tuple(MaildirAccount(name=a, path=Path("/nonexistent")) for a in accounts),
+    )
+    sources = {a: MemorySource(a) for a in accounts}
+    store = MemoryStore()
+    scanner = Scanner(settings, store, extractor_factory=SendPromises,
+                      source_factory=lambda account: sources[account.name], now=lambda: NOW)
+    return scanner, store, sources
+
+
+def test_scan_stores_messages_threads_and_promises_once():
+    scanner, store, sources = make()
+    src = sources["acct"]
+    src.add(INBOX, raw_mail("q", sender="anna@x.org", date=utc(2026, 3, 1), subject="Article?",
+                            body="Do you have that article?"))
+    src.add(SENT, raw_mail("p", sender=ME, to="anna@x.org", date=utc(2026, 3, 2), subject="Re: Article?",
+                           in_reply_to="q", body="Sure. I'll send you the article tomorrow.\n"))
+    [result] = scanner.scan_all()
+    assert result.error is None
+    assert (result.messages, result.promises) == (2, 1)
+    assert store.count_messages() == {"sent": 1, "received": 1}
+    [promise] = list(store.promises())
+    assert promise.counterparties == ("anna@x.org",)
+    assert promise.due == promise.made_at.date() + timedelta(days=3)  # default horizon for deliver
+    assert promise.due_is_default
+    [thread] = list(store.threads())
+    assert len(thread.messages) == 2 and promise.thread_key == thread.key
+
+    again = scanner.scan_all()[0]
+    assert (again.messages, again.promises) == (0, 0)
+    assert len(list(store.promises())) == 1
+
+
+def test_later_delivery_keeps_the_promise():
+    scanner, store, sources = make()
+    src = sources["acct"]
+    src.add(SENT, raw_mail("p", sender=ME, to="anna@x.org", date=utc(2026, 3, 2),
+                           body="I'll send you the slides tomorrow.\n"))
+    scanner.scan_all()
+    src.add(SENT, raw_mail("d", sender=ME, to="anna@x.org", date=utc(2026, 3, 3), subject="Slides",
+                           body="As promised, here are the slides.\n", attachment=("slides.pdf", b"%PDF")))
+    result = scanner.scan_all()[0]
+    assert result.kept == 1
+    [promise] = list(store.promises())
+    assert promise.status == "kept" and promise.evidence
+
+
+def test_uidvalidity_change_rescans_without_duplicates():
+    scanner, store, sources = make()
+    src = sources["acct"]
+    for n in range(5):
+        src.add(INBOX, raw_mail(f"m{n}", sender="anna@x.org", date=utc(2026, 3, 1 + n)))
+    scanner.scan_all()
+    src.reset_uidvalidity(INBOX)
+    result = scanner.scan_all()[0]
+    assert result.messages == 0 and result.seen == 5
+    assert store.count_messages()["received"] == 5
+
+
+def test_failing_account_does_not_stop_the_others():
+    scanner, store, sources = make(("work", "home"))
+    sources["work"].fail_on_enter = AuthenticationError("work: login refused for me", "check password_env")
+    sources["home"].add(INBOX, raw_mail("h", sender="anna@x.org", date=utc(2026, 3, 1)))
+    work, home = scanner.scan_all()
+    assert work.error and "login refused" in work.error
+    assert home.error is None and home.messages == 1
+    health = store.get_meta("health:work")
+    assert health["ok"] is False and health["failing_since"]
+    assert store.get_meta("health:home")["ok"] is True
+
+
+def test_dismissed_sentence_is_never_raised_again():
+    from kept.daemon.scan import sentence_fingerprint
+
+    scanner, store, sources = make()
+    store.set_meta("dismissed_sentences", [sentence_fingerprint("I'll send you the  ARTICLE.")])
+    sources["acct"].add(SENT, raw_mail("p", sender=ME, to="anna@x.org", date=utc(2026, 3, 2),
+                                       body="I'll send you the article.\n"))
+    assert scanner.scan_all()[0].promises == 0
+
+
+def test_received_mail_only_never_loads_the_extractor():
+    SendPromises.calls = 0
+    scanner, store, sources = make()
+    sources["acct"].add(INBOX, raw_mail("q", sender="anna@x.org", date=utc(2026, 3, 1)))
+    scanner.scan_all()
+    assert scanner._extractor is None and SendPromises.calls == 0
