@@ -39,6 +39,8 @@ _CUT_MARKERS = re.compile(
       | -{3,}\s*Urspr[üu]ngliche\s+Nachricht\s*-{3,}
       | Begin\s+forwarded\s+message:
       | _{20,}\s*$                                    # Outlook Web reply rule
+      | [^\s].{0,100}@.{0,60}\bon\s+\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?\s*$
+                                                    # Lotus: "Jane Doe@ENRON on 10/02/2000 09:12:40 AM"
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -58,7 +60,8 @@ _LOTUS_PREAMBLE = re.compile(
     r"""^\s*(?:
         [^\s@:][^@:]{0,80}@\s?[A-Za-z][\w.\-]*\s*$               # Jane Doe@ENRON
       | [^\s:][^:]{0,80}/[^:]{1,80}@[\w.\-]+\s*$                 # Jane Doe/HOU/ECT@ECT
-      | \d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?\s*$   # 10/02/2000 09:12 AM
+      | .{0,120}?\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?\s*$   # [Jane Doe   ]10/02/2000 09:12 AM
+      | [^:<>]{0,80}<[^<>\s]+@[^<>\s]+>\s*$                     # Jane Doe <jane@example.com>
       | (?:From|Sent\ by):.{0,200}$                              # From:  Jane Doe   10/02/2000 ...
       | [A-Z][\w.&,\- ]{0,60}\b(?:Corp|Corporation|Inc|LLC|Ltd|Company)\.?\s*$
       | [^\s@:]{1,40}(?:\s[^\s@:]{1,40}){0,4}\s*$               # a bare name line

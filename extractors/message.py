@@ -163,6 +163,7 @@ def _parse(
         text = html_to_text(html)
     else:
         text = body.plain or ""
+    text = _repair_lost_line_breaks(text, problems)
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         problems.append("body text truncated")
@@ -450,6 +451,28 @@ def _decode_bytes(payload: bytes, declared: str | None, problems: list[str]) -> 
             continue
     # latin-1 cannot fail, so this is unreachable in practice; stay safe anyway.
     return payload.decode("utf-8", "replace")  # pragma: no cover
+
+
+_LOST_BREAK = re.compile(r"(?:(?<=\s)|^)\?|\?(?=[^\s\w%&=/.:-])|\?(?=[A-Za-z](?![\w%]*=))", re.MULTILINE)
+
+
+def _repair_lost_line_breaks(text: str, problems: list[str]) -> str:
+    """Undo a conversion that replaced line breaks with "?".
+
+    Part of the Enron archive (bodies labelled ``ANSI_X3.4-1968``) lost the
+    line breaks of Lotus Notes mail to "?": "my ?bullet points".  Left
+    alone, the quoted header blocks become invisible to `clean_body` and
+    every break reads as a question. A real question mark follows a word
+    and precedes a space; one that starts a word or follows a space is a
+    lost break. Only bodies with several such marks are touched.
+    """
+    if text.count("?") < 3:
+        return text
+    breaks = _LOST_BREAK.findall(text[:50_000])
+    if len(breaks) < 3 or len(breaks) * 3 < text[:50_000].count("?"):
+        return text
+    problems.append("line breaks lost to '?' (repaired)")
+    return _LOST_BREAK.sub("\n", text)
 
 
 def _links(text: str) -> tuple[str, ...]:

@@ -1,0 +1,118 @@
+"""Does a message ask its recipient for something?
+
+A message that asks a question or makes a request leaves its author waiting
+on a reply; the digest lists such threads under "waiting on others". Being
+wrong there nags the user about threads nobody is waiting on, so the rules
+prefer to miss a vague request over flagging a polite formula: "Let me know
+if you have any questions" is an open offer, not a question.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["asks", "asking_sentences"]
+
+# Text this long is not one person's message; look at its start only.
+_MAX_CHARS = 20_000
+
+_URL = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+|\S+@\S+\.\w+", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.?!])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*\u2022]\s)")
+
+# Formulas that offer help rather than ask for anything.
+_OPEN_OFFER = re.compile(
+    r"""\b(?:
+        if\s+(?:you|there)\b.{0,60}\b(?:any|further|other|additional|more)\s+(?:questions?|concerns?|comments?|issues?|problems?|information|info|help|assistance|thoughts)
+      | if\s+you\s+(?:need|want|would\s+like|require|have)\s+(?:anything|any|something|more|further|help|assistance|me\s+to)
+      | if\s+there\s+(?:is|are)\s+(?:anything|any\s+questions|any\s+problems|something)
+      | if\s+(?:i|we)\s+can\s+(?:be\s+of|help|assist|do)
+      | if\s+(?:this|that)\s+(?:is\s+a\s+problem|doesn'?t\s+work|causes)
+      | feel\s+free | (?:do\s+not|don'?t)\s+hesitate | should\s+you\s+(?:have|need)
+      | in\s+case\s+you\s+(?:have|need)
+      | any\s+(?:questions?|problems?|concerns?)\s*,
+      | let\s+(?:me|us)\s+know\s+(?:what|if)\s+(?:else\s+)?you\s+(?:need|want|would\s+like)\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# Questions that are greetings or rhetoric, not waiting on anything.
+_SMALL_TALK = re.compile(
+    r"""^\s*(?:hi|hello|hey|dear)?\s*\w*[,!]?\s*(?:
+        how\s+(?:are|r)\s+(?:you|u|things|ya)(?:\s+doing)?
+      | how\s+(?:is|was|'s)\s+(?:it\s+going|everything|life|things|the\s+weekend|your\s+(?:weekend|trip|vacation|holiday|day))
+      | how\s+have\s+you\s+been | how\s+was\s+your\s+\w+ | what'?s\s+up | guess\s+what
+      | (?:who|what)\s+knows | why\s+not | right | ok(?:ay)? | huh | really | no\??
+    )\s*\?+\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_REQUEST = re.compile(
+    r"""\b(?:
+        (?:can|could|would|will|won'?t|can'?t)\s+you\b
+      | (?:would|do)\s+you\s+(?:mind|be\s+able|have\s+time)
+      | please\s+(?:send|advise|call|review|confirm|forward|provide|get\s+back|respond|reply|return|fax|sign|approve|update|check|verify|look\s+(?:at|into|over)|let\s+(?:me|us)\s+know|give\s+me|email|e-mail|schedule|set\s+up|prepare|comment|fill|complete|handle|resend|re-send|submit|tell|mail|put|make|get|have|ask|arrange|coordinate|reserve|book|initial|execute|find|pull|print|draft|revise|add|include|change|correct|fix)
+      | let\s+(?:me|us)\s+know\b
+      | (?:what|how)\s+do\s+you\s+think | your\s+(?:thoughts|comments|feedback|input|approval|signature|opinion)\s*(?:\?|please|would\s+be)
+      | please\s+advise | (?:i|we)\s+(?:need|would\s+need)\s+(?:you|your)\b
+      | (?:i|we)\s+(?:would|'d)\s+(?:appreciate|like)\s+(?:it\s+if\s+you|your|you\s+to|to\s+(?:get|have|hear|know|see))
+      | (?:i'?m|i\s+am|we\s+are|we'?re)\s+(?:waiting|still\s+waiting)\s+(?:for|on)\s+(?:your|you)
+      | (?:get|getting)\s+back\s+to\s+me | (?:give|shoot|drop)\s+me\s+a\s+(?:call|note|line|ring|email|e-mail)
+      | ^(?:so\s+|and\s+|also,?\s+)?(?:do|did|are|have|were|can|could|would|will)\s+you\s+(?!know\b)
+      | call\s+me\b | send\s+me\b | email\s+me\b | e-mail\s+me\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# "Let me know what/when ...": asks even beside an offer-like clause.
+_LET_ME_KNOW_WHAT = re.compile(
+    r"let\s+(?:me|us)\s+know\s+(?:what|when|where|which|who|whether|how|asap|as\s+soon|by|your|soon|once|so|the|about)",
+    re.IGNORECASE,
+)
+
+# "Please see attached", "please note": requests nobody replies to.
+_INFORMATIVE_PLEASE = re.compile(
+    r"^\W*please\s+(?:see|find|note|be\s+advised|be\s+aware|disregard|ignore|keep\s+in\s+mind|accept|excuse|forgive)",
+    re.IGNORECASE,
+)
+_CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b.{0,40}\bif\b", re.IGNORECASE)
+
+
+def _sentences(text: str) -> list[str]:
+    text = _URL.sub(" ", text[:_MAX_CHARS])
+    return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def _asks_sentence(sentence: str) -> bool:
+    if len(sentence) > 600:
+        # A "sentence" this long is a table or pasted data, not a request.
+        return False
+    if _OPEN_OFFER.search(sentence) and not _LET_ME_KNOW_WHAT.search(sentence):
+        return False
+    if sentence.rstrip().endswith("?"):
+        words = re.findall(r"[A-Za-z']+", sentence)
+        return len(words) >= 2 and not _SMALL_TALK.match(sentence)
+    if _INFORMATIVE_PLEASE.match(sentence) and not re.search(r"\band\s+(?:let|advise|call|send|confirm|approve|sign|reply)", sentence, re.IGNORECASE):
+        return False
+    if _CONDITIONAL_CALL.search(sentence):
+        return False
+    return bool(_REQUEST.search(sentence))
+
+
+def asking_sentences(text: str) -> list[str]:
+    """The sentences of `text` that ask the recipient something, in order."""
+    return [sentence for sentence in _sentences(text) if _asks_sentence(sentence)]
+
+
+def asks(text: str) -> bool:
+    """True if the fresh text asks the recipient a question or makes a request.
+
+    Counts real questions in the author's sentences (not question marks in
+    links), "can you / could you / would you ...", "please send/advise/...",
+    "let me know what/when/if ...", "what do you think" and direct requests
+    such as "call me" or "send me". Open offers ("Let me know if you have any
+    questions"), greetings ("How are you?"), "please see attached" and
+    thanks do not count.
+    """
+    if not text or not text.strip():
+        return False
+    return any(_asks_sentence(sentence) for sentence in _sentences(text))
