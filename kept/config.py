@@ -26,12 +26,16 @@ import platformdirs
 from kept.errors import ConfigError
 from kept.models import PROMISE_KINDS
 from kept.settings import (
+    DEFAULT_HOLDING_REPLY,
     DEFAULT_HORIZONS,
     Account,
+    DaemonSettings,
+    DigestSettings,
     ImapAccount,
     MaildirAccount,
     PromiseSettings,
     Settings,
+    SmtpSettings,
     ThreadSettings,
 )
 
@@ -122,6 +126,50 @@ THREAD_KEYS: dict[str, _Key] = {
     "waiting_on_them_after_days": _Key(int, 3, check=_non_negative),
     "subject_window_days": _Key(int, 30, check=_positive),
 }
+def _time_of_day(value: str) -> str | None:
+    parts = value.split(":")
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        hour, minute = int(parts[0]), int(parts[1])
+        if 0 <= hour < 24 and 0 <= minute < 60:
+            return None
+    return "must be a time of day like \"07:30\" (24-hour clock)"
+
+
+def _delivery(value: str) -> str | None:
+    return None if value in ("smtp", "imap") else "must be 'smtp' or 'imap' (IMAP APPEND into your inbox)"
+
+
+def _email(value: str) -> str | None:
+    return None if not value or "@" in value else "must be an e-mail address"
+
+
+DIGEST_KEYS: dict[str, _Key] = {
+    "send_at": _Key(str, "07:30", check=_time_of_day),
+    "to": _Key(str, "", check=_email),
+    "send_empty": _Key(bool, False),
+    "due_soon_days": _Key(int, 2, check=_non_negative),
+    "undated_after_days": _Key(int, 7, check=_non_negative),
+    "holding_reply_days": _Key(int, 3, check=_positive),
+    "holding_reply": _Key(str, DEFAULT_HOLDING_REPLY),
+    "delivery": _Key(str, "smtp", check=_delivery),
+    "append_account": _Key(str, ""),
+    "smtp": _Key(dict, None),
+}
+SMTP_KEYS: dict[str, _Key] = {
+    "host": _Key(str, required=True),
+    "port": _Key(int, None, check=_positive),
+    "security": _Key(str, "tls", check=_security),
+    "username": _Key(str, ""),
+    "password_env": _Key(str),
+    "password_command": _Key(str),
+    "insecure_skip_verify": _Key(bool, False),
+    "ca_file": _Key(str),
+    "timeout": _Key((int, float), 60, check=_positive),
+}
+DAEMON_KEYS: dict[str, _Key] = {
+    "scan_every_minutes": _Key(int, 15, check=_positive),
+    "retry_max_minutes": _Key(int, 60, check=_positive),
+}
 IMAP_KEYS: dict[str, _Key] = {
     "type": _Key(str, "imap"),
     "host": _Key(str, required=True),
@@ -145,7 +193,7 @@ MAILDIR_KEYS: dict[str, _Key] = {
     "received_folders": _Key(list, [], check=_string_list),
 }
 ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS}
-SECTIONS = ("kept", "promises", "threads", "accounts")
+SECTIONS = ("kept", "promises", "threads", "digest", "daemon", "accounts")
 
 
 class _Problems:
@@ -257,6 +305,30 @@ def _account(name: str, table: Any, base: Path, problems: _Problems) -> Account 
     )
 
 
+def _smtp(table: dict[str, Any], base: Path, problems: _Problems) -> SmtpSettings | None:
+    values = _read_table(table, SMTP_KEYS, "digest.smtp", problems)
+    if values["password_env"] and values["password_command"]:
+        problems.add("digest.smtp", "password_command", "set either password_env or password_command, not both")
+    if values["username"] and not (values["password_env"] or values["password_command"]):
+        problems.add(
+            "digest.smtp", None,
+            "username is set but no password source; fix: set password_env or password_command",
+        )
+    if not values["host"]:
+        return None
+    return SmtpSettings(
+        host=values["host"],
+        port=values["port"] or (465 if values["security"] == "tls" else 587),
+        security=values["security"],
+        username=values["username"],
+        password_env=values["password_env"],
+        password_command=values["password_command"],
+        verify_tls=not values["insecure_skip_verify"],
+        ca_file=_resolve_path(base, values["ca_file"]) if values["ca_file"] else None,
+        timeout=float(values["timeout"]),
+    )
+
+
 def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
     problems = _Problems()
@@ -267,7 +339,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             hint = f"did you mean [{close[0]}]?" if close else f"known sections: {', '.join(SECTIONS)}"
             problems.add(section, None, f"unknown section; {hint}")
     tables = {}
-    for section in ("kept", "promises", "threads"):
+    for section in ("kept", "promises", "threads", "digest", "daemon"):
         raw = data.get(section, {})
         if not isinstance(raw, dict):
             problems.add(section, None, "must be a table")
@@ -278,6 +350,16 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     kept = _read_table(tables["kept"], KEPT_KEYS, "kept", problems)
     prom = _read_table(tables["promises"], PROMISE_KEYS, "promises", problems)
     thr = _read_table(tables["threads"], THREAD_KEYS, "threads", problems)
+    dig = _read_table(tables["digest"], DIGEST_KEYS, "digest", problems)
+    dmn = _read_table(tables["daemon"], DAEMON_KEYS, "daemon", problems)
+    smtp = _smtp(dig["smtp"], base, problems) if dig["smtp"] is not None else None
+    if dig["delivery"] == "smtp" and smtp is None and "digest" in data:
+        problems.add(
+            "digest", "delivery",
+            "is 'smtp' but there is no [digest.smtp] section; fix: add one with host = ..., "
+            "or set delivery = \"imap\" and append_account = \"NAME\"",
+            "smtp",
+        )
 
     horizons = dict(DEFAULT_HORIZONS)
     for kind, days in (prom["horizon_days"] or {}).items():
@@ -302,6 +384,14 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         account = _account(name, table, base, problems)
         if account is not None:
             accounts.append(account)
+    if dig["delivery"] == "imap":
+        imap_names = [a.name for a in accounts if isinstance(a, ImapAccount)]
+        if dig["append_account"] not in imap_names:
+            problems.add(
+                "digest", "append_account",
+                f"must name one of your IMAP accounts ({', '.join(imap_names) or 'none configured'})",
+                dig["append_account"],
+            )
 
     if problems.items:
         raise ConfigError(str(path), problems.items)
@@ -322,6 +412,22 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             direct_only=thr["direct_only"],
             waiting_on_them_after_days=thr["waiting_on_them_after_days"],
             subject_window_days=thr["subject_window_days"],
+        ),
+        digest=DigestSettings(
+            send_at=dig["send_at"],
+            to=dig["to"].strip().lower(),
+            send_empty=dig["send_empty"],
+            due_soon_days=dig["due_soon_days"],
+            undated_after_days=dig["undated_after_days"],
+            holding_reply_days=dig["holding_reply_days"],
+            holding_reply=dig["holding_reply"],
+            delivery=dig["delivery"],
+            append_account=dig["append_account"],
+            smtp=smtp,
+        ),
+        daemon=DaemonSettings(
+            scan_every_minutes=dmn["scan_every_minutes"],
+            retry_max_minutes=dmn["retry_max_minutes"],
         ),
     )
 

@@ -109,6 +109,84 @@ class ThreadSettings:
     subject_window_days: int = 30
 
 
+DEFAULT_HOLDING_REPLY = (
+    "Hi {first_name},\n\n"
+    "I'd really love to talk with you, but I'm covered up with work right now. "
+    "If it's not urgent, could I get back to you on {date}?\n\n"
+    "{my_name}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """``[digest.smtp]``: the server the digest is sent through.
+
+    :ivar host: SMTP server host name.
+    :ivar port: 465 for ``tls``, 587 for ``starttls``.
+    :ivar security: ``"tls"`` (implicit TLS) or ``"starttls"``.
+    :ivar username: login name; empty = no authentication.
+    :ivar password_env: environment variable holding the password.
+    :ivar password_command: command printing the password.
+    :ivar verify_tls: check the server certificate.
+    :ivar ca_file: extra CA bundle to trust, or None.
+    :ivar timeout: socket timeout in seconds.
+    """
+
+    host: str
+    port: int = 465
+    security: str = "tls"
+    username: str = ""
+    password_env: str | None = None
+    password_command: str | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """``[digest]``: the daily e-mail.
+
+    :ivar send_at: local time of day ("HH:MM") the digest goes out.
+    :ivar to: where it goes; empty = the first of ``[kept] addresses``.
+    :ivar send_empty: also send a digest with nothing in it.
+    :ivar due_soon_days: promises due within this many days are listed.
+    :ivar undated_after_days: promises without a date are listed once older
+        than this many days.
+    :ivar holding_reply_days: the holding reply offers to answer this many
+        days later.
+    :ivar holding_reply: the holding reply's body ({first_name}, {date},
+        {my_name} are filled in).
+    :ivar delivery: ``"smtp"`` or ``"imap"`` (IMAP APPEND into the inbox of
+        the account named by `append_account`).
+    :ivar append_account: the IMAP account to append the digest to.
+    :ivar smtp: the SMTP server, for ``delivery = "smtp"``.
+    """
+
+    send_at: str = "07:30"
+    to: str = ""
+    send_empty: bool = False
+    due_soon_days: int = 2
+    undated_after_days: int = 7
+    holding_reply_days: int = 3
+    holding_reply: str = DEFAULT_HOLDING_REPLY
+    delivery: str = "smtp"
+    append_account: str = ""
+    smtp: SmtpSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """``[daemon]``: the background service.
+
+    :ivar scan_every_minutes: minutes between scanning passes.
+    :ivar retry_max_minutes: longest pause between retries of a failing account.
+    """
+
+    scan_every_minutes: int = 15
+    retry_max_minutes: int = 60
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole validated configuration.
@@ -131,3 +209,10 @@ class Settings:
     accounts: tuple[Account, ...] = ()
     promises: PromiseSettings = field(default_factory=PromiseSettings)
     threads: ThreadSettings = field(default_factory=ThreadSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    @property
+    def digest_to(self) -> str:
+        """The address the digest goes to."""
+        return self.digest.to or self.addresses[0]
