@@ -1,0 +1,607 @@
+"""Finding the promises in the fresh text of sent mail.
+
+The extractor works in three steps:
+
+1. **Sentences and prefilter.** The text is split into sentences with cheap
+   regular expressions and only sentences with a first-person future cue
+   ("I'll", "we will", "going to", "let's", a leading "Will ...") go on.
+   Most sentences of mail have none, so the parser sees a small fraction.
+2. **Matching.** Candidate sentences are parsed with spaCy (`nlp.pipe`,
+   batched across messages) and matched against patterns kept as data in
+   ``patterns/promises.jsonl``. Each row has an ``id``, a ``label`` and a
+   spaCy ``pattern``:
+
+   * ``COMMIT`` rows find a first person taking on a future action
+     ("I will send", "let me check", "we need to have lunch"); they mark
+     the action verb (the dependency node named ``action``, or the token at
+     index ``action`` for token patterns) and carry a ``confidence``;
+   * ``NEG_*`` rows veto: a dependency veto cancels the commitment on the
+     same action verb ("I will not send"), a token veto cancels every
+     commitment in its sentence ("if you need anything", a question);
+   * rows labelled with a promise kind say what the action is; one must
+     start at the action verb, otherwise the action is not something anyone
+     could hold the writer to ("I will be in Houston") and nothing is found.
+
+3. **Records.** Each sentence with a surviving commitment gives one
+   `PromiseCandidate` with the action phrase, the kind, the named person and
+   the due date (`kept.extractors.dates.resolve_due`).
+
+`run_extract_jsonl` is the ``kept extract --jsonl`` evaluation interface.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from kept.errors import UserError
+from kept.extractors.dates import resolve_due
+from kept.extractors.nlp import DEFAULT_MODEL, load_pipeline
+from kept.models import PROMISE_KINDS, PromiseCandidate
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span, Token
+
+__all__ = [
+    "PatternError",
+    "PatternRow",
+    "PromiseExtractor",
+    "PromiseMatcher",
+    "SentenceMatch",
+    "candidate_sentences",
+    "load_patterns",
+    "run_extract_jsonl",
+    "split_sentences",
+]
+
+logger = logging.getLogger(__name__)
+
+COMMIT_LABEL = "COMMIT"
+VETO_PREFIX = "NEG_"
+DEFAULT_CONFIDENCE = 0.8
+
+#: Longest text of one message that is analysed; mail longer than this is a
+#: log dump or a table, not something a person promised anything in.
+MAX_TEXT_CHARS = 100_000
+#: Longer "sentences" are tables or run-on lists: never parsed.
+MAX_SENTENCE_CHARS = 600
+#: Messages handled per chunk by `extract_many` and `run_extract_jsonl`.
+CHUNK_MESSAGES = 256
+
+
+class PatternError(UserError):
+    """A pattern file is invalid; the message names the file and line."""
+
+
+# --------------------------------------------------------------------------
+# Patterns as data
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRow:
+    """One validated row of a pattern file.
+
+    :ivar id: unique id; reported as a promise's ``rule_id``.
+    :ivar label: ``COMMIT``, ``NEG_<reason>`` or a promise kind.
+    :ivar pattern: the spaCy Matcher or DependencyMatcher pattern.
+    :ivar matcher: ``"token"`` or ``"dependency"``.
+    :ivar confidence: for ``COMMIT`` rows, the share of true promises
+        among the rule's hits.
+    :ivar action: for token ``COMMIT`` rows, the index of the action verb
+        in the pattern.
+    :ivar source: ``file:line`` the row came from, for error messages.
+    """
+
+    id: str
+    label: str
+    pattern: list[Any]
+    matcher: str = "token"
+    confidence: float = DEFAULT_CONFIDENCE
+    action: int | None = None
+    source: str = ""
+
+
+_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action"}
+
+
+def _bundled_pattern_file() -> Path:
+    return Path(str(resources.files("kept.extractors").joinpath("patterns", "promises.jsonl")))
+
+
+def _check_row(raw: Any, where: str) -> PatternRow:
+    """Schema check of one decoded row; spaCy validates the pattern itself later."""
+    if not isinstance(raw, dict):
+        raise PatternError(f"{where}: a row must be a JSON object")
+    unknown = set(raw) - _ROW_KEYS
+    if unknown:
+        raise PatternError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    row_id, label, pattern = raw.get("id"), raw.get("label"), raw.get("pattern")
+    if not isinstance(row_id, str) or not row_id:
+        raise PatternError(f"{where}: 'id' must be a non-empty string")
+    if not isinstance(label, str) or not (
+        label == COMMIT_LABEL or label in PROMISE_KINDS or (label.startswith(VETO_PREFIX) and len(label) > 4)
+    ):
+        raise PatternError(
+            f"{where}: unknown label {label!r} in row {row_id!r}; expected {COMMIT_LABEL}, "
+            f"NEG_<reason> or one of {', '.join(PROMISE_KINDS)}"
+        )
+    if not isinstance(pattern, list) or not pattern or not all(isinstance(p, dict) for p in pattern):
+        raise PatternError(f"{where}: 'pattern' of row {row_id!r} must be a non-empty list of objects")
+    matcher = raw.get("matcher", "token")
+    if matcher not in ("token", "dependency"):
+        raise PatternError(f"{where}: 'matcher' of row {row_id!r} must be 'token' or 'dependency'")
+    confidence = raw.get("confidence", DEFAULT_CONFIDENCE)
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0.0 <= confidence <= 1.0:
+        raise PatternError(f"{where}: 'confidence' of row {row_id!r} must be a number from 0 to 1")
+    action = raw.get("action")
+    needs_action = label in (COMMIT_LABEL,) or label.startswith(VETO_PREFIX)
+    if matcher == "dependency":
+        node_ids = [node.get("RIGHT_ID") for node in pattern]
+        if needs_action and "action" not in node_ids:
+            raise PatternError(f"{where}: dependency row {row_id!r} needs a node with RIGHT_ID 'action'")
+        if action is not None:
+            raise PatternError(f"{where}: 'action' is only for token rows (row {row_id!r})")
+        if label in PROMISE_KINDS:
+            raise PatternError(f"{where}: kind rows must be token patterns (row {row_id!r})")
+    elif label == COMMIT_LABEL:
+        if isinstance(action, bool) or not isinstance(action, int) or not 0 <= action < len(pattern):
+            raise PatternError(f"{where}: token COMMIT row {row_id!r} needs 'action', an index into its pattern")
+        # The action's offset in a match equals its index only if nothing
+        # before it can repeat or be skipped.
+        if any("OP" in element for element in pattern[: action + 1]):
+            raise PatternError(f"{where}: row {row_id!r} has an 'OP' at or before its action token")
+    elif action is not None:
+        raise PatternError(f"{where}: 'action' is only for COMMIT rows (row {row_id!r})")
+    return PatternRow(
+        id=row_id,
+        label=label,
+        pattern=pattern,
+        matcher=matcher,
+        confidence=float(confidence),
+        action=action,
+        source=where,
+    )
+
+
+def load_patterns(path: str | Path | None = None) -> list[PatternRow]:
+    """Read and schema-check a JSONL pattern file (the bundled one by default).
+
+    Blank lines and lines starting with ``//`` are skipped.
+
+    :raises PatternError: bad JSON, a row breaking the schema or a duplicate
+        id; the message names the file and line.
+    """
+    file = Path(path) if path is not None else _bundled_pattern_file()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PatternError(f"{file}: cannot read pattern file: {exc.strerror or exc}") from exc
+    rows: list[PatternRow] = []
+    seen: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        where = f"{file}:{number}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PatternError(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})") from exc
+        row = _check_row(raw, where)
+        if row.id in seen:
+            raise PatternError(f"{where}: duplicate id {row.id!r} (first used at {seen[row.id]})")
+        seen[row.id] = where
+        rows.append(row)
+    if not any(row.label == COMMIT_LABEL for row in rows):
+        raise PatternError(f"{file}: no {COMMIT_LABEL} rows")
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceMatch:
+    """A commitment that survived the vetoes, before it becomes a record.
+
+    :ivar sentence: the spaCy sentence.
+    :ivar action: the action verb.
+    :ivar rule: the ``COMMIT`` row that found it.
+    :ivar kind: the promise kind.
+    :ivar kind_rule: the kind row that named the kind.
+    """
+
+    sentence: Span
+    action: Token
+    rule: PatternRow
+    kind: str
+    kind_rule: PatternRow
+
+
+class PromiseMatcher:
+    """Pattern rows compiled into spaCy matchers for one vocabulary.
+
+    `match` only finds; turning matches into records is the extractor's job.
+
+    :param rows: validated rows, e.g. from `load_patterns`.
+    :param nlp: the pipeline whose vocabulary the matchers use.
+    :raises PatternError: a row is not a valid spaCy pattern.
+    """
+
+    def __init__(self, rows: Sequence[PatternRow], nlp: Language) -> None:
+        from spacy.matcher import DependencyMatcher, Matcher
+
+        self.rows = list(rows)
+        self.nlp = nlp
+        self._token_rows: dict[str, PatternRow] = {}
+        self._dep_rows: dict[str, PatternRow] = {}
+        self._row_order: dict[str, int] = {}
+        self._token_matcher = Matcher(self.nlp.vocab, validate=True)
+        self._dep_matcher = DependencyMatcher(self.nlp.vocab, validate=True)
+        for order, row in enumerate(self.rows):
+            self._row_order[row.id] = order
+            try:
+                if row.matcher == "dependency":
+                    self._dep_matcher.add(row.id, [row.pattern])
+                    self._dep_rows[row.id] = row
+                else:
+                    self._token_matcher.add(row.id, [row.pattern])
+                    self._token_rows[row.id] = row
+            except Exception as exc:  # spaCy raises ValueError/KeyError/MatchPatternError
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise PatternError(f"{row.source}: row {row.id!r} is not a valid spaCy pattern: {first_line}") from exc
+        self._action_node = {
+            row.id: [node.get("RIGHT_ID") for node in row.pattern].index("action")
+            for row in self._dep_rows.values()
+            if any(node.get("RIGHT_ID") == "action" for node in row.pattern)
+        }
+
+    def match(self, doc: Doc) -> list[SentenceMatch]:
+        """The surviving commitments in `doc`, at most one per sentence."""
+        strings = self.nlp.vocab.strings
+        commits: list[tuple[int, PatternRow]] = []
+        vetoed_actions: set[int] = set()
+        vetoed_sentences: set[int] = set()
+        kinds: dict[int, tuple[int, int, PatternRow]] = {}
+
+        for match_id, start, end in self._token_matcher(doc):
+            row = self._token_rows[strings[match_id]]
+            if row.label == COMMIT_LABEL:
+                commits.append((start + (row.action or 0), row))
+            elif row.label.startswith(VETO_PREFIX):
+                vetoed_sentences.add(doc[start].sent.start)
+            else:
+                # Longest kind match starting at a token wins; ties go to the
+                # row listed first.
+                rank = (end - start, -self._row_order[row.id])
+                if start not in kinds or rank > kinds[start][:2]:
+                    kinds[start] = (*rank, row)
+        for match_id, token_ids in self._dep_matcher(doc):
+            row = self._dep_rows[strings[match_id]]
+            action = token_ids[self._action_node[row.id]]
+            if row.label == COMMIT_LABEL:
+                commits.append((action, row))
+            elif row.label.startswith(VETO_PREFIX):
+                vetoed_actions.add(action)
+
+        found: dict[int, SentenceMatch] = {}
+        for action_i, row in sorted(commits, key=lambda item: (item[0], -item[1].confidence)):
+            action = doc[action_i]
+            sentence = action.sent
+            if sentence.start in found or sentence.start in vetoed_sentences or action_i in vetoed_actions:
+                continue
+            kind = kinds.get(action_i)
+            if kind is None:
+                continue
+            found[sentence.start] = SentenceMatch(sentence, action, row, kind[2].label, kind[2])
+        return [found[start] for start in sorted(found)]
+
+
+# --------------------------------------------------------------------------
+# Sentences and prefilter
+
+_QUOTE_LINE = re.compile(r"^\s*(?:>|\|)")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022o]\s|\d{1,2}[.)]\s|[a-z][.)]\s)")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[!?])\s+|\s+-{2,}\s+|\s*;\s+(?=I\b)")
+_WHITESPACE = re.compile(r"\s+")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
+
+#: Cheap cue for a first-person commitment; sentences without one never
+#: reach the parser.
+_CUE = re.compile(
+    r"\b(?:i|we)\b(?:[^.!?]{0,40}?)(?:'ll\b|\b(?:will|shall|wil|going\s+to|gonna|plan|planning|intend|need|"
+    r"should|must|ought|have\s+to|got\s+to)\b)"
+    r"|\blet(?:'s|\s+us|\s+me)\b"
+    r"|^\W*will\s+[a-z]",
+    re.IGNORECASE,
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split cleaned mail text into sentences, whitespace collapsed.
+
+    Hard-wrapped lines of a paragraph are joined; list items and quoted
+    lines (``>``) are kept apart, quoted lines dropped.
+    """
+    sentences: list[str] = []
+    for paragraph in _PARAGRAPH_BREAK.split(text[:MAX_TEXT_CHARS]):
+        units: list[str] = []
+        for line in paragraph.splitlines():
+            if _QUOTE_LINE.match(line):
+                continue
+            if not units or _LIST_ITEM.match(line):
+                units.append(line)
+            else:
+                units[-1] += " " + line
+        for unit in units:
+            unit = _WHITESPACE.sub(" ", unit).strip()
+            if not unit:
+                continue
+            sentences.extend(part for part in (p.strip() for p in _SENTENCE_END.split(unit)) if part)
+    return sentences
+
+
+def candidate_sentences(text: str) -> list[str]:
+    """The sentences of `text` worth parsing: those with a commitment cue."""
+    return [
+        sentence
+        for sentence in split_sentences(text)
+        if len(sentence) <= MAX_SENTENCE_CHARS and _CUE.search(sentence.translate(_APOSTROPHES))
+    ]
+
+
+def _parse_text(sentence: str) -> str:
+    """The form of a sentence the parser sees: plain apostrophes, a final stop."""
+    text = sentence.translate(_APOSTROPHES)
+    return text if text[-1:] in ".!?" else text + "."
+
+
+# --------------------------------------------------------------------------
+# Records
+
+_ACTION_DEPS = {
+    "dobj", "dative", "prt", "prep", "xcomp", "ccomp", "acomp", "oprd", "attr",
+    "advmod", "pobj", "compound", "agent", "dep", "npadvmod", "acl", "relcl",
+}  # fmt: skip
+_NOT_PERSONS = {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "january", "february", "march", "april", "may", "june", "july", "august",
+    "september", "october", "november", "december", "enron", "ees", "ena", "houston",
+    "i", "ferc", "eol", "ect", "corp", "inc", "llc", "am", "pm", "today", "tomorrow",
+}  # fmt: skip
+_MAX_ACTION_TOKENS = 16
+
+
+def _action_phrase(action: Token, due_span: tuple[int, int] | None) -> str:
+    """The action verb with its objects and particles, without the due date."""
+
+    def overlaps_due(token: Token) -> bool:
+        if due_span is None:
+            return False
+        left, right = token.left_edge.idx, token.right_edge.idx + len(token.right_edge)
+        return left < due_span[1] and due_span[0] < right
+
+    pieces: list[Token] = [action]
+    for child in action.rights:
+        if child.dep_ not in _ACTION_DEPS or child.is_punct or overlaps_due(child):
+            break
+        pieces.extend(child.subtree)
+        if len(pieces) >= _MAX_ACTION_TOKENS:
+            break
+    pieces = sorted({token.i: token for token in pieces}.values(), key=lambda token: token.i)[:_MAX_ACTION_TOKENS]
+    while pieces and (pieces[-1].is_punct or pieces[-1].dep_ in ("cc", "mark")):
+        pieces.pop()
+    return "".join(token.text_with_ws for token in pieces).strip()
+
+
+def _named_person(action: Token, due_span: tuple[int, int] | None) -> str | None:
+    """A proper name the action is directed at ("call John", "send it to Sally Beck")."""
+    for token in action.subtree:
+        if token.i <= action.i or token.pos_ != "PROPN" or token.dep_ not in ("dobj", "dative", "pobj", "nsubj"):
+            continue
+        if token.dep_ == "pobj" and token.head.lower_ not in ("to", "with", "for", "from"):
+            continue
+        if due_span is not None and due_span[0] <= token.idx < due_span[1]:
+            continue
+        if token.lower_ in _NOT_PERSONS or not token.text[:1].isupper() or token.text.isupper():
+            continue
+        words = [t for t in token.subtree if t.pos_ == "PROPN" and t.i <= token.i]
+        name = " ".join(t.text for t in words[-3:])
+        return name or token.text
+    return None
+
+
+# --------------------------------------------------------------------------
+# The extractor
+
+
+class PromiseExtractor:
+    """Finds promises in already-cleaned fresh text of sent mail.
+
+    The spaCy pipeline is loaded once per process and shared between
+    extractors; patterns are read and validated when the extractor is made.
+
+    :param model: spaCy pipeline package name.
+    :param patterns: a JSONL pattern file; the bundled one by default.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, patterns: str | Path | None = None) -> None:
+        self.model = model
+        self.nlp = load_pipeline(model)
+        self.rows = load_patterns(patterns)
+        self.matcher = PromiseMatcher(self.rows, self.nlp)
+
+    def extract(self, text: str, sent_at: datetime | None = None) -> list[PromiseCandidate]:
+        """The promises in one message's fresh text, in text order.
+
+        :param text: cleaned fresh text (no quotes, no signature).
+        :param sent_at: when it was sent; due dates are resolved against it
+            and are None without it.
+        """
+        return next(self.extract_many([(text, sent_at)]))
+
+    def extract_many(
+        self, items: Iterable[tuple[str, datetime | None]], *, batch_size: int = 256
+    ) -> Iterator[list[PromiseCandidate]]:
+        """Like `extract` for many messages, parsing them in batches; order kept.
+
+        Messages are consumed lazily, `CHUNK_MESSAGES` at a time, so memory
+        stays flat over any number of messages.
+        """
+        chunk: list[tuple[str, datetime | None]] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= CHUNK_MESSAGES:
+                yield from self._extract_chunk(chunk, batch_size)
+                chunk = []
+        if chunk:
+            yield from self._extract_chunk(chunk, batch_size)
+
+    def _extract_chunk(
+        self, chunk: Sequence[tuple[str, datetime | None]], batch_size: int
+    ) -> list[list[PromiseCandidate]]:
+        jobs: list[tuple[int, str]] = []
+        for index, (text, _sent_at) in enumerate(chunk):
+            for sentence in candidate_sentences(text or ""):
+                jobs.append((index, sentence))
+        results: list[list[PromiseCandidate]] = [[] for _ in chunk]
+        docs = self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size)
+        for (index, sentence), doc in zip(jobs, docs, strict=True):
+            sent_at = chunk[index][1]
+            for found in self.matcher.match(doc):
+                results[index].append(self._candidate(found, sentence, doc, sent_at))
+        return results
+
+    def _candidate(
+        self, found: SentenceMatch, sentence: str, doc: Doc, sent_at: datetime | None
+    ) -> PromiseCandidate:
+        # Usually the whole candidate is one sentence; when spaCy split it
+        # further, report only the part holding the promise.
+        whole = found.sentence.start == 0 and found.sentence.end == len(doc)
+        text = sentence if whole else found.sentence.text
+        due, due_text, due_span = None, None, None
+        if sent_at is not None:
+            due, due_text = resolve_due(found.sentence.text, sent_at)
+            if due_text is not None:
+                start = found.sentence.text.find(due_text)
+                if start >= 0:
+                    offset = found.sentence.start_char
+                    due_span = (offset + start, offset + start + len(due_text))
+        return PromiseCandidate(
+            sentence=text,
+            action=_action_phrase(found.action, due_span),
+            kind=found.kind,
+            due=due,
+            due_text=due_text,
+            confidence=found.rule.confidence,
+            rule_id=found.rule.id,
+            named_person=_named_person(found.action, due_span),
+        )
+
+
+# --------------------------------------------------------------------------
+# kept extract --jsonl
+
+
+def _parse_sent_at(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("'sent_at' must be an ISO 8601 string")
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
+
+
+def _promise_json(candidate: PromiseCandidate) -> dict[str, Any]:
+    due: date | None = candidate.due
+    return {
+        "sentence": candidate.sentence,
+        "action": candidate.action,
+        "kind": candidate.kind,
+        "due": due.isoformat() if due is not None else None,
+        "confidence": round(candidate.confidence, 3),
+    }
+
+
+def run_extract_jsonl(
+    infile: TextIO,
+    outfile: TextIO,
+    *,
+    model: str = DEFAULT_MODEL,
+    clean: Callable[[str], str],
+    extractor: PromiseExtractor | None = None,
+    chunk_size: int = CHUNK_MESSAGES,
+) -> int:
+    """``kept extract --jsonl``: one JSON line of promises per JSON line of mail.
+
+    Input lines are ``{"id": ..., "body": ..., "sent_at": ISO-8601}``
+    (``sent_at`` optional); output lines, in input order, are
+    ``{"id": ..., "promises": [{"sentence", "action", "kind", "due",
+    "confidence"}]}``. A line that cannot be used (bad JSON, no body, a
+    cleaning failure) gives ``{"id": ..., "promises": [], "error": ...}``
+    and the run goes on. Blank lines are skipped. Lines are handled in
+    chunks and the output is flushed after each, so memory stays flat.
+
+    :param clean: turns a raw body into fresh text (the daemon's cleaning).
+    :param extractor: an existing extractor to reuse; one is made from
+        `model` otherwise.
+    :returns: the number of lines answered.
+    """
+    extractor = extractor or PromiseExtractor(model)
+    processed = 0
+    chunk: list[str] = []
+
+    def flush(lines: list[str]) -> None:
+        records: list[dict[str, Any]] = []
+        work: list[tuple[int, str, datetime | None]] = []
+        for line in lines:
+            record: dict[str, Any] = {"id": None, "promises": []}
+            records.append(record)
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("line is not a JSON object")
+                record["id"] = item.get("id")
+                body = item.get("body")
+                if not isinstance(body, str):
+                    raise ValueError("'body' must be a string")
+                sent_at = _parse_sent_at(item.get("sent_at"))
+                work.append((len(records) - 1, clean(body), sent_at))
+            except Exception as exc:  # one bad line must never end the run
+                record["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        try:
+            outputs = list(extractor.extract_many((text, sent_at) for _, text, sent_at in work))
+        except Exception:
+            logger.warning("extraction of a chunk failed; retrying its messages one by one", exc_info=True)
+            outputs = []
+            for position, text, sent_at in work:
+                try:
+                    outputs.append(extractor.extract(text, sent_at))
+                except Exception as exc:
+                    outputs.append([])
+                    records[position]["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        for (position, _, _), promises in zip(work, outputs, strict=True):
+            records[position]["promises"] = [_promise_json(candidate) for candidate in promises]
+        for record in records:
+            outfile.write(json.dumps(record, ensure_ascii=False) + "\n")
+        outfile.flush()
+
+    for line in infile:
+        if not line.strip():
+            continue
+        chunk.append(line)
+        if len(chunk) >= chunk_size:
+            flush(chunk)
+            processed += len(chunk)
+            chunk = []
+    if chunk:
+        flush(chunk)
+        processed += len(chunk)
+    return processed
