@@ -123,6 +123,10 @@ class Scanner:
         self.tz = ZoneInfo(settings.timezone)
         self.threader = Threader(store, settings.addresses, settings.threads)
         self.stop_requested: Callable[[], bool] = lambda: False
+        # Called with every newly stored message, body included, inside the
+        # batch's transaction: the daemon reads replies to its digest here,
+        # because bodies are never stored.
+        self.on_new_message: Callable[[MailMessage], None] | None = None
 
     @property
     def extractor(self) -> CandidateFinder:
@@ -240,6 +244,8 @@ class Scanner:
                 if not self.store.put_message(message):
                     continue
                 result.messages += 1
+                if self.on_new_message is not None:
+                    self.on_new_message(message)
                 if message.role == "sent":
                     result.kept += self._close_kept_promises(message)
                     result.promises += self._store_promises(message, found.get(message.message_id, []))
