@@ -22,7 +22,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from kept.extractors.asks import asks
+from kept.extractors.asks import asking_sentences, asks
 from kept.extractors.message import parse_message
 from kept.models import RawMessage
 
@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{record.message_id}  {record.subject!r}  asks={asks(record.body_text)}  files={record.attachment_names}")
             print("-" * 72)
             print(record.body_text)
+            for sentence in asking_sentences(record.body_text):
+                print(f"  [asks] {sentence}")
     return 0
 
 

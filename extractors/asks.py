@@ -38,7 +38,7 @@ _OPEN_OFFER = re.compile(
 # Questions that are greetings or rhetoric, not waiting on anything.
 _SMALL_TALK = re.compile(
     r"""^\s*(?:hi|hello|hey|dear)?\s*\w*[,!]?\s*(?:
-        how\s+(?:are|r)\s+(?:you|u|things|ya)(?:\s+doing)?
+        how\s+(?:are|r)\s+(?:you|u|things|ya)(?:\s+doing)?(?:\s+(?:in|at|with|on|over\s+there)(?:\s+[\w']+){1,3})?
       | how\s+(?:is|was|'s)\s+(?:it\s+going|everything|life|things|the\s+weekend|your\s+(?:weekend|trip|vacation|holiday|day))
       | how\s+have\s+you\s+been | how\s+was\s+your\s+\w+ | what'?s\s+up | guess\s+what
       | (?:who|what)\s+knows | why\s+not | right | ok(?:ay)? | huh | really | no\??

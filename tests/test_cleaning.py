@@ -1,0 +1,226 @@
+"""Tests for kept.extractors.cleaning: fresh text, HTML and subjects."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kept.extractors.cleaning import clean_body, html_to_text, normalize_subject, split_fresh
+
+
+def test_outlook_original_message_block_is_cut():
+    body = (
+        "Jim,\n\nI will send the numbers tomorrow.\n\nPhillip\n\n\n"
+        " -----Original Message-----\n"
+        "From: \tJames Wills <jim@example.com>@ENRON\n"
+        "Sent:\tWednesday, November 14, 2001 1:38 PM\n"
+        "To:\tpallen@example.com\n"
+        "Subject:\tRe: new listing\n\n"
+        "I'll mail you the flyer tonight.\n"
+    )
+    assert clean_body(body) == "Jim,\n\nI will send the numbers tomorrow.\n\nPhillip"
+
+
+def test_outlook_header_block_without_marker_is_cut():
+    body = (
+        "Sounds good, see you then.\n\n"
+        "From: Jane Roe [mailto:jane@example.com]\n"
+        "Sent: Monday, October 2, 2000 9:12 AM\n"
+        "To: John Smith\n"
+        "Subject: lunch\n\n"
+        "Can you do lunch on Friday?\n"
+    )
+    assert clean_body(body) == "Sounds good, see you then."
+
+
+def test_flattened_outlook_header_line_is_cut():
+    body = "Agreed.\nFrom: Jane Roe Sent: Monday, October 2, 2000 To: John Smith Subject: lunch\nold text"
+    assert clean_body(body) == "Agreed."
+
+
+def test_a_from_line_in_prose_is_kept():
+    body = "From: the desk of the treasurer, a short note.\nWe close the books on Friday."
+    assert clean_body(body) == body
+
+
+def test_lotus_forward_block_is_cut():
+    body = (
+        "fyi - can you look at the second page?\n"
+        "---------------------- Forwarded by Gerald Nemec/HOU/ECT on 03/06/2000 04:05 \n"
+        "PM ---------------------------\n\n\n"
+        "Rodney Rogers@ENRON\n03/06/2000 01:05 PM\n"
+        "To: Lauri A Allen/HOU/ECT@ECT\ncc: \nSubject: Cost estimate\n\n"
+        "Lauri, I will send the estimate on Monday.\n"
+    )
+    assert clean_body(body) == "fyi - can you look at the second page?"
+
+
+def test_lotus_short_forward_marker_is_cut():
+    body = "See below.\n----- Forwarded by Jane Doe/HOU/ECT on 10/02/2000 09:12 AM -----\nold text"
+    assert clean_body(body) == "See below."
+
+
+def test_lotus_reply_header_block_is_cut_with_sender_and_date_lines():
+    body = (
+        "Thanks for the welcome.  --Sally\n\n\n\n"
+        "Ryan Doe@ENRON\n"
+        "01/26/2001 10:28 AM\n"
+        "Sent by: Ryan Doe@ENRON\n"
+        "To: Sally Roe/HOU/ECT@ECT\n"
+        "cc:  \n"
+        "Subject: Congratulations\n\n"
+        "I will visit you on 2/5.\n"
+    )
+    assert clean_body(body) == "Thanks for the welcome.  --Sally"
+
+
+def test_lotus_indented_sender_with_date_on_one_line_is_cut():
+    body = (
+        "Who will own this going forward?\n\n"
+        "   Kim Doe                12/27/2000 05:51 PM\n\n"
+        "To: Stephen Roe/HOU/ECT@ECT\n"
+        "cc: Sally Roe/HOU/ECT@ECT, Larry Poe/HOU/ECT@ECT, Leslie \n"
+        "Reeves/HOU/ECT@ECT\n"
+        "Subject: Confirmations\n\nStatus follows.\n"
+    )
+    assert clean_body(body) == "Who will own this going forward?"
+
+
+def test_lotus_on_date_attribution_is_cut():
+    body = "Glad to help.\n\nNicole Doe@ENRON COMMUNICATIONS on 02/22/2001 09:52:40 AM\nTo: Sally\nold"
+    assert clean_body(body) == "Glad to help."
+
+
+def test_lotus_block_keeps_author_sign_off_name():
+    # A bare name above "To:" without any date is the author's own sign-off
+    # followed by a pasted address list, not a Lotus header.
+    body = "Please send the draft.\n\nGerald\nTo: everyone on the list\nSubject: draft"
+    assert clean_body(body).startswith("Please send the draft.\n\nGerald")
+
+
+def test_quoted_lines_are_dropped_but_inline_answers_stay():
+    body = (
+        "On Tue, Oct 3, 2000 at 9:12 AM, Jane Roe <jane@example.com> wrote:\n"
+        "> Can you send the report?\n"
+        "Yes, I will send it tonight.\n"
+        "> And the slides?\n"
+        "Those on Monday.\n"
+    )
+    assert clean_body(body) == "Yes, I will send it tonight.\nThose on Monday."
+
+
+def test_wrapped_attribution_with_unquoted_old_text_is_cut():
+    body = (
+        "Works for me.\n\n"
+        "On Tue, Oct 3, 2000 at 9:12 AM, Jane Roe\n<jane@example.com> wrote:\n"
+        "Can you send the report?\n"
+    )
+    assert clean_body(body) == "Works for me."
+
+
+def test_bare_address_wrote_line_is_cut():
+    body = "Agreed.\n\nPhillip.K.Allen@example.com wrote:\n\nJim, I need the spreadsheet.\n"
+    assert clean_body(body) == "Agreed."
+
+
+def test_dash_dash_signature_is_cut():
+    body = "I'll call you tomorrow.\n\n-- \nJohn Smith\nACME Corp\n+1 555 0100\n"
+    assert clean_body(body) == "I'll call you tomorrow."
+
+
+def test_sign_off_with_short_contact_block_is_cut_but_sign_off_kept():
+    body = "I'll call you tomorrow.\n\nBest regards,\nJohn Smith\nSenior Analyst\nACME Corp.\n(713) 555-0100\n"
+    assert clean_body(body) == "I'll call you tomorrow.\n\nBest regards,"
+
+
+def test_sign_off_followed_by_prose_is_not_a_signature():
+    body = "Thanks,\n\nAlso, I will bring the contract to the meeting on Friday and walk you through it."
+    assert clean_body(body) == body
+
+
+def test_short_last_paragraph_is_kept():
+    body = "The draft is attached.\n\nCall me."
+    assert clean_body(body) == body
+
+
+def test_legal_disclaimer_is_cut():
+    body = (
+        "I will send the signed copy on Monday.\n\n"
+        "**********************************************************************\n"
+        "This e-mail is the property of Example Corp. and may contain confidential and privileged "
+        "material for the sole use of the intended recipient(s). Any review or distribution by others "
+        "is strictly prohibited.\n"
+        "**********************************************************************\n"
+    )
+    assert clean_body(body) == "I will send the signed copy on Monday."
+
+
+def test_author_sentence_about_confidential_message_is_kept():
+    body = "I will forward you the message, it is confidential."
+    assert clean_body(body) == body
+
+
+@pytest.mark.parametrize("footer", ["Sent from my iPhone", "Sent from my BlackBerry Wireless Handheld", "Get Outlook for iOS"])
+def test_mobile_footers_are_dropped(footer):
+    assert clean_body(f"On my way.\n\n{footer}\n") == "On my way."
+
+
+def test_line_endings_and_blank_runs_are_normalized():
+    assert clean_body("a\r\nb\r\r\n\n\n\n\nc\r") == "a\nb\n\nc"
+
+
+def test_control_and_bidi_characters_are_removed():
+    assert clean_body("pay\u202eable\x00 now\x07") == "payable now"
+
+
+def test_enron_file_markers_become_attachment_names():
+    body = "Here is the flyer.\n\n - Canyon Lake.doc << File: Canyon Lake.doc >> \n"
+    text, files = split_fresh(body)
+    assert text == "Here is the flyer."
+    assert files == ("Canyon Lake.doc",)
+
+
+def test_file_markers_in_quoted_mail_are_not_this_messages_attachments():
+    body = "Thanks.\n-----Original Message-----\nFrom: x\n - a.doc << File: a.doc >>\n"
+    assert split_fresh(body) == ("Thanks.", ())
+
+
+def test_giant_line_is_handled_quickly():
+    body = "x" * 5_000_000 + "\n> quoted\nfresh"
+    started = time.perf_counter()
+    text = clean_body(body)
+    assert time.perf_counter() - started < 5
+    assert text.endswith("fresh") and "quoted" not in text
+
+
+def test_html_to_text_drops_scripts_and_keeps_blocks():
+    html = (
+        "<html><head><title>t</title><style>p{}</style></head><body>"
+        "<script>alert('x')</script><p>Hello&nbsp;Bob,</p><div>Can you call me?<br>Thanks</div>"
+        "</body></html>"
+    )
+    assert html_to_text(html) == "Hello Bob,\nCan you call me?\nThanks"
+
+
+def test_html_blockquote_becomes_quoted_and_is_cleaned_away():
+    html = "<div>Yes, Friday works.</div><blockquote><div>Can we meet Friday?</div><blockquote>older</blockquote></blockquote>"
+    text = html_to_text(html)
+    assert "> Can we meet Friday?" in text
+    assert clean_body(text) == "Yes, Friday works."
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Re: Lunch", "lunch"),
+        ("RE: FW: Re: Lunch  plans", "lunch plans"),
+        ("RE[2]: Fwd: AW: WG: SV: VS: Antw: Budget", "budget"),
+        ("[kept-dev] Re: [PATCH] parser", "parser"),
+        ("Fw:Re:Q3   numbers", "q3 numbers"),
+        ("Regarding the rent", "regarding the rent"),
+        ("", ""),
+    ],
+)
+def test_normalize_subject(subject, expected):
+    assert normalize_subject(subject) == expected
