@@ -1,0 +1,75 @@
+"""Tests for kept.extractors.asks: is the author waiting on a reply?"""
+
+from __future__ import annotations
+
+import pytest
+
+from kept.extractors.asks import asking_sentences, asks
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can you send me a schedule of meetings?",
+        "Did you get a chance to look at the release?  Drop me a note when you can.",
+        "Could you review the attached draft by Friday.",
+        "Would you mind checking the numbers again",
+        "Please send the signed copy to my house.",
+        "Please advise.",
+        "Please review and let me know.",
+        "Let me know what you think.",
+        "What do you think?",
+        "Let me know if you can make it on Tuesday.",
+        "I don't know if this change can be made now.  Please let me know.",
+        "Give me a call when you get a chance.",
+        "I need your approval on the expense report.",
+        "I would appreciate it if you could resend the file.",
+        "Do you want to give the buyer a quick look at the deal.",
+        "Which version should we use?",
+        "Hi Bob,\n\nHow are you?  Are we still on for lunch?",
+        "Here is the link https://example.com/page?x=1 - is this the right one?",
+    ],
+)
+def test_asks(text):
+    assert asks(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Thanks!",
+        "Thanks for your help and quick response on those comments.",
+        "Let me know if you have any questions.",
+        "Please let me know if you have any questions.",
+        "Let me know if you need anything else.",
+        "Please call me if you have any questions or concerns.",
+        "If there is anything else you need, please let me know.",
+        "Please feel free to call me.",
+        "Don't hesitate to contact me.",
+        "Please see attached.",
+        "Please find attached the revised agreement.",
+        "Call me if necessary.",
+        "How are you?",
+        "How are things in Austin?",
+        "Attached is the revised CSA.",
+        "See https://example.com/search?q=kept for the details.",
+        "I will send the numbers tomorrow.",
+        "Why not?",
+    ],
+)
+def test_does_not_ask(text):
+    assert not asks(text)
+
+
+def test_asking_sentences_names_the_request():
+    text = "Attached is the draft.  Can you sign it by Friday?  Let me know if you have any questions."
+    assert asking_sentences(text) == ["Can you sign it by Friday?"]
+
+
+def test_question_mark_inside_url_does_not_count():
+    assert not asks("Results: http://example.com/report.asp?id=7&view=full")
+
+
+def test_giant_text_is_bounded():
+    assert asks("Can you call me?" + " word" * 1_000_000)
