@@ -51,6 +51,8 @@ ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests log in with wrong passwords on purpose; no delays or penalties.
+auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 first_valid_uid = 1
@@ -82,7 +84,10 @@ service imap-login {{
   }}
 }}
 service anvil {{
-  chroot =
+  # No growing delays after the wrong-password tests (Authentication/Penalty).
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service doveadm {{
   unix_listener doveadm-server {{
