@@ -56,9 +56,11 @@ _REQUEST = re.compile(
       | please\s+advise | (?:i|we)\s+(?:need|would\s+need)\s+(?:you|your)\b
       | (?:i|we)\s+(?:would|'d)\s+(?:appreciate|like)\s+(?:it\s+if\s+you|your|you\s+to|to\s+(?:get|have|hear|know|see))
       | (?:i'?m|i\s+am|we\s+are|we'?re)\s+(?:waiting|still\s+waiting)\s+(?:for|on)\s+(?:your|you)
-      | (?:get|getting)\s+back\s+to\s+me | (?:give|shoot|drop)\s+me\s+a\s+(?:call|note|line|ring|email|e-mail)
       | ^(?:so\s+|and\s+|also,?\s+)?(?:do|did|are|have|were|can|could|would|will)\s+you\s+(?!know\b)
-      | call\s+me\b | send\s+me\b | email\s+me\b | e-mail\s+me\b
+      # Imperatives only count at the start of a sentence (after an optional
+      # "Jane," or "FYI -") or after "and": "He will send me" asks nothing.
+      | (?:^(?:[A-Z][\w.]*,\s*|fyi\W+)?|\band\s+)(?:please\s+)?(?:call|send|email|e-mail|fax|forward|get\s+back\s+to)\s+me\b
+      | (?:^(?:[A-Z][\w.]*,\s*|fyi\W+)?|\band\s+)(?:please\s+)?(?:give|shoot|drop)\s+me\s+a\s+(?:call|note|line|ring|email|e-mail)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )

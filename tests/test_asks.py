@@ -22,6 +22,8 @@ from kept.extractors.asks import asking_sentences, asks
         "Let me know if you can make it on Tuesday.",
         "I don't know if this change can be made now.  Please let me know.",
         "Give me a call when you get a chance.",
+        "FYI - Check my voice mail and call me when you can.",
+        "Jane, send me the file.",
         "I need your approval on the expense report.",
         "I would appreciate it if you could resend the file.",
         "Do you want to give the buyer a quick look at the deal.",
@@ -56,6 +58,8 @@ def test_asks(text):
         "See https://example.com/search?q=kept for the details.",
         "I will send the numbers tomorrow.",
         "Why not?",
+        "I have asked Leslie to get back to me on the details.",
+        "He will send me the file tomorrow.",
     ],
 )
 def test_does_not_ask(text):
