@@ -7,9 +7,12 @@ conventions explicit instead of leaving them to a general-purpose parser:
 
 * a weekday name means the next such day strictly after the sent date
   ("by Friday" written on a Wednesday is two days later; written on a Friday
-  it is a week later); "next Friday" is read the same way;
-* "next week" is the Monday of the following week, "end of the week" and
-  "this week" the Friday of the current week (never before the sent date);
+  it is a week later); "next Friday" is the Friday of the next calendar week
+  (weeks start on Monday);
+* "next week" is the Monday of the following week; "end of the week", "this
+  week" and "before the weekend" the Friday of the current week (the coming
+  Friday when written on a weekend); "this weekend" the Saturday on or after;
+* "in the morning" and "in a day or so" are the next day;
 * "end of the month" is the month's last day, "next month" the first day of
   the next month;
 * "tomorrow" is one day later, "today", "tonight", "this afternoon" and
@@ -74,7 +77,10 @@ def _weekday_after(base: date, weekday: int) -> date:
 
 
 def _friday_this_week(base: date) -> date:
-    return max(base, base + timedelta(days=4 - base.weekday()))
+    """Friday of the week of `base`; on a weekend, the coming Friday."""
+    if base.weekday() >= 5:
+        return _weekday_after(base, 4)
+    return base + timedelta(days=4 - base.weekday())
 
 
 def _monday_next_week(base: date) -> date:
@@ -113,8 +119,9 @@ def _month_day(base: date, month: int, day: int, year: int | None) -> date | Non
 def _resolve_weekday(match: re.Match[str], base: date) -> date:
     name = match.group("weekday").lower().rstrip(".")
     found = _weekday_after(base, _WEEKDAYS[name])
-    if (match.group("which") or "").lower() == "next week":
-        found = _weekday_after(_monday_next_week(base) - timedelta(days=1), _WEEKDAYS[name])
+    if (match.group("which") or "").lower() in ("next", "next week"):
+        # "next Friday": the Friday of the next calendar week.
+        found = _monday_next_week(base) + timedelta(days=_WEEKDAYS[name])
     return found
 
 
@@ -174,8 +181,8 @@ def _compile(pattern: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
 # match wins, then the earlier rule.
 _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     (_compile(_PREP + r"(?:the\s+)?day after tomorrow"), _fixed(2)),
-    (_compile(_PREP + r"tomorrow(?:\s+(?:morning|afternoon|evening|night|am|pm))?"), _fixed(1)),
-    (_compile(r"first thing in the morning"), _fixed(1)),
+    (_compile(_PREP + r"tomm?orr?ow(?:\s+(?:morning|afternoon|evening|night|am|pm))?"), _fixed(1)),
+    (_compile(r"(?:first thing )?in the morning|in a day or so"), _fixed(1)),
     (
         _compile(
             _PREP + r"(?:today|tonight|this\s+(?:morning|afternoon|evening)|later\s+today|"
@@ -188,7 +195,7 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     (
         _compile(
             _PREP + r"(?:the\s+)?(?:end\s+of\s+(?:the\s+|this\s+)?week|eow|"
-            r"(?:later\s+|sometime\s+)?this\s+week)"
+            r"(?:later\s+|sometime\s+)?this\s+week|before\s+the\s+weekend)"
         ),
         lambda m, b: _friday_this_week(b),
     ),

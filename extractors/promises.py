@@ -19,7 +19,7 @@ The extractor works in three steps:
      same action verb ("I will not send"), a token veto cancels every
      commitment in its sentence ("if you need anything", a question);
    * rows labelled with a promise kind say what the action is; one must
-     start at the action verb, otherwise the action is not something anyone
+     start at the action verb (the first such row in file order wins), otherwise the action is not something anyone
      could hold the writer to ("I will be in Houston") and nothing is found.
 
 3. **Records.** Each sentence with a surviving commitment gives one
@@ -275,9 +275,9 @@ class PromiseMatcher:
             elif row.label.startswith(VETO_PREFIX):
                 vetoed_sentences.add(doc[start].sent.start)
             else:
-                # Longest kind match starting at a token wins; ties go to the
-                # row listed first.
-                rank = (end - start, -self._row_order[row.id])
+                # The first kind row (file order) matching at a token wins,
+                # then the longer match: idioms are listed before verb lists.
+                rank = (-self._row_order[row.id], end - start)
                 if start not in kinds or rank > kinds[start][:2]:
                     kinds[start] = (*rank, row)
         for match_id, token_ids in self._dep_matcher(doc):
@@ -375,28 +375,27 @@ _NOT_PERSONS = {
     "i", "ferc", "eol", "ect", "corp", "inc", "llc", "am", "pm", "today", "tomorrow",
 }  # fmt: skip
 _MAX_ACTION_TOKENS = 16
+#: Vague time words trailing an action phrase ("have lunch soon").
+_TIME_WORDS = {"soon", "shortly", "asap", "later", "today", "tonight", "tomorrow", "again", "then", "now", "also", "too"}
 
 
 def _action_phrase(action: Token, due_span: tuple[int, int] | None) -> str:
     """The action verb with its objects and particles, without the due date."""
 
-    def overlaps_due(token: Token) -> bool:
-        if due_span is None:
-            return False
-        left, right = token.left_edge.idx, token.right_edge.idx + len(token.right_edge)
-        return left < due_span[1] and due_span[0] < right
+    def in_due(token: Token) -> bool:
+        return due_span is not None and due_span[0] <= token.idx < due_span[1]
 
     pieces: list[Token] = [action]
     for child in action.rights:
-        if child.dep_ not in _ACTION_DEPS or child.is_punct or overlaps_due(child):
+        if child.dep_ not in _ACTION_DEPS or child.is_punct or in_due(child):
             break
-        pieces.extend(child.subtree)
+        pieces.extend(token for token in child.subtree if not in_due(token))
         if len(pieces) >= _MAX_ACTION_TOKENS:
             break
     pieces = sorted({token.i: token for token in pieces}.values(), key=lambda token: token.i)[:_MAX_ACTION_TOKENS]
-    while pieces and (pieces[-1].is_punct or pieces[-1].dep_ in ("cc", "mark")):
+    while len(pieces) > 1 and (pieces[-1].is_punct or pieces[-1].dep_ in ("cc", "mark", "det") or pieces[-1].lower_ in _TIME_WORDS):
         pieces.pop()
-    return "".join(token.text_with_ws for token in pieces).strip()
+    return " ".join(token.text for token in pieces).replace(" 's", "'s").replace(" n't", "n't")
 
 
 def _named_person(action: Token, due_span: tuple[int, int] | None) -> str | None:
