@@ -437,6 +437,11 @@ MAILS: tuple[Mail, ...] = (
 
         Sam
         """, cases=("reply-lag-slow", "threaded-by-headers")),
+    Mail("ben-mockups-3", "2026-09-17 12:20", "ben", ("sam",), parent="ben-mockups-2-re", body="""
+        Done: v3 with the medium logo and the darker orange is up at
+        https://share.okafor-design.example/rivera/v3 together with the final
+        files.
+        """, cases=("closing-ack", "threaded-by-headers")),
     Mail("ben-illustrations", "2026-10-12 11:00", "ben", ("sam",), subject="Workshop illustrations", body="""
         Hi Sam,
 
