@@ -96,6 +96,11 @@ _SIGN_OFF = re.compile(
 )
 # A sign-off is only cut when what follows it is a short contact block.
 _SIG_BLOCK_MAX_LINES = 8
+_PHONE_LINE = re.compile(
+    r"^\s*(?:(?:phone|tel|telephone|fax|cell|mobile|direct|office|pager|ph|[otfmc])\s*[:.#]?\s*)?"
+    r"[+(]?\d[\d ()./\-]{6,}\d\s*(?:\(?(?:ext|x)\.?\s*\d+\)?)?\s*(?:\(?(?:office|cell|fax|mobile|home|direct)\)?)?\s*$",
+    re.IGNORECASE,
+)
 _SIG_LINE_MAX_CHARS = 80
 
 _MOBILE_FOOTER = re.compile(
@@ -377,6 +382,7 @@ def _cut_signature(lines: list[str]) -> list[str]:
     for index, line in enumerate(lines):
         if _SIG_DELIMITER.match(line):
             return lines[:index]
+    lines = _cut_contact_block(lines)
     # Search sign-offs from the end: the last one is the real one.
     for index in range(len(lines) - 1, -1, -1):
         line = lines[index]
@@ -388,6 +394,26 @@ def _cut_signature(lines: list[str]) -> list[str]:
             # needs to see it to know the message ends with a thank-you.
             return lines[: index + 1]
         return lines
+    return lines
+
+
+def _cut_contact_block(lines: list[str]) -> list[str]:
+    """Drop a trailing name/company/phone block that has no sign-off above it.
+
+    Only the last paragraph goes, only when it holds a phone or fax number
+    and nothing but contact-shaped lines, and never when it is the whole
+    message.
+    """
+    spans = _paragraphs(lines)
+    if len(spans) < 2:
+        return lines
+    start, end = spans[-1]
+    block = lines[start:end]
+    if len(block) > _SIG_BLOCK_MAX_LINES or not any(_PHONE_LINE.search(line) for line in block):
+        return lines
+    if all(_looks_like_contact(line) for line in block):
+        # A sign-off heading the block is the author's; keep it (see below).
+        return lines[: start + 1] if _SIGN_OFF.match(block[0]) else lines[:start]
     return lines
 
 

@@ -224,3 +224,21 @@ def test_html_blockquote_becomes_quoted_and_is_cleaned_away():
 )
 def test_normalize_subject(subject, expected):
     assert normalize_subject(subject) == expected
+
+
+def test_trailing_contact_block_without_sign_off_is_cut():
+    body = (
+        "In the event that you need copies, please contact Karen at X33150.\n\n"
+        "Travis Doe\nExample North America Corp.\n1400 Smith Street EB 824\n"
+        "Houston, Texas 77002\nPhone:  (713) 555-1575\nFax:      (713) 555-8860\n"
+    )
+    assert clean_body(body) == "In the event that you need copies, please contact Karen at X33150."
+
+
+def test_last_paragraph_with_a_number_in_a_sentence_is_kept():
+    body = "See you there.\n\nMy new cell number is 713-555-0100, call me on it tonight."
+    assert clean_body(body) == body
+
+
+def test_a_message_that_is_only_a_phone_number_is_kept():
+    assert clean_body("Jane Doe\n(713) 555-0100") == "Jane Doe\n(713) 555-0100"
