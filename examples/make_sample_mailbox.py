@@ -1178,11 +1178,13 @@ class Placement:
 def placements() -> list[Placement]:
     """Every message with its Maildir location, oldest first."""
     result = []
-    for number, mail in enumerate(sorted(MAILS, key=lambda m: m.date), start=1):
+    for mail in sorted(MAILS, key=lambda m: m.date):
         folder = SENT_FOLDER if mail.is_sent else INBOX_FOLDER
         unread = mail.unread or mail.key in SENT_UNREAD
-        # Maildir names: <time>.<unique>.<host>[:2,<flags>]; files in new/ carry no flags.
-        base = f"{int(mail.date.timestamp())}.M{number:03d}P{4100 + number}.{HOSTNAME}"
+        # Maildir names: <time>.<unique>.<host>[:2,<flags>]; files in new/ carry
+        # no flags. The key as the unique part keeps names stable when mail is
+        # added to the data, and lets the README point at files by key.
+        base = f"{int(mail.date.timestamp())}.{mail.key}.{HOSTNAME}"
         if unread:
             filename, subdir = base, "new"
         else:
