@@ -1,0 +1,510 @@
+"""The user's corrections: done, snooze, dismiss and mute.
+
+Two ways in lead here:
+
+* the command line (``kept promises done ID``, ``kept threads mute CONTACT``,
+  ...) calls the store functions below with an id or a unique prefix of one;
+* a reply to the daily digest ("done 3", "snooze 2 friday") is read by
+  `parse_commands` and carried out by `apply_digest_reply`, which resolves
+  the numbers through the index of the digest being answered.
+
+A reply is only obeyed when it answers a digest kept really sent (its
+Message-ID is in meta ``sent_digests``) and comes from one of the user's own
+addresses. Anything else changes nothing and leaves a note for the next
+digest, so a forged reply cannot silently close the user's promises.
+
+Store meta used here:
+
+``dismissed_sentences``
+    fingerprints (`kept.daemon.scan.sentence_fingerprint`) of sentences the
+    user said are not promises; the scanner never raises them again.
+``muted_contacts``
+    lower-cased addresses whose threads the digest leaves out.
+``sent_digests``
+    ``{message_id: {"date": "YYYY-MM-DD", "index": [[n, kind, id], ...]}}``,
+    written by the daemon when a digest goes out.
+``pending_notes``
+    lines to confirm in the next digest; cleared once it is sent.
+``applied_replies``
+    Message-IDs of digest replies already carried out (the same reply may
+    turn up in the sent folder and the inbox, or in two accounts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from kept.daemon.scan import sentence_fingerprint
+from kept.errors import UserError
+from kept.extractors.dates import resolve_due
+from kept.models import MailMessage, Promise, Thread
+from kept.settings import Settings
+from kept.storage.base import Store
+
+__all__ = [
+    "Command",
+    "DIGEST_ID_MARKER",
+    "add_pending_notes",
+    "apply_digest_reply",
+    "dismiss_promise",
+    "mark_promise_done",
+    "mark_thread_done",
+    "mute_contact",
+    "new_digest_message_id",
+    "parse_commands",
+    "references_a_digest",
+    "resolve_promise",
+    "resolve_thread",
+    "snooze_promise",
+    "snooze_thread",
+]
+
+logger = logging.getLogger(__name__)
+
+# Every digest's Message-ID carries this, so a reply to a digest kept has no
+# record of (a forgery, or a database restored from backup) can be told
+# apart from ordinary mail and reported rather than silently ignored.
+DIGEST_ID_MARKER = "kept-digest."
+
+# Shorter prefixes than this match too much by accident ("done a").
+MIN_PREFIX = 4
+
+# How many digest-reply Message-IDs are remembered as carried out.
+APPLIED_REPLIES_KEPT = 500
+
+# Lines of a quoted sentence shown back in notes.
+SNIPPET_CHARS = 70
+
+
+# -- looking things up ----------------------------------------------------
+
+
+def _resolve(ref: str, keys: Iterable[str], noun: str, listing: str) -> str:
+    """The one key equal to `ref` or starting with it; UserError otherwise."""
+    wanted = ref.strip().lower()
+    if not wanted:
+        raise UserError(f"no {noun} given", f"pass an id as shown by `{listing}`")
+    matches = []
+    for key in keys:
+        if key.lower() == wanted:
+            return key
+        if key.lower().startswith(wanted):
+            matches.append(key)
+    if len(matches) == 1 and len(wanted) >= MIN_PREFIX:
+        return matches[0]
+    if not matches:
+        raise UserError(f"no {noun} with id {ref!r}", f"list them with `{listing}` and copy the id")
+    if len(matches) == 1:
+        raise UserError(
+            f"{noun} id {ref!r} is too short to be safe",
+            f"give at least {MIN_PREFIX} characters, e.g. {matches[0][:MIN_PREFIX]}",
+        )
+    shown = ", ".join(sorted(matches)[:5])
+    raise UserError(f"{noun} id {ref!r} is ambiguous: it starts {shown}", "give more characters of the id")
+
+
+def resolve_promise(store: Store, ref: str) -> Promise:
+    """The promise whose id is `ref` or uniquely starts with it.
+
+    :raises UserError: when none or several match.
+    """
+    with store.transaction():
+        exact = store.get_promise(ref.strip())
+        if exact is not None:
+            return exact
+        key = _resolve(ref, (p.id for p in store.promises()), "promise", "kept promises --all")
+        promise = store.get_promise(key)
+    assert promise is not None
+    return promise
+
+
+def resolve_thread(store: Store, ref: str) -> Thread:
+    """The thread whose key is `ref` or uniquely starts with it.
+
+    :raises UserError: when none or several match.
+    """
+    with store.transaction():
+        exact = store.get_thread(ref.strip())
+        if exact is not None:
+            return exact
+        key = _resolve(ref, (t.key for t in store.threads()), "thread", "kept threads")
+        thread = store.get_thread(key)
+    assert thread is not None
+    return thread
+
+
+# -- corrections ----------------------------------------------------------
+
+
+def mark_promise_done(store: Store, promise_id: str, now: datetime) -> Promise:
+    """Close a promise the user has kept; return it as stored.
+
+    A promise already kept, done or dismissed is left as it is.
+    """
+    with store.transaction():
+        promise = resolve_promise(store, promise_id)
+        if promise.is_open:
+            promise = dataclasses.replace(promise, status="done", closed_at=now, snoozed_until=None)
+            store.put_promise(promise)
+    return promise
+
+
+def snooze_promise(store: Store, promise_id: str, until: date) -> Promise:
+    """Hide an open promise from the digest until `until`; return it as stored.
+
+    :raises UserError: when the promise is no longer open.
+    """
+    with store.transaction():
+        promise = resolve_promise(store, promise_id)
+        if not promise.is_open:
+            raise UserError(
+                f"promise {promise.id} is {promise.status}, there is nothing to snooze",
+                "list open promises with `kept promises`",
+            )
+        promise = dataclasses.replace(promise, status="snoozed", snoozed_until=until)
+        store.put_promise(promise)
+    return promise
+
+
+def dismiss_promise(store: Store, promise_id: str, now: datetime) -> Promise:
+    """Mark a promise "not a promise" and never raise its sentence again."""
+    with store.transaction():
+        promise = resolve_promise(store, promise_id)
+        promise = dataclasses.replace(promise, status="dismissed", closed_at=now, snoozed_until=None)
+        store.put_promise(promise)
+        fingerprints = list(store.get_meta("dismissed_sentences") or [])
+        fingerprint = sentence_fingerprint(promise.sentence)
+        if fingerprint not in fingerprints:
+            fingerprints.append(fingerprint)
+            store.set_meta("dismissed_sentences", fingerprints)
+    return promise
+
+
+def mark_thread_done(store: Store, key: str, now: datetime) -> Thread:
+    """Close a conversation; a later message reopens it. Return it as stored."""
+    with store.transaction():
+        thread = resolve_thread(store, key)
+        thread = dataclasses.replace(thread, status="done", done_at=now, snoozed_until=None)
+        store.put_thread(thread)
+    return thread
+
+
+def snooze_thread(store: Store, key: str, until: date) -> Thread:
+    """Hide a conversation from the digest until `until`. Return it as stored."""
+    with store.transaction():
+        thread = resolve_thread(store, key)
+        thread = dataclasses.replace(thread, status="snoozed", snoozed_until=until)
+        store.put_thread(thread)
+    return thread
+
+
+def mute_contact(store: Store, email: str) -> str:
+    """Leave this address's threads out of the digest from now on; return it lower-cased.
+
+    :raises UserError: when `email` is not an address.
+    """
+    address = email.strip().strip("<>").lower()
+    if "@" not in address or any(c.isspace() for c in address):
+        raise UserError(f"{email!r} is not an e-mail address", "write it like anna@example.com")
+    with store.transaction():
+        muted = list(store.get_meta("muted_contacts") or [])
+        if address not in muted:
+            muted.append(address)
+            store.set_meta("muted_contacts", sorted(muted))
+    return address
+
+
+# -- reading a reply ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One instruction read from a reply to the digest.
+
+    :ivar action: ``"done"``, ``"snooze"``, ``"dismiss"`` or ``"mute"``.
+    :ivar numbers: the digest item numbers it applies to.
+    :ivar until: for ``snooze``, the day the items come back.
+    :ivar line: the line as the user wrote it (for confirmations).
+    """
+
+    action: str
+    numbers: tuple[int, ...]
+    until: date | None = None
+    line: str = ""
+
+
+_ACTIONS = {
+    "done": "done",
+    "did": "done",
+    "finished": "done",
+    "snooze": "snooze",
+    "later": "snooze",
+    "dismiss": "dismiss",
+    "not a promise": "dismiss",
+    "not promise": "dismiss",
+    "mute": "mute",
+}
+_COMMAND = re.compile(
+    r"^(?P<action>not\s+a\s+promise|not\s+promise|done|did|finished|snooze|later|dismiss|mute)\b"
+    r"\s*:?\s*(?P<numbers>#?\d+(?:\s*(?:,|and|&|\s)\s*#?\d+)*)"
+    r"(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+_BULLET = re.compile(r"^(?:[-*•]\s+|\d+[.)]\s+(?=[a-z]))", re.IGNORECASE)
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_FOR_SPAN = re.compile(r"^(?:for\s+)?(?P<count>\d+|a|one|two|three|four|five|six|seven)\s+(?P<unit>days?|weeks?)$")
+_SPAN_WORDS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+
+# Where the user's own words end: the quoted original and signatures.
+_END_OF_REPLY = re.compile(
+    r"^(?:--\s*$|-{2,}\s*original message\s*-{2,}|_{10,}\s*$|on\s.{0,200}\swrote:\s*$|"
+    r"from:\s|sent from my\s|le\s.{0,200}\sa écrit\s?:\s*$|am\s.{0,200}\sschrieb\s.{0,80}:\s*$)",
+    re.IGNORECASE,
+)
+
+
+def _snooze_date(text: str, today: date) -> date | None:
+    """The day a snooze ends, from words like "friday", "until 2026-12-01", "for 3 days"."""
+    text = " ".join(text.strip().strip(".!").lower().split())
+    text = re.sub(r"^(?:until|till|til|to)\s+", "", text)
+    if not text:
+        return None
+    iso = _ISO_DATE.search(text)
+    if iso:
+        try:
+            return date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+        except ValueError:
+            return None
+    span = _FOR_SPAN.match(text)
+    if span:
+        count = _SPAN_WORDS.get(span.group("count")) or int(span.group("count"))
+        days = count * (7 if span.group("unit").startswith("week") else 1)
+        return today + timedelta(days=days)
+    # Relative words are read as a promise written today would be ("by friday").
+    resolved, _words = resolve_due("until " + text, datetime.combine(today, time(12)))
+    return resolved
+
+
+def parse_commands(text: str, today: date) -> tuple[list[Command], list[str]]:
+    """Read the instructions in a reply to the digest.
+
+    One instruction per line: ``done 3``, ``done 3 5`` (or ``3, 5``),
+    ``snooze 2 friday``, ``snooze 2 until 2026-12-01``, ``snooze 4 for 3 days``,
+    ``not a promise 4`` or ``dismiss 4``, ``mute 7``. Case, a leading bullet,
+    ``#`` before numbers and trailing punctuation do not matter.
+
+    Quoted lines (``> ...``) are skipped; reading stops at the quoted
+    original ("On ... wrote:", "-----Original Message-----", an Outlook
+    "From:" block) or a signature ("-- "). A snooze needs a day after
+    `today`.
+
+    :returns: the commands, and every other non-empty line (unparsed, to be
+        reported back to the user).
+    """
+    commands: list[Command] = []
+    unparsed: list[str] = []
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            continue
+        if _END_OF_REPLY.match(line):
+            break
+        cleaned = _BULLET.sub("", line).rstrip(" .!;")
+        match = _COMMAND.match(cleaned)
+        if match is None:
+            unparsed.append(line)
+            continue
+        action = _ACTIONS[" ".join(match.group("action").lower().split())]
+        numbers = tuple(dict.fromkeys(int(n) for n in re.findall(r"\d+", match.group("numbers"))))
+        rest = match.group("rest").strip()
+        until = None
+        if action == "snooze":
+            until = _snooze_date(rest, today) if rest else None
+            if until is None or until <= today:
+                unparsed.append(line)
+                continue
+        elif rest:
+            # "done 3 thanks" is probably fine, but "done 3 4pm" is not a list
+            # of items: only obey lines that say exactly what they mean.
+            unparsed.append(line)
+            continue
+        commands.append(Command(action, numbers, until, line))
+    return commands, unparsed
+
+
+# -- carrying out a reply -------------------------------------------------
+
+
+def new_digest_message_id(settings: Settings, day: date) -> str:
+    """A fresh Message-ID for the digest of `day`, recognisable by `DIGEST_ID_MARKER`."""
+    address = settings.digest_to
+    domain = address.rpartition("@")[2] or "kept.invalid"
+    return f"<{DIGEST_ID_MARKER}{day:%Y%m%d}.{secrets.token_hex(8)}@{domain}>"
+
+
+def references_a_digest(message: MailMessage) -> bool:
+    """True if the message answers (or claims to answer) a kept digest."""
+    refs = ((message.in_reply_to,) if message.in_reply_to else ()) + tuple(message.references)
+    return any(DIGEST_ID_MARKER in ref for ref in refs)
+
+
+def add_pending_notes(store: Store, notes: Iterable[str]) -> None:
+    """Queue lines to be confirmed in the next digest."""
+    notes = [n for n in notes if n]
+    if not notes:
+        return
+    with store.transaction():
+        pending = list(store.get_meta("pending_notes") or [])
+        pending.extend(notes)
+        store.set_meta("pending_notes", pending)
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+
+
+def _describe(message: MailMessage, settings: Settings) -> str:
+    when = message.date.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    return f'sent {when}, subject "{_snippet(message.subject)}"'
+
+
+def _waiting_contacts(thread: Thread, me: frozenset[str]) -> list[str]:
+    """Who a thread is waiting on the user for: the latest outside sender."""
+    for item in reversed(thread.messages):
+        if item.role == "received" and item.sender and item.sender not in me:
+            return [item.sender]
+    return []
+
+
+def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, now: datetime) -> list[str]:
+    """Carry out a reply to a digest and queue what happened for the next digest.
+
+    `message` must still carry its fresh text (`MailMessage.body_text`); the
+    scanner's ``on_new_message`` hook provides it. A message that does not
+    refer to a digest at all returns ``[]`` and changes nothing. A reply to a
+    digest kept never sent, or not from one of ``settings.addresses``, also
+    changes nothing, but says so in a note.
+
+    All changes and the notes are written in one transaction: on an
+    exception none of them is kept.
+
+    :returns: the notes queued (also appended to meta ``pending_notes``).
+    """
+    if not references_a_digest(message):
+        return []
+    refs = ((message.in_reply_to,) if message.in_reply_to else ()) + tuple(reversed(message.references))
+    me = frozenset(settings.addresses)
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    notes: list[str] = []
+    with store.transaction():
+        applied = list(store.get_meta("applied_replies") or [])
+        if message.message_id in applied:
+            return []
+        sent: dict = store.get_meta("sent_digests") or {}
+        digest_id = next((ref for ref in refs if ref in sent), None)
+        sender = message.from_addr.email if message.from_addr else ""
+        if digest_id is None:
+            notes.append(
+                f"Ignored a reply claiming to be from you that answers a digest kept never sent "
+                f"(from {sender or 'an unknown sender'}, {_describe(message, settings)}); nothing was changed."
+            )
+            logger.warning("ignored a reply to an unknown digest (message %s)", message.message_id)
+        elif sender not in me:
+            notes.append(
+                f"Ignored a reply claiming to be from you that came from {sender or 'an unknown sender'} "
+                f"({_describe(message, settings)}); nothing was changed."
+            )
+            logger.warning("ignored a digest reply from a foreign address (message %s)", message.message_id)
+        else:
+            record = sent[digest_id]
+            index = {int(n): (kind, ref_id) for n, kind, ref_id in record.get("index", [])}
+            commands, unparsed = parse_commands(message.body_text, today)
+            for command in commands:
+                for number in command.numbers:
+                    notes.append(_apply_one(store, command, number, index, record, settings, now))
+            for line in unparsed:
+                notes.append(f'Did not understand "{_snippet(line)}" in your reply; nothing was changed for it.')
+            if not commands and not unparsed:
+                notes.append("Your reply to the digest had no instructions in it; nothing was changed.")
+            logger.info(
+                "digest reply %s: %d instructions, %d lines not understood",
+                message.message_id, len(commands), len(unparsed),
+            )
+        applied.append(message.message_id)
+        store.set_meta("applied_replies", applied[-APPLIED_REPLIES_KEPT:])
+        add_pending_notes(store, notes)
+    return notes
+
+
+def _apply_one(
+    store: Store,
+    command: Command,
+    number: int,
+    index: dict[int, tuple[str, str]],
+    record: dict,
+    settings: Settings,
+    now: datetime,
+) -> str:
+    """Carry out one command for one item number; return the note saying what happened."""
+    digest_day = record.get("date", "")
+    if number not in index:
+        return f"#{number} is not in the digest of {digest_day}; nothing was changed for \"{command.line}\"."
+    kind, ref_id = index[number]
+    try:
+        if kind == "promise":
+            return _apply_to_promise(store, command, number, ref_id, now)
+        if kind == "thread":
+            return _apply_to_thread(store, command, number, ref_id, settings, now)
+    except UserError as exc:
+        return f"Could not do \"{command.line}\" for #{number}: {str(exc).splitlines()[0]}."
+    return f"#{number} of the digest of {digest_day} refers to something kept no longer knows; nothing changed."
+
+
+def _apply_to_promise(store: Store, command: Command, number: int, promise_id: str, now: datetime) -> str:
+    if store.get_promise(promise_id) is None:
+        return f"#{number} refers to a promise kept no longer has; nothing was changed."
+    if command.action == "done":
+        promise = mark_promise_done(store, promise_id, now)
+        return f'Marked #{number} done: "{_snippet(promise.sentence)}"'
+    if command.action == "snooze":
+        assert command.until is not None
+        promise = snooze_promise(store, promise_id, command.until)
+        return f'Snoozed #{number} until {command.until:%A %d %B}: "{_snippet(promise.sentence)}"'
+    if command.action == "dismiss":
+        promise = dismiss_promise(store, promise_id, now)
+        return f'Dismissed #{number} as not a promise; kept will not raise it again: "{_snippet(promise.sentence)}"'
+    return f"#{number} is a promise; \"mute\" works on people waiting on you, so nothing was changed."
+
+
+def _apply_to_thread(
+    store: Store, command: Command, number: int, key: str, settings: Settings, now: datetime
+) -> str:
+    thread = store.get_thread(key)
+    if thread is None:
+        return f"#{number} refers to a conversation kept no longer has; nothing was changed."
+    label = f'"{_snippet(thread.subject)}"' if thread.subject else "(no subject)"
+    if command.action == "done":
+        mark_thread_done(store, key, now)
+        return f"Marked #{number} done: conversation {label}"
+    if command.action == "snooze":
+        assert command.until is not None
+        snooze_thread(store, key, command.until)
+        return f"Snoozed #{number} until {command.until:%A %d %B}: conversation {label}"
+    if command.action == "mute":
+        contacts = _waiting_contacts(thread, frozenset(settings.addresses))
+        if not contacts:
+            return f"#{number}: found nobody to mute in conversation {label}; nothing was changed."
+        for contact in contacts:
+            mute_contact(store, contact)
+        return f"Muted {', '.join(contacts)} (#{number}); their mail no longer appears in the digest."
+    return f"#{number} is a conversation, not a promise; \"{command.line}\" changed nothing."
