@@ -62,9 +62,13 @@ def awaiting_their_reply(
     thread: Thread, me: frozenset[str], settings: ThreadSettings, now: datetime
 ) -> ThreadMessage | None:
     """The user's unanswered question or request in `thread`, if it is old enough."""
-    if thread.status == "done" or not thread.messages:
+    if thread.status == "done":
         return None
-    last = thread.messages[-1]
+    # An out-of-office or other machine reply answers nothing.
+    people = [m for m in thread.messages if not m.automated]
+    if not people:
+        return None
+    last = people[-1]
     if not _is_mine(last, me) or not last.asks:
         return None
     if not (set(last.to) | set(last.cc)) - me:

@@ -87,3 +87,9 @@ def test_reply_lags_per_contact():
     assert anna.their_replies == (24.0,)
     assert anna.their_median == 24.0
     assert median_reply_hours([t1, t2], MINE, utc(2026, 1, 3), utc(2026, 1, 4)) == 2.0
+
+
+def test_auto_reply_does_not_answer_my_question():
+    asked = msg("q", ME, utc(2026, 1, 2), to=("hugo@y.org",), asks=True)
+    away = msg("ooo", "hugo@y.org", utc(2026, 1, 2, 1), automated=True)
+    assert awaiting_their_reply(thread(asked, away), MINE, SETTINGS, NOW).message_id == "<q@test>"
