@@ -28,6 +28,7 @@ from kept.errors import AuthenticationError, KeptError, SourceError, UserError
 from kept.extractors.asks import asks
 from kept.extractors.fulfilment import find_fulfilment
 from kept.extractors.message import parse_message
+from kept.extractors.replies import needs_reply
 from kept.extractors.threads import Threader
 from kept.mailboxes.base import Folder, MailSource
 from kept.mailboxes.factory import source_for
@@ -238,8 +239,12 @@ class Scanner:
                 found[message.message_id] = candidates
         with self.store.transaction():
             for message in fresh:
-                message_asks = message.role == "sent" and asks(message.body_text)
-                thread, _changed = self.threader.add(message, message_asks)
+                if message.role == "sent":
+                    thread, _changed = self.threader.add(message, asks=asks(message.body_text))
+                else:
+                    thread, _changed = self.threader.add(
+                        message, asks=False, needs_reply=needs_reply(message.body_text)
+                    )
                 message = replace(message, thread_key=thread.key)
                 if not self.store.put_message(message):
                     continue

@@ -30,8 +30,8 @@ from kept.storage.base import Store
 _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
 
-def thread_message(message: MailMessage, asks: bool = False) -> ThreadMessage:
-    """What a thread keeps of `message`: addresses and dates, no text."""
+def thread_message(message: MailMessage, asks: bool = False, needs_reply: bool = True) -> ThreadMessage:
+    """What a thread keeps of `message`: addresses, dates and two facts about its text."""
     return ThreadMessage(
         message_id=message.message_id,
         role=message.role,
@@ -41,6 +41,7 @@ def thread_message(message: MailMessage, asks: bool = False) -> ThreadMessage:
         cc=tuple(a.email for a in message.cc if a.email),
         automated=message.automated,
         asks=asks,
+        needs_reply=needs_reply,
     )
 
 
@@ -65,15 +66,20 @@ class Threader:
         self.addresses = frozenset(addresses)
         self.window = timedelta(days=settings.subject_window_days)
 
-    def add(self, message: MailMessage, asks: bool = False) -> tuple[Thread, bool]:
-        """Put `message` into its thread; return the thread and whether it changed."""
+    def add(
+        self, message: MailMessage, asks: bool = False, needs_reply: bool = True
+    ) -> tuple[Thread, bool]:
+        """Put `message` into its thread; return the thread and whether it changed.
+
+        `asks` and `needs_reply` describe its text (see `ThreadMessage`).
+        """
         account = message.account
         known = self.store.thread_key_for_message(account, message.message_id)
         if known is not None:
             thread = self.store.get_thread(known)
             if thread is not None:
                 return thread, False
-        item = thread_message(message, asks)
+        item = thread_message(message, asks, needs_reply)
         thread = self._thread_by_headers(message) or self._thread_by_subject(message, item)
         if thread is None:
             thread = Thread(

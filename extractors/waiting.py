@@ -3,8 +3,8 @@
 Vocabulary:
 
 waiting on me (``awaiting_my_reply``)
-    A message from a person (not automated, not the user), addressed to the
-    user in To (or also Cc when ``direct_only`` is off), with no later
+    A message from a person (not automated, not the user) that needs an
+    answer (not a mere "thanks!"), addressed to the user in To (or also Cc when ``direct_only`` is off), with no later
     message from the user in its thread. The oldest such message counts: it
     is how long that person has been waiting.
 waiting on them (``awaiting_their_reply``)
@@ -46,7 +46,7 @@ def awaiting_my_reply(
         if _is_mine(item, me):
             waiting = None
             continue
-        if item.automated or not item.sender:
+        if item.automated or not item.sender or not item.needs_reply:
             continue
         addressed = set(item.to) & me or (not settings.direct_only and set(item.cc) & me)
         if addressed and waiting is None:

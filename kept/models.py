@@ -217,6 +217,7 @@ class ThreadMessage:
     :ivar cc: Cc addresses, lower-cased.
     :ivar automated: machine-sent.
     :ivar asks: True if the fresh text asks a question or makes a request.
+    :ivar needs_reply: False for mail that needs no answer (a short "thanks!").
     """
 
     message_id: str
@@ -227,6 +228,7 @@ class ThreadMessage:
     cc: tuple[str, ...] = ()
     automated: bool = False
     asks: bool = False
+    needs_reply: bool = True
 
 
 @dataclass(frozen=True, slots=True)
