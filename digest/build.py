@@ -1,0 +1,604 @@
+"""Build the daily digest from storage: a pure function of (store, now, settings).
+
+The digest has five sections, each oldest / most urgent first:
+
+1. promises overdue or due within ``due_soon_days``;
+2. promises without a date (``due_is_default``) made more than
+   ``undated_after_days`` ago and not already in section 1;
+3. people waiting on the user's reply (`kept.extractors.waiting.awaiting_my_reply`);
+4. the user's questions nobody answered (`awaiting_their_reply`), follow-up
+   candidates;
+5. one reply-lag line: the user's median reply time over the last 7 days
+   against the 4 weeks before.
+
+Items are numbered continuously across the sections (1, 2, 3, ...) so the
+user can answer the digest with "done 3"; `Digest.index` maps each number to
+what it refers to.
+
+What is left out: promises that are done, dismissed or kept; promises and
+threads snoozed until after today; threads from muted contacts (store meta
+``muted_contacts``, lower-cased addresses) and promises made only to muted
+contacts.
+
+Everything here is plain data: formatting for people happens in
+`kept.digest.render`, except the few strings that need the user's settings
+(the holding-reply ``mailto:`` link, account health lines).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kept.extractors.waiting import (
+    LagStats,
+    awaiting_my_reply,
+    awaiting_their_reply,
+    median_reply_hours,
+    reply_lags,
+)
+from kept.models import Address, MailMessage, Promise, Thread
+from kept.settings import DEFAULT_HOLDING_REPLY, Settings
+from kept.storage.base import Store
+
+__all__ = [
+    "Digest",
+    "FollowUpItem",
+    "PromiseItem",
+    "ReplyLag",
+    "WaitingItem",
+    "build_digest",
+    "holding_reply_link",
+    "long_date",
+]
+
+logger = logging.getLogger(__name__)
+
+# Windows of the reply-lag line.
+LAG_RECENT = timedelta(days=7)
+LAG_BASELINE = timedelta(days=28)
+
+# Subjects and names come from other people's mail; a mailto: link or a line
+# in the digest does not need more than this.
+MAX_SUBJECT_CHARS = 200
+MAX_NAME_CHARS = 80
+
+# English names, not the C library's locale: the digest and the holding
+# reply are written in English whatever locale the daemon runs under.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv)\s*:", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseItem:
+    """A promise listed in section 1 (due) or 2 (undated).
+
+    :ivar number: the item's number in the digest.
+    :ivar promise_id: `Promise.id`, what "done N" acts on.
+    :ivar account: the account of the message it was made in.
+    :ivar message_id: Message-ID of that (sent) message.
+    :ivar sentence: the promise sentence, one line.
+    :ivar subject: the message's subject, one line ('' if unknown).
+    :ivar to: who it was made to: display names where known, else addresses.
+    :ivar made_at: when it was made, in the user's time zone.
+    :ivar due: the due date, or None.
+    :ivar due_is_default: True when the mail named no date and `due` is the
+        configured horizon.
+    :ivar days_left: days from today until `due` (negative: overdue), or None.
+    """
+
+    number: int
+    promise_id: str
+    account: str
+    message_id: str
+    sentence: str
+    subject: str
+    to: tuple[str, ...]
+    made_at: datetime
+    due: date | None
+    due_is_default: bool
+    days_left: int | None
+
+    @property
+    def overdue(self) -> bool:
+        """True when the due date has passed."""
+        return self.days_left is not None and self.days_left < 0
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        """What the item refers to: ``("promise", id)``."""
+        return ("promise", self.promise_id)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingItem:
+    """Section 3: a person waiting on the user's reply.
+
+    :ivar number: the item's number in the digest.
+    :ivar thread_key: the conversation, what "done N" acts on.
+    :ivar account: its account.
+    :ivar message_id: Message-ID of the oldest unanswered message.
+    :ivar subject: that message's subject, one line.
+    :ivar contact: the sender's address.
+    :ivar contact_name: the sender's display name, or the address.
+    :ivar since: when that message arrived, in the user's time zone.
+    :ivar waited_hours: how long it has waited, in hours.
+    :ivar usual_hours: the user's median reply time to this contact, or
+        None when there is no history.
+    :ivar reply_link: ``mailto:`` URL of a prefilled holding reply.
+    """
+
+    number: int
+    thread_key: str
+    account: str
+    message_id: str
+    subject: str
+    contact: str
+    contact_name: str
+    since: datetime
+    waited_hours: float
+    usual_hours: float | None
+    reply_link: str
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        """What the item refers to: ``("thread", key)``."""
+        return ("thread", self.thread_key)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpItem:
+    """Section 4: the user's question or request nobody has answered.
+
+    :ivar number: the item's number in the digest.
+    :ivar thread_key: the conversation.
+    :ivar account: its account.
+    :ivar message_id: Message-ID of the user's unanswered message.
+    :ivar subject: its subject, one line.
+    :ivar to: who it went to: display names where known, else addresses.
+    :ivar asked_at: when it was sent, in the user's time zone.
+    :ivar waited_hours: hours since then.
+    """
+
+    number: int
+    thread_key: str
+    account: str
+    message_id: str
+    subject: str
+    to: tuple[str, ...]
+    asked_at: datetime
+    waited_hours: float
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        """What the item refers to: ``("thread", key)``."""
+        return ("thread", self.thread_key)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyLag:
+    """Section 5: the user's median reply time, recent week against the month before.
+
+    :ivar recent_hours: median over the last 7 days, or None without replies.
+    :ivar baseline_hours: median over the 28 days before that, or None.
+    """
+
+    recent_hours: float | None
+    baseline_hours: float | None
+
+    @property
+    def known(self) -> bool:
+        """True when there is anything to say."""
+        return self.recent_hours is not None or self.baseline_hours is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One day's digest, ready to render.
+
+    :ivar day: the day it is for, in the user's time zone.
+    :ivar generated_at: the `now` it was built for, in the user's time zone.
+    :ivar timezone: the IANA zone name used for all times in it.
+    :ivar due: section 1, most urgent first.
+    :ivar undated: section 2, oldest first.
+    :ivar waiting_on_me: section 3, longest waiting first.
+    :ivar waiting_on_them: section 4, oldest first.
+    :ivar reply_lag: section 5.
+    :ivar notes: lines the daemon wants confirmed ("Marked promise 3 done").
+    :ivar health: footer lines about accounts that cannot be read.
+    :ivar index: ``(number, "promise" | "thread", id)`` for every item, in
+        number order: what a reply like "done 3" refers to.
+    """
+
+    day: date
+    generated_at: datetime
+    timezone: str
+    due: tuple[PromiseItem, ...] = ()
+    undated: tuple[PromiseItem, ...] = ()
+    waiting_on_me: tuple[WaitingItem, ...] = ()
+    waiting_on_them: tuple[FollowUpItem, ...] = ()
+    reply_lag: ReplyLag = ReplyLag(None, None)
+    notes: tuple[str, ...] = ()
+    health: tuple[str, ...] = ()
+    index: tuple[tuple[int, str, str], ...] = ()
+
+    @property
+    def item_count(self) -> int:
+        """Number of numbered items."""
+        return len(self.index)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is nothing to tell: no items, no notes, no account trouble."""
+        return not (self.index or self.notes or self.health)
+
+    @property
+    def subject(self) -> str:
+        """The e-mail subject: the counts, e.g. "3 promises due · 5 people waiting on you"."""
+        people = len({item.contact for item in self.waiting_on_me})
+        parts = [
+            _count(len(self.due), "promise due", "promises due"),
+            _count(len(self.undated), "undated promise", "undated promises"),
+            _count(people, "person waiting on you", "people waiting on you"),
+            _count(len(self.waiting_on_them), "follow-up", "follow-ups"),
+        ]
+        text = " · ".join(part for part in parts if part)
+        if text:
+            return text
+        if self.health:
+            return "Nothing pending · an account needs attention"
+        return "Nothing pending"
+
+
+def _count(number: int, singular: str, plural: str) -> str:
+    if number == 0:
+        return ""
+    return f"{number} {singular if number == 1 else plural}"
+
+
+# -- helpers shared with the renderer ------------------------------------
+
+
+def one_line(text: str | None, limit: int = MAX_SUBJECT_CHARS) -> str:
+    """`text` on one line: control characters (CR, LF, ...) become spaces, runs collapse."""
+    if not text:
+        return ""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return flat
+
+
+def long_date(day: date) -> str:
+    """A date written like "Tuesday, 24 November"."""
+    return f"{WEEKDAYS[day.weekday()]}, {day.day} {MONTHS[day.month - 1]}"
+
+
+def user_timezone(name: str) -> tzinfo:
+    """The configured zone; UTC (with a warning) when the name is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown time zone %r; the digest uses UTC", name)
+        return timezone.utc
+
+
+def first_name(address: Address | None) -> str:
+    """The first name to greet someone by, or "there" ("Hi there,") when unknown.
+
+    Handles "Anna Schmidt", "Schmidt, Anna" and quoted names; an address
+    used as a name is not a name.
+    """
+    name = one_line(address.name if address else "", MAX_NAME_CHARS).strip("\"' ")
+    if not name or "@" in name:
+        return "there"
+    if "," in name:
+        name = name.split(",", 1)[1].strip() or name.split(",", 1)[0]
+    words = name.split()
+    return words[0] if words else "there"
+
+
+def holding_reply_link(
+    to: str,
+    subject: str,
+    in_reply_to: str | None,
+    body: str,
+) -> str:
+    """A ``mailto:`` URL (RFC 6068) for a reply to `to` with `subject` and `body` prefilled.
+
+    Every part is percent-encoded (`urllib.parse.quote` with nothing left
+    unescaped but the ``@`` of the address), so nothing in a hostile subject
+    can add a header or end the URL; line breaks in the body become CRLF as
+    RFC 6068 asks.
+    """
+    subject = one_line(subject)
+    reply_subject = subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}".rstrip()
+    fields = [("subject", reply_subject)]
+    if in_reply_to:
+        fields.append(("in-reply-to", one_line(in_reply_to)))
+    crlf_body = "\r\n".join(body.splitlines())
+    fields.append(("body", crlf_body))
+    query = "&".join(f"{name}={quote(value, safe='')}" for name, value in fields)
+    return f"mailto:{quote(one_line(to), safe='@')}?{query}"
+
+
+def holding_reply_body(template: str, greeting_name: str, answer_by: date, my_name: str) -> str:
+    """Fill the configured holding reply; fall back to the default when it is malformed."""
+    values = {"first_name": greeting_name, "date": long_date(answer_by), "my_name": my_name}
+    try:
+        return template.format(**values).strip()
+    except (KeyError, IndexError, ValueError) as error:
+        logger.warning("digest.holding_reply cannot be filled in (%s); using the default text", error)
+        return DEFAULT_HOLDING_REPLY.format(**values).strip()
+
+
+# -- the builder ----------------------------------------------------------
+
+
+class _Numbering:
+    """Hands out consecutive item numbers and records what each refers to."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, str, str]] = []
+
+    def next(self, kind: str, ref_id: str) -> int:
+        number = len(self.entries) + 1
+        self.entries.append((number, kind, ref_id))
+        return number
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _visible(status: str, snoozed_until: date | None, today: date) -> bool:
+    """Open, or snoozed until today or earlier."""
+    if status == "open":
+        return True
+    if status == "snoozed":
+        return snoozed_until is None or snoozed_until <= today
+    return False
+
+
+def _names(message: MailMessage | None) -> dict[str, str]:
+    """address -> display name from a stored message's headers."""
+    if message is None:
+        return {}
+    found: dict[str, str] = {}
+    for address in (message.from_addr, *message.to, *message.cc):
+        if address is not None and address.email and address.name:
+            found.setdefault(address.email, one_line(address.name, MAX_NAME_CHARS))
+    return found
+
+
+def _labels(addresses: Iterable[str], names: dict[str, str]) -> tuple[str, ...]:
+    return tuple(names.get(address) or address for address in addresses if address)
+
+
+def build_digest(store: Store, now: datetime, settings: Settings, notes: Sequence[str] = ()) -> Digest:
+    """Build the digest for the day of `now` (in ``settings.timezone``).
+
+    Reads the store, changes nothing. `notes` are lines the daemon wants to
+    confirm to the user (what it did with the replies to the last digest).
+    """
+    zone = user_timezone(settings.timezone)
+    now = _aware(now)
+    local_now = now.astimezone(zone)
+    today = local_now.date()
+    me = frozenset(settings.addresses)
+    muted = frozenset(str(a).strip().lower() for a in (store.get_meta("muted_contacts") or ()))
+    numbering = _Numbering()
+
+    with store.transaction():
+        promises = list(store.promises())
+        threads = list(store.threads())
+        due_items, undated_items = _promise_sections(
+            store, promises, settings, now, today, zone, muted, numbering
+        )
+        lags = reply_lags(threads, me)
+        waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, numbering)
+        follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, numbering)
+        health = _health_lines(store, settings, zone, today)
+
+    lag = ReplyLag(
+        recent_hours=median_reply_hours(threads, me, now - LAG_RECENT, now),
+        baseline_hours=median_reply_hours(threads, me, now - LAG_RECENT - LAG_BASELINE, now - LAG_RECENT),
+    )
+    return Digest(
+        day=today,
+        generated_at=local_now,
+        timezone=settings.timezone,
+        due=due_items,
+        undated=undated_items,
+        waiting_on_me=waiting,
+        waiting_on_them=follow_ups,
+        reply_lag=lag,
+        notes=tuple(one_line(note, 300) for note in notes if one_line(note, 300)),
+        health=health,
+        index=tuple(numbering.entries),
+    )
+
+
+def _promise_sections(
+    store: Store,
+    promises: list[Promise],
+    settings: Settings,
+    now: datetime,
+    today: date,
+    zone: tzinfo,
+    muted: frozenset[str],
+    numbering: _Numbering,
+) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
+    soon = today + timedelta(days=settings.digest.due_soon_days)
+    undated_before = now - timedelta(days=settings.digest.undated_after_days)
+    due: list[Promise] = []
+    undated: list[Promise] = []
+    for promise in promises:
+        if not _visible(promise.status, promise.snoozed_until, today):
+            continue
+        if promise.counterparties and set(promise.counterparties) <= muted:
+            continue
+        if promise.due is not None and promise.due <= soon:
+            due.append(promise)
+        elif promise.due_is_default and _aware(promise.made_at) <= undated_before:
+            undated.append(promise)
+    due.sort(key=lambda p: (p.due, _aware(p.made_at), p.id))
+    undated.sort(key=lambda p: (_aware(p.made_at), p.id))
+
+    def item(promise: Promise) -> PromiseItem:
+        message = store.get_message(promise.account, promise.message_id)
+        subject = promise.subject or (message.subject if message else "")
+        return PromiseItem(
+            number=numbering.next("promise", promise.id),
+            promise_id=promise.id,
+            account=promise.account,
+            message_id=promise.message_id,
+            sentence=one_line(promise.sentence, 500),
+            subject=one_line(subject),
+            to=_labels(promise.counterparties, _names(message)),
+            made_at=_aware(promise.made_at).astimezone(zone),
+            due=promise.due,
+            due_is_default=promise.due_is_default,
+            days_left=(promise.due - today).days if promise.due is not None else None,
+        )
+
+    # Numbers are handed out in display order: section 1 first, then 2.
+    due_items = tuple(item(p) for p in due)
+    undated_items = tuple(item(p) for p in undated)
+    return due_items, undated_items
+
+
+def _thread_visible(thread: Thread, today: date) -> bool:
+    return _visible(thread.status, thread.snoozed_until, today)
+
+
+def _waiting_on_me(
+    store: Store,
+    threads: list[Thread],
+    settings: Settings,
+    now: datetime,
+    today: date,
+    zone: tzinfo,
+    muted: frozenset[str],
+    lags: dict[str, LagStats],
+    numbering: _Numbering,
+) -> tuple[WaitingItem, ...]:
+    me = frozenset(settings.addresses)
+    found = []
+    for thread in threads:
+        if not _thread_visible(thread, today):
+            continue
+        waiting = awaiting_my_reply(thread, me, settings.threads, now)
+        if waiting is None or waiting.sender in muted:
+            continue
+        found.append((thread, waiting))
+    found.sort(key=lambda pair: (_aware(pair[1].date), pair[0].key))
+
+    answer_by = today + timedelta(days=settings.digest.holding_reply_days)
+    items = []
+    for thread, waiting in found:
+        message = store.get_message(thread.account, waiting.message_id)
+        sender = message.from_addr if message else None
+        contact_name = one_line(sender.name, MAX_NAME_CHARS) if sender and sender.name else waiting.sender
+        subject = one_line(message.subject if message and message.subject else thread.subject)
+        body = holding_reply_body(
+            settings.digest.holding_reply, first_name(sender), answer_by, settings.name
+        )
+        stats = lags.get(waiting.sender)
+        items.append(
+            WaitingItem(
+                number=numbering.next("thread", thread.key),
+                thread_key=thread.key,
+                account=thread.account,
+                message_id=waiting.message_id,
+                subject=subject,
+                contact=waiting.sender,
+                contact_name=contact_name,
+                since=_aware(waiting.date).astimezone(zone),
+                waited_hours=(now - _aware(waiting.date)).total_seconds() / 3600,
+                usual_hours=stats.my_median if stats else None,
+                reply_link=holding_reply_link(waiting.sender, subject, waiting.message_id, body),
+            )
+        )
+    return tuple(items)
+
+
+def _waiting_on_them(
+    store: Store,
+    threads: list[Thread],
+    settings: Settings,
+    now: datetime,
+    today: date,
+    zone: tzinfo,
+    muted: frozenset[str],
+    numbering: _Numbering,
+) -> tuple[FollowUpItem, ...]:
+    me = frozenset(settings.addresses)
+    found = []
+    for thread in threads:
+        if not _thread_visible(thread, today):
+            continue
+        asked = awaiting_their_reply(thread, me, settings.threads, now)
+        if asked is None:
+            continue
+        recipients = [a for a in (*asked.to, *asked.cc) if a and a not in me]
+        if not recipients or set(recipients) <= muted:
+            continue
+        found.append((thread, asked, recipients))
+    found.sort(key=lambda entry: (_aware(entry[1].date), entry[0].key))
+
+    items = []
+    for thread, asked, recipients in found:
+        message = store.get_message(thread.account, asked.message_id)
+        subject = one_line(message.subject if message and message.subject else thread.subject)
+        items.append(
+            FollowUpItem(
+                number=numbering.next("thread", thread.key),
+                thread_key=thread.key,
+                account=thread.account,
+                message_id=asked.message_id,
+                subject=subject,
+                to=_labels(dict.fromkeys(recipients), _names(message)),
+                asked_at=_aware(asked.date).astimezone(zone),
+                waited_hours=(now - _aware(asked.date)).total_seconds() / 3600,
+            )
+        )
+    return tuple(items)
+
+
+def _health_lines(store: Store, settings: Settings, zone: tzinfo, today: date) -> tuple[str, ...]:
+    """One line per account whose last scan failed: "could not reach work since 09:12: ..."."""
+    lines = []
+    for account in settings.accounts:
+        health = store.get_meta(f"health:{account.name}")
+        if not isinstance(health, dict) or health.get("ok", True):
+            continue
+        since = _parse_time(health.get("failing_since"))
+        error = one_line(str(health.get("error") or "unknown error"), 200)
+        if since is None:
+            lines.append(f"could not reach {account.name}: {error}")
+            continue
+        local = since.astimezone(zone)
+        when = f"{local:%H:%M}" if local.date() == today else f"{long_date(local.date())} {local:%H:%M}"
+        lines.append(f"could not reach {account.name} since {when}: {error}")
+    return tuple(lines)
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None

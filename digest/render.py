@@ -1,0 +1,190 @@
+"""Render a `Digest` into the e-mail the user reads every morning.
+
+The message is multipart/alternative: a text/plain part and an HTML part,
+both from Jinja2 templates shipped in the package (``templates/``). The
+HTML uses inline styles (plus one ``<style>`` block for dark mode, which
+inline styles cannot express), no remote images and no JavaScript.
+
+Everything shown comes from other people's mail and is hostile: the HTML
+template is autoescaped, the only links are the ``mailto:`` URLs
+`kept.digest.build` makes, and header values are flattened to one line
+before they reach the `email` package.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from kept.digest.build import Digest, long_date, one_line
+from kept.settings import Settings
+
+__all__ = [
+    "ANSWER_HELP",
+    "digest_message_id",
+    "render_digest",
+    "render_html",
+    "render_text",
+]
+
+ANSWER_HELP = "Reply to this e-mail with lines like: done 3 / snooze 2 friday / not a promise 4 / mute 7"
+ANSWER_EXAMPLES = ("done 3", "snooze 2 friday", "not a promise 4", "mute 7")
+
+MESSAGE_ID_DOMAIN = "kept.invalid"
+
+
+def format_duration(hours: float | None) -> str:
+    """A short human duration: "40 min", "5 h", "3 days", "2 weeks"."""
+    if hours is None:
+        return "–"
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    if hours < 36:
+        return f"{round(hours)} h"
+    days = hours / 24
+    if days < 14:
+        count = round(days)
+        return f"{count} day" if count == 1 else f"{count} days"
+    weeks = round(days / 7)
+    return f"{weeks} weeks"
+
+
+def format_when(moment: datetime) -> str:
+    """A date with weekday, e.g. "Mon 16 Nov"."""
+    return f"{moment:%a} {moment.day} {moment:%b}"
+
+
+def format_due(days_left: int | None) -> str:
+    """How the due date relates to today: "3 days overdue", "due today", "due in 2 days"."""
+    if days_left is None:
+        return "no due date"
+    if days_left < -1:
+        return f"{-days_left} days overdue"
+    if days_left == -1:
+        return "1 day overdue"
+    if days_left == 0:
+        return "due today"
+    if days_left == 1:
+        return "due tomorrow"
+    return f"due in {days_left} days"
+
+
+def compare_lag(waited_hours: float, usual_hours: float | None) -> str:
+    """How the wait compares with the user's usual reply time to that person."""
+    if usual_hours is None:
+        return "no reply history with them yet"
+    usual = format_duration(usual_hours)
+    if waited_hours > usual_hours:
+        return f"you usually answer them within {usual}"
+    return f"still within your usual {usual}"
+
+
+def lag_line(digest: Digest) -> str:
+    """Section 5 as one sentence."""
+    recent, baseline = digest.reply_lag.recent_hours, digest.reply_lag.baseline_hours
+    if recent is None and baseline is None:
+        return "No replies in the last 5 weeks to measure your reply time."
+    if recent is None:
+        return f"No replies this week; over the 4 weeks before, your median reply time was {format_duration(baseline)}."
+    if baseline is None:
+        return f"Your median reply time this week: {format_duration(recent)}."
+    if baseline > 0 and recent <= 0.8 * baseline:
+        trend = "faster than"
+    elif baseline > 0 and recent >= 1.25 * baseline:
+        trend = "slower than"
+    else:
+        trend = "about the same as"
+    return (
+        f"Your median reply time this week: {format_duration(recent)}, {trend} "
+        f"the 4 weeks before ({format_duration(baseline)})."
+    )
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("kept.digest", "templates"),
+        # Escape everything except the plain-text template: a new template
+        # is safe by default.
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"),
+            disabled_extensions=("txt", "txt.j2"),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        duration=format_duration,
+        when=format_when,
+        due=format_due,
+        long_date=long_date,
+    )
+    env.globals.update(compare_lag=compare_lag, answer_help=ANSWER_HELP, answer_examples=ANSWER_EXAMPLES)
+    return env
+
+
+_ENV = _environment()
+
+
+def _context(digest: Digest) -> dict[str, object]:
+    return {
+        "digest": digest,
+        "day": long_date(digest.day),
+        "lag_line": lag_line(digest),
+        "sections": (
+            ("Promises due", digest.due),
+            ("Promises without a date", digest.undated),
+            ("Waiting on you", digest.waiting_on_me),
+            ("Waiting on others", digest.waiting_on_them),
+        ),
+    }
+
+
+def render_text(digest: Digest) -> str:
+    """The plain-text digest (also what ``kept digest --preview`` prints)."""
+    return _ENV.get_template("digest.txt.j2").render(_context(digest))
+
+
+def render_html(digest: Digest) -> str:
+    """The HTML digest, a complete document."""
+    return _ENV.get_template("digest.html.j2").render(_context(digest))
+
+
+def digest_message_id(digest: Digest) -> str:
+    """A fresh Message-ID like ``<kept-digest-20261120-3f9a1c2b7d4e@kept.invalid>``.
+
+    The day makes it readable in a mail client's source view; the random
+    part keeps a re-sent digest (``kept digest --send``) distinct, so the
+    daemon can tell which digest a reply answers.
+    """
+    return f"<kept-digest-{digest.day:%Y%m%d}-{secrets.token_hex(6)}@{MESSAGE_ID_DOMAIN}>"
+
+
+def render_digest(digest: Digest, settings: Settings, *, message_id: str | None = None) -> EmailMessage:
+    """The complete e-mail: text and HTML alternatives, From and To the user.
+
+    `message_id` (with angle brackets) is used when given, so the daemon can
+    record it before sending; otherwise a new one is made.
+    """
+    address = one_line(settings.digest_to)
+    message = EmailMessage()
+    message["From"] = f"kept <{address}>" if address else "kept"
+    message["To"] = address
+    message["Subject"] = one_line(digest.subject, 300)
+    message["Date"] = format_datetime(digest.generated_at)
+    message["Message-ID"] = one_line(message_id) if message_id else digest_message_id(digest)
+    message["X-Kept-Digest"] = digest.day.isoformat()
+    # RFC 3834: vacation responders stay quiet, and kept's own scan treats it
+    # as machine mail instead of someone waiting on the user.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(render_text(digest))
+    message.add_alternative(render_html(digest), subtype="html")
+    return message
