@@ -69,6 +69,12 @@ _LOTUS_PREAMBLE = re.compile(
     re.VERBOSE,
 )
 _BLANK = re.compile(r"^\s*$")
+_DATE_TIME = r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?"
+# A Lotus date line on its own ("01/16/2001 04:40 PM"), a "From:" line
+# ending in one, and a whole header block flattened onto one line.
+_LOTUS_DATE_LINE = re.compile(rf"^\s*{_DATE_TIME}\s*$")
+_LOTUS_FROM_DATE = re.compile(rf"^\s*From:\s.{{1,160}}?{_DATE_TIME}\s*$")
+_LOTUS_FLAT = re.compile(rf"{_DATE_TIME}\s+(?:To|cc):", re.IGNORECASE)
 
 # "On Tue, 3 Oct 2000, Jane Doe wrote:" (possibly wrapped over two lines)
 # and the bare "jane@example.com wrote:" that Enron replies carry.
@@ -254,6 +260,10 @@ def _find_cut(lines: list[str]) -> int:
             return index
         if _HEADER_FROM.match(line) and _outlook_block_follows(lines, index):
             return index
+        if _LOTUS_FLAT.search(line):
+            return index
+        if (_LOTUS_DATE_LINE.match(line) or _LOTUS_FROM_DATE.match(line)) and _header_lines_follow(lines, index):
+            return _lotus_block_start(lines, index, include_self=True)
         if _HEADER_TO_CC.match(line) and _lotus_block_follows(lines, index):
             return _lotus_block_start(lines, index)
         if _is_attribution(lines, index):
@@ -279,27 +289,42 @@ def _outlook_block_follows(lines: list[str], index: int) -> bool:
 
 def _lotus_block_follows(lines: list[str], index: int) -> bool:
     """True if a To:/cc: line at `index` is followed by a Subject: line soon after."""
-    # Long recipient lists wrap over many lines, hence the generous window.
+    # Long recipient lists wrap over dozens of lines, hence the generous window.
     return any(
-        _HEADER_SUBJECT.match(line) for line in lines[index : index + 16] if len(line) <= _MARKER_LINE_MAX
+        _HEADER_SUBJECT.match(line) for line in lines[index : index + 40] if len(line) <= _MARKER_LINE_MAX
     )
 
 
-def _lotus_block_start(lines: list[str], index: int) -> int:
-    """Walk back from a To: line over the sender, date and blank lines above it."""
+def _header_lines_follow(lines: list[str], index: int) -> bool:
+    """True if To:/cc:/Subject:/Sent by: lines come within a few lines after `index`."""
+    return any(
+        _HEADER_TO_CC.match(line) or _HEADER_SUBJECT.match(line) or line.lstrip().startswith("Sent by:")
+        for line in lines[index + 1 : index + 9]
+        if len(line) <= _MARKER_LINE_MAX
+    )
+
+
+def _lotus_block_start(lines: list[str], index: int, *, include_self: bool = False) -> int:
+    """Walk back from a To: (or date) line over the sender, date and blank lines above it."""
     start = index
     probe = index - 1
     while probe >= 0 and index - probe <= 8:
         line = lines[probe]
-        if len(line) <= _MARKER_LINE_MAX and (_BLANK.match(line) or _LOTUS_PREAMBLE.match(line)):
-            if not _BLANK.match(line):
-                start = probe
+        if _BLANK.match(line):
+            # The sender/date lines form one paragraph; a blank line above
+            # them separates the header from the author's text.
+            if start != index:
+                break
+            probe -= 1
+            continue
+        if len(line) <= _MARKER_LINE_MAX and _LOTUS_PREAMBLE.match(line):
+            start = probe
             probe -= 1
             continue
         break
     # A bare name line only belongs to the block if a date line is part of it;
     # otherwise it is more likely the author's own sign-off.
-    block = lines[start:index]
+    block = lines[start : index + 1] if include_self else lines[start:index]
     if not any(re.search(r"\d{1,2}/\d{1,2}/\d{2,4}|@", line) for line in block):
         return index
     return start

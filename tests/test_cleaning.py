@@ -242,3 +242,31 @@ def test_last_paragraph_with_a_number_in_a_sentence_is_kept():
 
 def test_a_message_that_is_only_a_phone_number_is_kept():
     assert clean_body("Jane Doe\n(713) 555-0100") == "Jane Doe\n(713) 555-0100"
+
+
+def test_lotus_date_line_with_long_recipient_list_is_cut():
+    recipients = "".join(f"Person {n}/HOU/ECT@ECT, \n" for n in range(30))
+    body = (
+        "I won't be able to attend.\n\nPhillip\n\n"
+        "Brenda Doe@ENRON\n01/16/2001 04:40 PM\n"
+        f"To: {recipients}cc: \nSubject: staff meeting\n\nold text\n"
+    )
+    assert clean_body(body) == "I won't be able to attend.\n\nPhillip"
+
+
+def test_lotus_from_line_with_date_is_cut():
+    body = (
+        "Count me in.  --Sally\n\n\tEnron North America Corp.\n\n"
+        "\tFrom:  Lexi Doe @ ENRON                           04/03/2001 05:10 PM\n\n"
+        "To: Richard Roe/Corp/Enron@ENRON\ncc: \nSubject: recruiting\n\nold text\n"
+    )
+    assert clean_body(body) == "Count me in.  --Sally"
+
+
+def test_lotus_header_flattened_on_one_line_is_cut():
+    body = (
+        "Any time after 1 pm works for me.\n\n"
+        "\tRae Doe/ENRON@enronXgate 05/17/2001 02:07 PM \t   To: Gerald Roe/HOU/ECT@ECT  cc:   Subject: Meeting\n\n"
+        "Can we meet?\n"
+    )
+    assert clean_body(body) == "Any time after 1 pm works for me."
