@@ -314,10 +314,11 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u20
 #: Cheap cue for a first-person commitment; sentences without one never
 #: reach the parser.
 _CUE = re.compile(
-    r"\b(?:i|we)\b(?:[^.!?]{0,40}?)(?:'ll\b|\b(?:will|shall|wil|going\s+to|gonna|plan|planning|intend|need|"
-    r"should|must|ought|have\s+to|got\s+to)\b)"
-    r"|\blet(?:'s|\s+us|\s+me)\b"
-    r"|^\W*will\s+[a-z]",
+    r"\b(?:i|we)\b(?:[^.!?]{0,40}?)(?:'ll\b|\b(?:will|shall|wil|going\s+to|gonna|plan|planning|intend)\b)"
+    r"|\bwe\s+(?:\w+\s+)?(?:should|need|must|ought|have\s+to|got\s+to)\b"
+    r"|\b(?:i|we)\s+should\s+be\s+able\b"
+    r"|\blet(?:'s|\s+us)\b|\blet\s+me\s+(?!know\b)"
+    r"|^\W*(?:\w+\W+)?will\s+[a-z]",
     re.IGNORECASE,
 )
 
