@@ -68,10 +68,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Every digest's Message-ID carries this, so a reply to a digest kept has no
-# record of (a forgery, or a database restored from backup) can be told
-# apart from ordinary mail and reported rather than silently ignored.
-DIGEST_ID_MARKER = "kept-digest."
+# Every digest's Message-ID carries this (`kept.digest.render.digest_message_id`
+# uses the same prefix), so a reply to a digest kept has no record of (a
+# forgery, or a database restored from backup) can be told apart from
+# ordinary mail and reported rather than silently ignored.
+DIGEST_ID_MARKER = "kept-digest-"
 
 # Shorter prefixes than this match too much by accident ("done a").
 MIN_PREFIX = 4
@@ -348,7 +349,7 @@ def new_digest_message_id(settings: Settings, day: date) -> str:
     """A fresh Message-ID for the digest of `day`, recognisable by `DIGEST_ID_MARKER`."""
     address = settings.digest_to
     domain = address.rpartition("@")[2] or "kept.invalid"
-    return f"<{DIGEST_ID_MARKER}{day:%Y%m%d}.{secrets.token_hex(8)}@{domain}>"
+    return f"<{DIGEST_ID_MARKER}{day:%Y%m%d}-{secrets.token_hex(8)}@{domain}>"
 
 
 def references_a_digest(message: MailMessage) -> bool:

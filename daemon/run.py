@@ -1,0 +1,667 @@
+"""``kept run``: the long-running daemon.
+
+The daemon loads the configuration, the database and the language model
+once, then loops:
+
+* every ``[daemon] scan_every_minutes`` it scans every account (`Scanner`);
+  an account that fails is retried on its own schedule, with exponential
+  backoff and jitter (`kept.daemon.backoff`), and never holds up the others;
+* at ``[digest] send_at`` in ``[kept] timezone`` it sends the digest. Both
+  are jobs of its own `schedule.Scheduler`, driven by the daemon's clock;
+* replies to a digest are carried out while they are scanned
+  (`kept.daemon.feedback.apply_digest_reply`).
+
+The digest goes out at most once per local day, across restarts: meta
+``last_digest_date`` is written in the transaction that records the sent
+digest, after the send succeeded. A digest that was missed (machine asleep,
+daemon down at send time) goes out at start-up or on wake, once.
+
+Signals only set flags. SIGTERM and SIGINT stop the daemon after the batch
+being stored (the scanner checks between batches), so nothing is lost;
+SIGHUP reloads the configuration, and a broken new configuration is logged
+and ignored while the daemon keeps running on the old one.
+
+With a fixed ``--now`` (replaying an old mailbox) the clock still advances:
+it is that moment plus the time elapsed since start-up.
+
+Under systemd (``Type=notify``) the daemon sends ``READY=1`` when it is up,
+``WATCHDOG=1`` at half the watchdog interval (also between batches of a long
+scan), ``STATUS=`` lines and ``STOPPING=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import random
+import select
+import signal
+import socket
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as time_of_day
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import schedule
+
+from kept.config import load_settings
+from kept.daemon import notify
+from kept.daemon.backoff import Backoff
+from kept.daemon.feedback import add_pending_notes, apply_digest_reply, new_digest_message_id, references_a_digest
+from kept.daemon.scan import CandidateFinder, Scanner
+from kept.errors import ConfigError, KeptError
+from kept.mailboxes.base import MailSource
+from kept.mailboxes.factory import source_for
+from kept.models import MailMessage
+from kept.settings import Account, Settings
+from kept.storage.base import Store
+
+__all__ = [
+    "ClockScheduler",
+    "Daemon",
+    "ReplayClock",
+    "main_run",
+    "run",
+    "send_digest_if_due",
+]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_SCAN_FAILED = 5  # as `kept scan`: some accounts could not be read (--once only)
+
+# The loop wakes at least this often (seconds), so a wall-clock jump after
+# suspend is noticed quickly and flags set by signals are never left waiting.
+MAX_SLEEP = 30.0
+# Before sending the digest, scan again if the last scan is older than this.
+FRESH_SCAN = timedelta(minutes=1)
+# Replies to digests older than the last this many are reported, not obeyed.
+SENT_DIGESTS_KEPT = 60
+# A digest that could not be sent is retried with backoff up to this pause.
+DIGEST_RETRY_MAX = timedelta(minutes=30)
+_DIGEST_RETRY_KEY = "digest delivery"
+
+
+# -- the clock ------------------------------------------------------------
+
+
+class ReplayClock:
+    """The daemon's time: real UTC time, or a fixed start that keeps moving.
+
+    :param start: a fixed moment (``--now``); None for the real clock.
+    :param monotonic: source of elapsed seconds (injectable for tests).
+    """
+
+    def __init__(self, start: datetime | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        self.start = start
+        self._monotonic = monotonic
+        self._started = monotonic()
+
+    def __call__(self) -> datetime:
+        if self.start is None:
+            return datetime.now(timezone.utc)
+        return self.start + timedelta(seconds=self._monotonic() - self._started)
+
+
+class _ClockJob(schedule.Job):
+    """A `schedule.Job` that reads its scheduler's clock instead of the system time.
+
+    ``next_run`` is a tz-aware datetime. Daily jobs with ``.at("HH:MM")``
+    run at that local time in the scheduler's time zone.
+    """
+
+    scheduler: ClockScheduler
+
+    @property
+    def should_run(self) -> bool:
+        """True when the job's time has come on the scheduler's clock."""
+        assert self.next_run is not None, "must run _schedule_next_run before"
+        return self.scheduler.clock() >= self.next_run
+
+    def run(self) -> Any:
+        """Run the job and schedule its next run."""
+        logger.debug("running job %s", self.job_func)
+        result = self.job_func()
+        self.last_run = self.scheduler.clock()
+        self._schedule_next_run()
+        return result
+
+    def _schedule_next_run(self) -> None:
+        if self.unit not in ("seconds", "minutes", "hours", "days", "weeks"):
+            raise schedule.ScheduleValueError(f"unsupported unit {self.unit!r}")
+        if self.start_day is not None or self.latest is not None:
+            raise schedule.ScheduleValueError("weekday and randomized jobs are not supported here")
+        now = self.scheduler.clock()
+        if self.unit == "days" and self.at_time is not None:
+            zone = self.scheduler.zone
+            day = now.astimezone(zone).date()
+            candidate = datetime.combine(day, self.at_time, tzinfo=zone)
+            while candidate <= now:
+                day += timedelta(days=self.interval)
+                candidate = datetime.combine(day, self.at_time, tzinfo=zone)
+            self.next_run = candidate
+        else:
+            self.next_run = now + timedelta(**{self.unit: self.interval})
+
+
+class ClockScheduler(schedule.Scheduler):
+    """A `schedule.Scheduler` on an injected clock and time zone.
+
+    The daemon's clock may be a replay of an old day (``--now``), so jobs
+    cannot read the system time; everything else is the library's.
+
+    :param clock: returns the current tz-aware time.
+    :param zone: the time zone of ``.at("HH:MM")`` times.
+    """
+
+    def __init__(self, clock: Callable[[], datetime], zone: ZoneInfo) -> None:
+        super().__init__()
+        self.clock = clock
+        self.zone = zone
+
+    def every(self, interval: int = 1) -> _ClockJob:
+        """Start defining a job, as `schedule.Scheduler.every`."""
+        return _ClockJob(interval, self)
+
+    @property
+    def idle_seconds(self) -> float | None:
+        """Seconds until the next job is due (negative if overdue), or None."""
+        next_run = self.get_next_run()
+        if next_run is None:
+            return None
+        return (next_run - self.clock()).total_seconds()
+
+
+# -- the digest -----------------------------------------------------------
+
+
+def send_time(settings: Settings, day: date) -> datetime:
+    """The moment the digest of `day` is due (``send_at`` local time)."""
+    return datetime.combine(day, time_of_day.fromisoformat(settings.digest.send_at), tzinfo=ZoneInfo(settings.timezone))
+
+
+def _default_builder():
+    from kept.digest.build import build_digest
+
+    return build_digest
+
+
+def _default_renderer():
+    from kept.digest.render import render_digest
+
+    return render_digest
+
+
+def _default_sender_factory():
+    from kept.mailboxes.smtp import sender_for
+
+    return sender_for
+
+
+def send_digest_if_due(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    force: bool = False,
+    build: Callable[..., Any] | None = None,
+    render: Callable[..., Any] | None = None,
+    sender_factory: Callable[[Settings], Any] | None = None,
+) -> str | None:
+    """Send today's digest if it is due and was not sent yet; return its Message-ID.
+
+    Due means: `now` is at or after today's ``send_at`` (in the configured
+    time zone) and meta ``last_digest_date`` is not today. An empty digest
+    is not sent unless ``send_empty`` is set. `force` (``kept digest
+    --send``) skips both checks. Once the message is handed over, one
+    transaction records it in meta ``sent_digests`` (with its index, so a
+    reply's numbers can be resolved), sets ``last_digest_date`` and clears
+    the pending notes it carried.
+
+    :returns: the Message-ID sent, or None when nothing was due.
+    :raises KeptError: or OSError when delivery failed (nothing is recorded).
+    """
+    build = build or _default_builder()
+    render = render or _default_renderer()
+    sender_factory = sender_factory or _default_sender_factory()
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    with store.transaction():
+        last = store.get_meta("last_digest_date")
+        notes = list(store.get_meta("pending_notes") or [])
+    if not force:
+        if now < send_time(settings, today):
+            return None
+        if last is not None and str(last) >= today.isoformat():
+            return None
+    digest = build(store, now, settings, notes=tuple(notes))
+    if digest.is_empty and not settings.digest.send_empty and not force:
+        logger.info("digest for %s: nothing to report, not sent", today.isoformat())
+        return None
+    message_id = new_digest_message_id(settings, today)
+    message = render(digest, settings, message_id=message_id)
+    sender_factory(settings).send(message)
+    with store.transaction():
+        sent: dict[str, Any] = dict(store.get_meta("sent_digests") or {})
+        sent[message_id] = {
+            "date": today.isoformat(),
+            "sent_at": now.isoformat(),
+            "index": [[int(number), kind, ref] for number, kind, ref in digest.index],
+        }
+        if len(sent) > SENT_DIGESTS_KEPT:
+            newest = sorted(sent.items(), key=lambda item: item[1].get("sent_at", ""))[-SENT_DIGESTS_KEPT:]
+            sent = dict(newest)
+        store.set_meta("sent_digests", sent)
+        store.set_meta("last_digest_date", today.isoformat())
+        # Notes queued while the digest was being sent stay for the next one.
+        pending = list(store.get_meta("pending_notes") or [])
+        store.set_meta("pending_notes", pending[len(notes):] if pending[: len(notes)] == notes else pending)
+    logger.info("digest for %s sent: %d items", today.isoformat(), len(digest.index))
+    return message_id
+
+
+# -- the daemon -----------------------------------------------------------
+
+
+def _default_store(settings: Settings) -> Store:
+    from kept.storage.tinydb_store import TinyDBStore
+
+    return TinyDBStore(settings.database)
+
+
+def _default_extractor(settings: Settings) -> CandidateFinder:
+    from kept.extractors.promises import PromiseExtractor
+
+    return PromiseExtractor(settings.promises.model)
+
+
+class Daemon:
+    """The state of one ``kept run``.
+
+    :param settings_path: the config file (None: the default location).
+    :param now_override: replay from this moment (``--now``); None for real time.
+
+    The keyword arguments exist for tests: the clock, where mail, the store
+    and the extractor come from, how the digest is built, rendered and sent,
+    and the random generator of the backoff.
+
+    Use `start`, then `run_forever` (or `tick` in steps), then `close`.
+    """
+
+    def __init__(
+        self,
+        settings_path: Path | None,
+        now_override: datetime | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        source_factory: Callable[[Account], MailSource] = source_for,
+        store_factory: Callable[[Settings], Store] = _default_store,
+        extractor_factory: Callable[[Settings], CandidateFinder] = _default_extractor,
+        build: Callable[..., Any] | None = None,
+        render: Callable[..., Any] | None = None,
+        sender_factory: Callable[[Settings], Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings_path = settings_path
+        self.clock = clock or ReplayClock(now_override)
+        self.source_factory = source_factory
+        self.store_factory = store_factory
+        self.extractor_factory = extractor_factory
+        self.build = build
+        self.render = render
+        self.sender_factory = sender_factory
+        self.rng = rng or random.Random()
+        self.settings: Settings | None = None
+        self.store: Store | None = None
+        self.scanner: Scanner | None = None
+        self.scheduler: ClockScheduler | None = None
+        self.backoff: Backoff | None = None
+        self.digest_backoff = Backoff(DIGEST_RETRY_MAX, rng=self.rng)
+        self._extractor: CandidateFinder | None = None
+        self._stop = False
+        self._reload = False
+        self._last_scan: datetime | None = None
+        self._watchdog_every: float | None = None
+        self._last_heartbeat = 0.0
+        self._wakeup: socket.socket | None = None
+
+    # -- flags (the only things signal handlers touch) -------------------
+
+    def request_stop(self) -> None:
+        """Stop after the batch being stored; safe to call from a signal handler."""
+        self._stop = True
+
+    def request_reload(self) -> None:
+        """Reload the config at the next turn of the loop; safe from a signal handler."""
+        self._reload = True
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop
+
+    # -- start-up and shut-down -------------------------------------------
+
+    def start(self) -> None:
+        """Load config, database and model, schedule the jobs, tell systemd we are ready.
+
+        :raises UserError: when the config, database or model cannot be loaded.
+        """
+        settings = load_settings(self.settings_path)
+        self.store = self.store_factory(settings)
+        try:
+            self._extractor = self.extractor_factory(settings)
+        except BaseException:
+            self.store.close()
+            self.store = None
+            raise
+        self._apply_settings(settings)
+        interval = notify.watchdog_interval()
+        self._watchdog_every = interval / 2 if interval else None
+        logger.info(
+            "kept daemon started: %d account(s), scanning every %d min, digest at %s %s",
+            len(settings.accounts), settings.daemon.scan_every_minutes,
+            settings.digest.send_at, settings.timezone,
+        )
+        notify.ready()
+        notify.status("started; first scan running")
+
+    def _apply_settings(self, settings: Settings) -> None:
+        """Use `settings` from now on: scanner, backoff and schedule."""
+        assert self.store is not None
+        self.settings = settings
+        scanner = Scanner(
+            settings, self.store,
+            extractor_factory=lambda: self._extractor,  # type: ignore[arg-type, return-value]
+            source_factory=self.source_factory,
+            now=self.clock,
+        )
+        scanner.stop_requested = self._between_batches
+        scanner.on_new_message = self._on_new_message
+        self.scanner = scanner
+        maximum = timedelta(minutes=settings.daemon.retry_max_minutes)
+        if self.backoff is None:
+            self.backoff = Backoff(maximum, rng=self.rng)
+        else:
+            self.backoff.maximum = max(maximum, self.backoff.base)
+            self.backoff.forget_except({a.name for a in settings.accounts})
+        self.scheduler = ClockScheduler(self.clock, ZoneInfo(settings.timezone))
+        self.scheduler.every(settings.daemon.scan_every_minutes).minutes.do(self.scan_pass)
+        self.scheduler.every().day.at(settings.digest.send_at).do(self.digest_job)
+
+    def close(self) -> None:
+        """Release the database."""
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # -- the loop -----------------------------------------------------------
+
+    def run_once(self) -> int:
+        """``kept run --once``: one scan, the digest if due, then return the exit code."""
+        results = self.scan_pass()
+        if not self._stop:
+            self.digest_job(scan_first=False)
+        return EXIT_SCAN_FAILED if any(r.error for r in results) else EXIT_OK
+
+    def run_forever(self) -> int:
+        """Scan, send, sleep until stopped; return the exit code (0)."""
+        self.scan_pass()
+        if not self._stop:
+            self.digest_job(scan_first=False)  # a digest missed while down goes out now
+        while not self._stop:
+            timeout = self.tick()
+            if self._stop:
+                break
+            self._sleep(timeout)
+        return EXIT_OK
+
+    def tick(self) -> float:
+        """One turn of the loop: reload, due jobs, retries, heartbeat.
+
+        :returns: seconds until something will be due (the loop sleeps that long).
+        """
+        assert self.scheduler is not None and self.backoff is not None
+        if self._reload:
+            self._reload = False
+            self.reload()
+        self._heartbeat()
+        if not self._stop:
+            self.scheduler.run_pending()
+        now = self.clock()
+        if not self._stop:
+            due = self.backoff.due_retries(now)
+            if due:
+                self._scan_accounts(due)
+        if not self._stop:
+            retry_at = self.digest_backoff.retry_at(_DIGEST_RETRY_KEY)
+            if retry_at is not None and now >= retry_at:
+                self.digest_job()
+        self._heartbeat()
+        return self._next_wake()
+
+    def _next_wake(self) -> float:
+        assert self.scheduler is not None and self.backoff is not None
+        now = self.clock()
+        waits = [MAX_SLEEP]
+        idle = self.scheduler.idle_seconds
+        if idle is not None:
+            waits.append(idle)
+        for name in [a.name for a in self.settings.accounts] + [_DIGEST_RETRY_KEY]:  # type: ignore[union-attr]
+            backoff = self.digest_backoff if name == _DIGEST_RETRY_KEY else self.backoff
+            retry_at = backoff.retry_at(name)
+            if retry_at is not None:
+                waits.append((retry_at - now).total_seconds())
+        if self._watchdog_every:
+            waits.append(self._last_heartbeat + self._watchdog_every - time.monotonic())
+        return max(0.0, min(waits))
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, returning early when a signal arrives (it writes to the wake-up socket)."""
+        if self._wakeup is None:
+            time.sleep(min(seconds, 1.0))
+            return
+        ready, _, _ = select.select([self._wakeup], [], [], seconds)
+        if ready:
+            try:
+                while self._wakeup.recv(4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+
+    def _heartbeat(self) -> None:
+        if self._watchdog_every is None:
+            return
+        if time.monotonic() - self._last_heartbeat >= self._watchdog_every:
+            notify.watchdog()
+            self._last_heartbeat = time.monotonic()
+
+    def _between_batches(self) -> bool:
+        """The scanner's stop check, run between batches; also feeds the watchdog in long scans."""
+        self._heartbeat()
+        return self._stop
+
+    # -- jobs -----------------------------------------------------------------
+
+    def scan_pass(self) -> list:
+        """Scan every account whose retry pause (if failing) is over."""
+        assert self.settings is not None and self.backoff is not None
+        now = self.clock()
+        names = [a.name for a in self.settings.accounts if self.backoff.ready(a.name, now)]
+        return self._scan_accounts(names)
+
+    def _scan_accounts(self, names: list[str]) -> list:
+        assert self.settings is not None and self.scanner is not None and self.store is not None
+        assert self.backoff is not None
+        results = []
+        for account in self.settings.accounts:
+            if account.name not in names:
+                continue
+            if self._stop:
+                break
+            result = self.scanner.scan_account(account)
+            results.append(result)
+            if result.error:
+                self.backoff.failed(account.name, self.clock())
+            else:
+                self.backoff.succeeded(account.name)
+        now = self.clock()
+        self._last_scan = now
+        with self.store.transaction():
+            self.store.set_meta("last_scan", now.isoformat())
+        failing = [a.name for a in self.settings.accounts if self.backoff.failures(a.name)]
+        line = f"last scan {now:%Y-%m-%d %H:%M} UTC"
+        if failing:
+            line += "; failing: " + ", ".join(failing)
+        notify.status(line)
+        return results
+
+    def digest_job(self, scan_first: bool = True) -> str | None:
+        """Send today's digest if it is due (scanning first if the last scan is stale)."""
+        assert self.settings is not None and self.store is not None
+        now = self.clock()
+        if now < send_time(self.settings, now.astimezone(ZoneInfo(self.settings.timezone)).date()):
+            return None
+        if scan_first and (self._last_scan is None or now - self._last_scan > FRESH_SCAN):
+            self.scan_pass()
+            if self._stop:
+                return None
+            now = self.clock()
+        try:
+            message_id = send_digest_if_due(
+                self.store, self.settings, now,
+                build=self.build, render=self.render, sender_factory=self.sender_factory,
+            )
+        except (KeptError, OSError) as exc:
+            retry_at = self.digest_backoff.failed(_DIGEST_RETRY_KEY, self.clock())
+            logger.error("could not send the digest: %s; trying again at %s", exc, retry_at.isoformat())
+            notify.status(f"digest delivery failing: {exc}")
+            return None
+        self.digest_backoff.succeeded(_DIGEST_RETRY_KEY)
+        return message_id
+
+    # -- digest replies and reloads ------------------------------------
+
+    def _on_new_message(self, message: MailMessage) -> None:
+        """Scanner hook (inside the batch's transaction): carry out replies to digests."""
+        if not references_a_digest(message):
+            return
+        assert self.store is not None and self.settings is not None
+        try:
+            # A nested transaction: if the reply fails half-way, only its own
+            # changes are undone, never the batch being stored.
+            with self.store.transaction():
+                apply_digest_reply(self.store, message, self.settings, self.clock())
+        except Exception:  # one bad reply must never stop a scan
+            logger.error("could not carry out the digest reply %s", message.message_id, exc_info=True)
+            add_pending_notes(
+                self.store,
+                [f"kept could not carry out your reply of {message.date:%Y-%m-%d %H:%M} UTC; nothing was changed."],
+            )
+
+    def reload(self) -> bool:
+        """Read the config file again; on any problem keep the running one. True if reloaded."""
+        assert self.settings is not None
+        try:
+            new = load_settings(self.settings_path)
+        except ConfigError as exc:
+            logger.error("not reloading: the new configuration is invalid; still running on the old one.\n%s", exc)
+            notify.status("config reload failed; running on the previous configuration")
+            return False
+        if new.database != self.settings.database:
+            logger.warning(
+                "the database moved from %s to %s; kept uses the new path after a restart",
+                self.settings.database, new.database,
+            )
+            new = dataclasses.replace(new, database=self.settings.database)
+        extractor = self._extractor
+        if new.promises.model != self.settings.promises.model:
+            try:
+                extractor = self.extractor_factory(new)
+            except KeptError as exc:
+                logger.error("not reloading: cannot load model %s: %s", new.promises.model, exc)
+                return False
+        self._extractor = extractor
+        self._apply_settings(new)
+        logger.info("configuration reloaded from %s", new.path)
+        notify.status("configuration reloaded")
+        return True
+
+
+# -- entry points ------------------------------------------------------------
+
+
+def _install_signal_handlers(daemon: Daemon) -> Callable[[], None]:
+    """Route SIGTERM/SIGINT/SIGHUP to the daemon's flags; return a function undoing it."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    daemon._wakeup = reader
+
+    def on_stop(signum: int, _frame: object) -> None:
+        daemon.request_stop()
+
+    def on_reload(signum: int, _frame: object) -> None:
+        daemon.request_reload()
+
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+        signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, on_reload),
+    }
+    # The C-level handler writes the signal number here, waking select().
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def restore() -> None:
+        signal.set_wakeup_fd(previous_fd)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        daemon._wakeup = None
+        reader.close()
+        writer.close()
+
+    return restore
+
+
+def run(settings_path: Path | None, now_override: datetime | None = None, once: bool = False, **options: Any) -> int:
+    """Run the daemon until SIGTERM/SIGINT (or one pass with `once`); return the exit code.
+
+    :param settings_path: the config file (None: the default location).
+    :param now_override: replay from this moment; the clock keeps moving from it.
+    :param once: scan, send the digest if due, and return (for cron).
+    :param options: passed on to `Daemon` (tests).
+    :raises UserError: when the config, database or model cannot be loaded.
+    """
+    daemon = Daemon(settings_path, now_override, **options)
+    restore = _install_signal_handlers(daemon)
+    try:
+        daemon.start()
+        try:
+            code = daemon.run_once() if once else daemon.run_forever()
+        finally:
+            notify.stopping()
+            logger.info("kept daemon stopping")
+            daemon.close()
+    finally:
+        restore()
+    return code
+
+
+def main_run(args: argparse.Namespace) -> int:
+    """``kept run``, called by the CLI.
+
+    Reads from `args`: ``config_path`` (Path or None), ``now`` (ISO 8601
+    string or None; ``KEPT_NOW`` is used when it is None) and ``once``
+    (bool). Returns the exit code; a `UserError` propagates to the CLI.
+    """
+    from kept.cli import parse_now
+
+    value = getattr(args, "now", None) or os.environ.get("KEPT_NOW")
+    now_override = parse_now(value) if value else None
+    return run(getattr(args, "config_path", None), now_override, once=bool(getattr(args, "once", False)))
