@@ -64,16 +64,17 @@ _LOTUS_PREAMBLE = re.compile(
       | [^:<>]{0,80}<[^<>\s]+@[^<>\s]+>\s*$                     # Jane Doe <jane@example.com>
       | (?:From|Sent\ by):.{0,200}$                              # From:  Jane Doe   10/02/2000 ...
       | [A-Z][\w.&,\- ]{0,60}\b(?:Corp|Corporation|Inc|LLC|Ltd|Company)\.?\s*$
-      | [^\s@:]{1,40}(?:\s[^\s@:]{1,40}){0,4}\s*$               # a bare name line
     )""",
     re.VERBOSE,
 )
+# "Kimberly Perkins" above a Lotus date line; only trusted right above it.
+_BARE_NAME = re.compile(r"^\s*[^\s@:]{1,40}(?:\s[^\s@:]{1,40}){0,4}\s*$")
 _BLANK = re.compile(r"^\s*$")
 _DATE_TIME = r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?"
 # A Lotus date line on its own ("01/16/2001 04:40 PM"), a "From:" line
 # ending in one, and a whole header block flattened onto one line.
 _LOTUS_DATE_LINE = re.compile(rf"^\s*{_DATE_TIME}\s*$")
-_LOTUS_FROM_DATE = re.compile(rf"^\s*From:\s.{{1,160}}?{_DATE_TIME}\s*$")
+_LOTUS_FROM_DATE = re.compile(rf"(?:^|\s)From:\s.{{1,160}}?{_DATE_TIME}\s*$")
 _LOTUS_FLAT = re.compile(rf"{_DATE_TIME}\s+(?:To|cc):", re.IGNORECASE)
 
 # "On Tue, 3 Oct 2000, Jane Doe wrote:" (possibly wrapped over two lines)
@@ -254,7 +255,12 @@ def split_fresh(text: str) -> tuple[str, tuple[str, ...]]:
 def _find_cut(lines: list[str]) -> int:
     """Index of the first line that belongs to older mail, or len(lines)."""
     for index, line in enumerate(lines):
-        if len(line) > _MARKER_LINE_MAX or not line.strip():
+        if not line.strip():
+            continue
+        if len(line) > _MARKER_LINE_MAX:
+            # Flattened header blocks make long lines; look at their start only.
+            if _LOTUS_FLAT.search(line[:_MARKER_LINE_MAX]) or _FLAT_OUTLOOK_HEADER.match(line[:_MARKER_LINE_MAX]):
+                return index
             continue
         if _CUT_MARKERS.match(line) or _FLAT_OUTLOOK_HEADER.match(line):
             return index
@@ -262,7 +268,7 @@ def _find_cut(lines: list[str]) -> int:
             return index
         if _LOTUS_FLAT.search(line):
             return index
-        if (_LOTUS_DATE_LINE.match(line) or _LOTUS_FROM_DATE.match(line)) and _header_lines_follow(lines, index):
+        if (_LOTUS_DATE_LINE.match(line) or _LOTUS_FROM_DATE.search(line)) and _header_lines_follow(lines, index):
             return _lotus_block_start(lines, index, include_self=True)
         if _HEADER_TO_CC.match(line) and _lotus_block_follows(lines, index):
             return _lotus_block_start(lines, index)
@@ -317,7 +323,9 @@ def _lotus_block_start(lines: list[str], index: int, *, include_self: bool = Fal
                 break
             probe -= 1
             continue
-        if len(line) <= _MARKER_LINE_MAX and _LOTUS_PREAMBLE.match(line):
+        if len(line) <= _MARKER_LINE_MAX and (
+            _LOTUS_PREAMBLE.match(line) or (_BARE_NAME.match(line) and lines[probe + 1].strip())
+        ):
             start = probe
             probe -= 1
             continue

@@ -270,3 +270,16 @@ def test_lotus_header_flattened_on_one_line_is_cut():
         "Can we meet?\n"
     )
     assert clean_body(body) == "Any time after 1 pm works for me."
+
+
+def test_long_flattened_lotus_header_line_is_cut():
+    body = "Fine by me.\n\n\tJulia Doe@ENRON Sent by: Carol Roe@ENRON 05/15/2001 03:59 PM \t   To: Alan Poe " + "x" * 500
+    assert clean_body(body) == "Fine by me."
+
+
+def test_company_and_from_date_on_one_line_is_cut():
+    body = (
+        "Count me in.\n\n\tEnron North America Corp.  From:  Lexi Doe @ ENRON          04/04/2001 03:44 PM\n\n"
+        "To:\tRichard Roe/Corp/Enron@ENRON\ncc:\nSubject: x\n"
+    )
+    assert clean_body(body) == "Count me in."
