@@ -1,0 +1,281 @@
+"""The user's corrections: store functions, reply parsing, and replies to digests."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from kept.daemon.feedback import (
+    Command,
+    apply_digest_reply,
+    dismiss_promise,
+    mark_promise_done,
+    mark_thread_done,
+    mute_contact,
+    new_digest_message_id,
+    parse_commands,
+    references_a_digest,
+    resolve_promise,
+    snooze_promise,
+    snooze_thread,
+)
+from kept.daemon.scan import sentence_fingerprint
+from kept.errors import UserError
+from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
+from kept.settings import Settings
+from kept.storage.memory import MemoryStore
+
+from tests.helpers import ME, utc
+
+NOW = utc(2026, 3, 18, 9, 0)  # a Wednesday
+TODAY = date(2026, 3, 18)
+SETTINGS = Settings(path=Path("/dev/null"), addresses=(ME, "me@work.example"), database=Path("/dev/null"))
+
+
+def promise(pid: str, sentence: str = "I'll send you the article.", **fields) -> Promise:
+    values = dict(
+        id=pid, account="acct", message_id=f"<{pid}@test>", thread_key="t1", sentence=sentence,
+        action="send you the article", kind="deliver", counterparties=("anna@x.org",),
+        made_at=utc(2026, 3, 10), due=date(2026, 3, 13), due_is_default=True, confidence=0.9, rule_id="r",
+    )
+    values.update(fields)
+    return Promise(**values)
+
+
+def thread(key: str, sender: str = "bob@y.org") -> Thread:
+    return Thread(
+        key=key, account="acct", subject="Budget",
+        messages=(
+            ThreadMessage("<q@test>", "received", utc(2026, 3, 10), sender, to=(ME,)),
+        ),
+    )
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    s = MemoryStore()
+    s.put_promise(promise("abc1230000"))
+    s.put_promise(promise("abc4560000", "I'll call you on Friday."))
+    s.put_promise(promise("ffff000000", "I will send the report."))
+    s.put_thread(thread("thread-one"))
+    s.put_thread(thread("thread-two", sender="carol@z.org"))
+    return s
+
+
+# -- store functions --------------------------------------------------------
+
+
+def test_done_by_unique_prefix(store):
+    done = mark_promise_done(store, "ffff", NOW)
+    assert done.id == "ffff000000"
+    stored = store.get_promise("ffff000000")
+    assert stored.status == "done" and stored.closed_at == NOW
+    assert store.get_promise("abc1230000").status == "open"
+
+
+def test_ambiguous_too_short_and_unknown_ids_are_user_errors_with_a_fix(store):
+    with pytest.raises(UserError, match="ambiguous") as ambiguous:
+        resolve_promise(store, "abc")
+    assert ambiguous.value.hint
+    with pytest.raises(UserError, match="too short"):
+        resolve_promise(store, "ff")
+    with pytest.raises(UserError, match="no promise") as unknown:
+        mark_promise_done(store, "0000", NOW)
+    assert "kept promises" in unknown.value.hint
+    with pytest.raises(UserError, match="no thread"):
+        mark_thread_done(store, "nope", NOW)
+
+
+def test_snooze_and_dismiss(store):
+    snoozed = snooze_promise(store, "abc123", date(2026, 3, 25))
+    assert (snoozed.status, snoozed.snoozed_until) == ("snoozed", date(2026, 3, 25))
+    dismissed = dismiss_promise(store, "abc456", NOW)
+    assert dismissed.status == "dismissed"
+    assert store.get_meta("dismissed_sentences") == [sentence_fingerprint("I'll call you on Friday.")]
+    dismiss_promise(store, "abc456", NOW)  # twice: remembered once
+    assert len(store.get_meta("dismissed_sentences")) == 1
+    with pytest.raises(UserError, match="nothing to snooze"):
+        snooze_promise(store, "abc456", date(2026, 3, 25))
+
+
+def test_thread_done_snooze_and_mute(store):
+    assert mark_thread_done(store, "thread-o", NOW).status == "done"
+    assert store.get_thread("thread-one").done_at == NOW
+    snoozed = snooze_thread(store, "thread-tw", date(2026, 4, 1))
+    assert (snoozed.status, snoozed.snoozed_until) == ("snoozed", date(2026, 4, 1))
+    assert mute_contact(store, " <Bob@Y.org> ") == "bob@y.org"
+    mute_contact(store, "bob@y.org")
+    assert store.get_meta("muted_contacts") == ["bob@y.org"]
+    with pytest.raises(UserError):
+        mute_contact(store, "not an address")
+
+
+# -- parsing ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("done 3", Command("done", (3,), None, "done 3")),
+        ("Done 3 5", Command("done", (3, 5), None, "Done 3 5")),
+        ("done #3, 5 and 7.", Command("done", (3, 5, 7), None, "done #3, 5 and 7.")),
+        ("- done 1", Command("done", (1,), None, "- done 1")),
+        ("snooze 2 friday", Command("snooze", (2,), date(2026, 3, 20), "snooze 2 friday")),
+        ("snooze 2 Friday", Command("snooze", (2,), date(2026, 3, 20), "snooze 2 Friday")),
+        ("snooze 2 until 2026-12-01", Command("snooze", (2,), date(2026, 12, 1), "snooze 2 until 2026-12-01")),
+        ("snooze 2 for 3 days", Command("snooze", (2,), date(2026, 3, 21), "snooze 2 for 3 days")),
+        ("snooze 4 6 next week", Command("snooze", (4, 6), date(2026, 3, 23), "snooze 4 6 next week")),
+        ("snooze 1 tomorrow", Command("snooze", (1,), date(2026, 3, 19), "snooze 1 tomorrow")),
+        ("not a promise 4", Command("dismiss", (4,), None, "not a promise 4")),
+        ("Not a promise: 4", Command("dismiss", (4,), None, "Not a promise: 4")),
+        ("dismiss 4", Command("dismiss", (4,), None, "dismiss 4")),
+        ("MUTE 7", Command("mute", (7,), None, "MUTE 7")),
+    ],
+)
+def test_parse_command_forms(line, expected):
+    assert parse_commands(line, TODAY) == ([expected], [])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "thanks!",
+        "done",                       # no number
+        "done3",
+        "done 3 4pm",                 # not a list of items
+        "snooze 2",                   # no date
+        "snooze 2 yesterday",         # not in the future
+        "snooze 2 until 2026-02-30",  # no such day
+        "snooze 2 whenever",
+        "please mark 3 done",
+    ],
+)
+def test_garbage_is_reported_back(line):
+    assert parse_commands(line, TODAY) == ([], [line])
+
+
+def test_quoted_lines_signature_and_original_are_ignored():
+    text = (
+        "done 1\n"
+        "> done 2\n"
+        ">> mute 9\n"
+        "\n"
+        "Thanks, kept!\n"
+        "-- \n"
+        "Me\n"
+        "done 5\n"
+    )
+    commands, unparsed = parse_commands(text, TODAY)
+    assert [c.numbers for c in commands] == [(1,)]
+    assert unparsed == ["Thanks, kept!"]
+    for divider in ("On Wed, Mar 18, 2026 at 7:30 AM kept <me@example.com> wrote:",
+                    "-----Original Message-----", "From: kept <me@example.com>", "________________"):
+        commands, unparsed = parse_commands(f"mute 3\n{divider}\ndone 4\nblah\n", TODAY)
+        assert [c.action for c in commands] == ["mute"] and unparsed == [], divider
+
+
+# -- replies to digests ---------------------------------------------------
+
+
+def sent_digest(store, day=TODAY, index=((1, "promise", "abc1230000"), (2, "promise", "abc4560000"),
+                                         (3, "thread", "thread-one"), (4, "thread", "thread-two"))):
+    message_id = new_digest_message_id(SETTINGS, day)
+    store.set_meta("sent_digests", {message_id: {"date": day.isoformat(), "index": [list(i) for i in index]}})
+    return message_id
+
+
+def reply(body: str, in_reply_to: str | None, sender: str = ME, message_id: str = "<r1@test>",
+          references: tuple[str, ...] = ()) -> MailMessage:
+    return MailMessage(
+        account="acct", role="received", folder="INBOX", message_id=message_id,
+        in_reply_to=in_reply_to, references=references, from_addr=Address("Me", sender), to=(Address("", ME),),
+        date=NOW, subject="Re: 2 promises due", body_text=body,
+    )
+
+
+def snapshot(store):
+    return (
+        [(p.id, p.status) for p in store.promises()],
+        [(t.key, t.status) for t in store.threads()],
+        store.get_meta("muted_contacts"), store.get_meta("dismissed_sentences"),
+    )
+
+
+def test_reply_is_carried_out_through_that_digests_numbers(store):
+    digest_id = sent_digest(store)
+    notes = apply_digest_reply(
+        store,
+        reply("done 1\nsnooze 3 friday\nnot a promise 2\nmute 4\nhello there\ndone 9\n", digest_id),
+        SETTINGS, NOW,
+    )
+    assert store.get_promise("abc1230000").status == "done"
+    assert store.get_promise("abc4560000").status == "dismissed"
+    assert store.get_thread("thread-one").snoozed_until == date(2026, 3, 20)
+    assert store.get_meta("muted_contacts") == ["carol@z.org"]
+    assert store.get_promise("ffff000000").status == "open"
+    assert store.get_meta("pending_notes") == notes
+    text = "\n".join(notes)
+    assert "Marked #1 done" in text and "Snoozed #3" in text and "Dismissed #2" in text
+    assert "Muted carol@z.org" in text
+    assert '"hello there"' in text and "#9 is not in the digest" in text
+
+
+def test_reply_found_through_references_and_applied_only_once(store):
+    digest_id = sent_digest(store)
+    message = reply("done 1", None, references=("<other@x>", digest_id))
+    assert references_a_digest(message)
+    assert apply_digest_reply(store, message, SETTINGS, NOW)
+    assert store.get_promise("abc1230000").status == "done"
+    # The same reply seen again (sent folder, second account) does nothing more.
+    assert apply_digest_reply(store, message, SETTINGS, NOW) == []
+    assert len(store.get_meta("pending_notes")) == 1
+
+
+def test_reply_from_a_foreign_address_changes_nothing(store):
+    digest_id = sent_digest(store)
+    before = snapshot(store)
+    notes = apply_digest_reply(store, reply("done 1\nmute 4\nnot a promise 2", digest_id, sender="evil@attacker.example"),
+                               SETTINGS, NOW)
+    assert snapshot(store) == before
+    assert len(notes) == 1 and notes[0].startswith("Ignored a reply claiming to be from you")
+    assert "evil@attacker.example" in notes[0]
+
+
+def test_reply_to_an_unknown_digest_changes_nothing(store):
+    sent_digest(store)
+    before = snapshot(store)
+    forged = new_digest_message_id(SETTINGS, TODAY - timedelta(days=1))
+    notes = apply_digest_reply(store, reply("done 1", forged), SETTINGS, NOW)
+    assert snapshot(store) == before
+    assert len(notes) == 1 and "never sent" in notes[0]
+
+
+def test_ordinary_mail_is_not_a_reply(store):
+    sent_digest(store)
+    before = snapshot(store)
+    assert apply_digest_reply(store, reply("done 1", "<something@else>"), SETTINGS, NOW) == []
+    assert snapshot(store) == before and store.get_meta("pending_notes") is None
+
+
+def test_second_address_of_the_user_is_accepted(store):
+    digest_id = sent_digest(store)
+    apply_digest_reply(store, reply("done 1", digest_id, sender="me@work.example"), SETTINGS, NOW)
+    assert store.get_promise("abc1230000").status == "done"
+
+
+def test_a_failing_reply_leaves_nothing_half_done(store, monkeypatch):
+    import kept.daemon.feedback as feedback
+
+    digest_id = sent_digest(store)
+    before = snapshot(store)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(feedback, "snooze_thread", broken)
+    with pytest.raises(RuntimeError):
+        apply_digest_reply(store, reply("done 1\nsnooze 3 friday", digest_id), SETTINGS, NOW)
+    assert snapshot(store) == before
+    assert store.get_meta("pending_notes") is None and store.get_meta("applied_replies") is None
