@@ -217,9 +217,25 @@ def _raw_header(message: Message, name: str) -> str | None:
     return None
 
 
+_WINDOWS_CHARSET = re.compile(r"^(?:x-)?(?:win|windows|cp|ms)[-_ ]?(\d{3,4})$", re.IGNORECASE)
+
+
+def _charset_alias(declared: str) -> str:
+    """Map common misspellings ("win-1252", "windows1252") to a codec Python knows."""
+    name = declared.strip().strip("\"'")
+    match = _WINDOWS_CHARSET.match(name)
+    return f"cp{match.group(1)}" if match else name
+
+
 def _decode_rfc2047(value: str) -> str:
     try:
-        return str(make_header(decode_header(value)))
+        parts = []
+        for chunk, charset in decode_header(value):
+            if isinstance(chunk, str):
+                parts.append(chunk)
+            else:
+                parts.append(_decode_bytes(chunk, charset, []))
+        return "".join(parts)
     except Exception:  # noqa: BLE001 - broken encoded-words: keep the raw text
         return value
 
@@ -231,6 +247,12 @@ def _header(message: Message, name: str, problems: list[str]) -> str:
         if value is None:
             return ""
         text = str(value)
+        if "\ufffd" in text:
+            # The policy could not decode an encoded-word (unknown charset
+            # name); decode it ourselves with the usual fallbacks.
+            raw = _raw_header(message, name)
+            if raw is not None and "=?" in raw:
+                text = _decode_rfc2047(raw)
     except Exception:  # noqa: BLE001 - the modern policy chokes on some headers
         raw = _raw_header(message, name)
         if raw is None:
@@ -438,7 +460,7 @@ def _decode_bytes(payload: bytes, declared: str | None, problems: list[str]) -> 
     candidates: list[str] = []
     if declared:
         try:
-            candidates.append(codecs.lookup(declared.strip().strip("\"'")).name)
+            candidates.append(codecs.lookup(_charset_alias(declared)).name)
         except (LookupError, ValueError):
             problems.append(f"undecodable charset {strip_control(declared)[:40]}")
     for fallback in _ENCODING_FALLBACKS:

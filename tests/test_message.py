@@ -298,3 +298,15 @@ def test_person_mail_is_not_automated(headers):
 
 def test_parse_message_marks_mailing_list_mail():
     assert parse("From: Dev List <dev@lists.example.com>\r\nList-Id: <dev>\r\n\r\nx").automated
+
+
+def test_misspelled_windows_charset_is_decoded_in_subject_and_body():
+    from kept.extractors.message import parse_message as parse
+    from kept.models import RawMessage as Raw
+
+    raw = (b"From: a@b.example\r\nSubject: =?win-1252?q?Caf=E9?= au lait\r\n"
+           b"Content-Type: text/plain; charset=win-1252\r\n\r\nCaf\xe9 ok\r\n")
+    message = parse(Raw("1", raw), account="a", role="received", folder="INBOX")
+    assert message.subject == "Café au lait"
+    assert message.body_text.strip() == "Café ok"
+    assert not any("charset" in p for p in message.problems)
