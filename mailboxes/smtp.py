@@ -1,0 +1,243 @@
+"""Send the digest by SMTP, and choose how the digest leaves.
+
+`SmtpSender` speaks implicit TLS (``security = "tls"``, port 465) or
+STARTTLS (``"starttls"``, port 587). There is no cleartext mode: a server
+that does not offer STARTTLS is an error, never a silent downgrade. The
+server certificate is verified unless the configuration explicitly turns
+that off; ``ca_file`` adds a CA for self-signed servers.
+
+Errors: `kept.errors.AuthenticationError` when the server refuses the
+login, `kept.errors.SourceError` for anything retrying later may fix
+(network, TLS handshake, server refusing the message), `kept.errors.UserError`
+for configuration that cannot work (unreadable ca_file, no password source).
+The password never reaches a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import smtplib
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from typing import Protocol, runtime_checkable
+
+from kept.errors import AuthenticationError, SourceError, UserError
+from kept.secrets import password_for
+from kept.settings import ImapAccount, Settings, SmtpSettings
+
+__all__ = ["Sender", "SmtpSender", "sender_for", "smtp_password"]
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """Something that delivers the digest e-mail."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver `message`; raise AuthenticationError, SourceError or UserError."""
+
+
+def smtp_password(settings: SmtpSettings) -> str:
+    """The SMTP password from ``password_env`` or ``password_command``.
+
+    Raises UserError with a hint, like `kept.secrets.password_for`.
+    """
+    if not (settings.password_env or settings.password_command):
+        raise UserError(
+            "digest.smtp: username is set but there is no password source",
+            hint='set password_env = "VARIABLE" or password_command = "..." in [digest.smtp]',
+        )
+    # password_for only reads the name and the two password fields; an
+    # ImapAccount named after the section gives the same messages and
+    # timeouts for both kinds of server.
+    stand_in = ImapAccount(
+        name="digest.smtp",
+        host=settings.host,
+        password_env=settings.password_env,
+        password_command=settings.password_command,
+    )
+    return password_for(stand_in)
+
+
+class SmtpSender:
+    """Send messages through one SMTP server.
+
+    :param settings: the ``[digest.smtp]`` settings.
+    :param password: called once per `send` when ``username`` is set; None
+        means `smtp_password` for these settings.
+    """
+
+    def __init__(self, settings: SmtpSettings, password: Callable[[], str] | None = None) -> None:
+        self._settings = settings
+        self._password = password or functools.partial(smtp_password, settings)
+
+    def __repr__(self) -> str:
+        config = self._settings
+        return f"SmtpSender({config.host}:{config.port}, {config.security})"
+
+    def send(self, message: EmailMessage) -> None:
+        """Connect, secure the connection, log in if configured, send, disconnect."""
+        config = self._settings
+        context = self._ssl_context()
+        where = f"{config.host}:{config.port}"
+        logger.debug("digest: connecting to SMTP %s (%s)", where, config.security)
+        with self._errors(f"cannot send the digest through {where}"):
+            if config.security == "tls":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    config.host, config.port, timeout=config.timeout, context=context
+                )
+            else:
+                client = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+            try:
+                if config.security != "tls":
+                    client.ehlo()
+                    if not client.has_extn("starttls"):
+                        raise SourceError(
+                            f"digest: the SMTP server {where} does not offer STARTTLS; "
+                            "kept does not send in cleartext (use security = \"tls\" and port 465 "
+                            "if the server speaks implicit TLS)"
+                        )
+                    client.starttls(context=context)
+                    client.ehlo()
+                if config.username:
+                    self._login(client, where)
+                refused = client.send_message(message)
+                if refused:
+                    raise SourceError(
+                        f"digest: the SMTP server {where} refused the recipients "
+                        f"{', '.join(sorted(refused))}"
+                    )
+            finally:
+                _quit_quietly(client)
+        logger.info("digest: sent %s through %s", message.get("Message-ID", "(no Message-ID)"), where)
+
+    def _login(self, client: smtplib.SMTP, where: str) -> None:
+        config = self._settings
+        password = self._password()
+        try:
+            if (config.username + password).isascii():
+                client.login(config.username, password)
+            else:
+                _login_plain_utf8(client, config.username, password)
+        except smtplib.SMTPAuthenticationError as error:
+            raise AuthenticationError(
+                f"digest: the SMTP server {where} refused the login of user {config.username!r} "
+                f"({error.smtp_code})",
+                hint="check the password given by password_env or password_command in [digest.smtp]",
+            ) from error
+        except smtplib.SMTPNotSupportedError as error:
+            raise AuthenticationError(
+                f"digest: the SMTP server {where} offers no login (AUTH) on this connection",
+                hint="remove username from [digest.smtp], or check host, port and security",
+            ) from error
+        except smtplib.SMTPException as error:
+            # The password itself is never part of what smtplib raises.
+            raise SourceError(f"digest: login to the SMTP server {where} failed: {error}") from error
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        config = self._settings
+        try:
+            context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        except (OSError, ssl.SSLError) as error:
+            raise UserError(
+                f"digest.smtp: cannot read ca_file {str(config.ca_file)!r}: {error}",
+                hint="point ca_file at a PEM file with the server's certificate or CA",
+            ) from error
+        if not config.verify_tls:
+            logger.warning(
+                "digest: TLS certificate verification is OFF for SMTP server %s; anyone on the "
+                "network can read the digest. Prefer ca_file for self-signed servers.",
+                config.host,
+            )
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn network, TLS and protocol failures into SourceError."""
+        try:
+            yield
+        except ssl.SSLCertVerificationError as error:
+            raise SourceError(
+                f"digest: {action}: the server certificate is not trusted "
+                f"({error.verify_message}); set ca_file in [digest.smtp] to its certificate"
+            ) from error
+        except smtplib.SMTPRecipientsRefused as error:
+            raise SourceError(
+                f"digest: {action}: recipients refused: {', '.join(sorted(error.recipients))}"
+            ) from error
+        except smtplib.SMTPResponseException as error:
+            detail = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
+            raise SourceError(f"digest: {action}: server answered {error.smtp_code} {detail}") from error
+        except (smtplib.SMTPException, OSError) as error:
+            raise SourceError(f"digest: {action}: {error or error.__class__.__name__}") from error
+
+
+def _login_plain_utf8(client: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH PLAIN with UTF-8 credentials (RFC 4616).
+
+    smtplib encodes credentials as ASCII and fails on any other character,
+    so a password like "päss" is sent here by hand.
+    """
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    mechanisms = client.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" not in mechanisms:
+        raise smtplib.SMTPException(
+            "the server offers no AUTH PLAIN, the only way to send a non-ASCII password"
+        )
+    token = base64.b64encode(b"\0" + username.encode() + b"\0" + password.encode()).decode("ascii")
+    code, response = client.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, response)
+
+
+def _quit_quietly(client: smtplib.SMTP) -> None:
+    """Say QUIT, or at least drop the socket; an error here changes nothing."""
+    try:
+        client.quit()
+    except Exception:
+        try:
+            client.close()
+        except Exception:
+            pass
+
+
+def sender_for(settings: Settings) -> Sender:
+    """The `Sender` that ``[digest] delivery`` asks for.
+
+    ``"smtp"``: `SmtpSender` for ``[digest.smtp]``. ``"imap"``:
+    `kept.mailboxes.append.ImapAppendSender` for the IMAP account named by
+    ``append_account``. Raises UserError when that configuration is missing.
+    """
+    digest = settings.digest
+    if digest.delivery == "imap":
+        # Imported here: the append sender pulls in the IMAP client stack,
+        # which an SMTP-only setup never needs.
+        from kept.mailboxes.append import ImapAppendSender
+
+        for account in settings.accounts:
+            if isinstance(account, ImapAccount) and account.name == digest.append_account:
+                return ImapAppendSender(account, functools.partial(password_for, account))
+        raise UserError(
+            f"digest: append_account {digest.append_account!r} is not one of your IMAP accounts",
+            hint='set [digest] append_account = "NAME" to an [accounts.NAME] section with type = "imap"',
+        )
+    if digest.delivery == "smtp":
+        if digest.smtp is None:
+            raise UserError(
+                "digest: delivery is 'smtp' but there is no [digest.smtp] section",
+                hint='add [digest.smtp] with host = "...", or set delivery = "imap"',
+            )
+        return SmtpSender(digest.smtp)
+    raise UserError(
+        f"digest: unknown delivery {digest.delivery!r}",
+        hint='set [digest] delivery = "smtp" or "imap"',
+    )
