@@ -20,7 +20,7 @@ from email.utils import format_datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from kept.digest.build import Digest, long_date, one_line
+from kept.digest.build import MONTHS, WEEKDAYS, Digest, long_date, one_line
 from kept.settings import Settings
 
 __all__ = [
@@ -54,8 +54,8 @@ def format_duration(hours: float | None) -> str:
 
 
 def format_when(moment: datetime) -> str:
-    """A date with weekday, e.g. "Mon 16 Nov"."""
-    return f"{moment:%a} {moment.day} {moment:%b}"
+    """A date with weekday, e.g. "Mon 16 Nov" (English whatever the process locale)."""
+    return f"{WEEKDAYS[moment.weekday()][:3]} {moment.day} {MONTHS[moment.month - 1][:3]}"
 
 
 def format_due(days_left: int | None) -> str:
