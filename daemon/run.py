@@ -18,8 +18,9 @@ daemon down at send time) goes out at start-up or on wake, once.
 
 Signals only set flags. SIGTERM and SIGINT stop the daemon after the batch
 being stored (the scanner checks between batches), so nothing is lost;
-SIGHUP reloads the configuration, and a broken new configuration is logged
-and ignored while the daemon keeps running on the old one.
+SIGHUP reloads the configuration and scans at once; a broken new
+configuration is logged and ignored while the daemon keeps running on the
+old one.
 
 With a fixed ``--now`` (replaying an old mailbox) the clock still advances:
 it is that moment plus the time elapsed since start-up.
@@ -430,7 +431,10 @@ class Daemon:
         assert self.scheduler is not None and self.backoff is not None
         if self._reload:
             self._reload = False
-            self.reload()
+            # A reload may add accounts; and `systemctl --user reload kept`
+            # doubles as "scan now", e.g. right after answering the digest.
+            if self.reload() and not self._stop:
+                self.scan_pass()
         self._heartbeat()
         if not self._stop:
             self.scheduler.run_pending()
