@@ -501,3 +501,27 @@ def test_once_mode_exit_code_reports_failed_accounts(world):
                extractor_factory=lambda settings: SendPromises(), build=fake_build, render=fake_render,
                sender_factory=lambda settings: world.outbox) == 5
     assert len(world.outbox.sent) == 1  # the missed digest still went out
+
+
+def test_a_reply_that_cannot_be_carried_out_never_stops_the_scan(world, monkeypatch):
+    import kept.daemon.run as run_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    world.clock.moment = local(18, 7, 30)
+    daemon = world.daemon()
+    daemon.start()
+    daemon.scan_pass()
+    digest_id = daemon.digest_job(scan_first=False)
+    monkeypatch.setattr(run_module, "apply_digest_reply", broken)
+    world.sources["work"].add(INBOX, raw_mail("reply1", sender=ME, date=local(18, 8, 0), body="done 1\n",
+                                              headers={"In-Reply-To": digest_id}))
+    world.sources["work"].add(INBOX, raw_mail("later", sender="bob@y.org", date=local(18, 8, 1)))
+    [work, home] = daemon.scan_pass()
+    assert work.error is None and work.messages == 2
+    with daemon.store.transaction():
+        [note] = daemon.store.get_meta("pending_notes")
+    assert "could not carry out your reply" in note
+    assert [p.status for p in daemon.store.promises()] == ["open"]
+    daemon.close()
