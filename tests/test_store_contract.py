@@ -1,0 +1,550 @@
+"""The contract every store fulfils (see `kept.storage.base`).
+
+`StoreContract` holds the tests; a subclass per store provides the `store`
+fixture and `reopen` (hand back a store over the same data, as a new process
+would see it). `TestMemoryStore` is here; the TinyDB store's subclass is in
+test_store_tinydb.py. Record serialization is tested here too, since every
+store relies on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
+from kept.storage.base import SCHEMA_VERSION, Store
+from kept.storage.memory import MemoryStore, ThreadIndex
+from kept.storage.serialize import from_json, to_json
+
+UTC = timezone.utc
+T0 = datetime(2001, 5, 14, 9, 30, tzinfo=UTC)
+
+
+class Boom(Exception):
+    """Raised by tests to abort a transaction."""
+
+
+def make_message(message_id: str = "<m1@example.com>", account: str = "work", **changes) -> MailMessage:
+    values = dict(
+        account=account,
+        role="sent",
+        folder="Sent",
+        message_id=message_id,
+        in_reply_to="<parent@example.com>",
+        references=("<root@example.com>", "<parent@example.com>"),
+        from_addr=Address("Phillip Allen", "phillip.allen@enron.com"),
+        to=(Address("", "john.arnold@enron.com"), Address("Ina Rangel", "ina.rangel@enron.com")),
+        cc=(Address("", "jane@example.com"),),
+        date=T0,
+        subject="Re: gas curves",
+        body_text="I'll send you the curves by Friday.",
+        has_attachment=True,
+        attachment_names=("curves.xls",),
+        links=("https://example.com/a",),
+        problems=("bad charset",),
+        size=1234,
+        thread_key="t-1",
+    )
+    values.update(changes)
+    return MailMessage(**values)
+
+
+def thread_message(message_id: str, minutes: int = 0, role: str = "received") -> ThreadMessage:
+    return ThreadMessage(
+        message_id=message_id,
+        role=role,
+        date=T0 + timedelta(minutes=minutes),
+        sender="john.arnold@enron.com",
+        to=("phillip.allen@enron.com",),
+        cc=("jane@example.com",),
+        asks=True,
+    )
+
+
+def make_thread(key: str = "t-1", message_ids=("<m1@example.com>",), account: str = "work", **changes) -> Thread:
+    messages = tuple(thread_message(mid, minutes=i) for i, mid in enumerate(message_ids))
+    values = dict(key=key, account=account, subject="gas curves", messages=messages)
+    values.update(changes)
+    return Thread(**values)
+
+
+def make_promise(promise_id: str = "p-1", account: str = "work", made_at: datetime = T0, **changes) -> Promise:
+    values = dict(
+        id=promise_id,
+        account=account,
+        message_id="<m1@example.com>",
+        thread_key="t-1",
+        sentence="I'll send you the curves by Friday.",
+        action="send you the curves",
+        kind="deliver",
+        counterparties=("john.arnold@enron.com",),
+        made_at=made_at,
+        due=date(2001, 5, 18),
+        due_is_default=False,
+        confidence=0.85,
+        rule_id="deliver-ill-send",
+        named_person=None,
+        subject="gas curves",
+    )
+    values.update(changes)
+    return Promise(**values)
+
+
+# -- serialization --------------------------------------------------------
+
+# Mail dates carry whole-minute offsets.
+offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+datetimes = st.one_of(st.datetimes(timezones=offsets), st.datetimes())
+texts = st.text(max_size=30)
+addresses = st.builds(Address, texts, texts)
+thread_messages = st.builds(
+    ThreadMessage,
+    texts,
+    st.sampled_from(["sent", "received"]),
+    datetimes,
+    texts,
+    st.lists(texts, max_size=3).map(tuple),
+    st.lists(texts, max_size=3).map(tuple),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@given(
+    st.builds(
+        MailMessage,
+        account=texts,
+        role=st.sampled_from(["sent", "received"]),
+        folder=texts,
+        message_id=texts,
+        in_reply_to=st.none() | texts,
+        references=st.lists(texts, max_size=3).map(tuple),
+        from_addr=st.none() | addresses,
+        to=st.lists(addresses, max_size=3).map(tuple),
+        cc=st.lists(addresses, max_size=3).map(tuple),
+        date=datetimes,
+        subject=texts,
+        has_attachment=st.booleans(),
+        attachment_names=st.lists(texts, max_size=2).map(tuple),
+        links=st.lists(texts, max_size=2).map(tuple),
+        automated=st.booleans(),
+        calendar_invite=st.booleans(),
+        problems=st.lists(texts, max_size=2).map(tuple),
+        size=st.integers(min_value=0),
+        thread_key=texts,
+    )
+)
+def test_message_round_trip(message):
+    assert from_json(MailMessage, to_json(message)) == message
+
+
+@given(
+    st.builds(
+        Thread,
+        key=texts,
+        account=texts,
+        subject=texts,
+        messages=st.lists(thread_messages, max_size=4).map(tuple),
+        status=st.sampled_from(["open", "done", "snoozed"]),
+        snoozed_until=st.none() | st.dates(),
+        done_at=st.none() | datetimes,
+    )
+)
+def test_thread_round_trip(thread):
+    assert from_json(Thread, to_json(thread)) == thread
+
+
+@given(
+    st.builds(
+        Promise,
+        id=texts,
+        account=texts,
+        message_id=texts,
+        thread_key=texts,
+        sentence=texts,
+        action=texts,
+        kind=st.sampled_from(["deliver", "call-or-meet", "follow-up", "introduce", "other"]),
+        counterparties=st.lists(texts, max_size=3).map(tuple),
+        made_at=datetimes,
+        due=st.none() | st.dates(),
+        due_is_default=st.booleans(),
+        confidence=st.floats(min_value=0.0, max_value=1.0),
+        rule_id=texts,
+        named_person=st.none() | texts,
+        status=st.sampled_from(["open", "kept", "done", "dismissed", "snoozed"]),
+        evidence=st.none() | texts,
+        closed_at=st.none() | datetimes,
+        snoozed_until=st.none() | st.dates(),
+        subject=texts,
+    )
+)
+def test_promise_round_trip(promise):
+    assert from_json(Promise, to_json(promise)) == promise
+
+
+def test_json_shapes():
+    document = to_json(make_message())
+    assert "body_text" not in document
+    assert document["date"] == "2001-05-14T09:30:00+00:00"
+    assert document["from_addr"] == {"name": "Phillip Allen", "email": "phillip.allen@enron.com"}
+    assert document["references"] == ["<root@example.com>", "<parent@example.com>"]
+    promise_document = to_json(make_promise())
+    assert promise_document["due"] == "2001-05-18"
+    assert promise_document["counterparties"] == ["john.arnold@enron.com"]
+    thread_document = to_json(make_thread(message_ids=("<a>", "<b>")))
+    assert [m["message_id"] for m in thread_document["messages"]] == ["<a>", "<b>"]
+
+
+def test_old_documents_load_and_unknown_fields_are_ignored():
+    document = to_json(make_promise(status="done"))
+    del document["subject"]  # a field added after the document was written
+    document["from_the_future"] = 1
+    promise = from_json(Promise, document)
+    assert promise.subject == "" and promise.status == "done"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.pop("account"),
+        lambda d: d.update(made_at="yesterday"),
+        lambda d: d.update(due=17),
+        lambda d: d.update(counterparties=None),
+    ],
+)
+def test_broken_documents_raise_value_error(change):
+    document = to_json(make_promise())
+    change(document)
+    with pytest.raises(ValueError):
+        from_json(Promise, document)
+
+
+def test_thread_index_keeps_the_last_thread_for_a_shared_message_id():
+    index = ThreadIndex()
+    index.add("a", "work", "s", ["<1>", "<2>"])
+    index.add("b", "work", "s", ["<2>"])
+    assert index.key_for_message("work", "<2>") == "b"
+    index.add("b", "work", "s", [])
+    assert index.key_for_message("work", "<2>") == "a"
+    assert index.key_for_message("home", "<1>") is None
+
+
+# -- the contract ---------------------------------------------------------
+
+
+class StoreContract:
+    """Tests every `Store` must pass. Subclasses provide `store` and `reopen`."""
+
+    @pytest.fixture
+    def store(self):
+        raise NotImplementedError
+
+    def reopen(self, store):
+        """A store over the same data, as the next process would open it."""
+        raise NotImplementedError
+
+    def test_implements_the_protocol(self, store):
+        assert isinstance(store, Store)
+
+    def test_schema_version_is_recorded(self, store):
+        assert store.get_meta("schema_version") == SCHEMA_VERSION
+
+    # messages
+
+    def test_put_and_get_message_drops_the_body(self, store):
+        message = make_message()
+        assert not store.has_message("work", message.message_id)
+        assert store.put_message(message) is True
+        store = self.reopen(store)
+        assert store.has_message("work", message.message_id)
+        assert store.get_message("work", message.message_id) == dataclasses.replace(message, body_text="")
+
+    def test_missing_message(self, store):
+        store.put_message(make_message())
+        assert store.get_message("work", "<other@example.com>") is None
+        assert store.get_message("home", "<m1@example.com>") is None
+        assert not store.has_message("home", "<m1@example.com>")
+
+    def test_put_message_is_idempotent_and_replaces(self, store):
+        message = make_message()
+        assert store.put_message(message) is True
+        assert store.put_message(message) is False
+        assert store.count_messages() == {"sent": 1, "received": 0}
+        changed = dataclasses.replace(message, role="received", subject="Re: changed", thread_key="t-9")
+        assert store.put_message(changed) is False
+        assert store.get_message("work", message.message_id).subject == "Re: changed"
+        assert store.count_messages() == {"sent": 0, "received": 1}
+
+    def test_same_message_id_in_two_accounts_is_two_messages(self, store):
+        assert store.put_message(make_message(account="work"))
+        assert store.put_message(make_message(account="home", role="received"))
+        assert store.get_message("home", "<m1@example.com>").role == "received"
+        assert store.get_message("work", "<m1@example.com>").role == "sent"
+
+    def test_count_messages(self, store):
+        assert store.count_messages() == {"sent": 0, "received": 0}
+        for i in range(3):
+            store.put_message(make_message(f"<s{i}>", role="sent"))
+        for i in range(5):
+            store.put_message(make_message(f"<r{i}>", role="received"))
+        store.put_message(make_message("<h1>", account="home", role="received"))
+        store = self.reopen(store)
+        assert store.count_messages() == {"sent": 3, "received": 6}
+        assert store.count_messages("work") == {"sent": 3, "received": 5}
+        assert store.count_messages("home") == {"sent": 0, "received": 1}
+        assert store.count_messages("nobody") == {"sent": 0, "received": 0}
+
+    def test_awkward_text_survives(self, store):
+        subject = "Zürich \u2014 \x00 \"quoted\" \\ \ud800 lone surrogate \U0001f600"
+        message = make_message('<"odd" id\\@host>', account='acc "1"', subject=subject)
+        store.put_message(message)
+        store = self.reopen(store)
+        assert store.get_message('acc "1"', '<"odd" id\\@host>').subject == subject
+
+    def test_naive_epoch_date_survives(self, store):
+        message = make_message(date=datetime(1970, 1, 1))
+        store.put_message(message)
+        store = self.reopen(store)
+        assert store.get_message("work", message.message_id).date == datetime(1970, 1, 1)
+
+    # threads
+
+    def test_put_and_get_thread(self, store):
+        thread = make_thread(message_ids=("<a>", "<b>"), status="snoozed", snoozed_until=date(2001, 6, 1))
+        assert store.get_thread("t-1") is None
+        store.put_thread(thread)
+        store = self.reopen(store)
+        assert store.get_thread("t-1") == thread
+
+    def test_thread_found_by_every_message_id(self, store):
+        store.put_thread(make_thread("t-1", ("<a>", "<b>", "<c>")))
+        store.put_thread(make_thread("t-2", ("<d>",)))
+        store = self.reopen(store)
+        for message_id in ("<a>", "<b>", "<c>"):
+            assert store.thread_key_for_message("work", message_id) == "t-1"
+        assert store.thread_key_for_message("work", "<d>") == "t-2"
+        assert store.thread_key_for_message("work", "<zzz>") is None
+        assert store.thread_key_for_message("home", "<a>") is None
+
+    def test_thread_index_follows_new_messages(self, store):
+        store.put_thread(make_thread("t-1", ("<a>",)))
+        assert store.thread_key_for_message("work", "<b>") is None
+        store.put_thread(make_thread("t-1", ("<a>", "<b>")))
+        assert store.thread_key_for_message("work", "<b>") == "t-1"
+        store = self.reopen(store)
+        assert store.thread_key_for_message("work", "<b>") == "t-1"
+        assert len(store.get_thread("t-1").messages) == 2
+
+    def test_thread_index_forgets_removed_messages(self, store):
+        store.put_thread(make_thread("t-1", ("<a>", "<b>")))
+        store.put_thread(make_thread("t-1", ("<a>",)))
+        assert store.thread_key_for_message("work", "<b>") is None
+
+    def test_threads_with_subject(self, store):
+        store.put_thread(make_thread("t-1", ("<a>",), subject="gas curves"))
+        store.put_thread(make_thread("t-2", ("<b>",), subject="gas curves"))
+        store.put_thread(make_thread("t-3", ("<c>",), subject="power"))
+        store.put_thread(make_thread("t-4", ("<d>",), subject="gas curves", account="home"))
+        store = self.reopen(store)
+        assert sorted(t.key for t in store.threads_with_subject("work", "gas curves")) == ["t-1", "t-2"]
+        assert [t.key for t in store.threads_with_subject("home", "gas curves")] == ["t-4"]
+        assert store.threads_with_subject("work", "Gas Curves") == []
+        assert store.threads_with_subject("work", "gas curves")[0] == store.get_thread("t-1")
+
+    def test_subject_index_follows_a_changed_subject(self, store):
+        store.put_thread(make_thread("t-1", ("<a>",), subject="old"))
+        store.put_thread(make_thread("t-1", ("<a>",), subject="new"))
+        assert store.threads_with_subject("work", "old") == []
+        assert [t.key for t in store.threads_with_subject("work", "new")] == ["t-1"]
+        store = self.reopen(store)
+        assert store.threads_with_subject("work", "old") == []
+        assert [t.subject for t in store.threads_with_subject("work", "new")] == ["new"]
+
+    def test_threads_by_account(self, store):
+        store.put_thread(make_thread("t-1", ("<a>",)))
+        store.put_thread(make_thread("t-2", ("<b>",), account="home"))
+        store.put_thread(make_thread("t-1", ("<a>", "<c>")))  # a replace, not a third thread
+        assert sorted(t.key for t in store.threads()) == ["t-1", "t-2"]
+        assert [t.key for t in store.threads("home")] == ["t-2"]
+        assert list(store.threads("nobody")) == []
+
+    def test_threads_can_be_stored_while_iterating(self, store):
+        for i in range(5):
+            store.put_thread(make_thread(f"t-{i}", (f"<{i}>",)))
+        with store.transaction():
+            for thread in store.threads():
+                store.put_thread(dataclasses.replace(thread, status="done"))
+                store.put_thread(make_thread("new-" + thread.key, ("<new-" + thread.key + ">",)))
+        assert sum(1 for t in store.threads() if t.status == "done") == 5
+        assert len(list(store.threads())) == 10
+
+    # promises
+
+    def test_put_and_get_promise(self, store):
+        promise = make_promise()
+        assert store.get_promise("p-1") is None
+        assert store.put_promise(promise) is True
+        assert store.put_promise(promise) is False
+        kept = dataclasses.replace(promise, status="kept", evidence="attachment in <m2>", closed_at=T0 + timedelta(days=1))
+        assert store.put_promise(kept) is False
+        store = self.reopen(store)
+        assert store.get_promise("p-1") == kept
+        assert len(list(store.promises())) == 1
+
+    def test_promises_oldest_first_by_account(self, store):
+        store.put_promise(make_promise("late", made_at=T0 + timedelta(days=2)))
+        store.put_promise(make_promise("early", made_at=T0 - timedelta(days=2)))
+        store.put_promise(make_promise("epoch", made_at=datetime(1970, 1, 1)))  # naive: counts as UTC
+        store.put_promise(
+            make_promise("middle", made_at=datetime(2001, 5, 14, 12, 0, tzinfo=timezone(timedelta(hours=5))))
+        )
+        store.put_promise(make_promise("other", account="home"))
+        store = self.reopen(store)
+        assert [p.id for p in store.promises("work")] == ["epoch", "early", "middle", "late"]
+        assert [p.id for p in store.promises("home")] == ["other"]
+        assert len(list(store.promises())) == 5
+
+    # cursors
+
+    def test_cursors(self, store):
+        assert store.get_cursor("work", "INBOX") is None
+        store.set_cursor("work", "INBOX", {"uidvalidity": 7, "last_uid": 120})
+        store.set_cursor("work", "Sent", {"uidvalidity": 7, "last_uid": 9})
+        store.set_cursor("home", "INBOX", {"seen": ["a", "b"]})
+        store.set_cursor("work", "INBOX", {"uidvalidity": 7, "last_uid": 130})
+        store = self.reopen(store)
+        assert store.get_cursor("work", "INBOX") == {"uidvalidity": 7, "last_uid": 130}
+        assert store.get_cursor("work", "Sent") == {"uidvalidity": 7, "last_uid": 9}
+        assert store.get_cursor("home", "INBOX") == {"seen": ["a", "b"]}
+        assert store.get_cursor("home", "Sent") is None
+
+    def test_cursor_is_a_copy(self, store):
+        cursor = {"seen": ["a"]}
+        store.set_cursor("work", "INBOX", cursor)
+        cursor["seen"].append("b")
+        store.get_cursor("work", "INBOX")["seen"].append("c")
+        assert store.get_cursor("work", "INBOX") == {"seen": ["a"]}
+
+    # meta
+
+    def test_meta(self, store):
+        assert store.get_meta("last_scan") is None
+        assert store.get_meta("last_scan", "never") == "never"
+        store.set_meta("last_scan", "2001-05-14T09:30:00+00:00")
+        store.set_meta("dismissed", ("I'll try", "I will see"))
+        store.set_meta("health", {"work": {"ok": True, "failures": 0}})
+        store.set_meta("nothing", None)
+        store = self.reopen(store)
+        assert store.get_meta("last_scan") == "2001-05-14T09:30:00+00:00"
+        assert store.get_meta("dismissed") == ["I'll try", "I will see"]  # as JSON gives it back
+        assert store.get_meta("health") == {"work": {"ok": True, "failures": 0}}
+        assert store.get_meta("nothing", "default") is None
+
+    def test_meta_refuses_values_json_cannot_hold(self, store):
+        with pytest.raises(TypeError):
+            store.set_meta("when", datetime(2001, 1, 1))
+        assert store.get_meta("when") is None
+
+    # transactions
+
+    def test_writes_are_visible_inside_the_transaction(self, store):
+        with store.transaction():
+            store.put_message(make_message())
+            store.put_thread(make_thread("t-1", ("<a>",)))
+            assert store.has_message("work", "<m1@example.com>")
+            assert store.thread_key_for_message("work", "<a>") == "t-1"
+        assert store.has_message("work", "<m1@example.com>")
+
+    def test_exception_rolls_everything_back(self, store):
+        store.put_message(make_message("<kept>"))
+        store.put_thread(make_thread("t-1", ("<a>",), subject="old"))
+        store.set_meta("counter", 1)
+        with pytest.raises(Boom), store.transaction():
+            store.put_message(make_message("<lost>"))
+            store.put_message(make_message("<kept>", subject="changed"))
+            store.put_thread(make_thread("t-1", ("<a>", "<b>"), subject="new"))
+            store.put_thread(make_thread("t-2", ("<c>",)))
+            store.put_promise(make_promise())
+            store.set_cursor("work", "INBOX", {"last_uid": 5})
+            store.set_meta("counter", 2)
+            raise Boom
+        assert not store.has_message("work", "<lost>")
+        assert store.get_message("work", "<kept>").subject == "Re: gas curves"
+        assert store.count_messages() == {"sent": 1, "received": 0}
+        assert store.get_thread("t-1").subject == "old"
+        assert store.get_thread("t-2") is None
+        assert store.thread_key_for_message("work", "<b>") is None
+        assert store.thread_key_for_message("work", "<c>") is None
+        assert [t.key for t in store.threads_with_subject("work", "old")] == ["t-1"]
+        assert store.threads_with_subject("work", "new") == []
+        assert store.get_promise("p-1") is None
+        assert store.get_cursor("work", "INBOX") is None
+        assert store.get_meta("counter") == 1
+        store = self.reopen(store)
+        assert not store.has_message("work", "<lost>")
+        assert store.get_meta("counter") == 1
+
+    def test_nested_transactions_join_the_outer_one(self, store):
+        with pytest.raises(Boom), store.transaction():
+            with store.transaction():
+                store.put_message(make_message("<inner>"))
+            assert store.has_message("work", "<inner>")
+            raise Boom
+        assert not store.has_message("work", "<inner>")
+
+    def test_failed_inner_transaction_undoes_only_its_own_writes(self, store):
+        store.put_thread(make_thread("t-1", ("<a>",)))
+        with store.transaction():
+            store.put_message(make_message("<outer>"))
+            with pytest.raises(Boom), store.transaction():
+                store.put_message(make_message("<inner>"))
+                store.put_message(make_message("<outer>", subject="inner change"))
+                store.put_thread(make_thread("t-1", ("<a>", "<inner>")))
+                store.set_meta("inner", True)
+                raise Boom
+            assert store.thread_key_for_message("work", "<inner>") is None
+            store.put_message(make_message("<after>"))
+        store = self.reopen(store)
+        assert store.has_message("work", "<outer>")
+        assert store.get_message("work", "<outer>").subject == "Re: gas curves"
+        assert store.has_message("work", "<after>")
+        assert not store.has_message("work", "<inner>")
+        assert store.count_messages() == {"sent": 2, "received": 0}
+        assert store.get_thread("t-1").messages[-1].message_id == "<a>"
+        assert store.thread_key_for_message("work", "<inner>") is None
+        assert store.get_meta("inner") is None
+
+    def test_storing_everything_twice_changes_nothing(self, store):
+        def scan():
+            with store.transaction():
+                for i in range(10):
+                    store.put_message(make_message(f"<{i}>"))
+                store.put_thread(make_thread("t-1", tuple(f"<{i}>" for i in range(10))))
+                store.put_promise(make_promise())
+                store.set_cursor("work", "Sent", {"last_uid": 10})
+
+        scan()
+        before = (store.count_messages(), list(store.threads()), list(store.promises()))
+        scan()
+        assert (store.count_messages(), list(store.threads()), list(store.promises())) == before
+
+    def test_closed_store_refuses_use(self, store):
+        store.close()
+        with pytest.raises(RuntimeError):
+            store.get_meta("schema_version")
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        store = MemoryStore()
+        yield store
+        store.close()
+
+    def reopen(self, store):
+        return store
