@@ -238,13 +238,12 @@ class ImapSource:
             return found
 
         sent = existing(config.sent_folder) if config.sent_folder else self._find_sent(listing)
-        result = [Folder(sent, "sent")]
+        received: list[str] = []
         for name in (config.inbox_folder, *config.received_folders):
             actual = existing(name)
-            if all(folder.name != actual for folder in result):
-                result.append(Folder(actual, "received"))
-        # Received folders first, as the configuration lists them.
-        result = result[1:] + result[:1]
+            if actual != sent and actual not in received:
+                received.append(actual)
+        result = [Folder(name, "received") for name in received] + [Folder(sent, "sent")]
         logger.debug("%s: folders %s", self.account, result)
         self._folders = result
         return list(result)
@@ -271,7 +270,7 @@ class ImapSource:
 
     def pending(self, folder: Folder, cursor: Cursor | None) -> int:
         """How many messages `fetch` would return for this cursor."""
-        uidvalidity, uids, _reset = self._new_uids(folder, cursor)
+        _uidvalidity, uids, _reset = self._new_uids(folder, cursor)
         return len(uids)
 
     def fetch(
