@@ -65,6 +65,8 @@ DEFAULT_LOCK_TIMEOUT = 30.0
 #: The tables of the file.
 TABLES = ("messages", "threads", "promises", "cursors", "meta")
 
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
 _REBUILD_HINT = "run `kept rebuild` to rebuild it from your mail"
 
 #: Signature of the file as last read or written: (inode, size, mtime in ns).
@@ -130,6 +132,11 @@ class _AtomicJSONStorage(Storage):
     commit as (table, key, previous document or None), oldest first; the
     store uses it to undo an inner transaction and to know whether anything
     needs writing.
+
+    Encoding the whole database anew at every commit would cost as much as
+    the database is large; instead the JSON text of every document is kept
+    from the last commit, and only documents the journal names are encoded
+    again.
     """
 
     def __init__(self, path: Path) -> None:
@@ -138,6 +145,8 @@ class _AtomicJSONStorage(Storage):
         self.data: dict[str, dict[str, dict]] | None = None
         self.signature: _Signature | None = None
         self.journal: list[tuple[str, str, dict | None]] = []
+        # table -> document id -> '"id":{...}' as last written.
+        self._encoded: dict[str, dict[str, str]] = {}
 
     def read(self) -> dict[str, dict[str, dict]]:
         if self.data is None:
@@ -155,6 +164,7 @@ class _AtomicJSONStorage(Storage):
         self.data = None
         self.signature = None
         self.journal.clear()
+        self._encoded.clear()
 
     def refresh(self) -> bool:
         """Make the in-memory copy match the file, creating the file if missing.
@@ -172,8 +182,7 @@ class _AtomicJSONStorage(Storage):
         signature = (status.st_ino, status.st_size, status.st_mtime_ns)
         if self.data is not None and signature == self.signature:
             return False
-        self.data = None
-        self.signature = None
+        self.forget()
         self.data = self._load()
         self.signature = signature
         return True
@@ -214,6 +223,33 @@ class _AtomicJSONStorage(Storage):
         logger.debug("Read the database %s (%d bytes)", self.path, len(text))
         return data
 
+    def _encode(self) -> bytes:
+        """The whole database as JSON, encoding only what changed since the last commit.
+
+        Kept fragments stay in the order of their tables (replacing a dict
+        value keeps its place, new documents are appended to both), so the
+        file lists documents in the order they were first stored.
+        """
+        assert self.data is not None
+        for name, key in dict.fromkeys((name, key) for name, key, _ in self.journal):
+            fragments = self._encoded.get(name)
+            if fragments is None:
+                continue  # not encoded yet: done whole below
+            document = self.data[name].get(key)
+            if document is None:
+                # Only an undone insert leaves a journaled key missing.
+                fragments.pop(key, None)
+            else:
+                fragments[key] = _encode_document(key, document)
+        tables = []
+        for name, table in self.data.items():
+            fragments = self._encoded.get(name)
+            if fragments is None or len(fragments) != len(table):
+                fragments = self._encoded[name] = {key: _encode_document(key, doc) for key, doc in table.items()}
+            tables.append(f"{_ENCODER.encode(name)}:{{{','.join(fragments.values())}}}")
+        # ensure_ascii (in _ENCODER) keeps lone surrogates from broken charsets writable.
+        return f"{{{','.join(tables)}}}".encode("ascii")
+
     def commit(self) -> None:
         """Write the in-memory copy to the file atomically, if anything changed.
 
@@ -223,7 +259,7 @@ class _AtomicJSONStorage(Storage):
         if not self.journal:
             return
         assert self.data is not None
-        payload = json.dumps(self.data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        payload = self._encode()
         # Make every commit's mtime differ from the last one even on
         # filesystems with coarse timestamps, so `refresh` never mistakes a
         # new file (which may even reuse a freed inode) for the one it read.
@@ -244,6 +280,11 @@ class _AtomicJSONStorage(Storage):
             ) from error
         self.journal.clear()
         logger.debug("Wrote the database %s (%d bytes)", self.path, len(payload))
+
+
+def _encode_document(key: str, document: dict) -> str:
+    """One table member as JSON text: ``"key":{...}``."""
+    return f"{_ENCODER.encode(key)}:{_ENCODER.encode(document)}"
 
 
 def _damaged(path: Path, reason: str) -> StorageError:

@@ -202,6 +202,48 @@ def test_failed_write_keeps_the_previous_file(db_path, monkeypatch, failing):
     reopened.close()
 
 
+def _exercise(store, rounds=3):
+    """Commits, replaced documents, undone inner and rolled back outer transactions."""
+    for round_number in range(rounds):
+        with store.transaction():
+            for i in range(20):
+                store.put_message(make_message(f"<{i}>", subject=f"round {round_number}" if i % 3 else "same"))
+            store.put_thread(make_thread("t-1", tuple(f"<{i}>" for i in range(round_number + 1))))
+            with pytest.raises(Boom), store.transaction():
+                store.put_message(make_message("<undone>"))
+                store.put_message(make_message("<1>", subject="undone"))
+                raise Boom
+            store.set_meta("round", round_number)
+        with pytest.raises(Boom), store.transaction():
+            store.put_message(make_message("<rolled back>"))
+            store.put_message(make_message("<2>", subject="rolled back"))
+            raise Boom
+
+
+def test_file_always_matches_what_was_committed(db_path):
+    """Only changed documents are re-encoded at commit; the file must still be whole."""
+    store = TinyDBStore(db_path)
+    _exercise(store)
+    # Another store's commit makes ours read the file anew before its next one.
+    other = TinyDBStore(db_path)
+    other.set_meta("other", True)
+    other.close()
+    _exercise(store)
+    text = db_path.read_text()
+    store.set_meta("round", 2)  # unchanged: reads the file after the rollback, writes nothing
+    assert db_path.read_text() == text
+    assert json.loads(text) == store._storage.data
+    assert "<undone>" not in text and "rolled back" not in text
+    reference = TinyDBStore(db_path.with_name("reference.json"))
+    _exercise(reference, rounds=3)
+    expected = json.loads(reference.path.read_text())
+    for name in ("messages", "threads", "promises", "cursors"):
+        assert json.loads(text)[name] == expected[name]
+    assert json.loads(text)["meta"]["other"] == {"value": True}
+    store.close()
+    reference.close()
+
+
 def test_one_write_per_transaction(db_path, monkeypatch):
     store = TinyDBStore(db_path)
     writes = count_writes(monkeypatch)
