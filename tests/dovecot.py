@@ -115,13 +115,16 @@ class MailUser:
 class DovecotServer:
     """One running Dovecot; use `start` and `stop` (the session fixture does)."""
 
-    def __init__(self, root: Path, imap_port: int, imaps_port: int, process: subprocess.Popen) -> None:
+    def __init__(
+        self, root: Path, imap_port: int, imaps_port: int, process: subprocess.Popen, binary: str
+    ) -> None:
         self.root = root
         self.host = "127.0.0.1"
         self.imap_port = imap_port
         self.imaps_port = imaps_port
         self.ca_file = root / "cert.pem"
         self._process = process
+        self._binary = binary
         self._unused_users = self._user_pool()
 
     @classmethod
@@ -171,8 +174,7 @@ class DovecotServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        server = cls(root, imap_port, imaps_port, process)
-        server._binary = binary
+        server = cls(root, imap_port, imaps_port, process, binary)
         server._wait_until_listening(timeout)
         return server
 
