@@ -189,9 +189,9 @@ class _AtomicJSONStorage(Storage):
 
     def _create(self) -> None:
         logger.info("Creating the database %s", self.path)
+        self.forget()
         self.data = {name: {} for name in TABLES}
         self.data["meta"]["schema_version"] = {"value": SCHEMA_VERSION}
-        self.signature = None
         self.journal.append(("meta", "schema_version", None))
         self.commit()
 

@@ -353,3 +353,14 @@ def test_two_processes_never_lose_an_update(db_path):
     assert store.get_meta("counter") == 400
     assert len(list(store.promises())) == 400
     store.close()
+
+
+def test_deleted_file_is_created_again(db_path):
+    store = TinyDBStore(db_path)
+    store.put_message(make_message())
+    db_path.unlink()
+    assert not store.has_message("work", "<m1@example.com>")
+    assert store.get_meta("schema_version") == SCHEMA_VERSION
+    store.put_message(make_message("<new>"))
+    store.close()
+    assert set(json.loads(db_path.read_text())["messages"]) == {'["work", "<new>"]'}
