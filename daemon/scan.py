@@ -243,7 +243,7 @@ class Scanner:
                     thread, _changed = self.threader.add(message, asks=asks(message.body_text))
                 else:
                     thread, _changed = self.threader.add(
-                        message, asks=False, needs_reply=needs_reply(message.body_text)
+                        message, asks=asks(message.body_text), needs_reply=needs_reply(message.body_text)
                     )
                 message = replace(message, thread_key=thread.key)
                 if not self.store.put_message(message):

@@ -37,25 +37,30 @@ def awaiting_my_reply(
 ) -> ThreadMessage | None:
     """The message in `thread` that has waited longest for the user's reply, if any.
 
-    Only counts once it is older than ``waiting_on_me_after_hours``.
+    Only counts once it is older than ``waiting_on_me_after_hours``. A
+    message that asks nothing (an update, a delivery) stops counting after
+    ``statement_expires_after_days``: a question still needs its answer
+    weeks later, an unanswered "here are the final files" does not.
     """
     if thread.status == "done":
         return None
-    waiting: ThreadMessage | None = None
+    unanswered: list[ThreadMessage] = []
     for item in thread.messages:
         if _is_mine(item, me):
-            waiting = None
+            unanswered.clear()
             continue
         if item.automated or not item.sender or not item.needs_reply:
             continue
-        addressed = set(item.to) & me or (not settings.direct_only and set(item.cc) & me)
-        if addressed and waiting is None:
-            waiting = item
-    if waiting is None:
-        return None
-    if now - waiting.date < timedelta(hours=settings.waiting_on_me_after_hours):
-        return None
-    return waiting
+        if set(item.to) & me or (not settings.direct_only and set(item.cc) & me):
+            unanswered.append(item)
+    expiry = timedelta(days=settings.statement_expires_after_days)
+    for item in unanswered:
+        age = now - item.date
+        if age < timedelta(hours=settings.waiting_on_me_after_hours):
+            return None
+        if item.asks or age <= expiry:
+            return item
+    return None
 
 
 def awaiting_their_reply(

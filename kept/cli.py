@@ -60,7 +60,10 @@ def open_store(settings: Settings):  # -> Store (imported lazily: keeps `kept --
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # Piped output (a log, `| less`) gets a fixed comfortable width rather
+    # than rich's 80-column fallback, which folds every table cell.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def _print_json(value: Any) -> None:

@@ -125,6 +125,7 @@ THREAD_KEYS: dict[str, _Key] = {
     "direct_only": _Key(bool, True),
     "waiting_on_them_after_days": _Key(int, 3, check=_non_negative),
     "subject_window_days": _Key(int, 30, check=_positive),
+    "statement_expires_after_days": _Key(int, 30, check=_positive),
 }
 def _time_of_day(value: str) -> str | None:
     parts = value.split(":")
@@ -412,6 +413,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             direct_only=thr["direct_only"],
             waiting_on_them_after_days=thr["waiting_on_them_after_days"],
             subject_window_days=thr["subject_window_days"],
+            statement_expires_after_days=thr["statement_expires_after_days"],
         ),
         digest=DigestSettings(
             send_at=dig["send_at"],

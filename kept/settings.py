@@ -98,6 +98,8 @@ class ThreadSettings:
     :ivar direct_only: only messages where you are in To (not only Cc).
     :ivar waiting_on_them_after_days: your question counts as unanswered after
         this many days.
+    :ivar statement_expires_after_days: a received message that asks
+        nothing stops counting as waiting on you after this many days.
     :ivar subject_window_days: messages without In-Reply-To/References join a
         thread with the same subject and a shared participant only within
         this many days of its last message.
@@ -107,6 +109,7 @@ class ThreadSettings:
     direct_only: bool = True
     waiting_on_them_after_days: int = 3
     subject_window_days: int = 30
+    statement_expires_after_days: int = 30
 
 
 DEFAULT_HOLDING_REPLY = (

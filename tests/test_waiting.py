@@ -93,3 +93,16 @@ def test_auto_reply_does_not_answer_my_question():
     asked = msg("q", ME, utc(2026, 1, 2), to=("hugo@y.org",), asks=True)
     away = msg("ooo", "hugo@y.org", utc(2026, 1, 2, 1), automated=True)
     assert awaiting_their_reply(thread(asked, away), MINE, SETTINGS, NOW).message_id == "<q@test>"
+
+
+def test_statement_stops_waiting_after_expiry_but_question_does_not():
+    old_update = msg("u", "ben@y.org", NOW - timedelta(days=40))
+    assert awaiting_my_reply(thread(old_update), MINE, SETTINGS, NOW) is None
+    recent_update = msg("r", "ben@y.org", NOW - timedelta(days=10))
+    assert awaiting_my_reply(thread(recent_update), MINE, SETTINGS, NOW) is not None
+    old_question = msg("q", "ben@y.org", NOW - timedelta(days=40), asks=True)
+    assert awaiting_my_reply(thread(old_question), MINE, SETTINGS, NOW).message_id == "<q@test>"
+    # an expired statement does not hide a later question in the same thread
+    both = thread(msg("u2", "ben@y.org", NOW - timedelta(days=40)),
+                  msg("q2", "ben@y.org", NOW - timedelta(days=5), asks=True))
+    assert awaiting_my_reply(both, MINE, SETTINGS, NOW).message_id == "<q2@test>"
