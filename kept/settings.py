@@ -11,6 +11,28 @@ from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
+class OAuth2Settings:
+    """The built-in OAuth2 device-code sign-in (Microsoft identity platform, via MSAL).
+
+    `kept auth ACCOUNT` signs in once; the refresh token lives in the system
+    keyring, never in the config file.
+
+    :ivar client_id: the application (client) id registered in Microsoft Entra ID.
+    :ivar tenant: ``"organizations"``, ``"common"``, ``"consumers"`` or a tenant id.
+    :ivar authority_host: the identity platform's base URL (another cloud, or a test server).
+    """
+
+    client_id: str
+    tenant: str = "organizations"
+    authority_host: str = "https://login.microsoftonline.com"
+
+    @property
+    def authority(self) -> str:
+        """The MSAL authority URL."""
+        return f"{self.authority_host.rstrip('/')}/{self.tenant}"
+
+
+@dataclass(frozen=True, slots=True)
 class ImapAccount:
     """An IMAP account (``type = "imap"``).
 
@@ -27,6 +49,14 @@ class ImapAccount:
     :ivar inbox_folder: folder with received mail.
     :ivar received_folders: more folders with received mail.
     :ivar timeout: socket timeout in seconds.
+    :ivar auth: ``"password"`` (LOGIN) or ``"oauth2"`` (SASL XOAUTH2).
+    :ivar password_keyring: the password is in the system keyring (service
+        ``"kept"``, user = the account name).
+    :ivar password: a plaintext password from the config file (only accepted
+        when the file is private and ``allow_plaintext_password = true``).
+    :ivar token_command: for ``auth = "oauth2"``: a command printing an access token.
+    :ivar oauth2: for ``auth = "oauth2"`` without a token command: the
+        built-in Microsoft 365 device-code sign-in.
     """
 
     name: str
@@ -43,6 +73,11 @@ class ImapAccount:
     received_folders: tuple[str, ...] = ()
     timeout: float = 60.0
     type: str = "imap"
+    auth: str = "password"
+    password_keyring: bool = False
+    password: str | None = field(default=None, repr=False)
+    token_command: str | None = None
+    oauth2: OAuth2Settings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +99,45 @@ class MaildirAccount:
     type: str = "maildir"
 
 
-Account = ImapAccount | MaildirAccount
+@dataclass(frozen=True, slots=True)
+class ExchangeAccount:
+    """A Microsoft Exchange mailbox read over EWS (``type = "exchange"``).
+
+    :ivar name: the account's section name.
+    :ivar email: the mailbox's primary SMTP address (used for autodiscover).
+    :ivar username: login name (``DOMAIN\\user`` or the UPN); default the address.
+    :ivar auth: ``"ntlm"``, ``"basic"``, ``"oauth2"`` (delegated: a token
+        command or the device-code sign-in) or ``"oauth2-app"`` (client
+        credentials: the password mechanisms give the client secret).
+    :ivar service_endpoint: the EWS URL; None = autodiscover.
+    :ivar password_env, password_command, password_keyring, password: where
+        the password (or, for ``oauth2-app``, the client secret) comes from.
+    :ivar token_command: for ``auth = "oauth2"``: a command printing an access token.
+    :ivar oauth2: client id and tenant for ``oauth2`` / ``oauth2-app``.
+    :ivar sent_folder: a sent folder other than the well-known Sent Items.
+    :ivar rescan_days: when the server forgets kept's sync state, the folder is
+        read again from this many days back.
+    :ivar timeout: HTTP timeout in seconds.
+    """
+
+    name: str
+    email: str
+    username: str = ""
+    auth: str = "ntlm"
+    service_endpoint: str | None = None
+    password_env: str | None = None
+    password_command: str | None = None
+    password_keyring: bool = False
+    password: str | None = field(default=None, repr=False)
+    token_command: str | None = None
+    oauth2: OAuth2Settings | None = None
+    sent_folder: str | None = None
+    rescan_days: int = 30
+    timeout: float = 60.0
+    type: str = "exchange"
+
+
+Account = ImapAccount | MaildirAccount | ExchangeAccount
 
 DEFAULT_HORIZONS: dict[str, int] = {
     "deliver": 3,
@@ -133,6 +206,13 @@ class SmtpSettings:
     :ivar verify_tls: check the server certificate.
     :ivar ca_file: extra CA bundle to trust, or None.
     :ivar timeout: socket timeout in seconds.
+    :ivar auth: ``"password"`` or ``"oauth2"`` (SASL XOAUTH2).
+    :ivar password_keyring: the password is in the system keyring (service
+        ``"kept"``, user ``"digest.smtp"``).
+    :ivar password: a plaintext password from a private config file.
+    :ivar token_command: for ``auth = "oauth2"``: a command printing an access token.
+    :ivar oauth2_account: for ``auth = "oauth2"`` without a token command: the
+        IMAP account whose Microsoft 365 sign-in (`kept auth`) is reused.
     """
 
     host: str
@@ -144,6 +224,11 @@ class SmtpSettings:
     verify_tls: bool = True
     ca_file: Path | None = None
     timeout: float = 60.0
+    auth: str = "password"
+    password_keyring: bool = False
+    password: str | None = field(default=None, repr=False)
+    token_command: str | None = None
+    oauth2_account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +249,7 @@ class DigestSettings:
         the account named by `append_account`).
     :ivar append_account: the IMAP account to append the digest to.
     :ivar smtp: the SMTP server, for ``delivery = "smtp"``.
+    :ivar per_account: one digest per account instead of one for all accounts.
     """
 
     send_at: str = "07:30"
@@ -176,6 +262,7 @@ class DigestSettings:
     delivery: str = "smtp"
     append_account: str = ""
     smtp: SmtpSettings | None = None
+    per_account: bool = False
 
 
 @dataclass(frozen=True, slots=True)
