@@ -256,3 +256,87 @@ class Thread:
     def last(self) -> ThreadMessage | None:
         """The newest message, or None for an empty thread."""
         return self.messages[-1] if self.messages else None
+
+
+@dataclass(frozen=True, slots=True)
+class Introduction:
+    """An introduction the user made: one sent message connecting two or more people.
+
+    :ivar id: stable id: a hash of account and message id.
+    :ivar account: account of the sent message.
+    :ivar message_id: its Message-ID.
+    :ivar thread_key: its conversation.
+    :ivar made_at: when it was sent (UTC).
+    :ivar people: the addresses of the people introduced (the recipients
+        other than the user), in header order.
+    :ivar names: their display names where known, else the address; same
+        order as `people`.
+    :ivar sentence: the sentence that makes the introduction, one line.
+    :ivar subject: the message's subject.
+    :ivar status: ``open``, ``done`` (the user followed up, or said so),
+        ``dismissed`` (not an introduction) or ``snoozed``.
+    :ivar snoozed_until: for ``snoozed``: the date it comes back.
+    :ivar closed_at: when it stopped being open, or None.
+    """
+
+    id: str
+    account: str
+    message_id: str
+    thread_key: str
+    made_at: datetime
+    people: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    sentence: str = ""
+    subject: str = ""
+    status: str = "open"
+    snoozed_until: date | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while it may still be listed (open or snoozed)."""
+        return self.status in ("open", "snoozed")
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """A lead, referral or introduction someone sent the user.
+
+    :ivar id: stable id: a hash of account and message id.
+    :ivar account: account of the received message.
+    :ivar message_id: its Message-ID.
+    :ivar thread_key: its conversation.
+    :ivar received_at: when it arrived (UTC).
+    :ivar from_email: who gave the lead (lower-cased address).
+    :ivar from_name: their display name, or the address.
+    :ivar about: the person or company the lead points to, as written
+        ("Carla Mendes at Oakridge"), or '' when the text names none.
+    :ivar sentence: the sentence that gives the lead, one line.
+    :ivar subject: the message's subject.
+    :ivar status: ``open``, ``done`` (the user reported back, or said so),
+        ``dismissed`` (not a lead) or ``snoozed``.
+    :ivar thanked_at: when the user said (``done``) they thanked the giver
+        outside mail; a later sent message to them counts by itself.
+    :ivar snoozed_until: for ``snoozed``: the date it comes back.
+    :ivar closed_at: when it stopped being open, or None.
+    """
+
+    id: str
+    account: str
+    message_id: str
+    thread_key: str
+    received_at: datetime
+    from_email: str
+    from_name: str = ""
+    about: str = ""
+    sentence: str = ""
+    subject: str = ""
+    status: str = "open"
+    thanked_at: datetime | None = None
+    snoozed_until: date | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while it may still be listed (open or snoozed)."""
+        return self.status in ("open", "snoozed")
