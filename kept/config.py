@@ -31,8 +31,10 @@ from kept.settings import (
     Account,
     DaemonSettings,
     DigestSettings,
+    ExchangeAccount,
     ImapAccount,
     MaildirAccount,
+    OAuth2Settings,
     PromiseSettings,
     Settings,
     SmtpSettings,
@@ -104,6 +106,12 @@ def _security(value: str) -> str | None:
     return "must be 'tls' (implicit TLS, port 993) or 'starttls' (port 143)"
 
 
+def _choice(value: str, allowed: tuple[str, ...]) -> str | None:
+    if value in allowed:
+        return None
+    return "must be one of " + ", ".join(repr(a) for a in allowed)
+
+
 def _string_list(value: list[Any]) -> str | None:
     return None if all(isinstance(v, str) for v in value) else "must be a list of strings"
 
@@ -155,6 +163,7 @@ DIGEST_KEYS: dict[str, _Key] = {
     "delivery": _Key(str, "smtp", check=_delivery),
     "append_account": _Key(str, ""),
     "smtp": _Key(dict, None),
+    "per_account": _Key(bool, False),
 }
 SMTP_KEYS: dict[str, _Key] = {
     "host": _Key(str, required=True),
@@ -166,6 +175,12 @@ SMTP_KEYS: dict[str, _Key] = {
     "insecure_skip_verify": _Key(bool, False),
     "ca_file": _Key(str),
     "timeout": _Key((int, float), 60, check=_positive),
+    "auth": _Key(str, "password", check=lambda v: _choice(v, ("password", "oauth2"))),
+    "password_keyring": _Key(bool, False),
+    "password": _Key(str),
+    "allow_plaintext_password": _Key(bool, False),
+    "token_command": _Key(str),
+    "oauth2_account": _Key(str, ""),
 }
 DAEMON_KEYS: dict[str, _Key] = {
     "scan_every_minutes": _Key(int, 15, check=_positive),
@@ -185,6 +200,14 @@ IMAP_KEYS: dict[str, _Key] = {
     "inbox_folder": _Key(str, "INBOX"),
     "received_folders": _Key(list, [], check=_string_list),
     "timeout": _Key((int, float), 60, check=_positive),
+    "auth": _Key(str, "password", check=lambda v: _choice(v, ("password", "oauth2"))),
+    "password_keyring": _Key(bool, False),
+    "password": _Key(str),
+    "allow_plaintext_password": _Key(bool, False),
+    "token_command": _Key(str),
+    "oauth2_client_id": _Key(str),
+    "oauth2_tenant": _Key(str, "organizations"),
+    "oauth2_authority": _Key(str, "https://login.microsoftonline.com"),
 }
 MAILDIR_KEYS: dict[str, _Key] = {
     "type": _Key(str, "maildir"),
@@ -193,7 +216,28 @@ MAILDIR_KEYS: dict[str, _Key] = {
     "sent": _Key(str, ".Sent"),
     "received_folders": _Key(list, [], check=_string_list),
 }
-ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS}
+EXCHANGE_AUTH = ("ntlm", "basic", "oauth2", "oauth2-app")
+EXCHANGE_KEYS: dict[str, _Key] = {
+    "type": _Key(str, "exchange"),
+    "email": _Key(str, required=True, check=_email),
+    "username": _Key(str, ""),
+    "auth": _Key(str, "ntlm", check=lambda v: _choice(v, EXCHANGE_AUTH)),
+    "service_endpoint": _Key(str),
+    "password_env": _Key(str),
+    "password_command": _Key(str),
+    "password_keyring": _Key(bool, False),
+    "password": _Key(str),
+    "allow_plaintext_password": _Key(bool, False),
+    "token_command": _Key(str),
+    "oauth2_client_id": _Key(str),
+    "oauth2_tenant": _Key(str, "organizations"),
+    "oauth2_authority": _Key(str, "https://login.microsoftonline.com"),
+    "sent_folder": _Key(str),
+    "rescan_days": _Key(int, 30, check=_positive),
+    "timeout": _Key((int, float), 60, check=_positive),
+}
+ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS, "exchange": EXCHANGE_KEYS}
+PASSWORD_KEYS = ("password_env", "password_command", "password_keyring", "password")
 SECTIONS = ("kept", "promises", "threads", "digest", "daemon", "accounts")
 
 
@@ -256,16 +300,117 @@ def _resolve_path(base: Path, value: str) -> Path:
     return path if path.is_absolute() else (base / path)
 
 
-def _account(name: str, table: Any, base: Path, problems: _Problems) -> Account | None:
+def _check_password_source(
+    section: str, values: dict[str, Any], path: Path, problems: _Problems, needed: bool, what: str = "password"
+) -> None:
+    """Check the password keys of one section: at most one source, and a
+    plaintext ``password`` only in a private file with explicit consent.
+
+    The value of ``password`` is never put into a problem text.
+    """
+    given = [key for key in PASSWORD_KEYS if values.get(key)]
+    if len(given) > 1:
+        problems.add(section, given[1], f"set only one of {', '.join(given)}")
+    if needed and not given:
+        problems.add(
+            section, None,
+            f"no {what} source; fix: set password_env = \"VAR\" (an environment variable), "
+            f"password_command = \"pass show mail\" or password_keyring = true",
+        )
+    if values.get("password"):
+        if not values.get("allow_plaintext_password"):
+            problems.add(
+                section, "password",
+                "a plaintext password in the config file is refused; fix: use password_env, "
+                "password_command or password_keyring, or (only on a private machine) set "
+                "allow_plaintext_password = true and chmod 600 the file",
+            )
+        elif not _is_private(path):
+            problems.add(
+                section, "password",
+                f"a plaintext password needs a file only you can read; fix: chmod 600 {path}",
+            )
+
+
+def _is_private(path: Path) -> bool:
+    try:
+        return (path.stat().st_mode & 0o077) == 0
+    except OSError:
+        return False
+
+
+def _oauth2(values: dict[str, Any]) -> OAuth2Settings | None:
+    if not values.get("oauth2_client_id"):
+        return None
+    return OAuth2Settings(
+        client_id=values["oauth2_client_id"],
+        tenant=values["oauth2_tenant"],
+        authority_host=values["oauth2_authority"],
+    )
+
+
+def _exchange(name: str, values: dict[str, Any], path: Path, problems: _Problems) -> ExchangeAccount | None:
+    section = f"accounts.{name}"
+    auth = values["auth"]
+    if auth == "oauth2":
+        if not values["token_command"] and not values["oauth2_client_id"]:
+            problems.add(
+                section, "auth",
+                "is 'oauth2' but there is neither token_command nor oauth2_client_id; fix: set "
+                "token_command = \"...\" (prints an access token) or oauth2_client_id (then run `kept auth "
+                f"{name}`)",
+                auth,
+            )
+    else:
+        what = "client secret" if auth == "oauth2-app" else "password"
+        _check_password_source(section, values, path, problems, needed=True, what=what)
+        if auth == "oauth2-app" and not values["oauth2_client_id"]:
+            problems.add(section, "oauth2_client_id", "is required for auth = 'oauth2-app' (client credentials)")
+        if auth == "oauth2-app" and values["oauth2_tenant"] in ("organizations", "common", "consumers"):
+            problems.add(
+                section, "oauth2_tenant",
+                "auth = 'oauth2-app' needs your tenant id (a GUID or yourcompany.onmicrosoft.com)",
+                values["oauth2_tenant"],
+            )
+    endpoint = values["service_endpoint"]
+    if endpoint and not endpoint.lower().startswith(("https://", "http://")):
+        problems.add(
+            section, "service_endpoint",
+            "must be a URL like https://mail.example.com/EWS/Exchange.asmx", endpoint,
+        )
+    if not values["email"]:
+        return None
+    return ExchangeAccount(
+        name=name,
+        email=values["email"],
+        username=values["username"] or values["email"],
+        auth=auth,
+        service_endpoint=endpoint,
+        password_env=values["password_env"],
+        password_command=values["password_command"],
+        password_keyring=values["password_keyring"],
+        password=values["password"],
+        token_command=values["token_command"],
+        oauth2=_oauth2(values),
+        sent_folder=values["sent_folder"],
+        rescan_days=values["rescan_days"],
+        timeout=float(values["timeout"]),
+    )
+
+
+def _account(name: str, table: Any, base: Path, problems: _Problems, path: Path | None = None) -> Account | None:
     section = f"accounts.{name}"
     if not isinstance(table, dict):
         problems.add(section, None, "must be a table like [accounts.work] with type = \"imap\" or \"maildir\"")
         return None
     kind = table.get("type", "imap")
     if kind not in ACCOUNT_TYPES:
-        problems.add(section, "type", "must be 'imap' or 'maildir'", kind)
+        problems.add(section, "type", "must be 'imap', 'maildir' or 'exchange'", kind)
         return None
     values = _read_table(table, ACCOUNT_TYPES[kind], section, problems)
+    path = path or base / "config.toml"
+    if kind == "exchange":
+        return _exchange(name, values, path, problems)
     if kind == "maildir":
         if not values["path"]:
             return None
@@ -276,14 +421,17 @@ def _account(name: str, table: Any, base: Path, problems: _Problems) -> Account 
             sent=values["sent"],
             received_folders=tuple(values["received_folders"]),
         )
-    if not values["password_env"] and not values["password_command"]:
-        problems.add(
-            section, None,
-            "no password source; fix: set password_env = \"VAR\" (an environment variable) "
-            "or password_command = \"pass show mail\"",
-        )
-    if values["password_env"] and values["password_command"]:
-        problems.add(section, "password_command", "set either password_env or password_command, not both")
+    if values["auth"] == "oauth2":
+        if not values["token_command"] and not values["oauth2_client_id"]:
+            problems.add(
+                section, "auth",
+                "is 'oauth2' but there is neither token_command nor oauth2_client_id; fix: set "
+                "token_command = \"...\" (prints an access token) or oauth2_client_id (then run `kept auth "
+                f"{name}`)",
+                "oauth2",
+            )
+    else:
+        _check_password_source(section, values, path, problems, needed=True)
     port = values["port"] or (993 if values["security"] == "tls" else 143)
     if not values["host"] or not values["username"]:
         return None
@@ -303,18 +451,35 @@ def _account(name: str, table: Any, base: Path, problems: _Problems) -> Account 
         inbox_folder=values["inbox_folder"],
         received_folders=tuple(values["received_folders"]),
         timeout=float(values["timeout"]),
+        auth=values["auth"],
+        password_keyring=values["password_keyring"],
+        password=values["password"],
+        token_command=values["token_command"],
+        oauth2=_oauth2(values),
     )
 
 
-def _smtp(table: dict[str, Any], base: Path, problems: _Problems) -> SmtpSettings | None:
+def _smtp(table: dict[str, Any], base: Path, problems: _Problems, path: Path | None = None) -> SmtpSettings | None:
     values = _read_table(table, SMTP_KEYS, "digest.smtp", problems)
-    if values["password_env"] and values["password_command"]:
-        problems.add("digest.smtp", "password_command", "set either password_env or password_command, not both")
-    if values["username"] and not (values["password_env"] or values["password_command"]):
+    path = path or base / "config.toml"
+    if values["auth"] == "oauth2":
+        if not values["username"]:
+            problems.add("digest.smtp", "username", "is required for auth = 'oauth2' (the mailbox address)")
+        if not values["token_command"] and not values["oauth2_account"]:
+            problems.add(
+                "digest.smtp", "auth",
+                "is 'oauth2' but there is neither token_command nor oauth2_account; fix: set "
+                "token_command, or oauth2_account = \"NAME\" to reuse that account's `kept auth` sign-in",
+                "oauth2",
+            )
+    elif values["username"] and not any(values.get(key) for key in PASSWORD_KEYS):
         problems.add(
             "digest.smtp", None,
-            "username is set but no password source; fix: set password_env or password_command",
+            "username is set but no password source; fix: set password_env, password_command "
+            "or password_keyring = true",
         )
+    else:
+        _check_password_source("digest.smtp", values, path, problems, needed=False)
     if not values["host"]:
         return None
     return SmtpSettings(
@@ -327,6 +492,11 @@ def _smtp(table: dict[str, Any], base: Path, problems: _Problems) -> SmtpSetting
         verify_tls=not values["insecure_skip_verify"],
         ca_file=_resolve_path(base, values["ca_file"]) if values["ca_file"] else None,
         timeout=float(values["timeout"]),
+        auth=values["auth"],
+        password_keyring=values["password_keyring"],
+        password=values["password"],
+        token_command=values["token_command"],
+        oauth2_account=values["oauth2_account"],
     )
 
 
@@ -353,7 +523,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     thr = _read_table(tables["threads"], THREAD_KEYS, "threads", problems)
     dig = _read_table(tables["digest"], DIGEST_KEYS, "digest", problems)
     dmn = _read_table(tables["daemon"], DAEMON_KEYS, "daemon", problems)
-    smtp = _smtp(dig["smtp"], base, problems) if dig["smtp"] is not None else None
+    smtp = _smtp(dig["smtp"], base, problems, path) if dig["smtp"] is not None else None
     if dig["delivery"] == "smtp" and smtp is None and "digest" in data:
         problems.add(
             "digest", "delivery",
@@ -382,9 +552,17 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         )
         raw_accounts = {}
     for name, table in raw_accounts.items():
-        account = _account(name, table, base, problems)
+        account = _account(name, table, base, problems, path)
         if account is not None:
             accounts.append(account)
+    if smtp is not None and smtp.auth == "oauth2" and smtp.oauth2_account and not smtp.token_command:
+        signed_in = [a.name for a in accounts if getattr(a, "oauth2", None) is not None]
+        if smtp.oauth2_account not in signed_in:
+            problems.add(
+                "digest.smtp", "oauth2_account",
+                f"must name an account with oauth2_client_id ({', '.join(signed_in) or 'none configured'})",
+                smtp.oauth2_account,
+            )
     if dig["delivery"] == "imap":
         imap_names = [a.name for a in accounts if isinstance(a, ImapAccount)]
         if dig["append_account"] not in imap_names:
@@ -426,6 +604,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             delivery=dig["delivery"],
             append_account=dig["append_account"],
             smtp=smtp,
+            per_account=dig["per_account"],
         ),
         daemon=DaemonSettings(
             scan_every_minutes=dmn["scan_every_minutes"],
