@@ -21,6 +21,9 @@ thread
     (account, normalized subject).
 promise
     A `Promise` keyed by its id.
+introduction, lead
+    An `Introduction` the user made and a `Lead` someone gave the user,
+    each keyed by its id (relationship nudges).
 cursor
     A source's position in a folder, keyed by (account, folder name).
 meta
@@ -37,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from kept.models import MailMessage, Promise, Thread
+from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 
 SCHEMA_VERSION = 1
 
@@ -87,6 +90,25 @@ class Store(Protocol):
 
     def promises(self, account: str | None = None) -> Iterator[Promise]:
         """All promises (of one account, if given), oldest first."""
+
+    # -- introductions and leads ------------------------------------------
+    def get_introduction(self, introduction_id: str) -> Introduction | None:
+        """The introduction with this id, or None."""
+
+    def put_introduction(self, introduction: Introduction) -> bool:
+        """Store or replace an introduction. True if it was new."""
+
+    def introductions(self, account: str | None = None) -> Iterator[Introduction]:
+        """All introductions (of one account, if given), oldest first."""
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        """The lead with this id, or None."""
+
+    def put_lead(self, lead: Lead) -> bool:
+        """Store or replace a lead. True if it was new."""
+
+    def leads(self, account: str | None = None) -> Iterator[Lead]:
+        """All leads (of one account, if given), oldest first."""
 
     # -- cursors ----------------------------------------------------------
     def get_cursor(self, account: str, folder: str) -> dict[str, Any] | None:

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from kept.models import MailMessage, Promise, Thread
+from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 from kept.storage.base import SCHEMA_VERSION
 
-__all__ = ["MemoryStore", "ThreadIndex", "json_copy", "promise_order"]
+__all__ = ["MemoryStore", "ThreadIndex", "dated_order", "json_copy", "promise_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,13 @@ def promise_order(promise: Promise) -> tuple[datetime, str]:
     if made_at.tzinfo is None:
         made_at = made_at.replace(tzinfo=timezone.utc)
     return made_at, promise.id
+
+
+def dated_order(moment: datetime, record_id: str) -> tuple[datetime, str]:
+    """Sort key for "oldest first" of introductions and leads: time (naive counts as UTC), then id."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment, record_id
 
 
 class ThreadIndex:
@@ -119,6 +126,8 @@ class MemoryStore:
         self._messages: dict[tuple[str, str], MailMessage] = {}
         self._threads: dict[str, Thread] = {}
         self._promises: dict[str, Promise] = {}
+        self._introductions: dict[str, Introduction] = {}
+        self._leads: dict[str, Lead] = {}
         self._cursors: dict[tuple[str, str], Any] = {}
         self._meta: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
         self._thread_index = ThreadIndex()
@@ -261,6 +270,44 @@ class MemoryStore:
         with self.transaction():
             selected = [p for p in self._promises.values() if account is None or p.account == account]
         return iter(sorted(selected, key=promise_order))
+
+    # -- introductions and leads ------------------------------------------
+
+    def get_introduction(self, introduction_id: str) -> Introduction | None:
+        """The introduction with this id, or None."""
+        with self.transaction():
+            return self._introductions.get(introduction_id)
+
+    def put_introduction(self, introduction: Introduction) -> bool:
+        """Store or replace an introduction. True if it was new."""
+        with self.transaction():
+            is_new = introduction.id not in self._introductions
+            self._put(self._introductions, introduction.id, introduction)
+            return is_new
+
+    def introductions(self, account: str | None = None) -> Iterator[Introduction]:
+        """All introductions (of one account, if given), oldest first."""
+        with self.transaction():
+            selected = [i for i in self._introductions.values() if account is None or i.account == account]
+        return iter(sorted(selected, key=lambda i: dated_order(i.made_at, i.id)))
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        """The lead with this id, or None."""
+        with self.transaction():
+            return self._leads.get(lead_id)
+
+    def put_lead(self, lead: Lead) -> bool:
+        """Store or replace a lead. True if it was new."""
+        with self.transaction():
+            is_new = lead.id not in self._leads
+            self._put(self._leads, lead.id, lead)
+            return is_new
+
+    def leads(self, account: str | None = None) -> Iterator[Lead]:
+        """All leads (of one account, if given), oldest first."""
+        with self.transaction():
+            selected = [lead for lead in self._leads.values() if account is None or lead.account == account]
+        return iter(sorted(selected, key=lambda lead: dated_order(lead.received_at, lead.id)))
 
     # -- cursors ----------------------------------------------------------
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
+from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread, ThreadMessage
 
 __all__ = ["from_json", "to_json"]
 
@@ -154,6 +154,6 @@ def from_json(cls: type[R], document: dict[str, Any]) -> R:
 
 # Make the common records' plans up front, so a typo in a model's annotation
 # shows up at import time rather than in the middle of a scan.
-for _record_type in (Address, ThreadMessage, MailMessage, Thread, Promise):
+for _record_type in (Address, ThreadMessage, MailMessage, Thread, Promise, Introduction, Lead):
     _field_plan(_record_type)
 del _record_type

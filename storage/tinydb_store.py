@@ -24,6 +24,7 @@ File layout (TinyDB's own: table name -> document id -> document)::
     {"messages": {"[\\"work\\", \\"<id@host>\\"]": {...MailMessage without body...}},
      "threads":  {"<thread key>": {...Thread...}},
      "promises": {"<promise id>": {...Promise...}},
+     "introductions": {"<id>": {...Introduction...}}, "leads": {"<id>": {...Lead...}},
      "cursors":  {"[\\"work\\", \\"INBOX\\"]": {"account": ..., "folder": ..., "cursor": {...}}},
      "meta":     {"schema_version": {"value": 1}, ...}}
 """
@@ -50,9 +51,9 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from kept.errors import StorageError
-from kept.models import MailMessage, Promise, Thread
+from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 from kept.storage.base import SCHEMA_VERSION
-from kept.storage.memory import ThreadIndex, json_copy, promise_order
+from kept.storage.memory import ThreadIndex, dated_order, json_copy, promise_order
 from kept.storage.serialize import from_json, to_json
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "TABLES", "TinyDBStore"]
@@ -63,7 +64,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 #: The tables of the file.
-TABLES = ("messages", "threads", "promises", "cursors", "meta")
+TABLES = ("messages", "threads", "promises", "cursors", "meta", "introductions", "leads")
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
@@ -593,6 +594,50 @@ class TinyDBStore:
                 if account is None or document.get("account") == account
             ]
         return iter(sorted(selected, key=promise_order))
+
+    # -- introductions and leads ------------------------------------------
+
+    def get_introduction(self, introduction_id: str) -> Introduction | None:
+        """The introduction with this id, or None."""
+        with self.transaction():
+            return self._decode(Introduction, self._tables["introductions"].raw(introduction_id))
+
+    def put_introduction(self, introduction: Introduction) -> bool:
+        """Store or replace an introduction. True if it was new."""
+        document = to_json(introduction)
+        with self.transaction():
+            return self._tables["introductions"].put(introduction.id, document) is None
+
+    def introductions(self, account: str | None = None) -> Iterator[Introduction]:
+        """All introductions (of one account, if given), oldest first."""
+        with self.transaction():
+            selected = [
+                self._decode(Introduction, document)
+                for document in self._tables["introductions"].raw_documents()
+                if account is None or document.get("account") == account
+            ]
+        return iter(sorted(selected, key=lambda i: dated_order(i.made_at, i.id)))
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        """The lead with this id, or None."""
+        with self.transaction():
+            return self._decode(Lead, self._tables["leads"].raw(lead_id))
+
+    def put_lead(self, lead: Lead) -> bool:
+        """Store or replace a lead. True if it was new."""
+        document = to_json(lead)
+        with self.transaction():
+            return self._tables["leads"].put(lead.id, document) is None
+
+    def leads(self, account: str | None = None) -> Iterator[Lead]:
+        """All leads (of one account, if given), oldest first."""
+        with self.transaction():
+            selected = [
+                self._decode(Lead, document)
+                for document in self._tables["leads"].raw_documents()
+                if account is None or document.get("account") == account
+            ]
+        return iter(sorted(selected, key=lambda lead: dated_order(lead.received_at, lead.id)))
 
     # -- cursors ----------------------------------------------------------
 

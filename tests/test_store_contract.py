@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
+from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread, ThreadMessage
 from kept.storage.base import SCHEMA_VERSION, Store
 from kept.storage.memory import MemoryStore, ThreadIndex
 from kept.storage.serialize import from_json, to_json
@@ -185,6 +185,35 @@ def test_thread_round_trip(thread):
 )
 def test_promise_round_trip(promise):
     assert from_json(Promise, to_json(promise)) == promise
+
+
+def make_introduction(intro_id: str = "i-1", account: str = "work", made_at: datetime = T0, **changes) -> Introduction:
+    values = dict(
+        id=intro_id, account=account, message_id="<intro@example.com>", thread_key="t-9", made_at=made_at,
+        people=("anna@example.org", "ben@example.net"), names=("Anna Keller", "ben@example.net"),
+        sentence="Anna, meet Ben.", subject="Intro: Anna <> Ben",
+    )
+    values.update(changes)
+    return Introduction(**values)
+
+
+def make_lead(lead_id: str = "l-1", account: str = "work", received_at: datetime = T0, **changes) -> Lead:
+    values = dict(
+        id=lead_id, account=account, message_id="<lead@example.com>", thread_key="t-8", received_at=received_at,
+        from_email="felix@example.com", from_name="Felix", about="Carla Mendes at Oakridge",
+        sentence="You should talk to Carla Mendes at Oakridge.", subject="Carla",
+    )
+    values.update(changes)
+    return Lead(**values)
+
+
+def test_introduction_and_lead_round_trip():
+    intro = make_introduction(status="snoozed", snoozed_until=date(2001, 6, 1))
+    assert from_json(Introduction, to_json(intro)) == intro
+    assert to_json(intro)["people"] == ["anna@example.org", "ben@example.net"]
+    lead = make_lead(thanked_at=T0 + timedelta(days=2), status="done", closed_at=T0 + timedelta(days=40))
+    assert from_json(Lead, to_json(lead)) == lead
+    assert to_json(lead)["thanked_at"] == "2001-05-16T09:30:00+00:00"
 
 
 def test_json_shapes():
@@ -408,6 +437,48 @@ class StoreContract:
         assert [p.id for p in store.promises("work")] == ["epoch", "early", "middle", "late"]
         assert [p.id for p in store.promises("home")] == ["other"]
         assert len(list(store.promises())) == 5
+
+    # introductions and leads
+
+    def test_put_and_get_introduction(self, store):
+        intro = make_introduction()
+        assert store.get_introduction("i-1") is None
+        assert store.put_introduction(intro) is True
+        assert store.put_introduction(intro) is False
+        done = dataclasses.replace(intro, status="done", closed_at=T0 + timedelta(days=8))
+        assert store.put_introduction(done) is False
+        store = self.reopen(store)
+        assert store.get_introduction("i-1") == done
+        assert store.get_lead("i-1") is None
+
+    def test_introductions_oldest_first_by_account(self, store):
+        store.put_introduction(make_introduction("late", made_at=T0 + timedelta(days=2)))
+        store.put_introduction(make_introduction("early", made_at=T0 - timedelta(days=2)))
+        store.put_introduction(make_introduction("other", account="home"))
+        store = self.reopen(store)
+        assert [i.id for i in store.introductions("work")] == ["early", "late"]
+        assert [i.id for i in store.introductions()] == ["early", "other", "late"]
+
+    def test_put_and_get_lead(self, store):
+        lead = make_lead()
+        assert store.get_lead("l-1") is None
+        assert store.put_lead(lead) is True
+        assert store.put_lead(lead) is False
+        thanked = dataclasses.replace(lead, thanked_at=T0 + timedelta(days=1))
+        assert store.put_lead(thanked) is False
+        store.put_lead(make_lead("older", received_at=T0 - timedelta(days=1), account="home"))
+        store = self.reopen(store)
+        assert store.get_lead("l-1") == thanked
+        assert [lead.id for lead in store.leads()] == ["older", "l-1"]
+        assert [lead.id for lead in store.leads("work")] == ["l-1"]
+
+    def test_introductions_and_leads_roll_back(self, store):
+        with pytest.raises(Boom), store.transaction():
+            store.put_introduction(make_introduction())
+            store.put_lead(make_lead())
+            raise Boom
+        assert store.get_introduction("i-1") is None
+        assert list(store.leads()) == []
 
     # cursors
 
