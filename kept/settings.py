@@ -278,6 +278,87 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IntroductionNudges:
+    """``[nudges.introductions]``: follow up on introductions the user made.
+
+    :ivar enabled: list them at all.
+    :ivar follow_up_after_days: an introduction is listed this many days after
+        it was made, until the user has written to each person since.
+    :ivar no_recent_contact_days: note people the user had not written to in
+        this many days before introducing them ("ask both sides first").
+    :ivar give_up_after_days: stop listing an introduction this old.
+    """
+
+    enabled: bool = True
+    follow_up_after_days: int = 7
+    no_recent_contact_days: int = 30
+    give_up_after_days: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class KeepInTouchNudges:
+    """``[nudges.keep_in_touch]``: contacts silent much longer than their usual rhythm.
+
+    :ivar enabled: list them at all.
+    :ivar factor: silent for more than this many times the contact's median
+        gap between exchanges ...
+    :ivar min_silence_days: ... and for more than this many days.
+    :ivar max_silence_days: contacts silent longer than this are left alone
+        (a relationship that ended is not a nudge).
+    :ivar min_exchanges: only contacts with at least this many two-way
+        exchanges (both of you wrote within a few days) have a rhythm.
+    :ivar max_items: at most this many in one digest, strongest relationships first.
+    :ivar cadence: days of silence allowed, by address or domain; these
+        replace the learned rhythm.
+    :ivar tags: tag name -> addresses or domains.
+    :ivar tag_cadence: tag name -> days of silence allowed.
+    :ivar exclude: addresses or domains never listed.
+    """
+
+    enabled: bool = True
+    factor: float = 2.0
+    min_silence_days: int = 30
+    max_silence_days: int = 365
+    min_exchanges: int = 4
+    max_items: int = 5
+    cadence: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tag_cadence: dict[str, int] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ThanksNudges:
+    """``[nudges.thanks]``: thank people who send you leads, and tell them how it went.
+
+    :ivar enabled: list them at all.
+    :ivar thank_within_days: a lead is listed once this many days passed
+        without a message from the user to its giver.
+    :ivar report_back_after_days: this many days after the thank-you, remind
+        the user to tell the giver how it went.
+    :ivar give_up_after_days: stop listing a lead this old.
+    """
+
+    enabled: bool = True
+    thank_within_days: int = 3
+    report_back_after_days: int = 30
+    give_up_after_days: int = 90
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeSettings:
+    """``[nudges]``: relationship habits (introductions, keeping in touch, thanks).
+
+    :ivar enabled: the one switch for all of them.
+    """
+
+    enabled: bool = True
+    introductions: IntroductionNudges = field(default_factory=IntroductionNudges)
+    keep_in_touch: KeepInTouchNudges = field(default_factory=KeepInTouchNudges)
+    thanks: ThanksNudges = field(default_factory=ThanksNudges)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The whole validated configuration.
 
@@ -301,6 +382,7 @@ class Settings:
     threads: ThreadSettings = field(default_factory=ThreadSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    nudges: NudgeSettings = field(default_factory=NudgeSettings)
 
     @property
     def digest_to(self) -> str:
