@@ -29,8 +29,7 @@ __all__ = ["find_fulfilment"]
 
 _AS_PROMISED = re.compile(
     r"\b(?:as\s+promised|as\s+requested|as\s+i\s+(?:said|mentioned|promised)|per\s+your\s+request|"
-    r"following\s+up|to\s+follow\s+up|getting\s+back\s+to\s+you|get(?:ting)?\s+back\s+with\s+you|"
-    r"as\s+discussed)\b",
+    r"following\s+up|to\s+follow\s+up|getting\s+back\s+to\s+you|get(?:ting)?\s+back\s+with\s+you)\b",
     re.IGNORECASE,
 )
 _DELIVERY = re.compile(
@@ -68,12 +67,23 @@ def _topic_words(text: str) -> set[str]:
     return {word for word in _WORD.findall(text.lower()) if word not in _COMMON}
 
 
+#: A promise made to more people than this is closed outside its thread only
+#: by the user: a later mass mail to some of them says nothing about it.
+MAX_COUNTERPARTIES_OUTSIDE_THREAD = 5
+
+
 def _shares_topic(promise: Promise, later: MailMessage) -> bool:
-    """True if a content word of the promised action appears in the later message."""
+    """True if the later message is about the promised thing.
+
+    Two content words of the promised action (or its only one) must appear
+    in the later message's subject or text: one shared word like "report"
+    is too weak in a busy mailbox.
+    """
     wanted = _topic_words(promise.action)
     if not wanted:
         return False
-    return bool(wanted & _topic_words(f"{later.subject}\n{later.body_text[:20_000]}"))
+    shared = wanted & _topic_words(f"{later.subject}\n{later.body_text[:20_000]}")
+    return len(shared) >= min(2, len(wanted))
 
 
 def _utc(moment: datetime) -> datetime:
@@ -101,7 +111,11 @@ def find_fulfilment(promise: Promise, later: MailMessage) -> str | None:
         return None
     same_thread = bool(promise.thread_key) and later.thread_key == promise.thread_key
     counterparties = {address.lower() for address in promise.counterparties}
-    to_counterparty = any(address.email in counterparties for address in later.recipients)
+    # Outside the thread, only mail addressed to them directly (To, not Cc)
+    # and only for a promise made to a few people can count.
+    to_counterparty = len(counterparties) <= MAX_COUNTERPARTIES_OUTSIDE_THREAD and any(
+        address.email in counterparties for address in later.to
+    )
     if not (same_thread or to_counterparty):
         return None
     # Outside the thread the message must be about the same thing.
@@ -126,7 +140,7 @@ def find_fulfilment(promise: Promise, later: MailMessage) -> str | None:
         if later.calendar_invite:
             return f"calendar invitation {where}"
         met = _MET.search(body)
-        if met:
+        if met and related:
             return f'"{_quote(met)}" {where}'
     elif promise.kind == "follow-up":
         if same_thread:

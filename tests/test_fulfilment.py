@@ -126,3 +126,34 @@ def test_messages_that_can_never_keep_it(later: MailMessage) -> None:
 def test_naive_dates_do_not_raise() -> None:
     later = message(date=datetime(2001, 3, 20), has_attachment=True)
     assert find_fulfilment(promise("deliver"), later) is not None
+
+
+def test_outside_the_thread_cc_only_mail_keeps_nothing() -> None:
+    later = message(thread_key="t-other", to=(OTHER,), cc=(SALLY,), subject="Storage report",
+                    has_attachment=True, attachment_names=("storage report.xls",))
+    assert find_fulfilment(promise("deliver"), later) is None
+
+
+def test_outside_the_thread_one_shared_word_is_not_the_same_topic() -> None:
+    later = message(thread_key="t-other", subject="Weekly report", has_attachment=True,
+                    attachment_names=("weekly.xls",), body_text="The weekly report is attached.")
+    assert find_fulfilment(promise("deliver"), later) is None
+    on_topic = replace(later, subject="Storage report")
+    assert find_fulfilment(promise("deliver"), on_topic) is not None
+
+
+def test_a_promise_to_a_crowd_is_only_kept_in_its_thread() -> None:
+    crowd = replace(promise("deliver"), counterparties=tuple(f"p{n}@enron.com" for n in range(12)) + (
+        "sally.beck@enron.com",))
+    elsewhere = message(thread_key="t-other", subject="Storage report", has_attachment=True)
+    assert find_fulfilment(crowd, elsewhere) is None
+    assert find_fulfilment(crowd, replace(elsewhere, thread_key="t-storage")) is not None
+
+
+def test_as_discussed_is_not_a_delivery_and_meeting_words_need_the_topic() -> None:
+    later = message(thread_key="t-other", subject="Budget", body_text="As discussed, the budget is below.")
+    assert find_fulfilment(promise("deliver"), later) is None
+    meet = promise("call-or-meet", action="meet with Kim on her comments")
+    unrelated = message(thread_key="t-other", subject="Lunch", body_text="Nice to see you yesterday!")
+    assert find_fulfilment(meet, unrelated) is None
+    assert find_fulfilment(meet, replace(unrelated, thread_key="t-storage")) is not None
