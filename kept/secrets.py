@@ -1,9 +1,26 @@
-"""Where IMAP passwords come from: an environment variable or a command.
+"""Where passwords and OAuth2 access tokens come from.
 
-kept never stores a password. The configuration names either
-``password_env`` (an environment variable) or ``password_command`` (a shell
-command such as ``pass show mail/work`` whose first line of output is the
-password). Nothing here logs the secret.
+A password comes from exactly one of:
+
+``password_env``
+    an environment variable;
+``password_command``
+    a shell command such as ``pass show mail/work`` whose first line of
+    output is the password;
+``password_keyring = true``
+    the system keyring (Secret Service, macOS Keychain, Windows Credential
+    Locker), service ``"kept"``, user name = the account name (``"digest.smtp"``
+    for the SMTP server). Store it once with
+    ``keyring set kept ACCOUNT``;
+``password``
+    plaintext in the config file, which `kept.config` accepts only when the
+    file is private (mode 0600) and ``allow_plaintext_password = true``.
+
+An OAuth2 access token (``auth = "oauth2"``) comes from ``token_command`` (a
+program printing a fresh token, e.g. ``oauth2l fetch --json ... | jq``) or
+from the built-in Microsoft sign-in in `kept.oauth2`.
+
+Nothing here logs a secret.
 """
 
 from __future__ import annotations
@@ -11,20 +28,25 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from typing import Any
 
 from kept.errors import UserError
-from kept.settings import ImapAccount
 
 logger = logging.getLogger(__name__)
 
 PASSWORD_COMMAND_TIMEOUT = 30.0
+KEYRING_SERVICE = "kept"
 
 
-def password_for(account: ImapAccount) -> str:
-    """Return the password of `account`.
+def password_for(account: Any, what: str = "password") -> str:
+    """Return the password of `account` (an account or `SmtpSettings` stand-in).
+
+    `account` needs ``name``, ``password_env`` and ``password_command``;
+    ``password_keyring`` and ``password`` are read when present.
 
     Raises UserError (with a hint) when the variable is unset or empty, the
-    command fails, times out or prints nothing, or neither source is set.
+    command fails, times out or prints nothing, the keyring has no entry, or
+    no source is set.
     """
     if account.password_env:
         value = os.environ.get(account.password_env, "")
@@ -36,16 +58,93 @@ def password_for(account: ImapAccount) -> str:
             )
         return value
     if account.password_command:
-        return _run_password_command(account)
+        return run_secret_command(account.name, "password_command", account.password_command, what)
+    if getattr(account, "password_keyring", False):
+        return keyring_password(account.name)
+    plaintext = getattr(account, "password", None)
+    if plaintext:
+        return plaintext
     raise UserError(
-        f"{account.name}: no password source configured",
-        hint=f'set password_env = "VARIABLE" or password_command = "..." in [accounts.{account.name}]',
+        f"{account.name}: no {what} source configured",
+        hint=f'set password_env = "VARIABLE", password_command = "..." or password_keyring = true '
+        f"in [{_section(account.name)}]",
     )
 
 
-def _run_password_command(account: ImapAccount) -> str:
-    command = account.password_command or ""
-    logger.debug("%s: running password_command", account.name)
+def keyring_password(name: str) -> str:
+    """The password stored in the system keyring for account `name`."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        value = keyring.get_password(KEYRING_SERVICE, name)
+    except (KeyringError, RuntimeError) as error:
+        raise UserError(
+            f"{name}: cannot read the system keyring: {error}",
+            hint="unlock the keyring (log in to a desktop session), or use password_command instead",
+        ) from error
+    if not value:
+        raise UserError(
+            f"{name}: the system keyring has no password for service {KEYRING_SERVICE!r}, user {name!r}",
+            hint=f"store it with: keyring set {KEYRING_SERVICE} {name}",
+        )
+    return value
+
+
+def access_token_for(account: Any, scopes: tuple[str, ...]) -> str:
+    """An OAuth2 access token for `account`: its token_command, else the
+    built-in Microsoft sign-in (refreshed silently from the keyring).
+
+    Raises UserError when the command fails, AuthenticationError when the
+    account has never been signed in with `kept auth` or the sign-in expired.
+    """
+    command = getattr(account, "token_command", None)
+    if command:
+        return run_secret_command(account.name, "token_command", command, "access token")
+    oauth2 = getattr(account, "oauth2", None)
+    if oauth2 is None:
+        raise UserError(
+            f"{account.name}: auth = \"oauth2\" but neither token_command nor oauth2_client_id is set",
+            hint=f"set token_command = \"...\" or oauth2_client_id in [{_section(account.name)}]",
+        )
+    from kept.oauth2 import cached_access_token
+
+    return cached_access_token(account.name, oauth2, scopes)
+
+
+def mechanism(account: Any) -> str:
+    """Say how `account` signs in, naming the variable, command or keyring
+    entry but never the secret (for `kept check`)."""
+    auth = getattr(account, "auth", "password")
+    if auth == "oauth2":
+        if getattr(account, "token_command", None):
+            return "OAuth2 access token from token_command"
+        if getattr(account, "oauth2", None) is not None:
+            return f"OAuth2 Microsoft sign-in kept in the system keyring (`kept auth {account.name}`)"
+        if getattr(account, "oauth2_account", ""):
+            return f"OAuth2 sign-in of account {account.oauth2_account!r}"
+        return "OAuth2 (no token source)"
+    label = {"ntlm": "NTLM ", "basic": "basic auth ", "oauth2-app": "OAuth2 client credentials, secret "}.get(
+        auth, ""
+    )
+    if getattr(account, "password_env", None):
+        return f"{label}password from environment variable {account.password_env}"
+    if getattr(account, "password_command", None):
+        return f"{label}password from password_command"
+    if getattr(account, "password_keyring", False):
+        return f"{label}password from the system keyring (service {KEYRING_SERVICE!r}, user {account.name!r})"
+    if getattr(account, "password", None):
+        return f"{label}plaintext password in the config file"
+    return "no password"
+
+
+def run_secret_command(name: str, key: str, command: str, what: str = "password") -> str:
+    """Run `command` and return the first line it prints.
+
+    Only the first line of stderr ever reaches an error message; stdout (the
+    secret) never does.
+    """
+    logger.debug("%s: running %s", name, key)
     try:
         completed = subprocess.run(
             command,
@@ -56,26 +155,34 @@ def _run_password_command(account: ImapAccount) -> str:
         )
     except subprocess.TimeoutExpired as error:
         raise UserError(
-            f"{account.name}: password_command did not finish within {PASSWORD_COMMAND_TIMEOUT:.0f} s",
+            f"{name}: {key} did not finish within {PASSWORD_COMMAND_TIMEOUT:.0f} s",
             hint="make sure the command does not wait for input (unlock the keyring or agent first)",
         ) from error
     except OSError as error:
         raise UserError(
-            f"{account.name}: cannot run password_command: {error}",
-            hint="check the command in password_command",
+            f"{name}: cannot run {key}: {error}",
+            hint=f"check the command in {key}",
         ) from error
     if completed.returncode != 0:
         stderr_lines = completed.stderr.decode(errors="replace").strip().splitlines()
         detail = stderr_lines[0].strip() if stderr_lines else "no error output"
         raise UserError(
-            f"{account.name}: password_command failed with exit status {completed.returncode}: {detail}",
-            hint="run the command by hand to see what it needs, then fix password_command",
+            f"{name}: {key} failed with exit status {completed.returncode}: {detail}",
+            hint=f"run the command by hand to see what it needs, then fix {key}",
         )
     lines = completed.stdout.decode(errors="replace").splitlines()
-    password = lines[0].rstrip("\r") if lines else ""
-    if not password:
+    secret = lines[0].rstrip("\r") if lines else ""
+    if what != "password":
+        # Spaces may belong to a password, never to a token.
+        secret = secret.strip()
+    if not secret:
         raise UserError(
-            f"{account.name}: password_command printed no password",
-            hint="the command must print the password on its first line of output",
+            f"{name}: {key} printed no {what}",
+            hint=f"the command must print the {what} on its first line of output",
         )
-    return password
+    return secret
+
+
+def _section(name: str) -> str:
+    return name if name.startswith("digest.") else f"accounts.{name}"
+

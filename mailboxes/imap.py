@@ -162,25 +162,35 @@ class ImapSource:
     def _login(self, client: imapclient.IMAPClient) -> None:
         """Authenticate on a connected client.
 
-        This is the one place that knows how the account logs in, so another
-        method (OAuth2 via ``client.oauth2_login``) can be chosen here later.
+        This is the one place that knows how the account logs in: LOGIN or
+        SASL PLAIN with a password, or SASL XOAUTH2 with an access token
+        (``auth = "oauth2"``), which `_password` then returns.
         """
         config = self._config
         password = self._password()
         self._secret = password
         _redactor.add(password)
         try:
-            if (config.username + password).isascii():
+            if config.auth == "oauth2":
+                # SASL XOAUTH2 (Gmail, Microsoft 365); the "password" is an access token.
+                client.oauth2_login(config.username, password)
+            elif (config.username + password).isascii():
                 client.login(config.username, password)
             else:
                 # LOGIN can only carry ASCII; SASL PLAIN sends UTF-8.
                 client.plain_login(config.username, password)
         except LoginError as error:
+            if config.auth == "oauth2":
+                hint = (
+                    "the access token was refused: check that token_command prints a fresh token for "
+                    f"this user, or run `kept auth {self.account}` again"
+                )
+            else:
+                hint = "check the password (password_env, password_command or keyring) for this account"
             raise AuthenticationError(
                 f"{self.account}: the server {config.host} refused the login of user "
                 f"{config.username!r}",
-                hint="check the password given by password_env or password_command "
-                "for this account",
+                hint=hint,
             ) from error
         except (OSError, imaplib.IMAP4.abort, IMAPClientError) as error:
             raise SourceError(f"{self.account}: login to {config.host} failed: {error}") from error
