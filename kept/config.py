@@ -33,11 +33,15 @@ from kept.settings import (
     DigestSettings,
     ExchangeAccount,
     ImapAccount,
+    IntroductionNudges,
+    KeepInTouchNudges,
     MaildirAccount,
+    NudgeSettings,
     OAuth2Settings,
     PromiseSettings,
     Settings,
     SmtpSettings,
+    ThanksNudges,
     ThreadSettings,
 )
 
@@ -238,7 +242,7 @@ EXCHANGE_KEYS: dict[str, _Key] = {
 }
 ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS, "exchange": EXCHANGE_KEYS}
 PASSWORD_KEYS = ("password_env", "password_command", "password_keyring", "password")
-SECTIONS = ("kept", "promises", "threads", "digest", "daemon", "accounts")
+SECTIONS = ("kept", "promises", "threads", "digest", "daemon", "nudges", "accounts")
 
 
 class _Problems:
@@ -500,6 +504,127 @@ def _smtp(table: dict[str, Any], base: Path, problems: _Problems, path: Path | N
     )
 
 
+def _days(value: Any) -> str | None:
+    return None if value >= 1 else "must be a whole number of days, 1 or more"
+
+
+def _factor(value: Any) -> str | None:
+    return None if value >= 1.0 else "must be 1.0 or more (times the usual gap between exchanges)"
+
+
+NUDGES_KEYS: dict[str, _Key] = {
+    "enabled": _Key(bool, True),
+    "introductions": _Key(dict, {}),
+    "keep_in_touch": _Key(dict, {}),
+    "thanks": _Key(dict, {}),
+}
+INTRODUCTION_NUDGE_KEYS: dict[str, _Key] = {
+    "enabled": _Key(bool, True),
+    "follow_up_after_days": _Key(int, 7, check=_days),
+    "no_recent_contact_days": _Key(int, 30, check=_days),
+    "give_up_after_days": _Key(int, 60, check=_days),
+}
+KEEP_IN_TOUCH_KEYS: dict[str, _Key] = {
+    "enabled": _Key(bool, True),
+    "factor": _Key((int, float), 2.0, check=_factor),
+    "min_silence_days": _Key(int, 30, check=_days),
+    "max_silence_days": _Key(int, 365, check=_days),
+    "min_exchanges": _Key(int, 4, check=_days),
+    "max_items": _Key(int, 5, check=_non_negative),
+    "cadence": _Key(dict, {}),
+    "tags": _Key(dict, {}),
+    "tag_cadence": _Key(dict, {}),
+    "exclude": _Key(list, [], check=_string_list),
+}
+THANKS_NUDGE_KEYS: dict[str, _Key] = {
+    "enabled": _Key(bool, True),
+    "thank_within_days": _Key(int, 3, check=_days),
+    "report_back_after_days": _Key(int, 30, check=_days),
+    "give_up_after_days": _Key(int, 90, check=_days),
+}
+
+
+def _contact_key(value: str) -> str | None:
+    """None if `value` is an address ("anna@x.org") or a domain ("x.org", "@x.org")."""
+    text = value.strip().lower().lstrip("@")
+    if not text or any(c.isspace() for c in text) or text.count("@") > 1 or "." not in text.rpartition("@")[2]:
+        return "is neither an e-mail address nor a domain; fix: write it like \"anna@example.org\" or \"example.org\""
+    return None
+
+
+def _cadence_table(table: dict[str, Any], section: str, problems: _Problems, keys_are_contacts: bool) -> dict[str, int]:
+    """A table of name -> whole number of days, checked entry by entry."""
+    values: dict[str, int] = {}
+    for key, days in table.items():
+        if keys_are_contacts and _contact_key(key):
+            problems.add(section, key, _contact_key(key) or "")
+        elif isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            problems.add(section, key, "must be a whole number of days, 1 or more", days)
+        else:
+            values[key.strip().lower().lstrip("@") if keys_are_contacts else key] = days
+    return values
+
+
+def _nudges(raw: Any, problems: _Problems) -> NudgeSettings:
+    """``[nudges]`` and its three sub-tables."""
+    if not isinstance(raw, dict):
+        problems.add("nudges", None, "must be a table")
+        raw = {}
+    top = _read_table(raw, NUDGES_KEYS, "nudges", problems)
+    intro = _read_table(top["introductions"], INTRODUCTION_NUDGE_KEYS, "nudges.introductions", problems)
+    touch = _read_table(top["keep_in_touch"], KEEP_IN_TOUCH_KEYS, "nudges.keep_in_touch", problems)
+    thanks = _read_table(top["thanks"], THANKS_NUDGE_KEYS, "nudges.thanks", problems)
+    section = "nudges.keep_in_touch"
+    cadence = _cadence_table(touch["cadence"], f"{section}.cadence", problems, keys_are_contacts=True)
+    tags: dict[str, tuple[str, ...]] = {}
+    for tag, members in touch["tags"].items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            problems.add(f"{section}.tags", tag, "must be a list of addresses or domains", members)
+            continue
+        for member in members:
+            if _contact_key(member):
+                problems.add(f"{section}.tags", tag, f"{member!r} {_contact_key(member)}")
+        tags[tag] = tuple(m.strip().lower().lstrip("@") for m in members)
+    tag_cadence = _cadence_table(touch["tag_cadence"], f"{section}.tag_cadence", problems, keys_are_contacts=False)
+    for tag in tag_cadence:
+        if tag not in tags:
+            close = difflib.get_close_matches(tag, list(tags), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "define it in [nudges.keep_in_touch.tags]"
+            problems.add(f"{section}.tag_cadence", tag, f"unknown tag; {hint}")
+    for entry in touch["exclude"]:
+        if isinstance(entry, str) and _contact_key(entry):
+            problems.add(section, "exclude", f"{entry!r} {_contact_key(entry)}")
+    if touch["max_silence_days"] <= touch["min_silence_days"]:
+        problems.add(section, "max_silence_days", "must be greater than min_silence_days", touch["max_silence_days"])
+    return NudgeSettings(
+        enabled=top["enabled"],
+        introductions=IntroductionNudges(
+            enabled=intro["enabled"],
+            follow_up_after_days=intro["follow_up_after_days"],
+            no_recent_contact_days=intro["no_recent_contact_days"],
+            give_up_after_days=intro["give_up_after_days"],
+        ),
+        keep_in_touch=KeepInTouchNudges(
+            enabled=touch["enabled"],
+            factor=float(touch["factor"]),
+            min_silence_days=touch["min_silence_days"],
+            max_silence_days=touch["max_silence_days"],
+            min_exchanges=touch["min_exchanges"],
+            max_items=touch["max_items"],
+            cadence=cadence,
+            tags=tags,
+            tag_cadence=tag_cadence,
+            exclude=tuple(str(e).strip().lower().lstrip("@") for e in touch["exclude"]),
+        ),
+        thanks=ThanksNudges(
+            enabled=thanks["enabled"],
+            thank_within_days=thanks["thank_within_days"],
+            report_back_after_days=thanks["report_back_after_days"],
+            give_up_after_days=thanks["give_up_after_days"],
+        ),
+    )
+
+
 def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
     problems = _Problems()
@@ -523,6 +648,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     thr = _read_table(tables["threads"], THREAD_KEYS, "threads", problems)
     dig = _read_table(tables["digest"], DIGEST_KEYS, "digest", problems)
     dmn = _read_table(tables["daemon"], DAEMON_KEYS, "daemon", problems)
+    nudges = _nudges(data.get("nudges", {}), problems)
     smtp = _smtp(dig["smtp"], base, problems, path) if dig["smtp"] is not None else None
     if dig["delivery"] == "smtp" and smtp is None and "digest" in data:
         problems.add(
@@ -610,6 +736,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             scan_every_minutes=dmn["scan_every_minutes"],
             retry_max_minutes=dmn["retry_max_minutes"],
         ),
+        nudges=nudges,
     )
 
 
