@@ -518,10 +518,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     """Set a damaged database aside and rebuild it by scanning all mail again."""
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
+    from kept.storage.tinydb_store import set_aside
+
     path = settings.database
-    if path.exists():
-        aside = path.with_name(f"{path.name}.broken-{now.strftime('%Y%m%dT%H%M%S')}")
-        path.rename(aside)
+    # The marker goes aside too: it is what makes a missing database an error.
+    aside = set_aside(path, f"broken-{now.strftime('%Y%m%dT%H%M%S')}")
+    if aside is not None:
         print(f"Moved the old database to {aside}")
     store = open_store(settings)
     try:

@@ -39,6 +39,7 @@ import stat
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,7 +57,7 @@ from kept.storage.base import SCHEMA_VERSION
 from kept.storage.memory import ThreadIndex, dated_order, json_copy, promise_order
 from kept.storage.serialize import from_json, to_json
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT", "TABLES", "TinyDBStore"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "TABLES", "TinyDBStore", "marker_path", "set_aside"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class _AtomicJSONStorage(Storage):
         try:
             status = os.stat(self.path)
         except FileNotFoundError:
+            self._refuse_if_used_before()
             self._create()
             return True
         except OSError as error:
@@ -186,7 +188,25 @@ class _AtomicJSONStorage(Storage):
         self.forget()
         self.data = self._load()
         self.signature = signature
+        self._sync_marker()
         return True
+
+    def _refuse_if_used_before(self) -> None:
+        """Refuse to start from zero where a database existed (its marker says so).
+
+        An empty database looks like a first run: every old message would be
+        read again and every old promise nudged again, even those the user
+        closed. Only `kept rebuild` (which sets the marker aside) may do that.
+        """
+        marker = marker_path(self.path)
+        if not marker.exists():
+            return
+        self.forget()
+        raise StorageError(
+            f"the database {self.path} is missing, but kept has used it before ({marker} exists); "
+            "kept will not start from zero, which would raise every old promise again",
+            hint=f"restore the file from a backup, or {_REBUILD_HINT}",
+        )
 
     def _create(self) -> None:
         logger.info("Creating the database %s", self.path)
@@ -194,7 +214,40 @@ class _AtomicJSONStorage(Storage):
         self.data = {name: {} for name in TABLES}
         self.data["meta"]["schema_version"] = {"value": SCHEMA_VERSION}
         self.journal.append(("meta", "schema_version", None))
+        self.data["meta"]["database_id"] = {"value": uuid.uuid4().hex}
+        self.journal.append(("meta", "database_id", None))
         self.commit()
+        self._sync_marker()
+
+    def _sync_marker(self) -> None:
+        """Make the marker next to the file name this database (see `marker_path`).
+
+        A database from before markers existed gets an id here; the next
+        commit stores it.
+        """
+        assert self.data is not None
+        meta = self.data["meta"]
+        database_id = meta.get("database_id", {}).get("value")
+        if not isinstance(database_id, str):
+            database_id = uuid.uuid4().hex
+            self.journal.append(("meta", "database_id", meta.get("database_id")))
+            meta["database_id"] = {"value": database_id}
+        marker = marker_path(self.path)
+        try:
+            current = json.loads(marker.read_text(encoding="utf-8")).get("database_id")
+        except (OSError, ValueError, AttributeError):
+            current = None
+        if current == database_id:
+            return
+        if current is not None:
+            logger.warning("The database %s was replaced by another kept database (a restored backup?)", self.path)
+        payload = json.dumps({"database_id": database_id, "database": self.path.name}).encode("ascii") + b"\n"
+        try:
+            _write_atomically(marker, payload, time.time_ns())
+        except OSError as error:
+            # The database itself is fine; only the protection against its
+            # deletion is missing until the next successful open.
+            logger.warning("Cannot write %s: %s", marker, error.strerror or error)
 
     def _load(self) -> dict[str, dict[str, dict]]:
         try:
@@ -281,6 +334,30 @@ class _AtomicJSONStorage(Storage):
             ) from error
         self.journal.clear()
         logger.debug("Wrote the database %s (%d bytes)", self.path, len(payload))
+
+
+def marker_path(path: Path) -> Path:
+    """The marker file that records a database existed: ``kept.json.id`` next to ``kept.json``.
+
+    It holds the database's id (also in meta ``database_id``). While it
+    exists, a missing database is an error rather than a first run.
+    """
+    return path.with_name(path.name + ".id")
+
+
+def set_aside(path: Path, suffix: str) -> Path | None:
+    """Move the database and its marker aside (``PATH.SUFFIX``) so a new one can be built.
+
+    :returns: where the database went, or None if there was none.
+    """
+    moved = None
+    if path.exists():
+        moved = path.with_name(f"{path.name}.{suffix}")
+        path.rename(moved)
+    marker = marker_path(path)
+    if marker.exists():
+        marker.rename(marker.with_name(f"{marker.name}.{suffix}"))
+    return moved
 
 
 def _encode_document(key: str, document: dict) -> str:

@@ -15,7 +15,7 @@ import pytest
 from kept.errors import StorageError
 from kept.storage import tinydb_store
 from kept.storage.base import SCHEMA_VERSION
-from kept.storage.tinydb_store import TinyDBStore
+from kept.storage.tinydb_store import TinyDBStore, marker_path, set_aside
 
 from test_store_contract import Boom, StoreContract, make_message, make_promise, make_thread
 
@@ -71,13 +71,14 @@ def test_creates_private_file_and_directory(db_path):
     store.close()
 
 
-def test_only_one_file_besides_the_lock(db_path):
+def test_only_one_file_besides_the_lock_and_marker(db_path):
     store = TinyDBStore(db_path)
     with store.transaction():
         store.put_message(make_message())
         store.put_thread(make_thread())
     store.close()
-    assert sorted(p.name for p in db_path.parent.iterdir()) == ["kept.json", "kept.json.lock"]
+    assert sorted(p.name for p in db_path.parent.iterdir()) == ["kept.json", "kept.json.id", "kept.json.lock"]
+    assert mode_of(marker_path(db_path)) == 0o600
 
 
 def test_warns_about_wide_permissions(db_path, caplog):
@@ -191,7 +192,7 @@ def test_failed_write_keeps_the_previous_file(db_path, monkeypatch, failing):
     monkeypatch.undo()
 
     assert db_path.read_bytes() == before
-    assert sorted(p.name for p in db_path.parent.iterdir()) == ["kept.json", "kept.json.lock"]
+    assert sorted(p.name for p in db_path.parent.iterdir()) == ["kept.json", "kept.json.id", "kept.json.lock"]
     # The failed transaction's changes are gone from memory too.
     assert store.has_message("work", "<old>")
     assert not store.has_message("work", "<new>")
@@ -355,12 +356,64 @@ def test_two_processes_never_lose_an_update(db_path):
     store.close()
 
 
-def test_deleted_file_is_created_again(db_path):
+def test_deleted_file_is_refused_while_open(db_path):
     store = TinyDBStore(db_path)
     store.put_message(make_message())
     db_path.unlink()
-    assert not store.has_message("work", "<m1@example.com>")
-    assert store.get_meta("schema_version") == SCHEMA_VERSION
-    store.put_message(make_message("<new>"))
+    with pytest.raises(StorageError, match="missing, but kept has used it before") as caught:
+        store.has_message("work", "<m1@example.com>")
+    assert "kept rebuild" in str(caught.value)
+    assert not db_path.exists()
     store.close()
-    assert set(json.loads(db_path.read_text())["messages"]) == {'["work", "<new>"]'}
+
+
+def test_deleted_file_is_refused_at_start_not_taken_for_a_first_run(db_path):
+    store = TinyDBStore(db_path)
+    store.set_cursor("work", "INBOX", {"uid": 40})
+    store.close()
+    db_path.unlink()
+    with pytest.raises(StorageError, match="kept rebuild"):
+        TinyDBStore(db_path)
+    assert not db_path.exists()
+
+
+def test_set_aside_allows_a_new_database(db_path):
+    store = TinyDBStore(db_path)
+    store.put_message(make_message())
+    first_id = store.get_meta("database_id")
+    store.close()
+    moved = set_aside(db_path, "broken-1")
+    assert moved == db_path.with_name("kept.json.broken-1")
+    assert db_path.with_name("kept.json.id.broken-1").exists()
+    store = TinyDBStore(db_path)
+    assert not store.has_message("work", "<m1@example.com>")
+    assert store.get_meta("database_id") not in (None, first_id)
+    store.close()
+    assert json.loads(marker_path(db_path).read_text())["database_id"] == json.loads(db_path.read_text())[
+        "meta"]["database_id"]["value"]
+
+
+def test_database_without_id_gets_one_and_a_marker(db_path):
+    TinyDBStore(db_path).close()
+    data = json.loads(db_path.read_text())
+    del data["meta"]["database_id"]
+    db_path.write_text(json.dumps(data))
+    marker_path(db_path).unlink()
+    store = TinyDBStore(db_path)
+    database_id = store.get_meta("database_id")
+    store.close()
+    assert isinstance(database_id, str) and len(database_id) == 32
+    assert json.loads(marker_path(db_path).read_text())["database_id"] == database_id
+    assert json.loads(db_path.read_text())["meta"]["database_id"] == {"value": database_id}
+
+
+def test_deleted_marker_is_written_again(db_path):
+    TinyDBStore(db_path).close()
+    marker_path(db_path).unlink()
+    store = TinyDBStore(db_path)
+    store.close()
+    assert json.loads(marker_path(db_path).read_text())["database_id"] == store_id(db_path)
+
+
+def store_id(path):
+    return json.loads(path.read_text())["meta"]["database_id"]["value"]
