@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,16 @@ from kept.storage.base import Store
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
+
+
+def default_batch_size() -> int:
+    """Messages per batch: `BATCH_SIZE`, or ``$KEPT_SCAN_BATCH`` if set.
+
+    A smaller batch means less work lost when a scan is killed; the crash
+    tests set it low so their kills land in the middle of a backfill.
+    """
+    value = os.environ.get("KEPT_SCAN_BATCH", "")
+    return int(value) if value.isdigit() and int(value) > 0 else BATCH_SIZE
 
 
 class CandidateFinder(Protocol):
@@ -110,7 +121,7 @@ class Scanner:
         source_factory: Callable[[Account], MailSource] = source_for,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         progress: ProgressCallback | None = None,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -119,7 +130,7 @@ class Scanner:
         self.source_factory = source_factory
         self.now = now
         self.progress = progress
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size()
         self.me = frozenset(settings.addresses)
         self.tz = ZoneInfo(settings.timezone)
         self.threader = Threader(store, settings.addresses, settings.threads)
