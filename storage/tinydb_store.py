@@ -35,6 +35,7 @@ import errno
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -103,6 +104,23 @@ class _KeyedTable(Table):
     def raw_documents(self) -> list[dict]:
         """All stored documents (not copies), in file order."""
         return list(self._read_table().values())
+
+    def raw_keys(self) -> list[str]:
+        """All document ids, in file order."""
+        return list(self._read_table())
+
+    def delete(self, key: str) -> dict | None:
+        """Remove the document stored under `key`; return it (None if there was none)."""
+        previous = self.raw(key)
+        if previous is None:
+            return None
+        self._storage.journal.append((self.name, key, previous))
+
+        def remove(table: dict) -> None:
+            table.pop(key, None)
+
+        self._update_table(remove)
+        return previous
 
     def put(self, key: str, document: dict) -> dict | None:
         """Store `document` under `key`; return what it replaced (None if new).
@@ -336,6 +354,15 @@ class _AtomicJSONStorage(Storage):
         logger.debug("Wrote the database %s (%d bytes)", self.path, len(payload))
 
 
+def _address_pattern(address: str) -> re.Pattern[str]:
+    """Matches `address` as a whole address (any case), not inside a longer one."""
+    return re.compile(rf"(?<![\w.+-]){re.escape(address.strip().lower())}(?![\w-]|\.\w)", re.IGNORECASE)
+
+
+def _text_of(document: dict) -> str:
+    return json.dumps(document, ensure_ascii=False)
+
+
 def marker_path(path: Path) -> Path:
     """The marker file that records a database existed: ``kept.json.id`` next to ``kept.json``.
 
@@ -439,7 +466,7 @@ class TinyDBStore:
         self._tables: dict[str, _KeyedTable] = {name: self._db.table(name) for name in TABLES}
         self._file_lock = filelock.FileLock(str(self.lock_path), timeout=lock_timeout, mode=0o600, thread_local=False)
         with self.transaction():
-            pass
+            self._remove_stale_temporaries()
         self._warn_about_permissions()
 
     def __repr__(self) -> str:
@@ -459,6 +486,77 @@ class TinyDBStore:
             pass
         except OSError as error:
             raise StorageError(f"cannot create the directory {directory} for the database: {error.strerror}") from error
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete temporary files left by a writer that was killed mid-commit.
+
+        Called with the file lock held: no live writer can own one.
+        """
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            logger.info("Removing %s, left by an interrupted write", leftover)
+            try:
+                leftover.unlink()
+            except OSError as error:
+                logger.warning("Cannot remove %s: %s", leftover, error.strerror or error)
+
+    def export(self) -> dict[str, Any]:
+        """Everything stored, as JSON values: ``{table: [document, ...]}`` (``kept export``).
+
+        Meta is a mapping of its names to values.
+        """
+        with self.transaction():
+            exported: dict[str, Any] = {}
+            for name, table in self._tables.items():
+                documents = json_copy(table.raw_documents())
+                if name == "meta":
+                    exported[name] = dict(zip(table.raw_keys(), (d.get("value") for d in documents)))
+                else:
+                    exported[name] = documents
+            return exported
+
+    def forget(self, address: str) -> dict[str, int]:
+        """Erase everything stored about the person at `address` (``kept forget``).
+
+        Removed, in one transaction:
+
+        * every thread any of whose messages is from, to or cc `address`,
+          with all its message records and its promises;
+        * every other message record and promise that names the address
+          (sender, recipient, counterparty), and every record of any other
+          table (introductions, leads, ...) that names it anywhere;
+        * the address in meta lists (muted contacts).
+
+        Cursors are kept, so the next scan does not read that mail again.
+        Mail still in the mailbox comes back after a ``kept rebuild``.
+
+        :returns: how many records were removed, by table.
+        """
+        pattern = _address_pattern(address)
+        removed: Counter[str] = Counter()
+        with self.transaction():
+            threads = self._tables["threads"]
+            gone_threads = {key for key, document in zip(threads.raw_keys(), threads.raw_documents())
+                            if pattern.search(_text_of(document))}
+            for name, table in self._tables.items():
+                if name in ("cursors", "meta"):
+                    continue
+                for key, document in list(zip(table.raw_keys(), table.raw_documents())):
+                    in_gone_thread = name != "threads" and document.get("thread_key") in gone_threads
+                    if key in gone_threads and name == "threads" or in_gone_thread or pattern.search(
+                        _text_of(document)
+                    ):
+                        table.delete(key)
+                        removed[name] += 1
+            meta = self._tables["meta"]
+            for key, document in list(zip(meta.raw_keys(), meta.raw_documents())):
+                value = document.get("value")
+                if isinstance(value, list) and any(isinstance(v, str) and pattern.fullmatch(v) for v in value):
+                    kept_values = [v for v in value if not (isinstance(v, str) and pattern.fullmatch(v))]
+                    meta.put(key, {"value": kept_values})
+                    removed["meta"] += len(value) - len(kept_values)
+            self._rebuild_indexes()
+        logger.info("Forgot a contact: %s", ", ".join(f"{n} {name}" for name, n in sorted(removed.items())))
+        return dict(removed)
 
     def _warn_about_permissions(self) -> None:
         for target, allowed in ((self.path, 0o600), (self.path.parent, 0o700)):
