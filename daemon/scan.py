@@ -28,12 +28,14 @@ from zoneinfo import ZoneInfo
 from kept.errors import AuthenticationError, KeptError, SourceError, UserError
 from kept.extractors.asks import asks
 from kept.extractors.fulfilment import find_fulfilment
+from kept.extractors.introductions import find_introduction, introduction_id
+from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
 from kept.extractors.replies import needs_reply
 from kept.extractors.threads import Threader
 from kept.mailboxes.base import Folder, MailSource
 from kept.mailboxes.factory import source_for
-from kept.models import MailMessage, Promise, PromiseCandidate
+from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate
 from kept.settings import Account, Settings
 from kept.storage.base import Store
 
@@ -262,10 +264,39 @@ class Scanner:
                 result.messages += 1
                 if self.on_new_message is not None:
                     self.on_new_message(message)
+                self._record_nudges(message)
                 if message.role == "sent":
                     result.kept += self._close_kept_promises(message)
                     result.promises += self._store_promises(message, found.get(message.message_id, []))
             self.store.set_cursor(account.name, folder.name, cursor)
+
+    def _record_nudges(self, message: MailMessage) -> None:
+        """Store an introduction the user made, or a lead someone gave them, found in `message`.
+
+        Bodies are never stored, so this is the only moment to read them.
+        Records are kept even while ``[nudges]`` is switched off, so turning
+        it on later needs no rescan.
+        """
+        record_id = introduction_id(message.account, message.message_id)
+        if message.role == "sent":
+            intro = find_introduction(message, self.me)
+            if intro is not None and self.store.get_introduction(record_id) is None:
+                self.store.put_introduction(Introduction(
+                    id=record_id, account=message.account, message_id=message.message_id,
+                    thread_key=message.thread_key, made_at=message.date, people=intro.people,
+                    names=intro.names, sentence=intro.sentence, subject=message.subject,
+                ))
+            return
+        lead = find_lead(message, self.me)
+        if lead is not None and self.store.get_lead(record_id) is None:
+            sender = message.from_addr
+            assert sender is not None  # find_lead needs a sender
+            self.store.put_lead(Lead(
+                id=record_id, account=message.account, message_id=message.message_id,
+                thread_key=message.thread_key, received_at=message.date, from_email=sender.email,
+                from_name=sender.name.strip() or sender.email, about=lead.about,
+                sentence=lead.sentence, subject=message.subject,
+            ))
 
     def _store_promises(self, message: MailMessage, candidates: list[PromiseCandidate]) -> int:
         dismissed = set(self.store.get_meta("dismissed_sentences") or [])
