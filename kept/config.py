@@ -57,8 +57,18 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
+STATE_DIR_ENV = "KEPT_STATE_DIR"
+
+
 def default_database_path() -> Path:
-    """Where the database lives when ``[kept] database`` is not set."""
+    """Where the database lives when ``[kept] database`` is not set.
+
+    ``$KEPT_STATE_DIR`` (set by the systemd unit to its StateDirectory) wins
+    over the platform's state folder.
+    """
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override).expanduser() / "kept.json"
     return Path(platformdirs.user_state_dir(APP_NAME)) / "kept.json"
 
 

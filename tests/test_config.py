@@ -132,3 +132,9 @@ def test_default_database_is_in_platform_state_dir(tmp_path, monkeypatch):
     settings = load_settings(write(tmp_path, text))
     assert settings.database == tmp_path / "state" / "kept" / "kept.json"
     assert os.fspath(settings.database).endswith("kept.json")
+
+
+def test_state_dir_env_sets_the_default_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEPT_STATE_DIR", str(tmp_path / "systemd-state"))
+    text = GOOD.replace('database = "state/kept.json"\n', "")
+    assert load_settings(write(tmp_path, text)).database == tmp_path / "systemd-state" / "kept.json"
