@@ -51,6 +51,7 @@ DISTINGUISHED = {
     "inbox": ("Inbox", "IPF.Note"),
     "sentitems": ("Sent Items", "IPF.Note"),
 }
+PARENTS = {"msgfolderroot": "root", "inbox": "msgfolderroot", "sentitems": "msgfolderroot"}
 
 WRITE_OPERATIONS = {
     "CreateItem", "UpdateItem", "DeleteItem", "MoveItem", "CopyItem", "SendItem",
@@ -183,9 +184,15 @@ class EwsServer:
 
     def _folder_xml(self, folder: EwsFolder) -> str:
         klass = f"<t:FolderClass>{folder.folder_class}</t:FolderClass>" if folder.folder_class else ""
+        parent_key = PARENTS.get(folder.distinguished)
+        parent = (
+            f'<t:ParentFolderId Id="{self.folders[parent_key].folder_id}" ChangeKey="AQAAABYAAAA"/>'
+            if parent_key else ""
+        )
         return (
             "<t:Folder>"
             f'<t:FolderId Id="{folder.folder_id}" ChangeKey="AQAAABYAAAA"/>'
+            f"{parent}"
             f"{klass}"
             f"<t:DisplayName>{escape(folder.name)}</t:DisplayName>"
             f"<t:TotalCount>{len(folder.items)}</t:TotalCount>"
@@ -214,7 +221,17 @@ class EwsServer:
         return "".join(parts)
 
     def _op_FindFolder(self, request: ET.Element) -> str:
-        children = [f for key, f in self.folders.items() if key in ("inbox", "sentitems")]
+        parents = request.find(f"{{{M}}}ParentFolderIds")
+        start = self._folder_of(parents[0]) if parents is not None and len(parents) else None
+        deep = request.get("Traversal") == "Deep"
+        children = []
+        for key, folder in self.folders.items():
+            ancestor = PARENTS.get(key)
+            while ancestor is not None:
+                if start is not None and ancestor == start.distinguished:
+                    children.append(folder)
+                    break
+                ancestor = PARENTS.get(ancestor) if deep else None
         return (
             '<m:FindFolderResponseMessage ResponseClass="Success">'
             "<m:ResponseCode>NoError</m:ResponseCode>"
