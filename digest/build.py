@@ -9,7 +9,9 @@ The digest has five sections, each oldest / most urgent first:
 4. the user's questions nobody answered (`awaiting_their_reply`), follow-up
    candidates;
 5. one reply-lag line: the user's median reply time over the last 7 days
-   against the 4 weeks before.
+   against the 4 weeks before;
+6. relationship nudges (`kept.digest.nudges`): introductions to follow up,
+   leads to thank for or report back on, contacts to get back in touch with.
 
 Items are numbered continuously across the sections (1, 2, 3, ...) so the
 user can answer the digest with "done 3"; `Digest.index` maps each number to
@@ -32,6 +34,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,6 +46,9 @@ from kept.extractors.waiting import (
     reply_lags,
 )
 from kept.models import Address, MailMessage, Promise, Thread
+
+if TYPE_CHECKING:
+    from kept.digest.nudges import ContactItem, IntroItem, LeadItem
 from kept.settings import DEFAULT_HOLDING_REPLY, Settings
 from kept.storage.base import Store
 
@@ -217,8 +223,11 @@ class Digest:
     :ivar reply_lag: section 5.
     :ivar notes: lines the daemon wants confirmed ("Marked promise 3 done").
     :ivar health: footer lines about accounts that cannot be read.
-    :ivar index: ``(number, "promise" | "thread", id)`` for every item, in
-        number order: what a reply like "done 3" refers to.
+    :ivar index: ``(number, "promise" | "thread" | "intro" | "lead" |
+        "contact", id)`` for every item, in number order: what a reply like
+        "done 3" refers to.
+    :ivar introductions, leads, keep_in_touch: the nudge sections
+        (`kept.digest.nudges`).
     """
 
     day: date
@@ -232,6 +241,9 @@ class Digest:
     notes: tuple[str, ...] = ()
     health: tuple[str, ...] = ()
     index: tuple[tuple[int, str, str], ...] = ()
+    introductions: tuple[IntroItem, ...] = ()
+    leads: tuple[LeadItem, ...] = ()
+    keep_in_touch: tuple[ContactItem, ...] = ()
 
     @property
     def item_count(self) -> int:
@@ -252,6 +264,7 @@ class Digest:
             _count(len(self.undated), "undated promise", "undated promises"),
             _count(people, "person waiting on you", "people waiting on you"),
             _count(len(self.waiting_on_them), "follow-up", "follow-ups"),
+            _count(len(self.introductions) + len(self.leads) + len(self.keep_in_touch), "nudge", "nudges"),
         ]
         text = " · ".join(part for part in parts if part)
         if text:
@@ -410,6 +423,9 @@ def build_digest(store: Store, now: datetime, settings: Settings, notes: Sequenc
         waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, numbering)
         follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, numbering)
         health = _health_lines(store, settings, zone, today)
+        from kept.digest.nudges import build_nudge_sections  # it imports this module
+
+        nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, numbering.next)
 
     lag = ReplyLag(
         recent_hours=median_reply_hours(threads, me, now - LAG_RECENT, now),
@@ -427,6 +443,9 @@ def build_digest(store: Store, now: datetime, settings: Settings, notes: Sequenc
         notes=tuple(one_line(note, 300) for note in notes if one_line(note, 300)),
         health=health,
         index=tuple(numbering.entries),
+        introductions=nudges.introductions,
+        leads=nudges.leads,
+        keep_in_touch=nudges.keep_in_touch,
     )
 
 

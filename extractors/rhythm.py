@@ -63,6 +63,8 @@ class ContactHistory:
         `PERSONAL_MAX_RECIPIENTS` recipients.
     :ivar received: when they wrote (people, not machines), oldest first.
     :ivar automated: how many machine-sent messages came from them.
+    :ivar exchanges: (start, two-way) of each exchange, oldest first.
+    :ivar last_message_id: Message-ID of the newest message either way.
     """
 
     email: str
@@ -71,6 +73,7 @@ class ContactHistory:
     received: tuple[datetime, ...] = ()
     automated: int = 0
     exchanges: tuple[tuple[datetime, bool], ...] = field(default=(), compare=False)
+    last_message_id: str = ""
 
     @property
     def last(self) -> datetime | None:
@@ -117,6 +120,7 @@ def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str,
     personal: dict[str, list[datetime]] = defaultdict(list)
     received: dict[str, list[datetime]] = defaultdict(list)
     automated: dict[str, int] = defaultdict(int)
+    newest: dict[str, tuple[datetime, str]] = {}
     seen: set[str] = set()
     for thread in threads:
         for item in thread.messages:
@@ -128,6 +132,8 @@ def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str,
                 recipients = [a for a in dict.fromkeys(item.to + item.cc) if a and a not in own]
                 for address in recipients:
                     sent[address].append(item.date)
+                    if address not in newest or newest[address][0] <= item.date:
+                        newest[address] = (item.date, item.message_id)
                     if len(recipients) <= PERSONAL_MAX_RECIPIENTS:
                         personal[address].append(item.date)
             elif item.sender:
@@ -135,6 +141,8 @@ def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str,
                     automated[item.sender] += 1
                 else:
                     received[item.sender].append(item.date)
+                    if item.sender not in newest or newest[item.sender][0] <= item.date:
+                        newest[item.sender] = (item.date, item.message_id)
     histories = {}
     for address in set(sent) | set(received) | set(automated):
         mine, personal_mine, theirs = sorted(sent[address]), sorted(personal[address]), sorted(received[address])
@@ -145,6 +153,7 @@ def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str,
             received=tuple(theirs),
             automated=automated[address],
             exchanges=_exchanges(personal_mine, theirs),
+            last_message_id=newest.get(address, (None, ""))[1],
         )
     return histories
 
