@@ -466,6 +466,10 @@ def _apply_one(
             return _apply_to_promise(store, command, number, ref_id, now)
         if kind == "thread":
             return _apply_to_thread(store, command, number, ref_id, settings, now)
+        if kind in ("intro", "lead", "contact"):
+            from kept.daemon.nudge_feedback import apply_nudge_command  # it imports this module
+
+            return apply_nudge_command(store, settings, command.action, number, kind, ref_id, command.until, now)
     except UserError as exc:
         return f"Could not do \"{command.line}\" for #{number}: {str(exc).splitlines()[0]}."
     return f"#{number} of the digest of {digest_day} refers to something kept no longer knows; nothing changed."
