@@ -30,6 +30,7 @@ demo: install
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) threads --waiting-on-me
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) threads --waiting-on-them
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) status
+	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) nudges
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) digest --preview --html demo-state/digest.html
 
 test: install

@@ -507,6 +507,20 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts(args: argparse.Namespace) -> int:
+    """``kept contacts``: last exchange, rhythm, reply times, open promises and threads per contact."""
+    from kept.nudges_cli import run_contacts
+
+    return run_contacts(args)
+
+
+def cmd_nudges(args: argparse.Namespace) -> int:
+    """``kept nudges``: introductions, leads, keep in touch; or done/snooze/dismiss one."""
+    from kept.nudges_cli import run_nudges
+
+    return run_nudges(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``kept run``: the background service."""
     from kept.daemon.run import main_run
@@ -631,6 +645,14 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--overdue", action="store_true", help="open promises past their due date")
     group.add_argument("--kept", action="store_true", help="promises a later message kept")
     group.add_argument("--all", action="store_true", help="every promise")
+    p.add_argument("--json", action="store_true")
+    p = add("contacts", cmd_contacts, "your two-way contacts: last exchange, rhythm, reply times, open items")
+    p.add_argument("--json", action="store_true")
+    p = add("nudges", cmd_nudges, "introductions to follow up, leads to thank for, people to keep in touch with")
+    p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
+                   help="done ID | snooze ID --until DATE | dismiss ID (ID: as listed, or a contact's address)")
+    p.add_argument("id", nargs="?", help="introduction or lead id (or a unique prefix), or a contact's address")
+    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
     p.add_argument("--json", action="store_true")
     p = add("digest", cmd_digest, "show today's digest, or send it now")
     group = p.add_mutually_exclusive_group()

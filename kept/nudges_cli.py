@@ -1,0 +1,162 @@
+"""``kept contacts`` and ``kept nudges``: the relationship commands.
+
+`kept.cli` parses the arguments and hands over here; errors travel back to
+its `main` as `UserError`s like every other command's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kept.cli import _console, _hours, _print_json, open_store, parse_day, parse_now
+from kept.config import load_settings
+from kept.errors import UserError
+
+__all__ = ["run_contacts", "run_nudges"]
+
+
+def _days(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f} days" if value >= 1.5 else f"{value * 24:.0f} h"
+
+
+def run_contacts(args: argparse.Namespace) -> int:
+    """List every two-way contact: last exchange, rhythm, reply times, open promises and threads."""
+    from kept.extractors.contacts import contact_summaries
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            threads = list(store.threads())
+            rows = contact_summaries(threads, store.promises(), settings.addresses, settings.threads, now)
+    finally:
+        store.close()
+    if args.json:
+        _print_json([
+            {
+                "email": row.email,
+                "last_exchange": row.last_exchange.isoformat(),
+                "last_from_me": row.last_from_me,
+                "sent": row.messages_sent,
+                "received": row.messages_received,
+                "two_way_exchanges": row.two_way_exchanges,
+                "rhythm_days": None if row.rhythm_days is None else round(row.rhythm_days, 1),
+                "my_median_reply_hours": None if row.my_reply_hours is None else round(row.my_reply_hours, 1),
+                "their_median_reply_hours": None if row.their_reply_hours is None else round(row.their_reply_hours, 1),
+                "open_promises": list(row.open_promises),
+                "waiting_on_me": list(row.waiting_on_me),
+                "waiting_on_them": list(row.waiting_on_them),
+            }
+            for row in rows
+        ])
+        return 0
+    if not rows:
+        print("No two-way contacts yet: nobody you wrote to has written back.")
+        return 0
+    from rich.table import Table
+
+    zone = ZoneInfo(settings.timezone)
+    table = Table(title=f"Contacts ({len(rows)})")
+    table.add_column("contact", no_wrap=True)
+    for column in ("last exchange", "rhythm", "my reply", "their reply", "open promises", "open threads"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        last = row.last_exchange.astimezone(zone)
+        direction = "you" if row.last_from_me else "them"
+        table.add_row(
+            row.email, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), _hours(row.my_reply_hours),
+            _hours(row.their_reply_hours), str(len(row.open_promises) or "–"), str(row.open_threads or "–"),
+        )
+    _console().print(table)
+    return 0
+
+
+def _nudge_rows(store, settings, now: datetime) -> list[dict[str, Any]]:
+    """Every nudge due today, as the digest would list it (without its item limit)."""
+    from kept.digest.build import user_timezone
+    from kept.digest.nudges import build_nudge_sections
+
+    zone = user_timezone(settings.timezone)
+    today = now.astimezone(zone).date()
+    muted = frozenset(str(a).lower() for a in (store.get_meta("muted_contacts") or ()))
+    unlimited = settings.nudges
+    if unlimited.keep_in_touch.max_items:
+        import dataclasses
+
+        unlimited = dataclasses.replace(
+            unlimited, keep_in_touch=dataclasses.replace(unlimited.keep_in_touch, max_items=10_000)
+        )
+        settings = dataclasses.replace(settings, nudges=unlimited)
+    sections = build_nudge_sections(store, list(store.threads()), settings, now, today, zone, muted, lambda k, i: 0)
+    rows: list[dict[str, Any]] = []
+    for intro in sections.introductions:
+        text = f"You introduced {intro.who} on {intro.made_at:%Y-%m-%d}: ask each how it went"
+        if intro.no_recent_contact:
+            text += f" (you had not written to {' or '.join(intro.no_recent_contact)} in the {intro.no_recent_days} days before)"
+        rows.append({"kind": "introduction", "id": intro.intro_id, "text": text,
+                     "pending": list(intro.pending), "message_id": intro.message_id, "account": intro.account})
+    for lead in sections.leads:
+        about = f" {'to' if lead.stage == 'thank' else 'with'} {lead.about}" if lead.about else ""
+        text = (f"Thank {lead.giver} for the lead{about} ({lead.received_at:%Y-%m-%d})" if lead.stage == "thank"
+                else f"Tell {lead.giver} how it went{about}")
+        rows.append({"kind": "lead", "id": lead.lead_id, "stage": lead.stage, "text": text,
+                     "giver": lead.giver_email, "sentence": lead.sentence,
+                     "message_id": lead.message_id, "account": lead.account})
+    for contact in sections.keep_in_touch:
+        usual = (f"usually every {_days(contact.rhythm_days)}" if contact.rhythm_days is not None
+                 else f"cadence {contact.allowed_days:.0f} days ({contact.cadence_from})")
+        rows.append({"kind": "keep-in-touch", "id": contact.email,
+                     "text": f"{contact.name}: silent {contact.silent_days} days, {usual}",
+                     "silent_days": contact.silent_days, "exchanges": contact.exchanges})
+    return rows
+
+
+def run_nudges(args: argparse.Namespace) -> int:
+    """List introductions, leads and keep-in-touch nudges, or act on one: done, snooze, dismiss."""
+    from kept.daemon import nudge_feedback
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    store = open_store(settings)
+    try:
+        if args.action:
+            if not args.id:
+                raise UserError(f"`kept nudges {args.action}` needs an id or address", "see the ids in `kept nudges`")
+            if args.action == "done":
+                print(nudge_feedback.nudge_done(store, settings, args.id, now))
+            elif args.action == "snooze":
+                if not args.until:
+                    raise UserError("`kept nudges snooze` needs --until DATE", "e.g. --until friday")
+                today = now.astimezone(ZoneInfo(settings.timezone)).date()
+                print(nudge_feedback.nudge_snooze(store, args.id, parse_day(args.until, today)))
+            else:
+                print(nudge_feedback.nudge_dismiss(store, args.id, now))
+            return 0
+        with store.transaction():
+            rows = _nudge_rows(store, settings, now)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not settings.nudges.enabled:
+        print("Nudges are switched off ([nudges] enabled = false).")
+        return 0
+    if not rows:
+        print("No nudges today.")
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"Nudges ({len(rows)})")
+    for column in ("kind", "id", "nudge"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["kind"], row["id"], row["text"])
+    _console().print(table)
+    return 0
