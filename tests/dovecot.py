@@ -128,8 +128,11 @@ class DovecotServer:
         self._unused_users = self._user_pool()
 
     @classmethod
-    def start(cls, timeout: float = 15.0) -> DovecotServer:
-        """Configure and start Dovecot; raise RuntimeError if it does not come up."""
+    def start(cls, timeout: float = 15.0, extra_config: str = "") -> DovecotServer:
+        """Configure and start Dovecot; raise RuntimeError if it does not come up.
+
+        `extra_config` is appended to the configuration (e.g. another passdb).
+        """
         binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
         if binary is None:
             raise FileNotFoundError(INSTALL_HINT)
@@ -168,6 +171,7 @@ class DovecotServer:
                 imap_port=imap_port,
                 imaps_port=imaps_port,
             )
+            + extra_config.replace("{root}", str(root))
         )
         process = subprocess.Popen(
             [binary, "-F", "-c", str(config)],
@@ -220,6 +224,26 @@ class DovecotServer:
         if self._process.stdout:
             self._process.stdout.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def stop_process(self) -> None:
+        """Stop the server but keep its configuration and mail, as a crash or restart does."""
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout:
+            self._process.stdout.close()
+
+    def start_process(self, timeout: float = 15.0) -> None:
+        """Start the server again after `stop_process`: same ports, same users, same mail."""
+        self._process = subprocess.Popen(
+            [self._binary, "-F", "-c", str(self.root / "dovecot.conf")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_listening(timeout)
 
     # -- users and mail ---------------------------------------------------
 
