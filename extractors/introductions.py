@@ -48,7 +48,11 @@ MAX_PEOPLE = 4
 # Cheap test before any sentence is looked at: most mail has none of these.
 _PREFILTER = re.compile(r"introduc|\bmeet\b|connect|loop|in touch", re.IGNORECASE)
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*[-*•])")
+# A sentence ends at . ! ? (not after a title like "Dr."), a blank line or a list item.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bMrs\.)(?<!\bProf\.)(?<!\be\.g\.)(?<!\bi\.e\.)\s+"
+    r"|\n\s*\n|\n(?=\s*[-*•])"
+)
 _NAME = r"(?P<name>[A-Z][\w'’-]+)"
 
 # Wording that connects the recipients without naming one.
