@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.imap import ImapSource
@@ -10,6 +11,14 @@ from kept.mailboxes.maildir import MaildirSource
 from kept.oauth2 import IMAP_SCOPES
 from kept.secrets import access_token_for, password_for
 from kept.settings import Account, ExchangeAccount, ImapAccount, MaildirAccount
+
+
+def secret_for(account: ImapAccount) -> Callable[[], str]:
+    """What an IMAP connection logs in with: the password, or for
+    ``auth = "oauth2"`` a fresh access token (SASL XOAUTH2)."""
+    if account.auth == "oauth2":
+        return functools.partial(access_token_for, account, IMAP_SCOPES)
+    return functools.partial(password_for, account)
 
 
 def source_for(account: Account) -> MailSource:
@@ -20,9 +29,7 @@ def source_for(account: Account) -> MailSource:
     during a scan.
     """
     if isinstance(account, ImapAccount):
-        if account.auth == "oauth2":
-            return ImapSource(account, functools.partial(access_token_for, account, IMAP_SCOPES))
-        return ImapSource(account, functools.partial(password_for, account))
+        return ImapSource(account, secret_for(account))
     if isinstance(account, ExchangeAccount):
         # exchangelib is imported only when an Exchange account is used.
         from kept.mailboxes.exchange import ExchangeSource, credentials_factory

@@ -26,7 +26,8 @@ from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
 from kept.errors import AuthenticationError, SourceError, UserError
-from kept.secrets import password_for
+from kept.oauth2 import SMTP_SCOPES, cached_access_token
+from kept.secrets import password_for, run_secret_command
 from kept.settings import ImapAccount, Settings, SmtpSettings
 
 __all__ = ["Sender", "SmtpSender", "sender_for", "smtp_password"]
@@ -43,16 +44,17 @@ class Sender(Protocol):
 
 
 def smtp_password(settings: SmtpSettings) -> str:
-    """The SMTP password from ``password_env`` or ``password_command``.
+    """The SMTP password from ``password_env``, ``password_command``, the
+    keyring (user ``"digest.smtp"``) or a consented plaintext ``password``.
 
     Raises UserError with a hint, like `kept.secrets.password_for`.
     """
-    if not (settings.password_env or settings.password_command):
+    if not (settings.password_env or settings.password_command or settings.password_keyring or settings.password):
         raise UserError(
             "digest.smtp: username is set but there is no password source",
-            hint='set password_env = "VARIABLE" or password_command = "..." in [digest.smtp]',
+            hint='set password_env = "VARIABLE", password_command = "..." or password_keyring = true in [digest.smtp]',
         )
-    # password_for only reads the name and the two password fields; an
+    # password_for only reads the name and the password fields; an
     # ImapAccount named after the section gives the same messages and
     # timeouts for both kinds of server.
     stand_in = ImapAccount(
@@ -60,8 +62,24 @@ def smtp_password(settings: SmtpSettings) -> str:
         host=settings.host,
         password_env=settings.password_env,
         password_command=settings.password_command,
+        password_keyring=settings.password_keyring,
+        password=settings.password,
     )
     return password_for(stand_in)
+
+
+def smtp_access_token(settings: SmtpSettings, accounts: tuple = ()) -> str:
+    """An OAuth2 access token for SMTP: ``token_command``, or the Microsoft
+    sign-in of the account named by ``oauth2_account``."""
+    if settings.token_command:
+        return run_secret_command("digest.smtp", "token_command", settings.token_command, "access token")
+    for account in accounts:
+        if account.name == settings.oauth2_account and getattr(account, "oauth2", None) is not None:
+            return cached_access_token(account.name, account.oauth2, SMTP_SCOPES)
+    raise UserError(
+        "digest.smtp: auth = \"oauth2\" but there is no token source",
+        hint='set token_command, or oauth2_account = "NAME" (an account signed in with `kept auth NAME`)',
+    )
 
 
 class SmtpSender:
@@ -120,7 +138,20 @@ class SmtpSender:
         config = self._settings
         password = self._password()
         try:
-            if (config.username + password).isascii():
+            if config.auth == "oauth2":
+                # SASL XOAUTH2 (RFC-less but used by Gmail and Microsoft 365):
+                # "user=" USER ^A "auth=Bearer " TOKEN ^A ^A, base64-encoded by smtplib.
+                token = password
+                client.auth(
+                    "XOAUTH2",
+                    # A second call carries the server's error details; the
+                    # protocol answers it with an empty line.
+                    lambda challenge=None: ""
+                    if challenge
+                    else f"user={config.username}\x01auth=Bearer {token}\x01\x01",
+                    initial_response_ok=True,
+                )
+            elif (config.username + password).isascii():
                 client.login(config.username, password)
             else:
                 _login_plain_utf8(client, config.username, password)
@@ -128,7 +159,7 @@ class SmtpSender:
             raise AuthenticationError(
                 f"digest: the SMTP server {where} refused the login of user {config.username!r} "
                 f"({error.smtp_code})",
-                hint="check the password given by password_env or password_command in [digest.smtp]",
+                hint="check the password or token source in [digest.smtp]",
             ) from error
         except smtplib.SMTPNotSupportedError as error:
             raise AuthenticationError(
@@ -225,7 +256,9 @@ def sender_for(settings: Settings) -> Sender:
 
         for account in settings.accounts:
             if isinstance(account, ImapAccount) and account.name == digest.append_account:
-                return ImapAppendSender(account, functools.partial(password_for, account))
+                from kept.mailboxes.factory import secret_for
+
+                return ImapAppendSender(account, secret_for(account))
         raise UserError(
             f"digest: append_account {digest.append_account!r} is not one of your IMAP accounts",
             hint='set [digest] append_account = "NAME" to an [accounts.NAME] section with type = "imap"',
@@ -236,6 +269,8 @@ def sender_for(settings: Settings) -> Sender:
                 "digest: delivery is 'smtp' but there is no [digest.smtp] section",
                 hint='add [digest.smtp] with host = "...", or set delivery = "imap"',
             )
+        if digest.smtp.auth == "oauth2":
+            return SmtpSender(digest.smtp, functools.partial(smtp_access_token, digest.smtp, settings.accounts))
         return SmtpSender(digest.smtp)
     raise UserError(
         f"digest: unknown delivery {digest.delivery!r}",
