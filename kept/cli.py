@@ -94,12 +94,44 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"{path} already exists; kept never overwrites a config",
             f"edit it, or check it with `kept check --config {path}`",
         )
-    text = files("kept").joinpath("config.example.toml").read_text(encoding="utf-8")
+    if getattr(args, "provider", None):
+        from kept.presets import render_config
+
+        text = render_config(args.provider, args.address or "you@example.com")
+    else:
+        text = files("kept").joinpath("config.example.toml").read_text(encoding="utf-8")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     print(f"Wrote {path}\nNext: edit it (addresses and [accounts.*]), then run `kept check`.")
+    return 0
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    """``kept auth ACCOUNT``: the Microsoft 365 device-code sign-in; the refresh
+    token goes to the system keyring."""
+    from kept.oauth2 import EWS_SCOPES, IMAP_SCOPES, SMTP_SCOPES, device_sign_in
+
+    settings = load_settings(args.config_path)
+    account = next((a for a in settings.accounts if a.name == args.account), None)
+    if account is None:
+        names = ", ".join(a.name for a in settings.accounts)
+        raise UserError(f"there is no account {args.account!r}", f"use one of: {names}")
+    oauth2 = getattr(account, "oauth2", None)
+    if oauth2 is None or getattr(account, "auth", "") != "oauth2":
+        raise UserError(
+            f"account {account.name} does not use the built-in Microsoft sign-in",
+            f'set auth = "oauth2" and oauth2_client_id = "..." in [accounts.{account.name}]',
+        )
+    scopes = EWS_SCOPES if account.type == "exchange" else IMAP_SCOPES
+    smtp = settings.digest.smtp
+    if account.type == "imap" and smtp is not None and smtp.auth == "oauth2" and smtp.oauth2_account == account.name:
+        # One sign-in covers reading (IMAP) and sending the digest (SMTP).
+        scopes = IMAP_SCOPES + SMTP_SCOPES
+    user = device_sign_in(account.name, oauth2, scopes, show=print)
+    print(f"Signed in{' as ' + user if user else ''}; the refresh token is in the system keyring. "
+          f"Run `kept check` to try it.")
     return 0
 
 
@@ -110,8 +142,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_path)
     print(f"config {settings.path}: ok ({len(settings.accounts)} account(s))")
     failures = 0
+    from kept.secrets import mechanism
+
     for account in settings.accounts:
         where = f"account {account.name} ({account.type})"
+        if account.type != "maildir":
+            print(f"{where}: signs in with {mechanism(account)}")
         try:
             with source_for(account) as source:
                 folders = source.folders()
@@ -617,7 +653,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("init", cmd_init, "write a commented config file (never overwrites)")
+    p = add("init", cmd_init, "write a commented config file (never overwrites)")
+    from kept.presets import PRESETS
+
+    p.add_argument("--provider", choices=sorted(PRESETS), help="write a config for this provider")
+    p.add_argument("--address", metavar="EMAIL", help="your e-mail address, for --provider")
+    p = add("auth", cmd_auth, "sign in to Microsoft 365 (OAuth2 device code); stores the token in the keyring")
+    p.add_argument("account", help="the [accounts.NAME] to sign in")
     p = add("check", cmd_check, "validate the config and try every account")
     p.add_argument("--skip-model", action="store_true", help="do not load the language model")
     p = add("scan", cmd_scan, "read new mail once and update the database")
