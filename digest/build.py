@@ -228,6 +228,8 @@ class Digest:
         "done 3" refers to.
     :ivar introductions, leads, keep_in_touch: the nudge sections
         (`kept.digest.nudges`).
+    :ivar account: the one account it covers (``[digest] per_account``), or
+        ``""`` for a digest of every account.
     """
 
     day: date
@@ -244,6 +246,7 @@ class Digest:
     introductions: tuple[IntroItem, ...] = ()
     leads: tuple[LeadItem, ...] = ()
     keep_in_touch: tuple[ContactItem, ...] = ()
+    account: str = ""
 
     @property
     def item_count(self) -> int:
@@ -267,11 +270,9 @@ class Digest:
             _count(len(self.introductions) + len(self.leads) + len(self.keep_in_touch), "nudge", "nudges"),
         ]
         text = " · ".join(part for part in parts if part)
-        if text:
-            return text
-        if self.health:
-            return "Nothing pending · an account needs attention"
-        return "Nothing pending"
+        if not text:
+            text = "Nothing pending · an account needs attention" if self.health else "Nothing pending"
+        return f"{self.account}: {text}" if self.account else text
 
 
 def _count(number: int, singular: str, plural: str) -> str:
@@ -399,11 +400,15 @@ def _labels(addresses: Iterable[str], names: dict[str, str]) -> tuple[str, ...]:
     return tuple(names.get(address) or address for address in addresses if address)
 
 
-def build_digest(store: Store, now: datetime, settings: Settings, notes: Sequence[str] = ()) -> Digest:
+def build_digest(
+    store: Store, now: datetime, settings: Settings, notes: Sequence[str] = (), account: str | None = None
+) -> Digest:
     """Build the digest for the day of `now` (in ``settings.timezone``).
 
     Reads the store, changes nothing. `notes` are lines the daemon wants to
     confirm to the user (what it did with the replies to the last digest).
+    `account` limits it to one account's promises, threads and health
+    (``[digest] per_account = true``).
     """
     zone = user_timezone(settings.timezone)
     now = _aware(now)
@@ -416,13 +421,16 @@ def build_digest(store: Store, now: datetime, settings: Settings, notes: Sequenc
     with store.transaction():
         promises = list(store.promises())
         threads = list(store.threads())
+        if account is not None:
+            promises = [p for p in promises if p.account == account]
+            threads = [t for t in threads if t.account == account]
         due_items, undated_items = _promise_sections(
             store, promises, settings, now, today, zone, muted, numbering
         )
         lags = reply_lags(threads, me)
         waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, numbering)
         follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, numbering)
-        health = _health_lines(store, settings, zone, today)
+        health = _health_lines(store, settings, zone, today, account)
         from kept.digest.nudges import build_nudge_sections  # it imports this module
 
         nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, numbering.next)
@@ -446,6 +454,7 @@ def build_digest(store: Store, now: datetime, settings: Settings, notes: Sequenc
         introductions=nudges.introductions,
         leads=nudges.leads,
         keep_in_touch=nudges.keep_in_touch,
+        account=account or "",
     )
 
 
@@ -596,10 +605,14 @@ def _waiting_on_them(
     return tuple(items)
 
 
-def _health_lines(store: Store, settings: Settings, zone: tzinfo, today: date) -> tuple[str, ...]:
+def _health_lines(
+    store: Store, settings: Settings, zone: tzinfo, today: date, only: str | None = None
+) -> tuple[str, ...]:
     """One line per account whose last scan failed: "could not reach work since 09:12: ..."."""
     lines = []
     for account in settings.accounts:
+        if only is not None and account.name != only:
+            continue
         health = store.get_meta(f"health:{account.name}")
         if not isinstance(health, dict) or health.get("ok", True):
             continue
