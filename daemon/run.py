@@ -55,7 +55,7 @@ from kept.daemon import notify
 from kept.daemon.backoff import Backoff
 from kept.daemon.feedback import add_pending_notes, apply_digest_reply, new_digest_message_id, references_a_digest
 from kept.daemon.scan import CandidateFinder, Scanner
-from kept.errors import ConfigError, KeptError
+from kept.errors import ConfigError, KeptError, StorageWriteError
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import MailMessage
@@ -226,24 +226,57 @@ def send_digest_if_due(
     reply's numbers can be resolved), sets ``last_digest_date`` and clears
     the pending notes it carried.
 
-    :returns: the Message-ID sent, or None when nothing was due.
-    :raises KeptError: or OSError when delivery failed (nothing is recorded).
+    With ``[digest] per_account = true`` and several accounts, each account
+    gets its own digest, with its own "once a day" record
+    (``last_digest_date:NAME``); pending notes ride in the first one sent.
+
+    :returns: the Message-ID sent (the last one, per account), or None when
+        nothing was due.
+    :raises KeptError: or OSError when delivery failed (nothing is recorded
+        for that digest).
     """
     build = build or _default_builder()
     render = render or _default_renderer()
     sender_factory = sender_factory or _default_sender_factory()
+    if settings.digest.per_account and len(settings.accounts) > 1:
+        sent_id = None
+        for account in settings.accounts:
+            message_id = _send_one_digest(
+                store, settings, now, force, build, render, sender_factory, account.name
+            )
+            sent_id = message_id or sent_id
+        return sent_id
+    return _send_one_digest(store, settings, now, force, build, render, sender_factory, None)
+
+
+def _send_one_digest(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    force: bool,
+    build: Callable[..., Any],
+    render: Callable[..., Any],
+    sender_factory: Callable[[Settings], Any],
+    account: str | None,
+) -> str | None:
+    """Build, send and record one digest: all accounts (`account` None) or one."""
+    last_key = "last_digest_date" if account is None else f"last_digest_date:{account}"
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     with store.transaction():
-        last = store.get_meta("last_digest_date")
+        last = store.get_meta(last_key)
         notes = list(store.get_meta("pending_notes") or [])
     if not force:
         if now < send_time(settings, today):
             return None
         if last is not None and str(last) >= today.isoformat():
             return None
-    digest = build(store, now, settings, notes=tuple(notes))
+    if account is None:
+        digest = build(store, now, settings, notes=tuple(notes))
+    else:
+        digest = build(store, now, settings, notes=tuple(notes), account=account)
     if digest.is_empty and not settings.digest.send_empty and not force:
-        logger.info("digest for %s: nothing to report, not sent", today.isoformat())
+        logger.info("digest for %s%s: nothing to report, not sent", today.isoformat(),
+                    f" ({account})" if account else "")
         return None
     message_id = new_digest_message_id(settings, today)
     message = render(digest, settings, message_id=message_id)
@@ -259,11 +292,12 @@ def send_digest_if_due(
             newest = sorted(sent.items(), key=lambda item: item[1].get("sent_at", ""))[-SENT_DIGESTS_KEPT:]
             sent = dict(newest)
         store.set_meta("sent_digests", sent)
-        store.set_meta("last_digest_date", today.isoformat())
+        store.set_meta(last_key, today.isoformat())
         # Notes queued while the digest was being sent stay for the next one.
         pending = list(store.get_meta("pending_notes") or [])
         store.set_meta("pending_notes", pending[len(notes):] if pending[: len(notes)] == notes else pending)
-    logger.info("digest for %s sent: %d items", today.isoformat(), len(digest.index))
+    logger.info("digest for %s%s sent: %d items", today.isoformat(),
+                f" ({account})" if account else "", len(digest.index))
     return message_id
 
 
@@ -517,8 +551,12 @@ class Daemon:
                 self.backoff.succeeded(account.name)
         now = self.clock()
         self._last_scan = now
-        with self.store.transaction():
-            self.store.set_meta("last_scan", now.isoformat())
+        try:
+            with self.store.transaction():
+                self.store.set_meta("last_scan", now.isoformat())
+        except StorageWriteError as exc:
+            # Disk full: the accounts' errors already schedule retries.
+            logger.error("cannot record the time of the scan: %s", str(exc).splitlines()[0])
         failing = [a.name for a in self.settings.accounts if self.backoff.failures(a.name)]
         line = f"last scan {now:%Y-%m-%d %H:%M} UTC"
         if failing:
