@@ -18,9 +18,18 @@ The extractor works in three steps:
    * ``NEG_*`` rows veto: a dependency veto cancels the commitment on the
      same action verb ("I will not send"), a token veto cancels every
      commitment in its sentence ("if you need anything", a question);
-   * rows labelled with a promise kind say what the action is; one must
-     start at the action verb (the first such row in file order wins), otherwise the action is not something anyone
-     could hold the writer to ("I will be in Houston") and nothing is found.
+   * ``soft`` ``NEG_*`` rows (``"soft": true``) are the data-driven lists of
+     stative, mental and whereabouts verbs ("I will be in Houston", "we
+     will see", "I will need two originals"): they cancel a commitment only
+     when no kind row names its action, so an idiom such as "I will be
+     there!" (an RSVP) still counts;
+   * rows labelled with a promise kind say what the action is; the first
+     such row (in file order) starting at the action verb wins. An action
+     verb no kind row names is still a commitment, of kind ``other``: any
+     action verb a first person commits to is something someone could hold
+     them to, so the lexicon decides the kind, never whether it is a promise.
+     When a sentence has several commitments, one with a named kind is
+     preferred over a fallback one, then the earliest.
 
 3. **Records.** Each sentence with a surviving commitment gives one
    `PromiseCandidate` with the action phrase, the kind, the named person and
@@ -97,6 +106,12 @@ class PatternRow:
         among the rule's hits.
     :ivar action: for token ``COMMIT`` rows, the index of the action verb
         in the pattern.
+    :ivar soft: for ``NEG_*`` dependency rows, veto only actions that no
+        kind row names.
+    :ivar fallback: for ``COMMIT`` rows, whether an action no kind row
+        names still counts (as `FALLBACK_KIND`). Off for frames that are as
+        often plans or suggestions as promises ("let's", "going to", "will
+        be doing"): there only a named action is a commitment.
     :ivar source: ``file:line`` the row came from, for error messages.
     """
 
@@ -106,10 +121,14 @@ class PatternRow:
     matcher: str = "token"
     confidence: float = DEFAULT_CONFIDENCE
     action: int | None = None
+    soft: bool = False
+    fallback: bool = True
     source: str = ""
 
 
-_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action"}
+_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "fallback"}
+#: The kind of a commitment whose action verb no kind row names.
+FALLBACK_KIND = "other"
 
 
 def _bundled_pattern_file() -> Path:
@@ -160,6 +179,16 @@ def _check_row(raw: Any, where: str) -> PatternRow:
             raise PatternError(f"{where}: row {row_id!r} has an 'OP' at or before its action token")
     elif action is not None:
         raise PatternError(f"{where}: 'action' is only for COMMIT rows (row {row_id!r})")
+    soft = raw.get("soft", False)
+    if not isinstance(soft, bool):
+        raise PatternError(f"{where}: 'soft' of row {row_id!r} must be true or false")
+    if soft and not (label.startswith(VETO_PREFIX) and matcher == "dependency"):
+        raise PatternError(f"{where}: 'soft' is only for dependency NEG_* rows (row {row_id!r})")
+    fallback = raw.get("fallback", True)
+    if not isinstance(fallback, bool):
+        raise PatternError(f"{where}: 'fallback' of row {row_id!r} must be true or false")
+    if "fallback" in raw and label != COMMIT_LABEL:
+        raise PatternError(f"{where}: 'fallback' is only for COMMIT rows (row {row_id!r})")
     return PatternRow(
         id=row_id,
         label=label,
@@ -167,6 +196,8 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         matcher=matcher,
         confidence=float(confidence),
         action=action,
+        soft=soft,
+        fallback=fallback,
         source=where,
     )
 
@@ -212,14 +243,15 @@ class SentenceMatch:
     :ivar action: the action verb.
     :ivar rule: the ``COMMIT`` row that found it.
     :ivar kind: the promise kind.
-    :ivar kind_rule: the kind row that named the kind.
+    :ivar kind_rule: the kind row that named the kind; None when no kind
+        row names the action and the kind is `FALLBACK_KIND`.
     """
 
     sentence: Span
     action: Token
     rule: PatternRow
     kind: str
-    kind_rule: PatternRow
+    kind_rule: PatternRow | None
 
 
 class PromiseMatcher:
@@ -265,6 +297,7 @@ class PromiseMatcher:
         strings = self.nlp.vocab.strings
         commits: list[tuple[int, PatternRow]] = []
         vetoed_actions: set[int] = set()
+        soft_vetoed_actions: set[int] = set()
         vetoed_sentences: set[int] = set()
         kinds: dict[int, tuple[int, int, PatternRow]] = {}
 
@@ -285,19 +318,27 @@ class PromiseMatcher:
             action = token_ids[self._action_node[row.id]]
             if row.label == COMMIT_LABEL:
                 commits.append((action, row))
+            elif row.soft:
+                soft_vetoed_actions.add(action)
             elif row.label.startswith(VETO_PREFIX):
                 vetoed_actions.add(action)
 
         found: dict[int, SentenceMatch] = {}
-        for action_i, row in sorted(commits, key=lambda item: (item[0], -item[1].confidence)):
+        # A named kind first, then the earliest action, then the surest rule.
+        for action_i, row in sorted(
+            commits, key=lambda item: (item[0] not in kinds, item[0], -item[1].confidence)
+        ):
             action = doc[action_i]
             sentence = action.sent
             if sentence.start in found or sentence.start in vetoed_sentences or action_i in vetoed_actions:
                 continue
             kind = kinds.get(action_i)
             if kind is None:
-                continue
-            found[sentence.start] = SentenceMatch(sentence, action, row, kind[2].label, kind[2])
+                if action_i in soft_vetoed_actions or not row.fallback:
+                    continue
+                found[sentence.start] = SentenceMatch(sentence, action, row, FALLBACK_KIND, None)
+            else:
+                found[sentence.start] = SentenceMatch(sentence, action, row, kind[2].label, kind[2])
         return [found[start] for start in sorted(found)]
 
 
@@ -318,7 +359,9 @@ _CUE = re.compile(
     r"|\bwe\s+(?:\w+\s+)?(?:should|need|must|ought|have\s+to|got\s+to)\b"
     r"|\b(?:i|we)\s+should\s+be\s+able\b"
     r"|\blet(?:'s|\s+us)\b|\blet\s+me\s+(?!know\b)"
-    r"|^\W*(?:\w+\W+)?will\s+[a-z]",
+    r"|^\W*(?:\w+\W+)?will\s+[a-z]"
+    # "Redline of this document will follow."
+    r"|\bwill\s+follow\b",
     re.IGNORECASE,
 )
 

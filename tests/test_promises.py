@@ -131,6 +131,65 @@ def test_non_promises_are_not_found(extractor: PromiseExtractor, text: str) -> N
     assert extractor.extract(text, SENT_AT) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # any action verb a first person commits to counts; the lexicon only names the kind
+        ("I will join you in the facilitator training.", "other"),
+        ("I will route the agreement for signature.", "other"),
+        ("I will communicate the final ranking to your supervisor.", "other"),
+        # ... and a named kind wins over a fallback verb in the same sentence
+        ("I will go ahead and mail you another check.", "deliver"),
+        # "Redline ... will follow": a deliverable announced without a subject
+        ("Redline of this document will follow.", "deliver"),
+        # "see if I can find" is a follow-up, although "see" alone is a state
+        ("I will see if I can find anything out about that.", "follow-up"),
+        # let's try and / plan to <meet>
+        ("Let's try and schedule a meeting for Wednesday.", "call-or-meet"),
+        # a soft (stative) veto yields to an idiom a kind row names
+        ("I will keep Rick, the interviewers and you updated on the timing.", "follow-up"),
+        ("I will be there tomorrow.", "other"),
+        # "catch up soon" is a social promise, "catch you later" a pleasantry
+        ("We will have to catch up soon.", "call-or-meet"),
+    ],
+)
+def test_generalised_commitments(extractor: PromiseExtractor, text: str, kind: str) -> None:
+    assert only(extractor, text).kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # stative, mental and whereabouts verbs (the soft NEG_STATE list)
+        "I will be available to interview next week.",
+        "We will need two executed originals.",
+        "I'll have an extra ticket with me.",
+        "We will know tomorrow which employees are moving.",
+        "We will miss you on the 11th.",
+        "I am going to be in meetings all afternoon.",
+        # reflexive states, pleasantries, vague actions
+        "I will find myself in South America next week.",
+        "I will look forward to seeing you.",
+        "I will give it some thought.",
+        "I'll catch you later.",
+        # "let's" and "going to" need a named action: otherwise a suggestion or a plan
+        "Let's save this for later.",
+        "Let's get this stuff clean today.",
+        # at the recipient's convenience, or conditional on someone else
+        "Let's discuss when you get a chance.",
+        "Assuming this is true, I will work directly with him.",
+        "I will sell the tickets to your brother if they want them.",
+        # reported, not made, and predictions framed by an adjective
+        "Here is a letter that indicates I will give consent.",
+        "It is likely that we will renegotiate the contract.",
+        # obligations stay vetoed whatever the verb
+        "I will have to transfer the money before the closing.",
+    ],
+)
+def test_generalised_non_promises(extractor: PromiseExtractor, text: str) -> None:
+    assert extractor.extract(text, SENT_AT) == []
+
+
 def test_candidate_fields(extractor: PromiseExtractor) -> None:
     promise = only(extractor, "I will send the revised contract to Sally Beck by Friday.")
     assert promise.sentence == "I will send the revised contract to Sally Beck by Friday."
@@ -235,6 +294,9 @@ def test_pattern_unknown_label(tmp_path: Path) -> None:
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "confidence": 2}, "from 0 to 1"),
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "colour": 1}, "unknown keys colour"),
         ({"id": "d", "label": "COMMIT", "matcher": "dependency", "pattern": [{"RIGHT_ID": "x", "RIGHT_ATTRS": {}}]}, "RIGHT_ID 'action'"),
+        ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "soft": True}, "'soft' is only"),
+        ({"id": "n", "label": "NEG_X", "pattern": [{}], "fallback": False}, "'fallback' is only"),
+        ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "fallback": "no"}, "true or false"),
     ],
 )
 def test_pattern_schema_errors(tmp_path: Path, row: dict, message: str) -> None:
