@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from kept.errors import AuthenticationError, KeptError, SourceError, UserError
+from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
 from kept.extractors.asks import asks
 from kept.extractors.fulfilment import find_fulfilment
 from kept.extractors.introductions import find_introduction, introduction_id
@@ -158,8 +158,11 @@ class Scanner:
             if self.stop_requested():
                 break
             results.append(self.scan_account(account))
-        with self.store.transaction():
-            self.store.set_meta("last_scan", self.now().isoformat())
+        try:
+            with self.store.transaction():
+                self.store.set_meta("last_scan", self.now().isoformat())
+        except StorageWriteError as exc:
+            logger.error("cannot record the time of the scan: %s", str(exc).splitlines()[0])
         return results
 
     def scan_account(self, account: Account) -> AccountScan:
@@ -179,7 +182,13 @@ class Scanner:
         except (SourceError, KeptError, OSError) as exc:
             result.error = str(exc) or exc.__class__.__name__
         result.seconds = time.monotonic() - started
-        self._record_health(account.name, result)
+        try:
+            self._record_health(account.name, result)
+        except StorageWriteError as exc:
+            # A full disk fails the batch and then this write too; the error
+            # is in the result, and the caller retries the account later.
+            logger.error("account %s: cannot record its health: %s", account.name, str(exc).splitlines()[0])
+            result.error = result.error or str(exc).splitlines()[0]
         if result.error:
             logger.warning("account %s: scan failed: %s", account.name, result.error)
         else:

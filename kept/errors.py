@@ -7,6 +7,7 @@
      |    +-- ConfigError          the config file is missing or invalid (lists every problem)
      |    +-- AuthenticationError  the server refused the credentials
      |    +-- StorageError         the database is unreadable, locked or from a newer kept
+     |         +-- StorageWriteError   writing it failed (disk full); the old version is intact, retried
      +-- SourceError               a mail source failed (server down, connection cut); retried
      +-- ParseError                a message could not be read at all (never escapes a scan)
 
@@ -60,6 +61,14 @@ class StorageError(UserError):
     """The database cannot be used (corrupt, locked, unwritable or too new)."""
 
     exit_code = 4
+
+
+class StorageWriteError(StorageError):
+    """Writing the database failed (disk full, I/O error); the previous version is intact.
+
+    Unlike a damaged or missing database this may clear by itself, so the
+    daemon retries instead of stopping.
+    """
 
 
 class SourceError(KeptError):

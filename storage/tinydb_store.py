@@ -52,7 +52,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from kept.errors import StorageError
+from kept.errors import StorageError, StorageWriteError
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 from kept.storage.base import SCHEMA_VERSION
 from kept.storage.memory import ThreadIndex, dated_order, json_copy, promise_order
@@ -345,7 +345,7 @@ class _AtomicJSONStorage(Storage):
                 reason = "the disk is full"
             else:
                 reason = error.strerror or str(error)
-            raise StorageError(
+            raise StorageWriteError(
                 f"could not write the database {self.path}: {reason}; "
                 "nothing from this run was saved and the previous version is intact",
                 hint="free some disk space or fix the directory's permissions, then retry",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -226,13 +227,23 @@ class DovecotServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def stop_process(self) -> None:
-        """Stop the server but keep its configuration and mail, as a crash or restart does."""
+        """Stop the server but keep its configuration and mail, as a crash or restart does.
+
+        The per-connection ``imap`` processes outlive their master, so they
+        are ended too: open connections drop, as when the machine goes down.
+        """
+        children = _descendants(self._process.pid)
         self._process.terminate()
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self._process.stdout:
             self._process.stdout.close()
 
@@ -341,6 +352,26 @@ class DovecotServer:
 
     def _doveadm(self) -> str:
         return shutil.which("doveadm") or str(Path(self._binary).with_name("doveadm"))
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids of every descendant of `pid` (read from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name in field 2 may hold spaces; the parent id follows its ")".
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        children = parents.get(pending.pop(), [])
+        found += children
+        pending += children
+    return found
 
 
 def _make_certificate(root: Path) -> None:
