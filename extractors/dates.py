@@ -12,7 +12,9 @@ conventions explicit instead of leaving them to a general-purpose parser:
 * "next week" is the Monday of the following week; "end of the week", "this
   week" and "before the weekend" the Friday of the current week (the coming
   Friday when written on a weekend); "this weekend" the Saturday on or after;
-* "in the morning" and "in a day or so" are the next day;
+* "in the morning", "in a day or so" / "or two" are the next day; "by end of
+  day tomorrow" is tomorrow, not the sent day;
+* "over the weekend" is "this weekend"; "later in the week" is "this week";
 * "end of the month" is the month's last day, "next month" the first day of
   the next month;
 * "tomorrow" is one day later, "today", "tonight", "this afternoon" and
@@ -65,7 +67,8 @@ _MONTH_NAMES = (
     r"|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec"
 )
 _NUMBER_WORDS = r"\d{1,2}|a couple of|a couple|couple of|a few|few|an?|one|two|three|four|five|six|seven|eight|nine|ten"
-_PREP = r"(?:(?:by|before|on|until|till|for|around|no later than|first thing)\s+)?"
+# "over"/"during" frame a weekend or a span ("over the weekend") like "by" frames a deadline.
+_PREP = r"(?:(?:by|before|on|until|till|for|around|over|during|no later than|first thing)\s+)?"
 
 Resolver = Callable[[re.Match[str], date], date | None]
 
@@ -181,8 +184,16 @@ def _compile(pattern: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
 # match wins, then the earlier rule.
 _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     (_compile(_PREP + r"(?:the\s+)?day after tomorrow"), _fixed(2)),
-    (_compile(_PREP + r"tomm?orr?ow(?:\s+(?:morning|afternoon|evening|night|am|pm))?"), _fixed(1)),
-    (_compile(r"(?:first thing )?in the morning|in a day or so"), _fixed(1)),
+    # "by end of day tomorrow" is tomorrow: the day named wins over the
+    # time-of-day phrase that would otherwise resolve to the sent day.
+    (
+        _compile(
+            _PREP + r"(?:(?:the\s+)?(?:end|close)\s+of\s+(?:the\s+)?(?:business\s+day|business|day)\s+|eod\s+|cob\s+)?"
+            r"tomm?orr?ow(?:\s+(?:morning|afternoon|evening|night|am|pm))?"
+        ),
+        _fixed(1),
+    ),
+    (_compile(r"(?:first thing )?in the morning|in a day or (?:so|two)"), _fixed(1)),
     (
         _compile(
             _PREP + r"(?:today|tonight|this\s+(?:morning|afternoon|evening)|later\s+today|"
@@ -195,7 +206,7 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     (
         _compile(
             _PREP + r"(?:the\s+)?(?:end\s+of\s+(?:the\s+|this\s+)?week|eow|"
-            r"(?:later\s+|sometime\s+)?this\s+week|before\s+the\s+weekend)"
+            r"(?:later\s+|sometime\s+)?this\s+week|later\s+in\s+the\s+week|before\s+the\s+weekend)"
         ),
         lambda m, b: _friday_this_week(b),
     ),
@@ -216,7 +227,7 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     ),
     (
         _compile(
-            _PREP + r"(?:(?P<which>next week|next|this|coming)\s+)?"
+            _PREP + r"(?:(?P<which>next week|next|this coming|this|coming)\s+)?"
             r"(?P<weekday>" + _WEEKDAY_LONG + r")(?:\s+(?:morning|afternoon|evening|night|am|pm))?"
         ),
         _resolve_weekday,

@@ -46,6 +46,13 @@ SATURDAY = datetime(2001, 3, 17, 9, 0)
         ("I'll send it by the 20th.", date(2001, 3, 20), "by the 20th"),
         ("I'll send it by the 2nd.", date(2001, 4, 2), "by the 2nd"),
         ("Let's play golf this weekend.", date(2001, 3, 17), "this weekend"),
+        ("I will review it over the weekend.", date(2001, 3, 17), "over the weekend"),
+        ("I'll call you this evening.", date(2001, 3, 14), "this evening"),
+        ("I'll send it by end of day tomorrow.", date(2001, 3, 15), "by end of day tomorrow"),
+        ("I'll send it by close of business tomorrow.", date(2001, 3, 15), "by close of business tomorrow"),
+        ("I'll get back to you in a day or two.", date(2001, 3, 15), "in a day or two"),
+        ("I'll send it later in the week.", date(2001, 3, 16), "later in the week"),
+        ("I'll send it this coming Monday.", date(2001, 3, 19), "this coming Monday"),
     ],
 )
 def test_expressions(text: str, due: date, words: str) -> None:
@@ -54,7 +61,7 @@ def test_expressions(text: str, due: date, words: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I'll send it soon.", "I'll call you shortly.", "I'll do it ASAP.", "I'll send it.", "I may have it.", "in May"],
+    ["I'll call you when I am back.", "I'll send it soon.", "I'll call you shortly.", "I'll do it ASAP.", "I'll send it.", "I may have it.", "in May"],
 )
 def test_no_date(text: str) -> None:
     assert resolve_due(text, WEDNESDAY) == (None, None)

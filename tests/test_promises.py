@@ -151,6 +151,10 @@ def test_non_promises_are_not_found(extractor: PromiseExtractor, text: str) -> N
         ("I will be there tomorrow.", "other"),
         # "catch up soon" is a social promise, "catch you later" a pleasantry
         ("We will have to catch up soon.", "call-or-meet"),
+        # "see if there are" is an indirect question, not a condition
+        ("I will ask around and see if there are any good suggestions.", "follow-up"),
+        # a delegated "get" is an action, not a state
+        ("I will have Patti get a date on the calendar.", "other"),
     ],
 )
 def test_generalised_commitments(extractor: PromiseExtractor, text: str, kind: str) -> None:
@@ -184,6 +188,9 @@ def test_generalised_commitments(extractor: PromiseExtractor, text: str, kind: s
         "It is likely that we will renegotiate the contract.",
         # obligations stay vetoed whatever the verb
         "I will have to transfer the money before the closing.",
+        "We will have to work together next week.",
+        # receiving is not doing
+        "I will get an update from Shona.",
     ],
 )
 def test_generalised_non_promises(extractor: PromiseExtractor, text: str) -> None:
@@ -199,6 +206,13 @@ def test_candidate_fields(extractor: PromiseExtractor) -> None:
     assert promise.named_person == "Sally Beck"
     assert promise.rule_id == "will-verb"
     assert 0.5 < promise.confidence <= 1.0
+
+
+def test_fallback_kind_has_lower_confidence(extractor: PromiseExtractor) -> None:
+    named = only(extractor, "I will send the agreement for signature.")
+    fallback = only(extractor, "I will route the agreement for signature.")
+    assert fallback.kind == "other"
+    assert fallback.confidence < named.confidence
 
 
 def test_softened_promises_have_lower_confidence(extractor: PromiseExtractor) -> None:
