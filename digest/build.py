@@ -523,12 +523,21 @@ def _waiting_on_me(
     numbering: _Numbering,
 ) -> tuple[WaitingItem, ...]:
     me = frozenset(settings.addresses)
+    # A lead ("you should talk to Carla") waiting on the user is listed once,
+    # under "thank and report back", where the right answer is a thank-you
+    # rather than a holding reply.
+    nudges = settings.nudges
+    lead_messages = (
+        {lead.message_id for lead in store.leads() if lead.status != "dismissed"}
+        if nudges.enabled and nudges.thanks.enabled
+        else set()
+    )
     found = []
     for thread in threads:
         if not _thread_visible(thread, today):
             continue
         waiting = awaiting_my_reply(thread, me, settings.threads, now)
-        if waiting is None or waiting.sender in muted:
+        if waiting is None or waiting.sender in muted or waiting.message_id in lead_messages:
             continue
         found.append((thread, waiting))
     found.sort(key=lambda pair: (_aware(pair[1].date), pair[0].key))

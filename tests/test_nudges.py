@@ -309,6 +309,8 @@ def test_sample_mailbox_digest_shows_one_case_of_each_habit(tmp_path):
     assert [i.who for i in digest.introductions] == ["Anna Keller to Ben Okafor"]
     assert [(i.giver, i.about, i.stage) for i in digest.leads] == [("Felix Brandt", "Carla Mendes at Oakridge", "thank")]
     assert [c.email for c in digest.keep_in_touch] == ["elena@petrova-research.example"]
+    # The lead is listed once: under "thank and report back", not also as waiting on you.
+    assert "felix.brandt@brandt-ventures.example" not in [w.contact for w in digest.waiting_on_me]
     numbers = {kind: n for n, kind, _ in digest.index if kind in ("intro", "lead", "contact")}
     assert sorted(numbers) == ["contact", "intro", "lead"]
     text = render_text(digest)
