@@ -34,7 +34,7 @@ demo: install
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) digest --preview --html demo-state/digest.html
 
 test: install
-	bash .ci/install-dovecot.sh
+	sh .ci/install-test-deps.sh
 	$(PY) -m pytest -q
 
 lock:
