@@ -327,10 +327,20 @@ class PromiseMatcher:
             elif row.label.startswith(VETO_PREFIX):
                 vetoed_actions.add(action)
 
+        # A verb whose complement is itself a committed action ("ask Patti
+        # to set up a meeting", "plan to get together") is a frame: the
+        # complement says what will be done, so it names the kind.
+        committed = {action_i for action_i, _ in commits}
+        frames = {
+            doc[action_i].head.i
+            for action_i in committed
+            if doc[action_i].dep_ in ("xcomp", "ccomp") and doc[action_i].head.i in committed
+        }
         found: dict[int, SentenceMatch] = {}
-        # A named kind first, then the earliest action, then the surest rule.
+        # A named kind first, then a complement over its frame, then the
+        # earliest action, then the surest rule.
         for action_i, row in sorted(
-            commits, key=lambda item: (item[0] not in kinds, item[0], -item[1].confidence)
+            commits, key=lambda item: (item[0] not in kinds, item[0] in frames, item[0], -item[1].confidence)
         ):
             action = doc[action_i]
             sentence = action.sent

@@ -137,7 +137,7 @@ def test_non_promises_are_not_found(extractor: PromiseExtractor, text: str) -> N
         # any action verb a first person commits to counts; the lexicon only names the kind
         ("I will join you in the facilitator training.", "other"),
         ("I will route the agreement for signature.", "other"),
-        ("I will communicate the final ranking to your supervisor.", "other"),
+        ("I will insure that the proper approvals are obtained.", "other"),
         # ... and a named kind wins over a fallback verb in the same sentence
         ("I will go ahead and mail you another check.", "deliver"),
         # "Redline ... will follow": a deliverable announced without a subject
@@ -151,6 +151,10 @@ def test_non_promises_are_not_found(extractor: PromiseExtractor, text: str) -> N
         ("I will be there tomorrow.", "other"),
         # "catch up soon" is a social promise, "catch you later" a pleasantry
         ("We will have to catch up soon.", "call-or-meet"),
+        # the complement of a frame verb names the kind ("ask X to set up a meeting")
+        ("I will ask Patti to set up a meeting for us this week.", "call-or-meet"),
+        ("Let's definitely plan to get together.", "call-or-meet"),
+        ("So we will have to do the meeting tomorrow.", "call-or-meet"),
         # "see if there are" is an indirect question, not a condition
         ("I will ask around and see if there are any good suggestions.", "follow-up"),
         # a delegated "get" is an action, not a state
