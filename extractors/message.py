@@ -288,6 +288,21 @@ def _header(message: Message, name: str, problems: list[str]) -> str:
     return text[:MAX_HEADER_CHARS]
 
 
+def _undo_surrogate_escapes(text: str) -> str:
+    """Decode raw 8-bit bytes the parser left as lone surrogates (unencoded UTF-8 names).
+
+    Lone surrogates cannot be written as UTF-8, so they would break the
+    digest; the bytes are UTF-8 in practice, else Windows-1252.
+    """
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
 def _one_line(text: str) -> str:
     return _WHITESPACE.sub(" ", strip_control(text)).strip()
 
@@ -332,14 +347,16 @@ def _addresses(message: Message, name: str, problems: list[str]) -> tuple[Addres
         if raw is None:
             return ()
         try:
-            pairs = email.utils.getaddresses([_decode_rfc2047(raw)])
+            # Split the raw header first and decode each name afterwards: an
+            # encoded word must never add addresses or separators of its own.
+            pairs = [(_decode_rfc2047(display), addr) for display, addr in email.utils.getaddresses([raw])]
         except Exception:  # noqa: BLE001
             pairs = []
         if not pairs:
             problems.append(f"unreadable {name} header")
     addresses: list[Address] = []
     for display, addr in pairs[:MAX_ADDRESSES]:
-        display_name = _one_line(display).strip("\"' ")
+        display_name = _one_line(_undo_surrogate_escapes(display)).strip("\"' ")
         address = _clean_email(addr)
         if not address and not display_name:
             continue
