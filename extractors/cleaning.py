@@ -134,7 +134,7 @@ _FILE_MARKER_LINE = re.compile(r"^\s*(?:-\s*)?[^<>\n]{0,200}<<\s*(?:File|Attachm
 # Control characters that have no business in text, and the bidirectional
 # overrides used to disguise file names and links ("trojan source").
 _CONTROL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb]"
 )
 
 _SUBJECT_PREFIX = re.compile(
