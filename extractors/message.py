@@ -285,7 +285,7 @@ def _header(message: Message, name: str, problems: list[str]) -> str:
             return ""
         problems.append(f"malformed {name} header")
         text = _decode_rfc2047(raw)
-    return text[:MAX_HEADER_CHARS]
+    return _undo_surrogate_escapes(text[:MAX_HEADER_CHARS])
 
 
 def _undo_surrogate_escapes(text: str) -> str:
