@@ -178,3 +178,10 @@ def test_hostile_mail_never_raises_and_leaves_clean_records(data: bytes) -> None
     assert_clean(record)
     assert record.message_id == "<hostile@example.org>"
     assert peak < 50 * MB
+
+
+def test_raw_invalid_bytes_in_a_subject_leave_no_surrogates() -> None:
+    """Found by benchmarks/fuzz_parser.py: 0xFF bytes in a Subject came back as lone surrogates."""
+    record = parse(HEAD + b"Subject: =?utf-8?q\xff\xff?Presupuesto_a=C3=B1o?=\r\n\r\nhi\r\n")
+    assert_clean(record)
+    assert "Presupuesto" in record.subject
