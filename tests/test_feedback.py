@@ -279,3 +279,27 @@ def test_a_failing_reply_leaves_nothing_half_done(store, monkeypatch):
         apply_digest_reply(store, reply("done 1\nsnooze 3 friday", digest_id), SETTINGS, NOW)
     assert snapshot(store) == before
     assert store.get_meta("pending_notes") is None and store.get_meta("applied_replies") is None
+
+
+@pytest.mark.parametrize("from_header", [
+    f'"{ME}" <evil@attacker.example>',                      # own address as the display name
+    f"=?utf-8?q?{ME}?= <evil@attacker.example>",             # ... as an encoded word
+    f"=?utf-8?q?Me_=3C{ME}=3E?= <evil@attacker.example>",    # an encoded word that looks like an address
+    f"=?utf-8?q?x=2C_{ME}?= <evil@attacker.example>",        # an encoded word adding a second address
+    f"evil@attacker.example (\u202e{ME})",                  # a comment with a bidi override
+])
+def test_spoofed_sender_in_raw_mail_changes_nothing(store, from_header):
+    """The whole way from raw bytes: only the real address of From counts, never names or encoded words."""
+    from kept.extractors.message import parse_message
+    from kept.models import RawMessage
+
+    digest_id = sent_digest(store)
+    before = snapshot(store)
+    raw = (f"From: {from_header}\r\nTo: {ME}\r\nMessage-ID: <spoof@attacker.example>\r\n"
+           f"In-Reply-To: {digest_id}\r\nDate: Wed, 18 Mar 2026 08:00:00 +0000\r\nSubject: Re: digest\r\n\r\n"
+           "done 1\r\nmute 4\r\n").encode()
+    message = parse_message(RawMessage(uid="1", data=raw), account="acct", role="received", folder="INBOX")
+    assert message.from_addr is not None and message.from_addr.email == "evil@attacker.example"
+    notes = apply_digest_reply(store, message, SETTINGS, NOW)
+    assert snapshot(store) == before
+    assert len(notes) == 1 and notes[0].startswith("Ignored a reply claiming to be from you")
