@@ -13,7 +13,9 @@ Relative paths in the file are relative to the file's own folder.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ from kept.settings import (
 
 APP_NAME = "kept"
 CONFIG_ENV = "KEPT_CONFIG"
+
+logger = logging.getLogger(__name__)
 
 
 def default_config_path() -> Path:
@@ -765,4 +769,20 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot be read: {exc.strerror}"]) from None
-    return parse_settings(data, path.resolve())
+    settings = parse_settings(data, path.resolve())
+    _warn_if_others_can_read(path)
+    return settings
+
+
+def _warn_if_others_can_read(path: Path) -> None:
+    """Warn (at every start) when the config or its folder is open to other users."""
+    for target, allowed in ((path, 0o600), (path.parent, 0o700)):
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except OSError:
+            continue
+        if mode & ~allowed & 0o077:
+            logger.warning(
+                "%s has permissions %04o, so other users can read your kept configuration; run `chmod %o %s`",
+                target, mode, allowed, target,
+            )
