@@ -25,6 +25,12 @@ The output is unlabelled, one JSON object per line with ``id``
 Labels are added by hand; see ``tests/data/README-promises-dev.md``.
 The output is deterministic for a given corpus and excluded sets.
 
+The committed ``tests/data/promises-sent-more.jsonl`` was drawn with the
+default exclusion (dev, validation and test sets, the only labelled sets at
+the time). The inbox sets (``promises-inbox-*.jsonl``) were committed later;
+none of the 300 drawn sentences is in them, but they share 4 sentences with
+this script's pool, so passing them via ``--exclude`` draws another sample.
+
 Usage::
 
     python benchmarks/build_sent_more_candidates.py \\
