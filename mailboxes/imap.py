@@ -82,9 +82,29 @@ class _SecretRedactor(logging.Filter):
         return True
 
 
+class _MailContentFilter(logging.Filter):
+    """Keeps mail out of imaplib's protocol trace (``kept -vv``).
+
+    imaplib logs every FETCH response it stores, literal included, so the
+    trace would hold whole messages; those records are shortened to their
+    size. Commands and status lines stay, for debugging.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record must not break logging
+            return True
+        if text.startswith("untagged_responses[FETCH]"):
+            record.msg = "untagged_responses[FETCH] (%d characters of mail, not logged)"
+            record.args = (len(text),)
+        return True
+
+
 _redactor = _SecretRedactor()
 for _name in ("imapclient.imaplib", "imapclient.imapclient", "imapclient"):
     logging.getLogger(_name).addFilter(_redactor)
+logging.getLogger("imapclient.imaplib").addFilter(_MailContentFilter())
 
 
 class ImapSource:
