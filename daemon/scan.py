@@ -147,6 +147,8 @@ class Scanner:
         # batch's transaction: the daemon reads replies to its digest here,
         # because bodies are never stored.
         self.on_new_message: Callable[[MailMessage], None] | None = None
+        # account -> open promises, for the pass under way (see _open_promises).
+        self._open_index: dict[str, _OpenPromises] = {}
 
     @property
     def extractor(self) -> CandidateFinder:
@@ -175,6 +177,7 @@ class Scanner:
         """One pass over one account; errors end up in the result and its health record."""
         result = AccountScan(account.name)
         started = time.monotonic()
+        self._open_index.pop(account.name, None)
         try:
             with self.source_factory(account) as source:
                 for folder in source.folders():
@@ -350,24 +353,72 @@ class Scanner:
             if self.store.get_promise(promise.id) is None:
                 self.store.put_promise(promise)
                 added += 1
+                if message.account in self._open_index:
+                    self._open_index[message.account].add(promise)
         return added
 
     def _close_kept_promises(self, message: MailMessage) -> int:
         """Mark open promises that `message` (a sent message) delivers as kept."""
         recipients = {a.email for a in message.recipients}
         closed = 0
-        for promise in list(self.store.promises(message.account)):
-            if not promise.is_open or promise.message_id == message.message_id:
-                continue
-            if message.date <= promise.made_at:
-                continue
-            related = promise.thread_key == message.thread_key or recipients & set(promise.counterparties)
-            if not related:
+        index = self._open_promises(message.account)
+        for promise in index.related(message.thread_key, recipients):
+            if promise.message_id == message.message_id or message.date <= promise.made_at:
                 continue
             evidence = find_fulfilment(promise, message)
-            if evidence:
-                self.store.put_promise(
-                    replace(promise, status="kept", evidence=evidence, closed_at=message.date)
-                )
-                closed += 1
+            if not evidence:
+                continue
+            # The index is this pass's copy; the user may have closed the
+            # promise meanwhile (`kept promises done`), so ask the store.
+            current = self.store.get_promise(promise.id)
+            index.discard(promise)
+            if current is None or not current.is_open:
+                continue
+            self.store.put_promise(replace(current, status="kept", evidence=evidence, closed_at=message.date))
+            closed += 1
         return closed
+
+    def _open_promises(self, account: str) -> _OpenPromises:
+        """This pass's index of the account's open promises, read from the store on first use."""
+        index = self._open_index.get(account)
+        if index is None:
+            index = self._open_index[account] = _OpenPromises(p for p in self.store.promises(account) if p.is_open)
+        return index
+
+
+class _OpenPromises:
+    """Open promises by thread and by counterparty, so a sent message finds the ones it may keep.
+
+    Looking through every promise for every sent message made a backfill
+    quadratic; this index is built once per pass and kept up to date by the
+    scanner as it stores and closes promises.
+    """
+
+    def __init__(self, promises: Iterable[Promise]) -> None:
+        self._promises: dict[str, Promise] = {}
+        self._by_thread: dict[str, set[str]] = {}
+        self._by_party: dict[str, set[str]] = {}
+        for promise in promises:
+            self.add(promise)
+
+    def add(self, promise: Promise) -> None:
+        """Index an open promise."""
+        self._promises[promise.id] = promise
+        self._by_thread.setdefault(promise.thread_key, set()).add(promise.id)
+        for party in promise.counterparties:
+            self._by_party.setdefault(party, set()).add(promise.id)
+
+    def discard(self, promise: Promise) -> None:
+        """Forget a promise that is no longer open."""
+        if self._promises.pop(promise.id, None) is None:
+            return
+        self._by_thread.get(promise.thread_key, set()).discard(promise.id)
+        for party in promise.counterparties:
+            self._by_party.get(party, set()).discard(promise.id)
+
+    def related(self, thread_key: str, recipients: set[str]) -> list[Promise]:
+        """Open promises in this thread or made to any of `recipients`, oldest first."""
+        ids = set(self._by_thread.get(thread_key, ()))
+        for recipient in recipients:
+            ids |= self._by_party.get(recipient, set())
+        return sorted((self._promises[i] for i in ids), key=lambda p: (p.made_at, p.id))
