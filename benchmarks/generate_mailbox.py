@@ -96,6 +96,11 @@ _PROMISES = [
 ]
 _THINGS = ["slides", "contract", "report", "budget", "draft", "figures", "invoice", "agenda", "photos"]
 _DAYS = ["Friday", "Monday", "tomorrow", "the end of the week", "Thursday"]
+# Real subjects are diverse: a base subject plus a project or client name.
+_TOPICS = ["Atlas", "Borealis", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Iris", "Juniper",
+           "Kestrel", "Lumen", "Meridian", "Nimbus", "Onyx", "Pioneer", "Quarry", "Raven", "Sierra", "Tundra",
+           "Umber", "Vertex", "Willow", "Xenon", "Yarrow", "Zephyr", "ACME", "Globex", "Initech", "Umbrella",
+           "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell", "Cyberdyne", "Aperture", "Wonka", "Oscorp"]
 
 _NEWSLETTERS = [("news@shop.example", "Weekly deals"), ("digest@forum.example", "Forum digest"),
                 ("noreply@bank.example", "Your statement is ready"),
@@ -177,8 +182,9 @@ class MailboxGenerator:
                 language = rng.choices(_LANGUAGES, weights=_LANGUAGE_WEIGHTS)[0]
                 open_threads.append({
                     "n": thread, "language": language, "contact": rng.choice(self.contacts),
-                    "subject": rng.choice(language[2]), "messages": [], "length": rng.randint(1, 7),
-                    "mine_first": rng.random() < 0.3, "promise": None,
+                    "subject": f"{rng.choice(language[2])} {rng.choice(_TOPICS)}{rng.choice(['', ' (2)', ' 2026', ' v2'])}",
+                    "messages": [], "length": rng.randint(1, 7),
+                    "mine_first": rng.random() < 0.34, "promise": None,
                 })
             state = rng.choice(open_threads)
             yield self._conversation_message(rng, state, when, produced)
@@ -208,7 +214,9 @@ class MailboxGenerator:
         language, charset, _subjects, openers, questions, statements = state["language"]
         name, address = state["contact"]
         index = len(state["messages"])
-        mine = (index % 2 == 0) == state["mine_first"]
+        # About a third of conversation mail is the owner's (30 % of all mail
+        # with the newsletters); replies do not strictly alternate.
+        mine = state["mine_first"] if index == 0 else rng.random() < 0.34
         message_id = f"<t{state['n']}.{index}.{self.seed}@{'me' if mine else 'them'}.example>"
         lines = [rng.choice(openers).format(name=(name if mine else ME_NAME).split()[0]), ""]
         if mine and language == "en" and state["promise"] is None and rng.random() < 0.35:

@@ -1,0 +1,207 @@
+"""How kept scales: a generated mailbox of N messages in a real Dovecot, scanned by `kept scan`.
+
+::
+
+    .venv/bin/python benchmarks/scale.py --count 10000      # also: make bench-scale SIZE=200000
+
+Steps, all against one private Dovecot (tests/dovecot.py) whose user's
+Maildir is written directly (much faster than APPEND at 200k):
+
+1. floor: a plain imapclient session fetches every message (BODY.PEEK[] in
+   batches of 200, as kept does) and parses it with the stdlib
+   (``email.message_from_bytes``, ``get_body``, ``get_content``), no analysis;
+2. backfill: ``kept scan`` from an empty database (wall time, messages/s,
+   peak RSS of the process);
+3. incremental scans with nothing new, then with 100 new messages APPENDed;
+4. storage: the size of the database files;
+5. start-up: in a fresh process, load the config, open the database, load
+   the language model (what ``kept run`` does before its first scan).
+
+Dovecot indexes a Maildir the first time it is opened; a warm-up SELECT and
+UID SEARCH of each folder happens before anything is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import os
+import pwd
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.generate_mailbox import END, MailboxGenerator, write_maildir  # noqa: E402
+from dovecot import DovecotServer  # noqa: E402
+
+NOW = (END.replace(hour=8)).isoformat()
+KEPT = [sys.executable, "-m", "kept.cli"]
+
+
+def run_measured(command: list[str], environment: dict[str, str]) -> tuple[float, int, str]:
+    """Run a command; return wall seconds, its peak RSS in MB, and its output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = process.communicate()
+    _, status, usage = os.wait4(process.pid, 0) if process.returncode is None else (0, 0, None)
+    wall = time.perf_counter() - started
+    if usage is None:
+        # communicate() reaped it; the children's maximum covers every process run so far.
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    else:
+        peak = usage.ru_maxrss // 1024
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{output.decode(errors='replace')[-3000:]}")
+    return wall, peak, output.decode(errors="replace")
+
+
+def floor(server: DovecotServer, user, folders: list[str]) -> tuple[float, int]:
+    """Plain fetch + stdlib parse of every message; returns (seconds, messages)."""
+    started = time.perf_counter()
+    count = 0
+    with server.client(user) as client:
+        for folder in folders:
+            client.select_folder(folder, readonly=True)
+            uids = client.search(["ALL"])
+            for start in range(0, len(uids), 200):
+                response = client.fetch(uids[start:start + 200], ["BODY.PEEK[]", "INTERNALDATE"])
+                for item in response.values():
+                    message = email.message_from_bytes(item[b"BODY[]"], policy=email.policy.default)
+                    body = message.get_body(("plain", "html"))
+                    if body is not None:
+                        try:
+                            body.get_content()
+                        except (LookupError, ValueError):
+                            pass
+                    str(message["Subject"] or "")
+                    count += 1
+    return time.perf_counter() - started, count
+
+
+def write_config(directory: Path, server: DovecotServer, user) -> Path:
+    config = directory / "config.toml"
+    config.write_text(
+        f"""\
+[kept]
+addresses = ["me@example.com"]
+timezone = "UTC"
+database = "{directory / 'state' / 'kept.json'}"
+
+[accounts.bench]
+type = "imap"
+host = "127.0.0.1"
+port = {server.imaps_port}
+security = "tls"
+username = "{user.name}"
+password_env = "KEPT_BENCH_PASSWORD"
+ca_file = "{server.ca_file}"
+timeout = 120
+""",
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    return config
+
+
+STARTUP = """
+import time, sys
+started = time.perf_counter()
+from kept.config import load_settings
+from kept.storage.tinydb_store import TinyDBStore
+from kept.extractors.promises import PromiseExtractor
+settings = load_settings(__import__("pathlib").Path(sys.argv[1]))
+loaded = time.perf_counter()
+store = TinyDBStore(settings.database)
+store.count_messages()
+opened = time.perf_counter()
+PromiseExtractor(settings.promises.model)
+done = time.perf_counter()
+print(f"{loaded - started:.2f} {opened - loaded:.2f} {done - opened:.2f} {done - started:.2f}")
+"""
+
+
+def main() -> None:
+    """Run the whole benchmark and print its figures (and JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kept-scale-"))
+    server = DovecotServer.start()
+    figures: dict[str, object] = {"messages": args.count}
+    try:
+        user = server.new_user()
+        maildir = server.root / "mail" / user.name / "Maildir"
+        started = time.perf_counter()
+        received, sent = write_maildir(iter(MailboxGenerator(args.count, args.seed)), maildir)
+        owner = pwd.getpwnam("dovecot") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+        for path in [server.root / "mail" / user.name, *(server.root / "mail" / user.name).rglob("*")]:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        print(f"generated {received} received + {sent} sent in {time.perf_counter() - started:.1f} s")
+        with server.client(user) as client:  # warm-up: Dovecot indexes the Maildir
+            for folder in ("INBOX", "Sent"):
+                client.select_folder(folder, readonly=True)
+                client.search(["ALL"])
+
+        seconds, fetched = floor(server, user, ["INBOX", "Sent"])
+        figures["floor_s"] = round(seconds, 1)
+        print(f"floor: fetch + stdlib parse of {fetched} messages: {seconds:.1f} s ({fetched / seconds:.0f} msg/s)")
+
+        config = write_config(work, server, user)
+        environment = {**os.environ, "KEPT_BENCH_PASSWORD": user.password}
+        command = [*KEPT, "--config", str(config), "--now", NOW, "scan", "-q"]
+        wall, peak, output = run_measured(command, environment)
+        figures.update(backfill_s=round(wall, 1), backfill_msg_s=round(args.count / wall), backfill_peak_rss_mb=peak)
+        print(f"backfill: {wall:.1f} s ({args.count / wall:.0f} msg/s, {wall / seconds:.2f}x the floor), "
+              f"peak RSS {peak} MB; {output.strip()}")
+
+        wall, peak, output = run_measured(command, environment)
+        figures.update(incremental_0_s=round(wall, 2), incremental_0_scan_s=_scan_seconds(output),
+                       incremental_peak_rss_mb=peak)
+        print(f"incremental, nothing new: {wall:.2f} s wall ({output.strip()})")
+
+        extra = [m.data for m in MailboxGenerator(100, args.seed + 1000)]
+        server.append_many(user, "INBOX", extra)
+        wall, peak, output = run_measured(command, environment)
+        figures.update(incremental_100_s=round(wall, 2), incremental_100_scan_s=_scan_seconds(output))
+        print(f"incremental, 100 new: {wall:.2f} s wall ({output.strip()})")
+
+        state = work / "state"
+        sizes = {p.name: p.stat().st_size for p in state.iterdir() if p.is_file()}
+        figures["storage_bytes"] = sum(sizes.values())
+        print("storage: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sorted(sizes.items())))
+
+        timings = subprocess.run([sys.executable, "-c", STARTUP, str(config)], env=environment,
+                                 capture_output=True, text=True, check=True).stdout.split()
+        config_s, store_s, model_s, total_s = (float(t) for t in timings)
+        figures.update(startup_s=total_s, startup_store_s=store_s, startup_model_s=model_s)
+        print(f"start-up: {total_s:.2f} s (config {config_s:.2f}, database {store_s:.2f}, model {model_s:.2f})")
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+def _scan_seconds(output: str) -> float | None:
+    """The pass's own time from `kept scan`'s summary line ("... in 0.4 s: ...")."""
+    try:
+        return float(output.split(" in ", 1)[1].split(" s", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+if __name__ == "__main__":
+    main()
