@@ -10,7 +10,7 @@ KEPT   := $(VENV)/bin/kept
 DEMO_CONFIG := examples/demo-config.toml
 DEMO_NOW    := 2026-11-20T07:30:00+01:00
 
-.PHONY: demo test install lock clean
+.PHONY: demo test install lock clean bench-scale
 
 # The venv is rebuilt when the lock file changes; kept itself is an editable
 # install so the working tree is what runs.
@@ -36,6 +36,12 @@ demo: install
 test: install
 	sh .ci/install-test-deps.sh
 	$(PY) -m pytest -q
+
+# Scale benchmark against a private Dovecot (see README, "Reliability and security").
+SIZE ?= 10000
+bench-scale: install
+	sh .ci/install-dovecot.sh
+	$(PY) benchmarks/scale.py --count $(SIZE)
 
 lock:
 	$(PY) -m pip install --quiet uv
