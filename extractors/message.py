@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.header import decode_header, make_header
+from email.header import decode_header
 from email.message import Message
 
 from kept.extractors.cleaning import html_to_text, split_fresh, strip_control

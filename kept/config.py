@@ -762,8 +762,8 @@ def load_settings(path: Path | None = None) -> Settings:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(
-            str(path), [f"the file does not exist; fix: run `kept init` to write a commented one, "
-                        f"or pass --config PATH"]
+            str(path), ["the file does not exist; fix: run `kept init` to write a commented one, "
+                        "or pass --config PATH"]
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None

@@ -208,7 +208,7 @@ def test_five_megabyte_line_is_fast():
 
 
 def nested_multipart(levels: int) -> bytes:
-    lines = ["From: a@b.c", f'Content-Type: multipart/mixed; boundary="b0"', ""]
+    lines = ["From: a@b.c", 'Content-Type: multipart/mixed; boundary="b0"', ""]
     for level in range(1, levels):
         lines += [f"--b{level - 1}", f'Content-Type: multipart/mixed; boundary="b{level}"', ""]
     lines += [f"--b{levels - 1}", "Content-Type: text/plain", "", "deep text"]
