@@ -147,7 +147,7 @@ def test_extractors_are_total_on_hostile_text() -> None:
         "> " * 100_000,
     ]
     for text in texts:
-        (cleaned, found_asks, reply), peak = peak_memory(lambda: (clean_body(text), asks(text), needs_reply(text)))
+        (cleaned, found_asks, reply), peak = peak_memory(lambda t=text: (clean_body(t), asks(t), needs_reply(t)))
         assert isinstance(found_asks, bool) and isinstance(reply, bool)
         for character in ("\x00", "\u202e", "\u2066", "\u200f"):
             assert character not in cleaned
