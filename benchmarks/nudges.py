@@ -16,7 +16,6 @@ not given).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import sys
 import tempfile

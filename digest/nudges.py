@@ -229,7 +229,7 @@ def build_nudge_sections(
             if set(intro.people) <= muted:
                 continue
             labels = dict(zip(intro.people, intro.names))
-            label = lambda email: one_line(labels.get(email) or email, MAX_NAME_CHARS)  # noqa: E731
+            label = lambda email: one_line(labels.get(email) or email, MAX_NAME_CHARS)  # noqa: E731, B023 - used at once
             intros.append(IntroItem(
                 number=number("intro", intro.id),
                 intro_id=intro.id,

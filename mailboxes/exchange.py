@@ -59,7 +59,7 @@ from exchangelib.fields import FieldPath
 from kept.errors import AuthenticationError, SourceError, UserError
 from kept.mailboxes.base import Batch, Cursor, Folder
 from kept.models import RawMessage
-from kept.oauth2 import EWS_APP_SCOPES, EWS_SCOPES
+from kept.oauth2 import EWS_SCOPES
 from kept.secrets import access_token_for, password_for
 from kept.settings import ExchangeAccount
 
@@ -148,7 +148,7 @@ class ExchangeSource:
             # An instance attribute, so other accounts keep their own timeout.
             self._ews.protocol.TIMEOUT = config.timeout
             # Touch the server now so a wrong password fails at connect time.
-            self._ews.inbox
+            self._ews.inbox  # noqa: B018 - the property access is the check
         return self
 
     def __exit__(self, *exc_info: object) -> None:

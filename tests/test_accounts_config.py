@@ -3,7 +3,6 @@ plaintext-password policy and what `kept check` says about sign-in."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
