@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - installs kept in .venv and runs it on the bundled sample mailbox
 #   make test   - installs what the tests need (Dovecot included) and runs them
-# Other targets: make lock (re-pin dependencies with hashes), make clean.
+# Other targets: make lock (re-pin dependencies with hashes), make train-promises
+# (retrain the promise re-scorer), make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ KEPT   := $(VENV)/bin/kept
 DEMO_CONFIG := examples/demo-config.toml
 DEMO_NOW    := 2026-11-20T07:30:00+01:00
 
-.PHONY: demo test install lock clean bench-scale
+.PHONY: demo test install lock clean bench-scale train-promises
 
 # The venv is rebuilt when the lock file changes; kept itself is an editable
 # install so the working tree is what runs.
@@ -37,6 +38,11 @@ test: install
 	sh .ci/install-test-deps.sh
 	$(PY) -m pytest -q
 
+# Retrain the promise re-scorer on tests/data/promises-*.jsonl, print the
+# cross-validated figures and rewrite extractors/patterns/promise_model.json.
+train-promises: install
+	$(PY) benchmarks/train_promise_model.py
+
 # Scale benchmark against a private Dovecot (see README, "Reliability and security").
 SIZE ?= 10000
 bench-scale: install
@@ -45,7 +51,7 @@ bench-scale: install
 
 lock:
 	$(PY) -m pip install --quiet uv
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --generate-hashes \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra train --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
 
 clean:

@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/promises.py [--data tests/data/promises-dev.jsonl ...]
-                                            [--errors] [--rules] [--model NAME]
+                                            [--errors] [--rules] [--rules-only] [--model NAME]
 
 ``--data`` may be given several times (or as a glob); each file is scored
 and reported on its own, so a set the extractor was tuned on never hides how
@@ -12,7 +12,8 @@ a sentence counts as predicted positive when at least one promise is found.
 Prints precision, recall and F1 overall and per kind, kind accuracy on true
 positives, due-date accuracy on labelled positives that carry a date, and,
 with ``--errors``, every false positive and false negative. ``--rules``
-prints the share of true positives per rule (to calibrate confidences).
+prints the share of true positives per rule; ``--rules-only`` scores the
+hand-written veto rules without the learned re-scorer, as a baseline.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", action="store_true", help="list false positives and negatives")
     parser.add_argument("--rules", action="store_true", help="precision per rule")
     parser.add_argument("--source", help="only rows of this source (enron / own)")
+    parser.add_argument("--rules-only", action="store_true", help="the veto rules alone, without the re-scorer")
     args = parser.parse_args(argv)
 
     paths: list[Path] = []
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if not matches:
             parser.error(f"--data {spec}: no such file")
         paths.extend(matches)
-    extractor = PromiseExtractor(args.model)
+    extractor = PromiseExtractor(args.model, scorer=False if args.rules_only else None)
     for number, path in enumerate(paths):
         if len(paths) > 1:
             print(("\n" if number else "") + f"== {path}")

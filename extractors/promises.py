@@ -1,6 +1,6 @@
 """Finding the promises in the fresh text of sent mail.
 
-The extractor works in three steps:
+The extractor works in four steps:
 
 1. **Sentences and prefilter.** The text is split into sentences with cheap
    regular expressions and only sentences with a first-person future cue
@@ -31,7 +31,19 @@ The extractor works in three steps:
      When a sentence has several commitments, one with a named kind is
      preferred over a fallback one, then the earliest.
 
-3. **Records.** Each sentence with a surviving commitment gives one
+3. **Re-scoring.** Every ``COMMIT`` match is a candidate; what the other
+   rows said about it (vetoes, kind rows, frames) becomes features of a
+   logistic regression, with its subject, modal and frame words, the
+   action verb, negation, questions, conditions, hedges and a small lemma
+   window (`commitment_features`). The model is data,
+   ``patterns/promise_model.json``, trained by
+   ``benchmarks/train_promise_model.py`` and scored here in plain Python;
+   a sentence is a promise when its best commitment's calibrated
+   probability reaches the model's cross-validated threshold, and that
+   probability is the confidence. Token vetoes on the whole sentence (a
+   question mark, "if you need", quoted speech) stay hard. Without a model
+   (``scorer=False``) the vetoes decide as described in step 2.
+4. **Records.** Each sentence with an accepted commitment gives one
    `PromiseCandidate` with the action phrase, the kind, the named person and
    the due date (`kept.extractors.dates.resolve_due`).
 
@@ -42,13 +54,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from kept.errors import UserError
 from kept.extractors.dates import resolve_due
@@ -60,12 +73,20 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token
 
 __all__ = [
+    "FEATURES_VERSION",
+    "MODEL_FORMAT_VERSION",
+    "Commitment",
     "PatternError",
     "PatternRow",
     "PromiseExtractor",
     "PromiseMatcher",
+    "PromiseModel",
+    "PromiseModelError",
     "SentenceMatch",
     "candidate_sentences",
+    "choose",
+    "commitment_features",
+    "load_model",
     "load_patterns",
     "run_extract_jsonl",
     "split_sentences",
@@ -241,7 +262,7 @@ def load_patterns(path: str | Path | None = None) -> list[PatternRow]:
 
 @dataclass(frozen=True, slots=True)
 class SentenceMatch:
-    """A commitment that survived the vetoes, before it becomes a record.
+    """A commitment chosen for its sentence, before it becomes a record.
 
     :ivar sentence: the spaCy sentence.
     :ivar action: the action verb.
@@ -249,6 +270,8 @@ class SentenceMatch:
     :ivar kind: the promise kind.
     :ivar kind_rule: the kind row that named the kind; None when no kind
         row names the action and the kind is `FALLBACK_KIND`.
+    :ivar probability: the re-scorer's calibrated probability, or None when
+        the hand-written veto rules alone decided.
     """
 
     sentence: Span
@@ -256,12 +279,59 @@ class SentenceMatch:
     rule: PatternRow
     kind: str
     kind_rule: PatternRow | None
+    probability: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """One ``COMMIT`` match with everything the other rows said about it.
+
+    Nothing is decided here: the hand-written decision is `rules_accept`,
+    and the learned re-scorer reads the same evidence as features.
+
+    :ivar sentence: the spaCy sentence holding the action.
+    :ivar action: the action verb.
+    :ivar rule: the ``COMMIT`` row.
+    :ivar kind_rule: the kind row naming the action, or None.
+    :ivar vetoes: ids of dependency ``NEG_*`` rows on this action.
+    :ivar soft_vetoes: ids of soft (stative) ``NEG_*`` rows on this action.
+    :ivar sentence_vetoes: ids of token ``NEG_*`` rows in the sentence.
+    :ivar is_frame: the action's complement is itself a committed action
+        ("ask Patti to set up a meeting"): the complement names the kind.
+    """
+
+    sentence: Span
+    action: Token
+    rule: PatternRow
+    kind_rule: PatternRow | None
+    vetoes: tuple[str, ...]
+    soft_vetoes: tuple[str, ...]
+    sentence_vetoes: tuple[str, ...]
+    is_frame: bool
+
+    @property
+    def kind(self) -> str:
+        """The kind row's label, or `FALLBACK_KIND`."""
+        return self.kind_rule.label if self.kind_rule is not None else FALLBACK_KIND
+
+    @property
+    def rules_accept(self) -> bool:
+        """The hand-written decision: no veto, and a named kind or a fallback rule."""
+        if self.vetoes or self.sentence_vetoes:
+            return False
+        return self.kind_rule is not None or (not self.soft_vetoes and self.rule.fallback)
+
+    def order(self) -> tuple[bool, bool, int, float]:
+        """Which commitment speaks for its sentence: a named kind first, then a
+        complement over its frame, then the earliest action, then the surest rule."""
+        return (self.kind_rule is None, self.is_frame, self.action.i, -self.rule.confidence)
 
 
 class PromiseMatcher:
     """Pattern rows compiled into spaCy matchers for one vocabulary.
 
-    `match` only finds; turning matches into records is the extractor's job.
+    `commitments` only finds; `match` applies the hand-written vetoes;
+    turning matches into records is the extractor's job.
 
     :param rows: validated rows, e.g. from `load_patterns`.
     :param nlp: the pipeline whose vocabulary the matchers use.
@@ -296,13 +366,14 @@ class PromiseMatcher:
             if any(node.get("RIGHT_ID") == "action" for node in row.pattern)
         }
 
-    def match(self, doc: Doc) -> list[SentenceMatch]:
-        """The surviving commitments in `doc`, at most one per sentence."""
+    def commitments(self, doc: Doc) -> list[Commitment]:
+        """Every ``COMMIT`` match in `doc` (one per action verb and rule), with
+        the vetoes and kind rows that fired on it, in `Commitment.order`."""
         strings = self.nlp.vocab.strings
         commits: list[tuple[int, PatternRow]] = []
-        vetoed_actions: set[int] = set()
-        soft_vetoed_actions: set[int] = set()
-        vetoed_sentences: set[int] = set()
+        vetoes: dict[int, list[str]] = {}
+        soft_vetoes: dict[int, list[str]] = {}
+        sentence_vetoes: dict[int, list[str]] = {}
         kinds: dict[int, tuple[int, int, PatternRow]] = {}
 
         for match_id, start, end in self._token_matcher(doc):
@@ -310,7 +381,7 @@ class PromiseMatcher:
             if row.label == COMMIT_LABEL:
                 commits.append((start + (row.action or 0), row))
             elif row.label.startswith(VETO_PREFIX):
-                vetoed_sentences.add(doc[start].sent.start)
+                sentence_vetoes.setdefault(doc[start].sent.start, []).append(row.id)
             else:
                 # The first kind row (file order) matching at a token wins,
                 # then the longer match: idioms are listed before verb lists.
@@ -323,9 +394,9 @@ class PromiseMatcher:
             if row.label == COMMIT_LABEL:
                 commits.append((action, row))
             elif row.soft:
-                soft_vetoed_actions.add(action)
+                soft_vetoes.setdefault(action, []).append(row.id)
             elif row.label.startswith(VETO_PREFIX):
-                vetoed_actions.add(action)
+                vetoes.setdefault(action, []).append(row.id)
 
         # A verb whose complement is itself a committed action ("ask Patti
         # to set up a meeting", "plan to get together") is a frame: the
@@ -336,24 +407,340 @@ class PromiseMatcher:
             for action_i in committed
             if doc[action_i].dep_ in ("xcomp", "ccomp") and doc[action_i].head.i in committed
         }
-        found: dict[int, SentenceMatch] = {}
-        # A named kind first, then a complement over its frame, then the
-        # earliest action, then the surest rule.
-        for action_i, row in sorted(
-            commits, key=lambda item: (item[0] not in kinds, item[0] in frames, item[0], -item[1].confidence)
-        ):
-            action = doc[action_i]
-            sentence = action.sent
-            if sentence.start in found or sentence.start in vetoed_sentences or action_i in vetoed_actions:
+        found: list[Commitment] = []
+        seen: set[tuple[int, str]] = set()
+        for action_i, row in commits:
+            if (action_i, row.id) in seen:
                 continue
+            seen.add((action_i, row.id))
+            action = doc[action_i]
             kind = kinds.get(action_i)
-            if kind is None:
-                if action_i in soft_vetoed_actions or not row.fallback:
-                    continue
-                found[sentence.start] = SentenceMatch(sentence, action, row, FALLBACK_KIND, None)
-            else:
-                found[sentence.start] = SentenceMatch(sentence, action, row, kind[2].label, kind[2])
+            found.append(
+                Commitment(
+                    sentence=action.sent,
+                    action=action,
+                    rule=row,
+                    kind_rule=kind[2] if kind is not None else None,
+                    vetoes=tuple(sorted(set(vetoes.get(action_i, ())))),
+                    soft_vetoes=tuple(sorted(set(soft_vetoes.get(action_i, ())))),
+                    sentence_vetoes=tuple(sorted(set(sentence_vetoes.get(action.sent.start, ())))),
+                    is_frame=action_i in frames,
+                )
+            )
+        found.sort(key=Commitment.order)
+        return found
+
+    def rescorable(self, doc: Doc) -> list[Commitment]:
+        """The commitments the learned re-scorer judges.
+
+        Token vetoes on the whole sentence (a question mark, "if you need",
+        "feel free", quoted speech, disclaimers) stay hard: they name the
+        issue's exclusions outright, and in cross-validation letting the
+        model overrule them bought no recall at the same precision.
+        """
+        return [commitment for commitment in self.commitments(doc) if not commitment.sentence_vetoes]
+
+    def match(self, doc: Doc) -> list[SentenceMatch]:
+        """The commitments the hand-written vetoes let through, at most one per
+        sentence (the first in `Commitment.order`)."""
+        found: dict[int, SentenceMatch] = {}
+        for commitment in self.commitments(doc):
+            sentence = commitment.sentence
+            if sentence.start in found or not commitment.rules_accept:
+                continue
+            found[sentence.start] = SentenceMatch(
+                sentence, commitment.action, commitment.rule, commitment.kind, commitment.kind_rule
+            )
         return [found[start] for start in sorted(found)]
+
+
+# --------------------------------------------------------------------------
+# The learned re-scorer
+#
+# The pattern rows find candidate commitments with high recall; whether one
+# is a promise is decided by a logistic regression over features of the
+# candidate: which rows fired on it, its subject, modal and frame words, the
+# action verb, negation, questions, conditions, hedges and a small lexical
+# window. It is trained by ``benchmarks/train_promise_model.py`` (scikit-learn
+# there only) and shipped as data, ``patterns/promise_model.json``, which is
+# scored here in plain Python so kept needs no learning library at run time.
+
+#: Format of the model file; bumped when its keys change.
+MODEL_FORMAT_VERSION = 1
+#: Version of `commitment_features`; a model trained on other features would
+#: score silently wrong, so loading one is an error.
+FEATURES_VERSION = 1
+_MODEL_KEYS = {"format", "version", "features_version", "bias", "weights", "calibration", "threshold", "training"}
+_MODEL_FORMAT = "kept-promise-model"
+
+_FRAME_WORDS = frozenset(
+    "will 'll shall wil going gon let 's us need have should must ought got try plan intend able want would could "
+    "can might may hope think sure happy glad like love please not never n't also just definitely".split()
+)
+_CONDITION_MARKERS = frozenset({"if", "when", "once", "unless", "whenever", "after", "until", "upon", "assuming", "provided"})
+_CONDITION_SUBJECTS = frozenset(
+    {"you", "u", "i", "we", "he", "she", "they", "it", "there", "anyone", "anybody", "someone", "needed", "necessary", "this", "that"}
+)
+_HEDGE_WORDS = frozenset(
+    {"probably", "maybe", "perhaps", "possibly", "hopefully", "might", "could", "may", "hope", "think", "guess", "try",
+     "should", "would", "likely", "eventually", "sometime", "someday"}
+)  # fmt: skip
+_SUBJECTS = frozenset({"i", "we", "me", "us", "'s", "you", "u", "he", "she", "they", "it", "this", "that"})
+_TIME_CUE = re.compile(
+    r"\b(?:today|tonight|tomorrow|mon|tues?|wed|thurs?|fri|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"next\s+(?:week|month)|this\s+(?:week|weekend|morning|afternoon|evening)|end\s+of|asap|soon|shortly|"
+    r"by\s+\d|in\s+the\s+morning|later\s+today|\d{1,2}/\d{1,2}|\d{1,2}(?::\d\d)?\s*[ap]\.?m\b)",
+    re.IGNORECASE,
+)
+
+
+def _bucket(value: int, edges: Sequence[int]) -> str:
+    """The first edge `value` does not exceed ("<=5"), or ">last"."""
+    for edge in edges:
+        if value <= edge:
+            return f"<={edge}"
+    return f">{edges[-1]}"
+
+
+def _subject_of(action: Token) -> Token | None:
+    """The subject of the action, or of the verbs it hangs from ("I will try to send")."""
+    token = action
+    for _ in range(3):
+        for child in token.children:
+            if child.dep_ in ("nsubj", "nsubjpass"):
+                return child
+        if token.dep_ not in ("xcomp", "ccomp", "conj", "advcl") or token.head is token:
+            return None
+        token = token.head
+    return None
+
+
+def commitment_features(commitment: Commitment) -> list[str]:
+    """The re-scorer's binary features of one commitment, sorted.
+
+    Changing what this returns changes what a trained model means: bump
+    `FEATURES_VERSION` and retrain (``make train-promises``).
+    """
+    sentence, action = commitment.sentence, commitment.action
+    doc = action.doc
+    features = {
+        "commit=" + commitment.rule.id,
+        "kind=" + commitment.kind,
+        "kind_rule=" + (commitment.kind_rule.id if commitment.kind_rule is not None else "none"),
+        "verb=" + action.lemma_.lower(),
+        "tag=" + action.tag_,
+        "dep=" + action.dep_,
+        "root_tag=" + sentence.root.tag_,
+        "length" + _bucket(len(sentence), (5, 10, 20, 35)),
+        "position" + _bucket(action.i - sentence.start, (1, 3, 6, 10)),
+    }
+    features.update("veto=" + veto for veto in commitment.vetoes)
+    features.update("soft=" + veto for veto in commitment.soft_vetoes)
+    features.update("sveto=" + veto for veto in commitment.sentence_vetoes)
+    if commitment.rules_accept:
+        features.add("rules_accept")
+        features.add("rules_accept&" + ("named" if commitment.kind_rule is not None else "fallback"))
+    if commitment.is_frame:
+        features.add("frame")
+    if action.dep_ in ("xcomp", "ccomp", "conj", "advcl"):
+        features.add("head=" + action.head.lemma_.lower())
+    subject = _subject_of(action)
+    if subject is None:
+        features.add("subj=none")
+    elif subject.lower_ in _SUBJECTS:
+        features.add("subj=" + subject.lower_)
+    else:
+        features.add("subj=" + ("propn" if subject.pos_ == "PROPN" else "other"))
+    first = sentence[0]
+    features.add("first=" + (first.lower_ if first.is_alpha or first.lower_ in _FRAME_WORDS else "#"))
+
+    # A small window of lemmas around the subject and verb.
+    left = [token for token in doc[max(sentence.start, action.i - 5) : action.i] if not token.is_punct]
+    right = [token for token in doc[action.i + 1 : min(sentence.end, action.i + 4)] if not token.is_punct]
+    for token in left:
+        if token.lower_ in _FRAME_WORDS:
+            features.add("frame_word=" + token.lower_)
+        features.add("l=" + token.lemma_.lower())
+    for token in right:
+        features.add("r=" + token.lemma_.lower())
+    window = [*(token.lemma_.lower() for token in left[-3:]), "<" + action.lemma_.lower() + ">"]
+    window += [token.lemma_.lower() for token in right[:2]]
+    features.update(f"bi={a}_{b}" for a, b in zip(window, window[1:], strict=False))
+
+    # Whole-sentence cues: negation, questions, conditions, hedges, time.
+    for token in sentence:
+        lower = token.lower_
+        if token.dep_ == "neg":
+            features.add("negation" + ("_on_action" if token.head.i == action.i else ""))
+        if lower in _CONDITION_MARKERS:
+            where = "before" if token.i < action.i else "after"
+            features.add(f"cond={lower}_{where}")
+            following = doc[token.i + 1] if token.i + 1 < sentence.end else None
+            if following is not None and following.lower_ in _CONDITION_SUBJECTS:
+                features.add(f"cond={lower}_{following.lower_}")
+        if lower in _HEDGE_WORDS:
+            features.add("hedge=" + lower)
+        if token.dep_ in ("nsubj", "nsubjpass") and lower in ("you", "u") and token.head.i != action.i:
+            features.add("you_subject_elsewhere")
+    if "?" in sentence.text:
+        features.add("question")
+    if _TIME_CUE.search(sentence.text):
+        features.add("time_cue")
+    # A plain commitment: the rules accept it and nothing in the sentence
+    # qualifies it. A linear model cannot form this conjunction itself.
+    qualifiers = ("negation", "cond=", "hedge=", "question", "you_subject_elsewhere", "soft=")
+    if commitment.rules_accept and not any(f.startswith(qualifiers) for f in features):
+        features.add("plain&" + ("first" if subject is not None and subject.lower_ in ("i", "we", "me", "'s", "us") else "other"))
+    return sorted(features)
+
+
+class PromiseModelError(UserError):
+    """The re-scorer's model file is unusable; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseModel:
+    """A logistic re-scorer shipped as data.
+
+    The probability of a commitment is ``sigmoid(scale * z + offset)`` with
+    ``z = bias + sum(weights[f] for f in features)``: a linear model whose
+    raw score is Platt-calibrated on cross-validated predictions, so the
+    probability is what `confidence` reports.
+
+    :ivar bias: the intercept.
+    :ivar weights: feature name -> weight; features it does not know weigh 0.
+    :ivar scale, offset: the calibration of the raw score.
+    :ivar threshold: the lowest calibrated probability reported as a promise.
+    :ivar training: provenance (files, row counts, the data's SHA-256, figures).
+    :ivar source: the file it was read from, for messages.
+    """
+
+    bias: float
+    weights: dict[str, float]
+    scale: float
+    offset: float
+    threshold: float
+    training: dict[str, Any]
+    source: str = ""
+
+    def raw_score(self, features: Iterable[str]) -> float:
+        """The uncalibrated linear score; summed in sorted order so it is deterministic."""
+        weights = self.weights
+        return self.bias + sum(weights.get(feature, 0.0) for feature in sorted(features))
+
+    def probability(self, features: Iterable[str]) -> float:
+        """The calibrated probability that the features describe a promise."""
+        value = self.scale * self.raw_score(features) + self.offset
+        # Clamped so math.exp never overflows on a runaway score.
+        value = max(-60.0, min(60.0, value))
+        return 1.0 / (1.0 + math.exp(-value))
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form, as `load_model` reads it."""
+        return {
+            "format": _MODEL_FORMAT,
+            "version": MODEL_FORMAT_VERSION,
+            "features_version": FEATURES_VERSION,
+            "bias": self.bias,
+            "calibration": {"scale": self.scale, "offset": self.offset},
+            "threshold": self.threshold,
+            "training": self.training,
+            "weights": dict(sorted(self.weights.items())),
+        }
+
+
+def _bundled_model_file() -> Path:
+    return Path(str(resources.files("kept.extractors").joinpath("patterns", "promise_model.json")))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def load_model(path: str | Path | None = None) -> PromiseModel:
+    """Read and validate a re-scorer model file (the bundled one by default).
+
+    :raises PromiseModelError: unreadable, bad JSON, missing or unknown keys,
+        a version this code cannot score, or a value of the wrong type; the
+        message names the file.
+    """
+    file = Path(path) if path is not None else _bundled_model_file()
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PromiseModelError(
+            f"{file}: cannot read the promise model: {exc.strerror or exc}", hint="run `make train-promises`"
+        ) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PromiseModelError(f"{file}: the promise model is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PromiseModelError(f"{file}: the promise model must be a JSON object")
+    missing = _MODEL_KEYS - set(raw)
+    if missing:
+        raise PromiseModelError(f"{file}: the promise model lacks keys {', '.join(sorted(missing))}")
+    unknown = set(raw) - _MODEL_KEYS
+    if unknown:
+        raise PromiseModelError(f"{file}: the promise model has unknown keys {', '.join(sorted(unknown))}")
+    if raw["format"] != _MODEL_FORMAT:
+        raise PromiseModelError(f"{file}: 'format' must be {_MODEL_FORMAT!r}, not {raw['format']!r}")
+    for key, expected in (("version", MODEL_FORMAT_VERSION), ("features_version", FEATURES_VERSION)):
+        if raw[key] != expected:
+            raise PromiseModelError(
+                f"{file}: promise model {key} {raw[key]!r} does not match this kept ({expected})",
+                hint="retrain it with `make train-promises`",
+            )
+    weights, calibration = raw["weights"], raw["calibration"]
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and _finite(v) for k, v in weights.items()):
+        raise PromiseModelError(f"{file}: 'weights' must map feature names to numbers")
+    if not isinstance(calibration, dict) or set(calibration) != {"scale", "offset"}:
+        raise PromiseModelError(f"{file}: 'calibration' must hold exactly 'scale' and 'offset'")
+    if not all(_finite(calibration[key]) for key in ("scale", "offset")) or calibration["scale"] <= 0:
+        raise PromiseModelError(f"{file}: calibration 'scale' must be a positive number and 'offset' a number")
+    if not _finite(raw["bias"]):
+        raise PromiseModelError(f"{file}: 'bias' must be a number")
+    if not _finite(raw["threshold"]) or not 0.0 < raw["threshold"] < 1.0:
+        raise PromiseModelError(f"{file}: 'threshold' must be a number between 0 and 1")
+    if not isinstance(raw["training"], dict) or not isinstance(raw["training"].get("sha256"), str):
+        raise PromiseModelError(f"{file}: 'training' must be an object with the training data's 'sha256'")
+    model = PromiseModel(
+        bias=float(raw["bias"]),
+        weights={key: float(value) for key, value in weights.items()},
+        scale=float(calibration["scale"]),
+        offset=float(calibration["offset"]),
+        threshold=float(raw["threshold"]),
+        training=raw["training"],
+        source=str(file),
+    )
+    logger.debug("loaded promise model %s: %d weights, threshold %.3f", file, len(model.weights), model.threshold)
+    return model
+
+
+def choose(
+    commitments: Sequence[Commitment], probabilities: Sequence[float], threshold: float
+) -> list[SentenceMatch]:
+    """The promise of each sentence the re-scorer accepts, in text order.
+
+    A sentence is a promise when its most probable commitment reaches
+    `threshold`; among its commitments that do, the first in
+    `Commitment.order` names the action and kind (a named kind over the
+    fallback, a complement over its frame), and the sentence's probability
+    is its confidence.
+    """
+    best: dict[int, float] = {}
+    for commitment, probability in zip(commitments, probabilities, strict=True):
+        start = commitment.sentence.start
+        best[start] = max(best.get(start, 0.0), probability)
+    found: dict[int, SentenceMatch] = {}
+    for commitment, probability in sorted(
+        zip(commitments, probabilities, strict=True), key=lambda item: item[0].order()
+    ):
+        start = commitment.sentence.start
+        if start in found or probability < threshold:
+            continue
+        found[start] = SentenceMatch(
+            commitment.sentence, commitment.action, commitment.rule, commitment.kind, commitment.kind_rule, best[start]
+        )
+    return [found[start] for start in sorted(found)]
 
 
 # --------------------------------------------------------------------------
@@ -372,12 +759,15 @@ _CUE = re.compile(
     r"\b(?:i|we)\b(?:[^.!?]{0,40}?)(?:'ll\b|\b(?:will|shall|wil|going\s+to|gonna|plan|planning|intend)\b)"
     r"|\bwe\s+(?:\w+\s+)?(?:should|need|must|ought|have\s+to|got\s+to)\b"
     r"|\b(?:i|we)\s+should\s+be\s+able\b"
-    r"|\blet(?:'s|\s+us)\b|\blet\s+me\s+(?!know\b)"
+    r"|\blet(?:'s|\s+us)\b|^\W*lets\b|\blet\s+me\s+(?!know\b)"
     r"|^\W*(?:\w+\W+)?will\s+[a-z]"
     # "Redline of this document will follow."
     r"|\bwill\s+follow\b",
     re.IGNORECASE,
 )
+
+
+_BARE_LETS = re.compile(r"^(\W*)lets\b", re.IGNORECASE)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -415,7 +805,8 @@ def candidate_sentences(text: str) -> list[str]:
 
 def _parse_text(sentence: str) -> str:
     """The form of a sentence the parser sees: plain apostrophes, a final stop."""
-    text = sentence.translate(_APOSTROPHES)
+    # "Lets meet" without its apostrophe parses as a plural noun subject.
+    text = _BARE_LETS.sub(r"\1Let's", sentence.translate(_APOSTROPHES))
     return text if text[-1:] in ".!?" else text + "."
 
 
@@ -481,17 +872,44 @@ class PromiseExtractor:
     """Finds promises in already-cleaned fresh text of sent mail.
 
     The spaCy pipeline is loaded once per process and shared between
-    extractors; patterns are read and validated when the extractor is made.
+    extractors; patterns and the re-scorer's model are read and validated
+    when the extractor is made.
 
     :param model: spaCy pipeline package name.
     :param patterns: a JSONL pattern file; the bundled one by default.
+    :param scorer: the re-scorer's model file (the bundled one by default),
+        or False for the hand-written veto rules alone (a baseline for
+        benchmarks).
+    :param threshold: overrides the model's decision threshold.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, patterns: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        patterns: str | Path | None = None,
+        scorer: str | Path | Literal[False] | None = None,
+        threshold: float | None = None,
+    ) -> None:
         self.model = model
         self.nlp = load_pipeline(model)
         self.rows = load_patterns(patterns)
         self.matcher = PromiseMatcher(self.rows, self.nlp)
+        self.scorer: PromiseModel | None = None if scorer is False else load_model(scorer)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be from 0 to 1, not {threshold!r}")
+        self.threshold = threshold if threshold is not None else (self.scorer.threshold if self.scorer else 0.5)
+
+    def matches(self, doc: Doc) -> list[SentenceMatch]:
+        """The promises of one parsed candidate text: the re-scorer's choice,
+        or the hand-written vetoes' without a model."""
+        if self.scorer is None:
+            return self.matcher.match(doc)
+        commitments = self.matcher.rescorable(doc)
+        if not commitments:
+            return []
+        probabilities = [self.scorer.probability(commitment_features(c)) for c in commitments]
+        return choose(commitments, probabilities, self.threshold)
 
     def extract(self, text: str, sent_at: datetime | None = None) -> list[PromiseCandidate]:
         """The promises in one message's fresh text, in text order.
@@ -530,9 +948,16 @@ class PromiseExtractor:
         docs = self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size)
         for (index, sentence), doc in zip(jobs, docs, strict=True):
             sent_at = chunk[index][1]
-            for found in self.matcher.match(doc):
+            for found in self.matches(doc):
                 results[index].append(self._candidate(found, sentence, doc, sent_at))
         return results
+
+    @staticmethod
+    def _rule_confidence(found: SentenceMatch) -> float:
+        """Without a model: the rule's share of true promises, capped for the fallback kind."""
+        if found.kind_rule is not None:
+            return found.rule.confidence
+        return min(found.rule.confidence, FALLBACK_CONFIDENCE)
 
     def _candidate(
         self, found: SentenceMatch, sentence: str, doc: Doc, sent_at: datetime | None
@@ -555,7 +980,7 @@ class PromiseExtractor:
             kind=found.kind,
             due=due,
             due_text=due_text,
-            confidence=found.rule.confidence if found.kind_rule is not None else min(found.rule.confidence, FALLBACK_CONFIDENCE),
+            confidence=found.probability if found.probability is not None else self._rule_confidence(found),
             rule_id=found.rule.id,
             named_person=_named_person(found.action, due_span),
         )
