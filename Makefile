@@ -11,7 +11,7 @@ KEPT   := $(VENV)/bin/kept
 DEMO_CONFIG := examples/demo-config.toml
 DEMO_NOW    := 2026-11-20T07:30:00+01:00
 
-.PHONY: demo test install lock clean bench-scale train-promises
+.PHONY: demo test install lock clean bench-scale lint audit train-promises
 
 # The venv is rebuilt when the lock file changes; kept itself is an editable
 # install so the working tree is what runs.
@@ -34,9 +34,23 @@ demo: install
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) nudges
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) digest --preview --html demo-state/digest.html
 
-test: install
+test: install lint
 	sh .ci/install-test-deps.sh
 	$(PY) -m pytest -q
+
+# ruff, then mypy --strict on the package as installed (kept.daemon = daemon/
+# and so on), seen through a tree of symbolic links.
+TYPECHECK := build/typecheck
+lint: install
+	$(VENV)/bin/ruff check kept daemon storage mailboxes extractors digest tests benchmarks
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kept
+	for f in kept/*.py; do ln -s "$(CURDIR)/$$f" $(TYPECHECK)/kept/; done
+	for d in daemon storage mailboxes extractors digest; do ln -s "$(CURDIR)/$$d" $(TYPECHECK)/kept/$$d; done
+	cd $(TYPECHECK) && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p kept
+
+# Known vulnerabilities in the locked dependencies; needs PyPI's JSON API.
+audit: install
+	$(VENV)/bin/pip-audit --strict --vulnerability-service pypi --disable-pip --require-hashes -r requirements.lock
 
 # Retrain the promise re-scorer on tests/data/promises-*.jsonl, print the
 # cross-validated figures and rewrite extractors/patterns/promise_model.json.
