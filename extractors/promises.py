@@ -469,7 +469,7 @@ class PromiseMatcher:
 MODEL_FORMAT_VERSION = 1
 #: Version of `commitment_features`; a model trained on other features would
 #: score silently wrong, so loading one is an error.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 _MODEL_KEYS = {"format", "version", "features_version", "bias", "weights", "calibration", "threshold", "training"}
 _MODEL_FORMAT = "kept-promise-model"
 
@@ -478,6 +478,11 @@ _FRAME_WORDS = frozenset(
     "can might may hope think sure happy glad like love please not never n't also just definitely".split()
 )
 _CONDITION_MARKERS = frozenset({"if", "when", "once", "unless", "whenever", "after", "until", "upon", "assuming", "provided"})
+_DELIVERABLES = frozenset(
+    "copy draft file document report contract agreement list information info number spreadsheet invoice "
+    "check letter memo schedule proposal presentation summary comment redline blackline confirm confirmation "
+    "form statement quote estimate analysis".split()
+)
 _CONDITION_SUBJECTS = frozenset(
     {"you", "u", "i", "we", "he", "she", "they", "it", "there", "anyone", "anybody", "someone", "needed", "necessary", "this", "that"}
 )
@@ -582,6 +587,18 @@ def commitment_features(commitment: Commitment) -> list[str]:
             features.add("hedge=" + lower)
         if token.dep_ in ("nsubj", "nsubjpass") and lower in ("you", "u") and token.head.i != action.i:
             features.add("you_subject_elsewhere")
+    # Directed at the reader, or about a thing that can be handed over.
+    for child in action.children:
+        if child.dep_ in ("dobj", "dative") and child.lower_ in ("you", "u", "y'all"):
+            features.add("to_you")
+        elif child.dep_ == "prep" and child.lower_ in ("to", "with", "for"):
+            if any(grand.dep_ == "pobj" and grand.lower_ in ("you", "u") for grand in child.children):
+                features.add("to_you")
+    if any(token.lemma_.lower() in _DELIVERABLES for token in action.subtree if token.i > action.i):
+        features.add("deliverable")
+    root = sentence.root
+    if root.i != action.i and root.tag_ == "VB" and not any(c.dep_ in ("nsubj", "nsubjpass") for c in root.children):
+        features.add("imperative_root")
     if "?" in sentence.text:
         features.add("question")
     if _TIME_CUE.search(sentence.text):

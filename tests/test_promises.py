@@ -44,7 +44,6 @@ BELOW_THRESHOLD = {
     "Will do.",
     "Let me check on that.",
     "I will join you in the facilitator training.",
-    "I will route the agreement for signature.",
     "I will insure that the proper approvals are obtained.",
     "Redline of this document will follow.",
     "I will have Patti get a date on the calendar.",
