@@ -81,6 +81,8 @@ MIN_COUNT = 2
 LEXICAL_PREFIXES = ("l=", "r=", "bi=", "verb=", "head=")
 LEXICAL_VALUE = 0.6
 FOLDS = 5
+#: The files the hand-written rules were tuned on.
+TUNED_FILES = frozenset({"promises-dev.jsonl", "promises-val.jsonl"})
 
 
 @dataclass
@@ -465,6 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     print("  best pooled out-of-fold recall at a precision of at least: " + ", ".join(
         f"{target:.2f}: R={recall_at(oof_probabilities, target):.3f}" for target in (0.85, 0.88, 0.90, 0.92, 0.95)
     ))
+    # The rules were hand-tuned on dev and val, so those rows flatter any
+    # model that leans on them; the other files say how it does on new mail.
+    fresh, fresh_rules = Tally(), Tally()
+    for name, tally in pooled_files.items():
+        if name not in TUNED_FILES:
+            for target, source in ((fresh, tally), (fresh_rules, rules_files[name])):
+                target.tp, target.fp, target.fn = target.tp + source.tp, target.fp + source.fp, target.fn + source.fn
+    print(f"  files the rules were not tuned on (pooled out-of-fold): model {fresh.line()} | rules {fresh_rules.line()}")
     print("  per file (pooled out-of-fold): model | rules")
     for name in sorted(pooled_files):
         print(f"    {name:34s} {pooled_files[name].line()} | {rules_files[name].line()}")
