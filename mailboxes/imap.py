@@ -26,6 +26,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from kept.errors import AuthenticationError, SourceError, UserError
 from kept.mailboxes.base import Batch, Cursor, Folder
+from kept.mailboxes.tls import client_context
 from kept.models import RawMessage
 from kept.settings import ImapAccount
 
@@ -161,23 +162,7 @@ class ImapSource:
 
     def _ssl_context(self) -> ssl.SSLContext:
         config = self._config
-        try:
-            context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-        except (OSError, ssl.SSLError) as error:
-            raise UserError(
-                f"{self.account}: cannot read ca_file {str(config.ca_file)!r}: {error}",
-                hint="point ca_file at a PEM file with the server's certificate or CA",
-            ) from error
-        if not config.verify_tls:
-            logger.warning(
-                "%s: TLS certificate verification is OFF for %s; anyone on the network "
-                "can read this connection. Prefer ca_file for self-signed servers.",
-                self.account,
-                config.host,
-            )
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return client_context(ca_file=config.ca_file, verify=config.verify_tls, who=self.account, host=config.host)
 
     def _login(self, client: imapclient.IMAPClient) -> None:
         """Authenticate on a connected client.

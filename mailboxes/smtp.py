@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
 from kept.errors import AuthenticationError, SourceError, UserError
+from kept.mailboxes.tls import client_context
 from kept.oauth2 import SMTP_SCOPES, cached_access_token
 from kept.secrets import password_for, run_secret_command
 from kept.settings import ImapAccount, Settings, SmtpSettings
@@ -172,22 +173,7 @@ class SmtpSender:
 
     def _ssl_context(self) -> ssl.SSLContext:
         config = self._settings
-        try:
-            context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-        except (OSError, ssl.SSLError) as error:
-            raise UserError(
-                f"digest.smtp: cannot read ca_file {str(config.ca_file)!r}: {error}",
-                hint="point ca_file at a PEM file with the server's certificate or CA",
-            ) from error
-        if not config.verify_tls:
-            logger.warning(
-                "digest: TLS certificate verification is OFF for SMTP server %s; anyone on the "
-                "network can read the digest. Prefer ca_file for self-signed servers.",
-                config.host,
-            )
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return client_context(ca_file=config.ca_file, verify=config.verify_tls, who="digest.smtp", host=config.host)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
