@@ -18,6 +18,11 @@ records:
 * Documents are keyed by their records' natural keys (TinyDB tables with
   string document ids), and a thread index answers "which thread holds this
   message id" and "which threads have this subject" without a scan.
+* Message records are most of the file and a scan only asks whether one
+  exists, so in memory each is kept as its JSON text, not as a dict (a dict
+  of strings costs about four times its JSON), and decoded when read.
+  Commits stream the file out in chunks instead of building it as one
+  string (and once more as bytes).
 
 File layout (TinyDB's own: table name -> document id -> document)::
 
@@ -42,7 +47,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,6 +74,13 @@ DEFAULT_LOCK_TIMEOUT = 30.0
 TABLES = ("messages", "threads", "promises", "cursors", "meta", "introductions", "leads")
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+#: The table held in memory as JSON text per document (see the module docstring).
+_COMPACT_TABLE = "messages"
+
+#: Documents per chunk written at commit: big enough for few writes, small
+#: enough that no copy of the whole file is ever built in memory.
+_CHUNK_DOCUMENTS = 2000
 
 _REBUILD_HINT = "run `kept rebuild` to rebuild it from your mail"
 
@@ -167,6 +179,9 @@ class _AtomicJSONStorage(Storage):
         self.journal: list[tuple[str, str, dict | None]] = []
         # table -> document id -> '"id":{...}' as last written.
         self._encoded: dict[str, dict[str, str]] = {}
+        # (account, role) -> stored messages, counted while loading the file,
+        # when the message documents are at hand as dicts for the last time.
+        self.loaded_counts: Counter[tuple[str, str]] = Counter()
 
     def read(self) -> dict[str, dict[str, dict]]:
         if self.data is None:
@@ -185,6 +200,7 @@ class _AtomicJSONStorage(Storage):
         self.signature = None
         self.journal.clear()
         self._encoded.clear()
+        self.loaded_counts = Counter()
 
     def refresh(self) -> bool:
         """Make the in-memory copy match the file, creating the file if missing.
@@ -292,15 +308,27 @@ class _AtomicJSONStorage(Storage):
                 f"(schema {version}; this kept understands up to {SCHEMA_VERSION})",
                 hint="upgrade kept, or point it at another database",
             )
+        counts: Counter[tuple[str, str]] = Counter()
+        compact = data[_COMPACT_TABLE]
+        try:
+            for key, document in compact.items():
+                counts[document["account"], document["role"]] += 1
+                # Replacing values keeps the keys (and the file's order).
+                compact[key] = _ENCODER.encode(document)
+        except (KeyError, TypeError) as error:
+            raise _damaged(self.path, f"a document lacks a field ({error!r})") from error
+        self.loaded_counts = counts
         logger.debug("Read the database %s (%d bytes)", self.path, len(text))
         return data
 
-    def _encode(self) -> bytes:
-        """The whole database as JSON, encoding only what changed since the last commit.
+    def _encode(self) -> Iterator[bytes]:
+        """The whole database as JSON chunks, encoding only what changed since the last commit.
 
         Kept fragments stay in the order of their tables (replacing a dict
         value keeps its place, new documents are appended to both), so the
-        file lists documents in the order they were first stored.
+        file lists documents in the order they were first stored. The
+        compact table's values are JSON text already and are not cached a
+        second time.
         """
         assert self.data is not None
         for name, key in dict.fromkeys((name, key) for name, key, _ in self.journal):
@@ -313,14 +341,29 @@ class _AtomicJSONStorage(Storage):
                 fragments.pop(key, None)
             else:
                 fragments[key] = _encode_document(key, document)
-        tables = []
-        for name, table in self.data.items():
-            fragments = self._encoded.get(name)
-            if fragments is None or len(fragments) != len(table):
-                fragments = self._encoded[name] = {key: _encode_document(key, doc) for key, doc in table.items()}
-            tables.append(f"{_ENCODER.encode(name)}:{{{','.join(fragments.values())}}}")
-        # ensure_ascii (in _ENCODER) keeps lone surrogates from broken charsets writable.
-        return f"{{{','.join(tables)}}}".encode("ascii")
+        yield b"{"
+        for number, (name, table) in enumerate(self.data.items()):
+            if name == _COMPACT_TABLE:
+                values: list[str] = [f"{_ENCODER.encode(key)}:{text}" for key, text in table.items()]
+            else:
+                fragments = self._encoded.get(name)
+                if fragments is None or len(fragments) != len(table):
+                    fragments = self._encoded[name] = {key: _encode_document(key, doc) for key, doc in table.items()}
+                values = list(fragments.values())
+            yield f"{',' if number else ''}{_ENCODER.encode(name)}:{{".encode("ascii")
+            for first in range(0, len(values), _CHUNK_DOCUMENTS):
+                # ensure_ascii (in _ENCODER) keeps lone surrogates from broken charsets writable.
+                chunk = ",".join(values[first:first + _CHUNK_DOCUMENTS])
+                yield (f",{chunk}" if first else chunk).encode("ascii")
+            yield b"}"
+        yield b"}"
+
+    def decoded(self) -> dict[str, dict[str, dict]]:
+        """The in-memory copy with every document a dict, as the file holds it."""
+        return {
+            name: {key: _as_document(document) for key, document in table.items()}
+            for name, table in self.read().items()
+        }
 
     def commit(self) -> None:
         """Write the in-memory copy to the file atomically, if anything changed.
@@ -351,7 +394,7 @@ class _AtomicJSONStorage(Storage):
                 hint="free some disk space or fix the directory's permissions, then retry",
             ) from error
         self.journal.clear()
-        logger.debug("Wrote the database %s (%d bytes)", self.path, len(payload))
+        logger.debug("Wrote the database %s (%d bytes)", self.path, self.signature[1])
 
 
 def _address_pattern(address: str) -> re.Pattern[str]:
@@ -387,6 +430,11 @@ def set_aside(path: Path, suffix: str) -> Path | None:
     return moved
 
 
+def _as_document(stored: dict | str) -> dict:
+    """A stored document as a dict (compact-table documents are JSON text)."""
+    return json.loads(stored) if isinstance(stored, str) else stored
+
+
 def _encode_document(key: str, document: dict) -> str:
     """One table member as JSON text: ``"key":{...}``."""
     return f"{_ENCODER.encode(key)}:{_ENCODER.encode(document)}"
@@ -396,8 +444,8 @@ def _damaged(path: Path, reason: str) -> StorageError:
     return StorageError(f"the database {path} is damaged: {reason}", hint=_REBUILD_HINT)
 
 
-def _write_atomically(path: Path, payload: bytes, mtime_ns: int) -> _Signature:
-    """Replace `path` with `payload` so that a crash leaves the old or the new file.
+def _write_atomically(path: Path, payload: bytes | Iterable[bytes], mtime_ns: int) -> _Signature:
+    """Replace `path` with `payload` (bytes, or chunks of them) so that a crash leaves the old or the new file.
 
     :returns: the new file's (inode, size, mtime_ns).
     """
@@ -406,7 +454,10 @@ def _write_atomically(path: Path, payload: bytes, mtime_ns: int) -> _Signature:
     try:
         # mkstemp creates the file 0600, the mode the database must have.
         with os.fdopen(descriptor, "wb") as file:
-            file.write(payload)
+            if isinstance(payload, bytes):
+                file.write(payload)
+            else:
+                file.writelines(payload)
             file.flush()
             os.fsync(file.fileno())
         os.utime(temporary, ns=(mtime_ns, mtime_ns))
@@ -507,7 +558,7 @@ class TinyDBStore:
         with self.transaction():
             exported: dict[str, Any] = {}
             for name, table in self._tables.items():
-                documents = json_copy(table.raw_documents())
+                documents = json_copy([_as_document(d) for d in table.raw_documents()])
                 if name == "meta":
                     exported[name] = dict(zip(table.raw_keys(), (d.get("value") for d in documents)))
                 else:
@@ -540,7 +591,8 @@ class TinyDBStore:
             for name, table in self._tables.items():
                 if name in ("cursors", "meta"):
                     continue
-                for key, document in list(zip(table.raw_keys(), table.raw_documents())):
+                for key, stored in list(zip(table.raw_keys(), table.raw_documents())):
+                    document = _as_document(stored)
                     in_gone_thread = name != "threads" and document.get("thread_key") in gone_threads
                     if key in gone_threads and name == "threads" or in_gone_thread or pattern.search(
                         _text_of(document)
@@ -605,7 +657,7 @@ class TinyDBStore:
             self._depth = 1
             try:
                 if self._storage.refresh():
-                    self._rebuild_indexes()
+                    self._rebuild_indexes(self._storage.loaded_counts)
                 yield
                 self._storage.commit()
             except BaseException:
@@ -637,22 +689,33 @@ class TinyDBStore:
         while len(journal) > savepoint:
             name, key, previous = journal.pop()
             touched.add(name)
+            if name == _COMPACT_TABLE:
+                # Count the undo here: recounting would decode every message.
+                for stored, change in ((data[name].get(key), -1), (previous, 1)):
+                    if stored is not None:
+                        document = _as_document(stored)
+                        self._message_counts[document["account"], document["role"]] += change
             if previous is None:
                 data[name].pop(key, None)
             else:
                 data[name][key] = previous
         for name in touched:
             self._tables[name].clear_cache()
-        if touched & {"messages", "threads"}:
-            self._rebuild_indexes()
+        if "threads" in touched:
+            self._rebuild_indexes(Counter(self._message_counts))
 
-    def _rebuild_indexes(self) -> None:
+    def _rebuild_indexes(self, counts: Counter[tuple[str, str]] | None = None) -> None:
+        """Index the threads and count the messages (or take `counts`, made while loading)."""
         self._thread_index.clear()
         self._message_counts.clear()
         try:
             for document in self._tables["threads"].raw_documents():
                 self._index_thread(document)
-            for document in self._tables["messages"].raw_documents():
+            if counts is not None:
+                self._message_counts.update(counts)
+                return
+            for stored in self._tables["messages"].raw_documents():
+                document = _as_document(stored)
                 self._message_counts[document["account"], document["role"]] += 1
         except (KeyError, TypeError) as error:
             self._thread_index.clear()
@@ -684,18 +747,20 @@ class TinyDBStore:
 
     def put_message(self, message: MailMessage) -> bool:
         """Store the message's metadata (its body is dropped). True if it was new."""
-        document = to_json(message)
+        document = _ENCODER.encode(to_json(message))
         with self.transaction():
-            previous = self._tables["messages"].put(_pair_key(message.account, message.message_id), document)
-            if previous is not None:
+            stored = self._tables["messages"].put(_pair_key(message.account, message.message_id), document)
+            if stored is not None:
+                previous = _as_document(stored)
                 self._message_counts[previous["account"], previous["role"]] -= 1
             self._message_counts[message.account, message.role] += 1
-            return previous is None
+            return stored is None
 
     def get_message(self, account: str, message_id: str) -> MailMessage | None:
         """The stored message (with an empty body), or None."""
         with self.transaction():
-            return self._decode(MailMessage, self._tables["messages"].raw(_pair_key(account, message_id)))
+            stored = self._tables["messages"].raw(_pair_key(account, message_id))
+            return self._decode(MailMessage, None if stored is None else _as_document(stored))
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
