@@ -56,8 +56,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEATURES_VERSION",
+    "FLOOR_FEATURES",
     "MODEL_FORMAT_VERSION",
     "Commitment",
     "PatternError",
@@ -133,6 +134,11 @@ class PatternRow:
         names still counts (as `FALLBACK_KIND`). Off for frames that are as
         often plans or suggestions as promises ("let's", "going to", "will
         be doing"): there only a named action is a commitment.
+    :ivar strong: for ``COMMIT`` rows, an unambiguous commitment frame
+        ("Will do.", "let me check", "X will follow", "I will have Patti
+        call"): when the rules accept such a match, its probability is
+        floored at the model's ``floor``, the measured share of promises
+        among such matches in the labelled data.
     :ivar source: ``file:line`` the row came from, for error messages.
     """
 
@@ -144,10 +150,11 @@ class PatternRow:
     action: int | None = None
     soft: bool = False
     fallback: bool = True
+    strong: bool = False
     source: str = ""
 
 
-_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "fallback"}
+_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "fallback", "strong"}
 #: The kind of a commitment whose action verb no kind row names.
 FALLBACK_KIND = "other"
 #: Ceiling on the confidence of such a commitment: an action outside the
@@ -214,6 +221,11 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         raise PatternError(f"{where}: 'fallback' of row {row_id!r} must be true or false")
     if "fallback" in raw and label != COMMIT_LABEL:
         raise PatternError(f"{where}: 'fallback' is only for COMMIT rows (row {row_id!r})")
+    strong = raw.get("strong", False)
+    if not isinstance(strong, bool):
+        raise PatternError(f"{where}: 'strong' of row {row_id!r} must be true or false")
+    if strong and label != COMMIT_LABEL:
+        raise PatternError(f"{where}: 'strong' is only for COMMIT rows (row {row_id!r})")
     return PatternRow(
         id=row_id,
         label=label,
@@ -223,6 +235,7 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         action=action,
         soft=soft,
         fallback=fallback,
+        strong=strong,
         source=where,
     )
 
@@ -298,6 +311,10 @@ class Commitment:
     :ivar sentence_vetoes: ids of token ``NEG_*`` rows in the sentence.
     :ivar is_frame: the action's complement is itself a committed action
         ("ask Patti to set up a meeting"): the complement names the kind.
+    :ivar far_vetoes: ids of token ``NEG_CONDITIONAL`` rows in the sentence
+        whose clause hangs off another verb ("I will send it ... and we will
+        be standing by in case there are revisions"): not a condition on
+        this action, so only a feature, never a hard veto.
     """
 
     sentence: Span
@@ -308,6 +325,7 @@ class Commitment:
     soft_vetoes: tuple[str, ...]
     sentence_vetoes: tuple[str, ...]
     is_frame: bool
+    far_vetoes: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -325,6 +343,36 @@ class Commitment:
         """Which commitment speaks for its sentence: a named kind first, then a
         complement over its frame, then the earliest action, then the surest rule."""
         return (self.kind_rule is None, self.is_frame, self.action.i, -self.rule.confidence)
+
+
+#: Token vetoes with this label are conditions: hard only on the actions
+#: their clause qualifies (`_governs`).
+CONDITIONAL_LABEL = "NEG_CONDITIONAL"
+#: Dependency veto labels a subjectless conjunct shares with its head verb.
+_SHARED_VETOES = frozenset({"NEG_CONDITIONAL", "NEG_HEDGE", "NEG_NEGATION"})
+_CLAUSE_DEPS = frozenset({"advcl", "ccomp", "conj", "ROOT", "relcl", "xcomp", "pcomp", "acl", "parataxis"})
+
+
+_CONDITION_WORDS = frozenset({"if", "whenever", "unless", "in", "should", "assuming", "provided", "providing", "depending"})
+
+
+def _condition_anchor(span: Span) -> Token:
+    """The verb a condition match ("if you need", "in case there are")
+    qualifies: the head of its clause, or the verb an "in case" phrase hangs off."""
+    marker = next((token for token in span if token.lower_ in _CONDITION_WORDS), span[0])
+    token = marker
+    for _ in range(8):
+        if token.dep_ in _CLAUSE_DEPS or token.head.i == token.i:
+            break
+        token = token.head
+    if marker.dep_ == "prep" and marker.head.i == token.i:
+        return token
+    return token if token.dep_ == "ROOT" else token.head
+
+
+def _governs(anchor: Token, action: Token) -> bool:
+    """Whether a condition qualifies `action`: it hangs off the action or a verb above it."""
+    return anchor.i == action.i or anchor.is_ancestor(action)
 
 
 class PromiseMatcher:
@@ -376,10 +424,13 @@ class PromiseMatcher:
         sentence_vetoes: dict[int, list[str]] = {}
         kinds: dict[int, tuple[int, int, PatternRow]] = {}
 
+        conditions: dict[int, list[tuple[str, Token]]] = {}
         for match_id, start, end in self._token_matcher(doc):
             row = self._token_rows[strings[match_id]]
             if row.label == COMMIT_LABEL:
                 commits.append((start + (row.action or 0), row))
+            elif row.label == CONDITIONAL_LABEL:
+                conditions.setdefault(doc[start].sent.start, []).append((row.id, _condition_anchor(doc[start:end])))
             elif row.label.startswith(VETO_PREFIX):
                 sentence_vetoes.setdefault(doc[start].sent.start, []).append(row.id)
             else:
@@ -415,16 +466,26 @@ class PromiseMatcher:
             seen.add((action_i, row.id))
             action = doc[action_i]
             kind = kinds.get(action_i)
+            own_vetoes = list(vetoes.get(action_i, ()))
+            # A conjunct without its own subject shares its head's clause:
+            # "Let me know if you have it, otherwise I'll call Mike and discuss."
+            if action.dep_ == "conj" and not any(c.dep_ in ("nsubj", "nsubjpass") for c in action.children):
+                own_vetoes.extend(v for v in vetoes.get(action.head.i, ()) if self._dep_rows[v].label in _SHARED_VETOES)
+            hard = list(sentence_vetoes.get(action.sent.start, ()))
+            far: list[str] = []
+            for veto_id, anchor in conditions.get(action.sent.start, ()):
+                (hard if _governs(anchor, action) else far).append(veto_id)
             found.append(
                 Commitment(
                     sentence=action.sent,
                     action=action,
                     rule=row,
                     kind_rule=kind[2] if kind is not None else None,
-                    vetoes=tuple(sorted(set(vetoes.get(action_i, ())))),
+                    vetoes=tuple(sorted(set(own_vetoes))),
                     soft_vetoes=tuple(sorted(set(soft_vetoes.get(action_i, ())))),
-                    sentence_vetoes=tuple(sorted(set(sentence_vetoes.get(action.sent.start, ())))),
+                    sentence_vetoes=tuple(sorted(set(hard))),
                     is_frame=action_i in frames,
+                    far_vetoes=tuple(sorted(set(far))),
                 )
             )
         found.sort(key=Commitment.order)
@@ -469,8 +530,12 @@ class PromiseMatcher:
 MODEL_FORMAT_VERSION = 1
 #: Version of `commitment_features`; a model trained on other features would
 #: score silently wrong, so loading one is an error.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 _MODEL_KEYS = {"format", "version", "features_version", "bias", "weights", "calibration", "threshold", "training"}
+#: Features that mark unambiguous commitment frames; training measures a
+#: probability floor for each (`PromiseModel.floors`).
+FLOOR_FEATURES = ("strong",)
+_OPTIONAL_MODEL_KEYS = {"floors"}
 _MODEL_FORMAT = "kept-promise-model"
 
 _FRAME_WORDS = frozenset(
@@ -488,7 +553,7 @@ _CONDITION_SUBJECTS = frozenset(
 )
 _HEDGE_WORDS = frozenset(
     {"probably", "maybe", "perhaps", "possibly", "hopefully", "might", "could", "may", "hope", "think", "guess", "try",
-     "should", "would", "likely", "eventually", "sometime", "someday"}
+     "should", "would", "likely", "unlikely", "eventually", "sometime", "someday"}
 )  # fmt: skip
 _SUBJECTS = frozenset({"i", "we", "me", "us", "'s", "you", "u", "he", "she", "they", "it", "this", "that"})
 _TIME_CUE = re.compile(
@@ -542,11 +607,19 @@ def commitment_features(commitment: Commitment) -> list[str]:
     features.update("veto=" + veto for veto in commitment.vetoes)
     features.update("soft=" + veto for veto in commitment.soft_vetoes)
     features.update("sveto=" + veto for veto in commitment.sentence_vetoes)
+    features.update("far_veto=" + veto for veto in commitment.far_vetoes)
     if commitment.rules_accept:
         features.add("rules_accept")
         features.add("rules_accept&" + ("named" if commitment.kind_rule is not None else "fallback"))
     if commitment.is_frame:
         features.add("frame")
+    # The candidate text before the action, across spaCy's own sentence
+    # splits: "Just let me know and I will be there" is an open offer.
+    before = [token.lower_ for token in doc[: action.i]]
+    if any(before[i : i + 3] == ["let", "me", "know"] for i in range(len(before) - 2)):
+        features.add("let_me_know_before")
+    if action.sent.start > 0 and any(word in _CONDITION_MARKERS for word in before[: action.sent.start]):
+        features.add("cond_before_sentence")
     if action.dep_ in ("xcomp", "ccomp", "conj", "advcl"):
         features.add("head=" + action.head.lemma_.lower())
     subject = _subject_of(action)
@@ -603,11 +676,20 @@ def commitment_features(commitment: Commitment) -> list[str]:
         features.add("question")
     if _TIME_CUE.search(sentence.text):
         features.add("time_cue")
+    # An unqualified match of an unambiguous frame ("Will do."); a stative
+    # reading the kind rows overrule ("do") is no qualifier here.
+    strong_qualifiers = ("negation", "cond=", "hedge=", "question", "you_subject_elsewhere")
+    if commitment.rule.strong and commitment.rules_accept and not any(f.startswith(strong_qualifiers) for f in features):
+        features.add("strong")
     # A plain commitment: the rules accept it and nothing in the sentence
     # qualifies it. A linear model cannot form this conjunction itself.
     qualifiers = ("negation", "cond=", "hedge=", "question", "you_subject_elsewhere", "soft=")
     if commitment.rules_accept and not any(f.startswith(qualifiers) for f in features):
         features.add("plain&" + ("first" if subject is not None and subject.lower_ in ("i", "we", "me", "'s", "us") else "other"))
+        # "I will ..." opening the sentence, unqualified: the plainest promise.
+        if subject is not None and subject.lower_ == "i" and subject.i == sentence.start:
+            features.add("plain&i_opening")
+
     return sorted(features)
 
 
@@ -630,6 +712,10 @@ class PromiseModel:
     :ivar threshold: the lowest calibrated probability reported as a promise.
     :ivar training: provenance (files, row counts, the data's SHA-256, figures).
     :ivar source: the file it was read from, for messages.
+    :ivar floors: feature -> the least probability of a commitment with
+        that feature: the smoothed share of promises among the training
+        sentences with it (`FLOOR_FEATURES`), so unambiguous frames ("Will
+        do.", "I will join you ...") are not lost to thin lexical evidence.
     """
 
     bias: float
@@ -639,22 +725,29 @@ class PromiseModel:
     threshold: float
     training: dict[str, Any]
     source: str = ""
+    floors: dict[str, float] = field(default_factory=dict)
 
     def raw_score(self, features: Iterable[str]) -> float:
         """The uncalibrated linear score; summed in sorted order so it is deterministic."""
         weights = self.weights
         return self.bias + sum(weights.get(feature, 0.0) for feature in sorted(features))
 
-    def probability(self, features: Iterable[str]) -> float:
+    def probability(self, features: Collection[str]) -> float:
         """The calibrated probability that the features describe a promise."""
         value = self.scale * self.raw_score(features) + self.offset
         # Clamped so math.exp never overflows on a runaway score.
         value = max(-60.0, min(60.0, value))
-        return 1.0 / (1.0 + math.exp(-value))
+        probability = 1.0 / (1.0 + math.exp(-value))
+        for feature, floor in self.floors.items():
+            if floor > probability and feature in features:
+                probability = floor
+        return probability
 
     def to_json(self) -> dict[str, Any]:
         """The file form, as `load_model` reads it."""
+        floors = {"floors": dict(sorted(self.floors.items()))} if self.floors else {}
         return {
+            **floors,
             "format": _MODEL_FORMAT,
             "version": MODEL_FORMAT_VERSION,
             "features_version": FEATURES_VERSION,
@@ -695,7 +788,7 @@ def load_model(path: str | Path | None = None) -> PromiseModel:
     missing = _MODEL_KEYS - set(raw)
     if missing:
         raise PromiseModelError(f"{file}: the promise model lacks keys {', '.join(sorted(missing))}")
-    unknown = set(raw) - _MODEL_KEYS
+    unknown = set(raw) - _MODEL_KEYS - _OPTIONAL_MODEL_KEYS
     if unknown:
         raise PromiseModelError(f"{file}: the promise model has unknown keys {', '.join(sorted(unknown))}")
     if raw["format"] != _MODEL_FORMAT:
@@ -717,6 +810,11 @@ def load_model(path: str | Path | None = None) -> PromiseModel:
         raise PromiseModelError(f"{file}: 'bias' must be a number")
     if not _finite(raw["threshold"]) or not 0.0 < raw["threshold"] < 1.0:
         raise PromiseModelError(f"{file}: 'threshold' must be a number between 0 and 1")
+    floors = raw.get("floors", {})
+    if not isinstance(floors, dict) or not all(
+        isinstance(k, str) and _finite(v) and 0.0 < v < 1.0 for k, v in floors.items()
+    ):
+        raise PromiseModelError(f"{file}: 'floors' must map feature names to numbers between 0 and 1")
     if not isinstance(raw["training"], dict) or not isinstance(raw["training"].get("sha256"), str):
         raise PromiseModelError(f"{file}: 'training' must be an object with the training data's 'sha256'")
     model = PromiseModel(
@@ -727,6 +825,7 @@ def load_model(path: str | Path | None = None) -> PromiseModel:
         threshold=float(raw["threshold"]),
         training=raw["training"],
         source=str(file),
+        floors={key: float(value) for key, value in floors.items()},
     )
     logger.debug("loaded promise model %s: %d weights, threshold %.3f", file, len(model.weights), model.threshold)
     return model
@@ -779,7 +878,9 @@ _CUE = re.compile(
     r"|\blet(?:'s|\s+us)\b|^\W*lets\b|\blet\s+me\s+(?!know\b)"
     r"|^\W*(?:\w+\W+)?will\s+[a-z]"
     # "Redline of this document will follow."
-    r"|\bwill\s+follow\b",
+    r"|\bwill\s+follow\b"
+    # "Those items will be sent to you tomorrow."
+    r"|\bwill\s+be\s+(?:sent|forwarded|faxed|e-?mailed|mailed|delivered|provided|distributed|circulated|overnighted)\b",
     re.IGNORECASE,
 )
 
