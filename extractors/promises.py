@@ -676,6 +676,10 @@ def commitment_features(commitment: Commitment) -> list[str]:
         features.add("question")
     if _TIME_CUE.search(sentence.text):
         features.add("time_cue")
+        # "Let's discuss on Thursday": a let's with a named action and a time
+        # is a social commitment, not a suggestion (15 of 15 in the labelled data).
+        if commitment.rule.id.startswith("lets") and commitment.kind_rule is not None:
+            features.add("lets&time")
     # An unqualified match of an unambiguous frame ("Will do."); a stative
     # reading the kind rows overrule ("do") is no qualifier here.
     strong_qualifiers = ("negation", "cond=", "hedge=", "question", "you_subject_elsewhere")
