@@ -530,7 +530,7 @@ class PromiseMatcher:
 MODEL_FORMAT_VERSION = 1
 #: Version of `commitment_features`; a model trained on other features would
 #: score silently wrong, so loading one is an error.
-FEATURES_VERSION = 3
+FEATURES_VERSION = 4
 _MODEL_KEYS = {"format", "version", "features_version", "bias", "weights", "calibration", "threshold", "training"}
 #: Features that mark unambiguous commitment frames; training measures a
 #: probability floor for each (`PromiseModel.floors`).
