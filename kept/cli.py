@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from kept import __version__
 from kept.config import default_config_path, load_settings
 from kept.errors import KeptError, UserError
+from kept.models import Promise
 from kept.settings import Settings
 
 logger = logging.getLogger("kept")
@@ -253,7 +254,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     me = frozenset(settings.addresses)
     open_promises = [p for p in promises if p.is_open]
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
-    overdue = [p for p in open_promises if p.due and p.due < today]
+    overdue = [p for p in open_promises if promise_state(p, today) == "overdue"]
     on_me = sum(1 for t in threads if awaiting_my_reply(t, me, settings.threads, now))
     on_them = sum(1 for t in threads if awaiting_their_reply(t, me, settings.threads, now))
     status = {
@@ -390,10 +391,22 @@ def cmd_threads(args: argparse.Namespace) -> int:
     return 0
 
 
-def _promise_row(p, today: date) -> dict[str, Any]:
+def promise_state(promise: Promise, today: date) -> str:
+    """What a promise is today: ``overdue``, ``open``, ``snoozed`` or its closed status.
+
+    A snooze that has run out makes the promise open (or overdue) again.
+    """
+    if promise.status == "snoozed" and promise.snoozed_until and promise.snoozed_until > today:
+        return "snoozed"
+    if promise.is_open:
+        return "overdue" if promise.due and promise.due < today else "open"
+    return promise.status
+
+
+def _promise_row(p: Promise, today: date) -> dict[str, Any]:
     return {
         "id": p.id,
-        "status": "overdue" if p.is_open and p.due and p.due < today else p.status,
+        "status": promise_state(p, today),
         "sentence": p.sentence,
         "action": p.action,
         "kind": p.kind,
@@ -466,7 +479,7 @@ def cmd_promises(args: argparse.Namespace) -> int:
     if args.kept:
         chosen = [p for p in promises if p.status == "kept"]
     elif args.overdue:
-        chosen = [p for p in promises if p.is_open and p.due and p.due < today]
+        chosen = [p for p in promises if promise_state(p, today) == "overdue"]
     elif args.all:
         chosen = promises
     else:
