@@ -18,9 +18,10 @@ records:
 * Documents are keyed by their records' natural keys (TinyDB tables with
   string document ids), and a thread index answers "which thread holds this
   message id" and "which threads have this subject" without a scan.
-* Message records are most of the file and a scan only asks whether one
-  exists, so in memory each is kept as its JSON text, not as a dict (a dict
-  of strings costs about four times its JSON), and decoded when read.
+* Message records and threads are nearly all of the file, and a scan only
+  asks whether a message exists and reads the few threads the thread index
+  points it to; so in memory each is kept as its JSON text, not as a dict (a
+  dict of strings costs about four times its JSON), and decoded when read.
   Commits stream the file out in chunks instead of building it as one
   string (and once more as bytes).
 
@@ -37,6 +38,7 @@ File layout (TinyDB's own: table name -> document id -> document)::
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import logging
 import os
@@ -75,8 +77,8 @@ TABLES = ("messages", "threads", "promises", "cursors", "meta", "introductions",
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
-#: The table held in memory as JSON text per document (see the module docstring).
-_COMPACT_TABLE = "messages"
+#: The tables held in memory as JSON text per document (see the module docstring).
+_COMPACT_TABLES = frozenset({"messages", "threads"})
 
 #: Documents per chunk written at commit: big enough for few writes, small
 #: enough that no copy of the whole file is ever built in memory.
@@ -110,7 +112,7 @@ class _KeyedTable(Table):
         self.clear_cache()
 
     def raw(self, key: str) -> dict | None:
-        """The stored document itself (not a copy; do not change it), or None."""
+        """The stored document itself (not a copy; do not change it; JSON text in a compact table), or None."""
         return self._read_table().get(key)
 
     def raw_documents(self) -> list[dict]:
@@ -309,15 +311,17 @@ class _AtomicJSONStorage(Storage):
                 hint="upgrade kept, or point it at another database",
             )
         counts: Counter[tuple[str, str]] = Counter()
-        compact = data[_COMPACT_TABLE]
+        messages = data["messages"]
         try:
-            for key, document in compact.items():
+            for key, document in messages.items():
                 counts[document["account"], document["role"]] += 1
                 # Replacing values keeps the keys (and the file's order).
-                compact[key] = _ENCODER.encode(document)
+                messages[key] = _ENCODER.encode(document)
         except (KeyError, TypeError) as error:
             raise _damaged(self.path, f"a document lacks a field ({error!r})") from error
         self.loaded_counts = counts
+        # Threads are made compact by `compact_threads`, once the store has
+        # indexed them as dicts.
         logger.debug("Read the database %s (%d bytes)", self.path, len(text))
         return data
 
@@ -343,20 +347,32 @@ class _AtomicJSONStorage(Storage):
                 fragments[key] = _encode_document(key, document)
         yield b"{"
         for number, (name, table) in enumerate(self.data.items()):
-            if name == _COMPACT_TABLE:
-                values: list[str] = [f"{_ENCODER.encode(key)}:{text}" for key, text in table.items()]
+            values: Iterator[str]
+            if name in _COMPACT_TABLES:
+                # Built chunk by chunk below, so no second copy of the table exists.
+                values = (
+                    f"{_ENCODER.encode(key)}:{_compact_text(document)}" for key, document in table.items()
+                )
             else:
                 fragments = self._encoded.get(name)
                 if fragments is None or len(fragments) != len(table):
                     fragments = self._encoded[name] = {key: _encode_document(key, doc) for key, doc in table.items()}
-                values = list(fragments.values())
+                values = iter(fragments.values())
             yield f"{',' if number else ''}{_ENCODER.encode(name)}:{{".encode("ascii")
-            for first in range(0, len(values), _CHUNK_DOCUMENTS):
+            first = True
+            while chunk := ",".join(itertools.islice(values, _CHUNK_DOCUMENTS)):
                 # ensure_ascii (in _ENCODER) keeps lone surrogates from broken charsets writable.
-                chunk = ",".join(values[first:first + _CHUNK_DOCUMENTS])
-                yield (f",{chunk}" if first else chunk).encode("ascii")
+                yield (chunk if first else f",{chunk}").encode("ascii")
+                first = False
             yield b"}"
         yield b"}"
+
+    def compact_threads(self) -> None:
+        """Replace every thread dict by its JSON text (after the store indexed them)."""
+        threads = self.read()["threads"]
+        for key, document in threads.items():
+            if isinstance(document, dict):
+                threads[key] = _ENCODER.encode(document)
 
     def decoded(self) -> dict[str, dict[str, dict]]:
         """The in-memory copy with every document a dict, as the file holds it."""
@@ -433,6 +449,11 @@ def set_aside(path: Path, suffix: str) -> Path | None:
 def _as_document(stored: dict | str) -> dict:
     """A stored document as a dict (compact-table documents are JSON text)."""
     return json.loads(stored) if isinstance(stored, str) else stored
+
+
+def _compact_text(stored: dict | str) -> str:
+    """A compact-table document as JSON text (a thread may still be a dict just after loading)."""
+    return stored if isinstance(stored, str) else _ENCODER.encode(stored)
 
 
 def _encode_document(key: str, document: dict) -> str:
@@ -587,7 +608,7 @@ class TinyDBStore:
         with self.transaction():
             threads = self._tables["threads"]
             gone_threads = {key for key, document in zip(threads.raw_keys(), threads.raw_documents())
-                            if pattern.search(_text_of(document))}
+                            if pattern.search(_text_of(_as_document(document)))}
             for name, table in self._tables.items():
                 if name in ("cursors", "meta"):
                     continue
@@ -658,6 +679,7 @@ class TinyDBStore:
             try:
                 if self._storage.refresh():
                     self._rebuild_indexes(self._storage.loaded_counts)
+                    self._storage.compact_threads()
                 yield
                 self._storage.commit()
             except BaseException:
@@ -689,7 +711,7 @@ class TinyDBStore:
         while len(journal) > savepoint:
             name, key, previous = journal.pop()
             touched.add(name)
-            if name == _COMPACT_TABLE:
+            if name == "messages":
                 # Count the undo here: recounting would decode every message.
                 for stored, change in ((data[name].get(key), -1), (previous, 1)):
                     if stored is not None:
@@ -710,7 +732,7 @@ class TinyDBStore:
         self._message_counts.clear()
         try:
             for document in self._tables["threads"].raw_documents():
-                self._index_thread(document)
+                self._index_thread(_as_document(document))
             if counts is not None:
                 self._message_counts.update(counts)
                 return
@@ -730,11 +752,11 @@ class TinyDBStore:
             (message["message_id"] for message in document["messages"]),
         )
 
-    def _decode(self, cls: type, document: dict | None) -> Any:
+    def _decode(self, cls: type, document: dict | str | None) -> Any:
         if document is None:
             return None
         try:
-            return from_json(cls, document)
+            return from_json(cls, _as_document(document))
         except ValueError as error:
             raise _damaged(self.path, str(error)) from error
 
@@ -759,8 +781,7 @@ class TinyDBStore:
     def get_message(self, account: str, message_id: str) -> MailMessage | None:
         """The stored message (with an empty body), or None."""
         with self.transaction():
-            stored = self._tables["messages"].raw(_pair_key(account, message_id))
-            return self._decode(MailMessage, None if stored is None else _as_document(stored))
+            return self._decode(MailMessage, self._tables["messages"].raw(_pair_key(account, message_id)))
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
@@ -782,7 +803,7 @@ class TinyDBStore:
         """Store or replace a thread and update its indexes."""
         document = to_json(thread)
         with self.transaction():
-            self._tables["threads"].put(thread.key, document)
+            self._tables["threads"].put(thread.key, _ENCODER.encode(document))
             self._index_thread(document)
 
     def thread_key_for_message(self, account: str, message_id: str) -> str | None:
@@ -805,9 +826,10 @@ class TinyDBStore:
         threads while iterating.
         """
         with self.transaction():
+            decoded = (_as_document(document) for document in self._tables["threads"].raw_documents())
             selected = [
                 self._decode(Thread, document)
-                for document in self._tables["threads"].raw_documents()
+                for document in decoded
                 if account is None or document.get("account") == account
             ]
         return iter(selected)
