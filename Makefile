@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 KEPT   := $(VENV)/bin/kept
-DEMO_CONFIG := examples/demo-config.toml
+DEMO_CONFIG := demo-state/config.toml
 DEMO_NOW    := 2026-11-20T07:30:00+01:00
 
 .PHONY: demo test install lock clean bench-scale lint audit train-promises
@@ -24,8 +24,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 install: $(VENV)/.installed
 
+# The demo runs on a private copy of examples/demo-config.toml (git does not
+# keep file modes, and kept warns about configs other users can read).
 demo: install
 	rm -rf demo-state
+	mkdir -m 700 demo-state
+	sed -e 's#^path = "sample-maildir"#path = "$(CURDIR)/examples/sample-maildir"#' \
+	    -e 's#^database = "../demo-state/kept.json"#database = "$(CURDIR)/demo-state/kept.json"#' \
+	    examples/demo-config.toml > $(DEMO_CONFIG)
+	chmod 600 $(DEMO_CONFIG)
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) scan
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) promises --all
 	$(KEPT) --config $(DEMO_CONFIG) --now $(DEMO_NOW) threads --waiting-on-me
