@@ -253,6 +253,8 @@ EXCHANGE_KEYS: dict[str, _Key] = {
     "sent_folder": _Key(str),
     "rescan_days": _Key(int, 30, check=_positive),
     "timeout": _Key((int, float), 60, check=_positive),
+    "ca_file": _Key(str),
+    "insecure_skip_verify": _Key(bool, False),
 }
 ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS, "exchange": EXCHANGE_KEYS}
 PASSWORD_KEYS = ("password_env", "password_command", "password_keyring", "password")
@@ -396,6 +398,12 @@ def _exchange(name: str, values: dict[str, Any], path: Path, problems: _Problems
             section, "service_endpoint",
             "must be a URL like https://mail.example.com/EWS/Exchange.asmx", endpoint,
         )
+    if (values["ca_file"] or values["insecure_skip_verify"]) and not endpoint:
+        problems.add(
+            section, "ca_file" if values["ca_file"] else "insecure_skip_verify",
+            "applies to the EWS server named by service_endpoint; fix: set service_endpoint "
+            "(autodiscover always checks certificates against the system's authorities)",
+        )
     if not values["email"]:
         return None
     return ExchangeAccount(
@@ -413,6 +421,8 @@ def _exchange(name: str, values: dict[str, Any], path: Path, problems: _Problems
         sent_folder=values["sent_folder"],
         rescan_days=values["rescan_days"],
         timeout=float(values["timeout"]),
+        ca_file=_resolve_path(path.parent, values["ca_file"]) if values["ca_file"] else None,
+        verify_tls=not values["insecure_skip_verify"],
     )
 
 

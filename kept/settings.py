@@ -118,6 +118,8 @@ class ExchangeAccount:
     :ivar rescan_days: when the server forgets kept's sync state, the folder is
         read again from this many days back.
     :ivar timeout: HTTP timeout in seconds.
+    :ivar ca_file: extra CA bundle to trust for `service_endpoint`, or None.
+    :ivar verify_tls: check the server certificate (default True).
     """
 
     name: str
@@ -134,6 +136,8 @@ class ExchangeAccount:
     sent_folder: str | None = None
     rescan_days: int = 30
     timeout: float = 60.0
+    ca_file: Path | None = None
+    verify_tls: bool = True
     type: str = "exchange"
 
 

@@ -29,9 +29,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests.adapters
 import requests.exceptions
 from exchangelib import (
+    BaseProtocol,
     BASIC,
     DELEGATE,
     IMPERSONATION,
@@ -71,6 +74,31 @@ SENT_NAME = "Sent Items"
 # exchangelib logs whole SOAP bodies at DEBUG (message contents, tokens);
 # kept's own debug logging must never switch that on by accident.
 logging.getLogger("exchangelib").setLevel(logging.INFO)
+
+#: How to check each EWS host's certificate when the account says so:
+#: netloc -> CA bundle path, or False for ``insecure_skip_verify``.
+_TRUST_BY_HOST: dict[str, str | bool] = {}
+
+
+class _PerHostTrustAdapter(requests.adapters.HTTPAdapter):
+    """Applies an account's ``ca_file`` / ``insecure_skip_verify`` to its own EWS host.
+
+    exchangelib picks one adapter class for every connection it makes
+    (``BaseProtocol.HTTP_ADAPTER_CLS``), so the choice is made per request
+    from the host it goes to; every other host keeps the default checks
+    against the system's authorities.
+    """
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102 - see the class docstring
+        trust = _TRUST_BY_HOST.get(urlsplit(request.url).netloc.lower())
+        # requests hands over True or the environment's CA bundle
+        # (REQUESTS_CA_BUNDLE); the account's own setting wins for its host.
+        if trust is not None and kwargs.get("verify", True) is not False:
+            kwargs["verify"] = trust
+        return super().send(request, **kwargs)
+
+
+BaseProtocol.HTTP_ADAPTER_CLS = _PerHostTrustAdapter
 
 _AUTH_TYPES = {"ntlm": NTLM, "basic": BASIC, "oauth2": OAUTH2, "oauth2-app": OAUTH2}
 
@@ -127,6 +155,17 @@ class ExchangeSource:
         config = self._config
         credentials = self._credentials_factory()
         where = config.service_endpoint or f"autodiscover for {config.email}"
+        if config.service_endpoint and (config.ca_file or not config.verify_tls):
+            host = urlsplit(config.service_endpoint).netloc.lower()
+            if not config.verify_tls:
+                logger.warning(
+                    "%s: TLS certificate verification is OFF for %s; anyone on the network "
+                    "can read this connection. Prefer ca_file for self-signed servers.",
+                    self.account, host,
+                )
+                _TRUST_BY_HOST[host] = False
+            else:
+                _TRUST_BY_HOST[host] = str(config.ca_file)
         logger.debug("%s: connecting to %s (%s)", self.account, where, config.auth)
         with self._errors(f"cannot connect to {where}"):
             configuration = Configuration(

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ssl
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -92,7 +94,9 @@ class EwsServer:
     :ivar refused: operations that would have changed the mailbox.
     """
 
-    def __init__(self, username: str = "sam@example.com", password: str = "Pa55 w\u00f6rd") -> None:
+    def __init__(
+        self, username: str = "sam@example.com", password: str = "Pa55 w\u00f6rd", tls_dir: Path | None = None
+    ) -> None:
         self.username = username
         self.password = password
         self.email = username
@@ -103,13 +107,21 @@ class EwsServer:
         self._serial = 0
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
+        self.scheme = "http"
+        if tls_dir is not None:
+            # HTTPS with a self-signed certificate (tls_dir/cert.pem, key.pem),
+            # for the ca_file and insecure_skip_verify tests.
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
+            self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._http.serve_forever, name="fake-ews", daemon=True)
 
     @property
     def url(self) -> str:
         """The EWS endpoint URL."""
         host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}{PATH}"
+        return f"{self.scheme}://{host}:{port}{PATH}"
 
     def start(self) -> "EwsServer":
         self._thread.start()

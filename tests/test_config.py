@@ -138,3 +138,20 @@ def test_state_dir_env_sets_the_default_database(tmp_path, monkeypatch):
     monkeypatch.setenv("KEPT_STATE_DIR", str(tmp_path / "systemd-state"))
     text = GOOD.replace('database = "state/kept.json"\n', "")
     assert load_settings(write(tmp_path, text)).database == tmp_path / "systemd-state" / "kept.json"
+
+
+def test_exchange_ca_file_needs_an_explicit_endpoint(tmp_path):
+    text = """
+[kept]
+addresses = ["me@corp.example"]
+[accounts.office]
+type = "exchange"
+email = "me@corp.example"
+password_env = "X"
+ca_file = "corp-ca.pem"
+"""
+    with pytest.raises(ConfigError, match="ca_file'.*service_endpoint"):
+        load_settings(write(tmp_path, text))
+    fixed = text.replace('ca_file = "corp-ca.pem"', 'ca_file = "corp-ca.pem"\nservice_endpoint = "https://mail.corp.example/EWS/Exchange.asmx"')
+    office = load_settings(write(tmp_path, fixed)).accounts[0]
+    assert office.ca_file == tmp_path / "corp-ca.pem" and office.verify_tls

@@ -161,3 +161,35 @@ def test_live_exchange_server() -> None:
         if first is not None and first.messages:
             parsed = parse_message(first.messages[0], account=accounts[0].name, role="sent", folder=sent.name)
             assert parsed.message_id
+
+
+@pytest.fixture
+def tls_server(tmp_path) -> Iterator[EwsServer]:
+    from dovecot import _make_certificate
+
+    _make_certificate(tmp_path)
+    server = EwsServer(tls_dir=tmp_path).start()
+    yield server
+    server.stop()
+
+
+def tls_account(server: EwsServer, monkeypatch: pytest.MonkeyPatch, **fields: object) -> ExchangeAccount:
+    monkeypatch.setenv("KEPT_TEST_EWS_PASSWORD", server.password)
+    return ExchangeAccount(
+        name="onprem", email=server.email, username=server.username, auth="basic",
+        service_endpoint=server.url, password_env="KEPT_TEST_EWS_PASSWORD", timeout=10.0,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_self_signed_server_needs_its_certificate(tls_server, tmp_path, monkeypatch, caplog) -> None:
+    untrusted = tls_account(tls_server, monkeypatch)
+    with pytest.raises(SourceError):
+        source_for(untrusted).__enter__()
+    trusted = tls_account(tls_server, monkeypatch, ca_file=tmp_path / "cert.pem")
+    with source_for(trusted) as source:
+        assert {f.role for f in source.folders()} == {"received", "sent"}
+    skipped = tls_account(tls_server, monkeypatch, verify_tls=False)
+    with caplog.at_level("WARNING"), source_for(skipped) as source:
+        assert source.folders()
+    assert "verification is OFF" in caplog.text
