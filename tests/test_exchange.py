@@ -182,6 +182,7 @@ def tls_account(server: EwsServer, monkeypatch: pytest.MonkeyPatch, **fields: ob
     )
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_self_signed_server_needs_its_certificate(tls_server, tmp_path, monkeypatch, caplog) -> None:
     untrusted = tls_account(tls_server, monkeypatch)
     with pytest.raises(SourceError):
