@@ -38,7 +38,7 @@ server down, folder gone).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from kept.models import RawMessage, Role
@@ -97,20 +97,3 @@ class MailSource(Protocol):
         self, folder: Folder, cursor: Cursor | None, batch_size: int = 200
     ) -> Iterator[Batch]:
         """Yield the messages added since `cursor` (all of them for None), in batches."""
-
-
-@dataclass(slots=True)
-class SourceHealth:
-    """How an account's last attempts went; kept in storage for `kept status`.
-
-    :ivar ok: whether the last scan of the account succeeded.
-    :ivar last_ok: ISO time of the last successful scan, or None.
-    :ivar failing_since: ISO time the current run of failures began, or None.
-    :ivar error: the last error message, or None.
-    """
-
-    ok: bool = True
-    last_ok: str | None = None
-    failing_since: str | None = None
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -86,6 +86,7 @@ def test_reply_lags_per_contact():
     assert anna.my_median == 3.0
     assert anna.their_replies == (24.0,)
     assert anna.their_median == 24.0
+    assert anna.my_p90 == 4.0 and anna.their_p90 == 24.0
     assert median_reply_hours([t1, t2], MINE, utc(2026, 1, 3), utc(2026, 1, 4)) == 2.0
 
 
