@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 __all__ = [
     "clean_body",
@@ -190,7 +190,7 @@ def html_to_text(html: str) -> str:
     return _tidy_lines(_blocks_text(soup))
 
 
-def _blocks_text(node) -> str:
+def _blocks_text(node: Tag) -> str:
     """Text of `node` with a line break around every block element."""
     parts: list[str] = []
     for element in node.descendants:

@@ -163,13 +163,13 @@ def _lead_in(sentence: str, my_words: set[str]) -> str | None:
             if about and about.split()[0].lower() not in my_words:
                 return about
     for pattern in _NAME_OPTIONAL:
-        match = pattern.search(sentence)
-        if match:
-            return _about(sentence[match.end():])
+        hit = pattern.search(sentence)
+        if hit:
+            return _about(sentence[hit.end():])
     for pattern in (_ASKED, _REFERRED_TO_YOU):
-        match = pattern.search(sentence)
-        if match and match.group("name").split()[0] not in _NOT_NAMES:
-            return match.group("name")
+        hit = pattern.search(sentence)
+        if hit and hit.group("name").split()[0] not in _NOT_NAMES:
+            return hit.group("name")
     return None
 
 

@@ -143,9 +143,9 @@ def reply_events(thread: Thread, me: frozenset[str]) -> Iterable[tuple[str, str,
             for contact in (set(item.to) | set(item.cc)) - me - {""}:
                 open_to_them.setdefault(contact, item.date)
         elif item.sender:
-            since = open_to_them.pop(item.sender, None)
-            if since is not None:
-                yield "theirs", item.sender, item.date, (item.date - since).total_seconds() / 3600
+            asked_at = open_to_them.pop(item.sender, None)
+            if asked_at is not None:
+                yield "theirs", item.sender, item.date, (item.date - asked_at).total_seconds() / 3600
             open_from_them.setdefault(item.sender, item.date)
 
 
