@@ -479,11 +479,16 @@ def _visit_leaf(part: Message, ctype: str, body: _Body, problems: list[str]) -> 
 
 def _decode_text(part: Message, problems: list[str]) -> str:
     """Decode a text part's payload, surviving bad transfer encodings and charsets."""
+    payload: bytes | None = None
     try:
-        payload = part.get_payload(decode=True)
+        decoded = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001
-        payload = None
         problems.append("undecodable transfer encoding")
+    else:
+        # decode=True yields bytes for a leaf part and None for a container;
+        # the stubs cannot tell which, so narrow here.
+        if isinstance(decoded, bytes):
+            payload = decoded
     if payload is None:
         raw = part.get_payload()
         payload = raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
