@@ -380,6 +380,12 @@ AUTOMATED_FILTERS: dict[str, AutomatedFilter] = {
 
 SENT_MAILBOXES = ("allen-p", "beck-s", "nemec-g")
 DEV_VAL_TEST = ("promises-dev.jsonl", "promises-val.jsonl", "promises-test.jsonl")
+#: Every labelled file as of 2026-11-22 (listed, not globbed, so that later
+#: files cannot change a draw).
+ALL_LABELLED = (
+    *DEV_VAL_TEST, "promises-sent-more.jsonl", "promises-inbox-beck-s.jsonl",
+    "promises-inbox-nemec-g.jsonl", "final-check.jsonl",
+)
 
 
 @dataclass(frozen=True)
@@ -480,6 +486,29 @@ PRESETS: dict[str, Preset] = {
         ),
         id_prefix="final", running_ids=True, mailbox_field=True, rebalance_first=True,
         description="final-check.jsonl: sent mail, every promises-*.jsonl excluded",
+    ),
+    # Second round of training data (2026-11-22): every remaining cue
+    # sentence of nemec-g's sent mail and of the received mail, and 450 of
+    # beck-s's 737 remaining sent ones; cue sentences only (cue_share 1.0),
+    # since the re-scorer only ever sees sentences with a future cue. Every
+    # labelled file is excluded, final-check.jsonl included.
+    "cue2-sent": Preset(
+        name="cue2-sent", quotas={"beck-s": 450, "nemec-g": 244}, seed=2611,
+        cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="headers",
+        id_prefix="cue2-sent", running_ids=True, mailbox_field=True,
+        description="promises-cue2-sent.jsonl: remaining sent-mail cue sentences",
+    ),
+    "cue2-inbox-nemec-g": Preset(
+        name="cue2-inbox-nemec-g", quotas={"nemec-g": 278}, seed=2612, folder="inbox",
+        cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="nemec-g-inbox",
+        id_prefix="cue2-inbox-nemec-g", running_ids=True, mailbox_field=True, source="enron-inbox",
+        description="promises-cue2-inbox.jsonl (part): nemec-g received-mail cue sentences",
+    ),
+    "cue2-inbox-beck-s": Preset(
+        name="cue2-inbox-beck-s", quotas={"beck-s": 60}, seed=2613, folder="inbox",
+        cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="beck-s-inbox",
+        id_prefix="cue2-inbox-beck-s", running_ids=True, mailbox_field=True, source="enron-inbox",
+        description="promises-cue2-inbox.jsonl (part): beck-s received-mail cue sentences",
     ),
 }
 
