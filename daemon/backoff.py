@@ -57,7 +57,8 @@ class Backoff:
     def delay(self, failures: int) -> timedelta:
         """The pause after `failures` failures in a row (>= 1), jitter applied."""
         exponent = min(max(failures, 1) - 1, 32)  # 2**32 minutes is far beyond any maximum
-        full = min(self.base * (2**exponent), self.maximum)
+        factor: int = 2**exponent  # an int: exponent >= 0 (typeshed types int ** int as Any)
+        full = min(self.base * factor, self.maximum)
         return full * (1 - self.jitter * self._rng.random())
 
     def failed(self, account: str, now: datetime) -> datetime:

@@ -39,6 +39,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kept.daemon.scan import sentence_fingerprint
@@ -411,7 +412,7 @@ def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, n
         applied = list(store.get_meta("applied_replies") or [])
         if message.message_id in applied:
             return []
-        sent: dict = store.get_meta("sent_digests") or {}
+        sent: dict[str, Any] = store.get_meta("sent_digests") or {}
         digest_id = next((ref for ref in refs if ref in sent), None)
         sender = message.from_addr.email if message.from_addr else ""
         if digest_id is None:
@@ -452,7 +453,7 @@ def _apply_one(
     command: Command,
     number: int,
     index: dict[int, tuple[str, str]],
-    record: dict,
+    record: dict[str, Any],
     settings: Settings,
     now: datetime,
 ) -> str:
