@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kept.errors import AuthenticationError, UserError
 from kept.settings import OAuth2Settings
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 TOKEN_KEYRING_SERVICE = "kept-oauth2"
 
@@ -36,26 +39,30 @@ class KeyringTokenCache:
     """
 
     def __init__(self, name: str) -> None:
+        import keyring
         import msal
 
         self.name = name
         self.cache = msal.SerializableTokenCache()
-        stored = self._keyring_call("get_password", TOKEN_KEYRING_SERVICE, name)
+        stored = self._keyring_call(lambda: keyring.get_password(TOKEN_KEYRING_SERVICE, name))
         if stored:
             self.cache.deserialize(stored)
 
     def save(self) -> None:
         """Write the cache back if MSAL changed it (a new or rotated refresh token)."""
+        import keyring
+
         if self.cache.has_state_changed:
-            self._keyring_call("set_password", TOKEN_KEYRING_SERVICE, self.name, self.cache.serialize())
+            serialized = self.cache.serialize()
+            self._keyring_call(lambda: keyring.set_password(TOKEN_KEYRING_SERVICE, self.name, serialized))
             logger.debug("%s: token cache saved to the keyring", self.name)
 
-    def _keyring_call(self, method: str, *args: str) -> str | None:
-        import keyring
+    def _keyring_call(self, call: Callable[[], _T]) -> _T:
+        """Run one keyring operation; a locked or missing keyring becomes a UserError."""
         from keyring.errors import KeyringError
 
         try:
-            return getattr(keyring, method)(*args)
+            return call()
         except (KeyringError, RuntimeError) as error:
             raise UserError(
                 f"{self.name}: cannot use the system keyring for the Microsoft sign-in: {error}",
@@ -63,7 +70,8 @@ class KeyringTokenCache:
             ) from error
 
 
-def _application(name: str, oauth2: OAuth2Settings, cache: KeyringTokenCache, verify: bool | str = True):
+def _application(name: str, oauth2: OAuth2Settings, cache: KeyringTokenCache, verify: bool | str = True) -> Any:
+    """MSAL's public client application for `oauth2` (Any: msal ships no type information)."""
     import msal
 
     return msal.PublicClientApplication(
@@ -129,4 +137,5 @@ def cached_access_token(
             f"{name}: no valid Microsoft sign-in ({reason.splitlines()[0]})",
             hint=f"run `kept auth {name}` once to sign in",
         )
-    return result["access_token"]
+    token: str = result["access_token"]  # MSAL's result is an untyped dict
+    return token

@@ -31,6 +31,7 @@ import subprocess
 from typing import Any
 
 from kept.errors import UserError
+from kept.settings import ExchangeAccount, ImapAccount
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,9 @@ PASSWORD_COMMAND_TIMEOUT = 30.0
 KEYRING_SERVICE = "kept"
 
 
-def password_for(account: Any, what: str = "password") -> str:
-    """Return the password of `account` (an account or `SmtpSettings` stand-in).
-
-    `account` needs ``name``, ``password_env`` and ``password_command``;
-    ``password_keyring`` and ``password`` are read when present.
+def password_for(account: ImapAccount | ExchangeAccount, what: str = "password") -> str:
+    """Return the password of `account` (an account, or the `ImapAccount`
+    stand-in `kept.mailboxes.smtp` builds for ``[digest.smtp]``).
 
     Raises UserError (with a hint) when the variable is unset or empty, the
     command fails, times out or prints nothing, the keyring has no entry, or
@@ -59,11 +58,10 @@ def password_for(account: Any, what: str = "password") -> str:
         return value
     if account.password_command:
         return run_secret_command(account.name, "password_command", account.password_command, what)
-    if getattr(account, "password_keyring", False):
+    if account.password_keyring:
         return keyring_password(account.name)
-    plaintext = getattr(account, "password", None)
-    if plaintext:
-        return plaintext
+    if account.password:
+        return account.password
     raise UserError(
         f"{account.name}: no {what} source configured",
         hint=f'set password_env = "VARIABLE", password_command = "..." or password_keyring = true '
@@ -91,17 +89,16 @@ def keyring_password(name: str) -> str:
     return value
 
 
-def access_token_for(account: Any, scopes: tuple[str, ...]) -> str:
+def access_token_for(account: ImapAccount | ExchangeAccount, scopes: tuple[str, ...]) -> str:
     """An OAuth2 access token for `account`: its token_command, else the
     built-in Microsoft sign-in (refreshed silently from the keyring).
 
     Raises UserError when the command fails, AuthenticationError when the
     account has never been signed in with `kept auth` or the sign-in expired.
     """
-    command = getattr(account, "token_command", None)
-    if command:
-        return run_secret_command(account.name, "token_command", command, "access token")
-    oauth2 = getattr(account, "oauth2", None)
+    if account.token_command:
+        return run_secret_command(account.name, "token_command", account.token_command, "access token")
+    oauth2 = account.oauth2
     if oauth2 is None:
         raise UserError(
             f"{account.name}: auth = \"oauth2\" but neither token_command nor oauth2_client_id is set",

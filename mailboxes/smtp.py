@@ -29,7 +29,7 @@ from kept.errors import AuthenticationError, SourceError, UserError
 from kept.mailboxes.tls import client_context
 from kept.oauth2 import SMTP_SCOPES, cached_access_token
 from kept.secrets import password_for, run_secret_command
-from kept.settings import ImapAccount, Settings, SmtpSettings
+from kept.settings import Account, ExchangeAccount, ImapAccount, Settings, SmtpSettings
 
 __all__ = ["Sender", "SmtpSender", "sender_for", "smtp_password"]
 
@@ -69,13 +69,17 @@ def smtp_password(settings: SmtpSettings) -> str:
     return password_for(stand_in)
 
 
-def smtp_access_token(settings: SmtpSettings, accounts: tuple = ()) -> str:
+def smtp_access_token(settings: SmtpSettings, accounts: tuple[Account, ...] = ()) -> str:
     """An OAuth2 access token for SMTP: ``token_command``, or the Microsoft
     sign-in of the account named by ``oauth2_account``."""
     if settings.token_command:
         return run_secret_command("digest.smtp", "token_command", settings.token_command, "access token")
     for account in accounts:
-        if account.name == settings.oauth2_account and getattr(account, "oauth2", None) is not None:
+        if (
+            account.name == settings.oauth2_account
+            and isinstance(account, (ImapAccount, ExchangeAccount))
+            and account.oauth2 is not None
+        ):
             return cached_access_token(account.name, account.oauth2, SMTP_SCOPES)
     raise UserError(
         "digest.smtp: auth = \"oauth2\" but there is no token source",

@@ -26,10 +26,10 @@ from aiosmtpd.smtp import AuthResult
 from dovecot import DovecotServer, free_port
 from kept.errors import AuthenticationError, UserError
 from kept.mailboxes.factory import source_for
-from kept.mailboxes.smtp import SmtpSender, sender_for
-from kept.oauth2 import IMAP_SCOPES, TOKEN_KEYRING_SERVICE, cached_access_token, device_sign_in
+from kept.mailboxes.smtp import SmtpSender, sender_for, smtp_access_token
+from kept.oauth2 import IMAP_SCOPES, SMTP_SCOPES, TOKEN_KEYRING_SERVICE, cached_access_token, device_sign_in
 from kept.secrets import access_token_for, password_for
-from kept.settings import ImapAccount, OAuth2Settings, Settings, SmtpSettings, DigestSettings
+from kept.settings import DigestSettings, ImapAccount, MaildirAccount, OAuth2Settings, Settings, SmtpSettings
 
 GOOD_TOKEN = "ya29.good-token"
 
@@ -382,3 +382,27 @@ def test_device_flow_stores_refresh_token_in_keyring_and_refreshes_silently(
     assert cached_access_token("m365", oauth2, IMAP_SCOPES, verify=str(cert)) == "access-2"
     assert "refresh-2" in keyring.get_password(TOKEN_KEYRING_SERVICE, "m365")
     assert server.grants.count("refresh_token") == 1
+
+
+def test_smtp_reuses_the_sign_in_of_the_account_named_by_oauth2_account(
+    file_keyring, authority, monkeypatch, tmp_path
+) -> None:
+    server, cert = authority
+    # smtp_access_token verifies TLS the default way; trust the fake authority through requests.
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    oauth2 = OAuth2Settings(client_id="client-1", tenant=FakeAuthority.TENANT, authority_host=server.base)
+    device_sign_in("m365", oauth2, IMAP_SCOPES + SMTP_SCOPES, show=lambda text: None, verify=str(cert))
+    accounts = (
+        MaildirAccount(name="local", path=tmp_path),
+        ImapAccount(name="other", host="imap.example.com", auth="oauth2", oauth2=oauth2),
+        ImapAccount(name="m365", host="outlook.office365.com", auth="oauth2", oauth2=oauth2),
+    )
+    smtp = SmtpSettings(host="smtp.office365.com", auth="oauth2", oauth2_account="m365")
+    assert smtp_access_token(smtp, accounts).startswith("access-")
+    # "other" shares the app registration but was never signed in: its own keyring entry is empty.
+    with pytest.raises(AuthenticationError, match="kept auth other"):
+        smtp_access_token(SmtpSettings(host="smtp.office365.com", auth="oauth2", oauth2_account="other"), accounts)
+    # A Maildir account has no sign-in to reuse.
+    with pytest.raises(UserError, match="no token source"):
+        smtp_access_token(SmtpSettings(host="smtp.office365.com", auth="oauth2", oauth2_account="local"), accounts)
