@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Self
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -126,7 +126,7 @@ class ImapSource:
 
     # -- connection -------------------------------------------------------
 
-    def __enter__(self) -> ImapSource:
+    def __enter__(self) -> Self:
         config = self._config
         context = self._ssl_context()
         logger.debug("%s: connecting to %s:%d (%s)", self.account, config.host, config.port, config.security)
@@ -236,6 +236,7 @@ class ImapSource:
             return list(self._folders)
         client = self._require_client()
         config = self._config
+        listing: list[tuple[tuple[bytes, ...], bytes, str]]  # imapclient is untyped
         with self._errors("cannot list folders"):
             listing = client.list_folders()
         names = [name for _flags, _delimiter, name in listing]

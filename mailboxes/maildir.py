@@ -163,7 +163,8 @@ class MaildirSource:
     def _path_of(box: mailbox.Maildir, key: str) -> str:
         # Maildir has no public key -> path lookup; _lookup is the one the
         # stdlib itself uses and it re-scans when a sync tool renamed a file.
-        return os.path.join(box._path, box._lookup(key))  # noqa: SLF001
+        # typeshed leaves this private helper out, hence the ignore.
+        return os.path.join(box._path, box._lookup(key))  # type: ignore[attr-defined]  # noqa: SLF001
 
     def _read(
         self, folder: Folder, box: mailbox.Maildir, key: str, mtime: float | None
