@@ -89,13 +89,21 @@ class _PerHostTrustAdapter(requests.adapters.HTTPAdapter):
     against the system's authorities.
     """
 
-    def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102 - see the class docstring
-        trust = _TRUST_BY_HOST.get(urlsplit(request.url).netloc.lower())
+    def send(  # noqa: D102 - see the class docstring
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        trust = _TRUST_BY_HOST.get(urlsplit(request.url or "").netloc.lower())
         # requests hands over True or the environment's CA bundle
         # (REQUESTS_CA_BUNDLE); the account's own setting wins for its host.
-        if trust is not None and kwargs.get("verify", True) is not False:
-            kwargs["verify"] = trust
-        return super().send(request, **kwargs)
+        if trust is not None and verify is not False:
+            verify = trust
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
 
 
 BaseProtocol.HTTP_ADAPTER_CLS = _PerHostTrustAdapter
