@@ -199,6 +199,11 @@ def contact_name(store: Store, account_threads: dict[str, str], history: Contact
     return history.email
 
 
+def _person_label(labels: dict[str, str], email: str) -> str:
+    """The name `email` was introduced by (else the address), as one short line."""
+    return one_line(labels.get(email) or email, MAX_NAME_CHARS)
+
+
 def _local(moment: datetime, zone: tzinfo) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -229,7 +234,6 @@ def build_nudge_sections(
             if set(intro.people) <= muted:
                 continue
             labels = dict(zip(intro.people, intro.names))
-            label = lambda email: one_line(labels.get(email) or email, MAX_NAME_CHARS)  # noqa: E731, B023 - used at once
             intros.append(IntroItem(
                 number=number("intro", intro.id),
                 intro_id=intro.id,
@@ -237,9 +241,9 @@ def build_nudge_sections(
                 message_id=intro.message_id,
                 subject=one_line(intro.subject),
                 made_at=_local(intro.made_at, zone),
-                names=tuple(label(p) for p in intro.people),
-                pending=tuple(label(p) for p in follow_up.pending),
-                no_recent_contact=tuple(label(p) for p in follow_up.no_recent_contact),
+                names=tuple(_person_label(labels, p) for p in intro.people),
+                pending=tuple(_person_label(labels, p) for p in follow_up.pending),
+                no_recent_contact=tuple(_person_label(labels, p) for p in follow_up.no_recent_contact),
                 no_recent_days=nudges.introductions.no_recent_contact_days,
             ))
 
