@@ -45,7 +45,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as time_of_day
 from pathlib import Path
-from typing import Any
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import schedule
@@ -54,13 +55,18 @@ from kept.config import load_settings
 from kept.daemon import notify
 from kept.daemon.backoff import Backoff
 from kept.daemon.feedback import add_pending_notes, apply_digest_reply, new_digest_message_id, references_a_digest
-from kept.daemon.scan import CandidateFinder, Scanner
+from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
 from kept.errors import ConfigError, KeptError, StorageWriteError
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import MailMessage
 from kept.settings import Account, Settings
 from kept.storage.base import Store
+
+if TYPE_CHECKING:
+    # Only for annotations: the digest and delivery stacks load when first used.
+    from kept.digest.build import Digest
+    from kept.mailboxes.smtp import Sender
 
 __all__ = [
     "ClockScheduler",
@@ -129,6 +135,7 @@ class _ClockJob(schedule.Job):
     def run(self) -> Any:
         """Run the job and schedule its next run."""
         logger.debug("running job %s", self.job_func)
+        assert self.job_func is not None, "Job.do sets job_func before the job is scheduled"
         result = self.job_func()
         self.last_run = self.scheduler.clock()
         self._schedule_next_run()
@@ -188,19 +195,19 @@ def send_time(settings: Settings, day: date) -> datetime:
     return datetime.combine(day, time_of_day.fromisoformat(settings.digest.send_at), tzinfo=ZoneInfo(settings.timezone))
 
 
-def _default_builder():
+def _default_builder() -> Callable[..., Digest]:
     from kept.digest.build import build_digest
 
     return build_digest
 
 
-def _default_renderer():
+def _default_renderer() -> Callable[..., EmailMessage]:
     from kept.digest.render import render_digest
 
     return render_digest
 
 
-def _default_sender_factory():
+def _default_sender_factory() -> Callable[[Settings], Sender]:
     from kept.mailboxes.smtp import sender_for
 
     return sender_for
@@ -527,17 +534,17 @@ class Daemon:
 
     # -- jobs -----------------------------------------------------------------
 
-    def scan_pass(self) -> list:
+    def scan_pass(self) -> list[AccountScan]:
         """Scan every account whose retry pause (if failing) is over."""
         assert self.settings is not None and self.backoff is not None
         now = self.clock()
         names = [a.name for a in self.settings.accounts if self.backoff.ready(a.name, now)]
         return self._scan_accounts(names)
 
-    def _scan_accounts(self, names: list[str]) -> list:
+    def _scan_accounts(self, names: list[str]) -> list[AccountScan]:
         assert self.settings is not None and self.scanner is not None and self.store is not None
         assert self.backoff is not None
-        results = []
+        results: list[AccountScan] = []
         for account in self.settings.accounts:
             if account.name not in names:
                 continue
