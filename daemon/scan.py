@@ -33,9 +33,9 @@ from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
 from kept.extractors.replies import needs_reply
 from kept.extractors.threads import Threader
-from kept.mailboxes.base import Folder, MailSource
+from kept.mailboxes.base import Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
-from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate
+from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage
 from kept.settings import Account, Settings
 from kept.storage.base import Store
 
@@ -241,7 +241,9 @@ class Scanner:
             if self.stop_requested():
                 break
 
-    def _store_batch(self, account: Account, folder: Folder, raws, cursor, result: AccountScan) -> None:
+    def _store_batch(
+        self, account: Account, folder: Folder, raws: tuple[RawMessage, ...], cursor: Cursor, result: AccountScan
+    ) -> None:
         parsed: list[MailMessage] = []
         for raw in raws:
             message = parse_message(
