@@ -17,11 +17,14 @@ conventions explicit instead of leaving them to a general-purpose parser:
 * "over the weekend" is "this weekend"; "later in the week" is "this week";
 * "end of the month" is the month's last day, "next month" the first day of
   the next month;
-* "tomorrow" is one day later, "today", "tonight", "this afternoon" and
+* "tomorrow" is one day later, "today", "tonight", "this afternoon",
+  "mid-afternoon", "during the day", "before I leave for the day" and
   "by 3pm" the sent day itself, "in two days" two days later;
+* "by the end of the year" / "year-end" is 31 December of the sent year;
 * "soon", "shortly", "ASAP" and sentences without a date give no date: the
   caller applies the default horizon for the promise's kind;
-* explicit dates ("by 3/15", "on March 15th", "the 15th") take the year of
+* explicit dates ("by 3/15", "on March 15th", "the 15th", "on Thursday,
+  January 6" -- the date, not the weekday, decides) take the year of
   the sent date, or the next year when that would put them more than a
   month in the past.
 """
@@ -198,6 +201,8 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
         _compile(
             _PREP + r"(?:today|tonight|this\s+(?:morning|afternoon|evening)|later\s+today|"
             r"(?:the\s+)?end\s+of\s+(?:the\s+|to)?day|eod|cob|close\s+of\s+business|"
+            r"mid\s*-?\s*(?:morning|afternoon|day)|later\s+this\s+(?:morning|afternoon|evening)|"
+            r"during\s+the\s+day|(?:before\s+)?(?:I|we)\s+leave\s+(?:for\s+the\s+day|today|tonight|the\s+office\s+today)|"
             r"\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.))"
         ),
         _fixed(0),
@@ -219,6 +224,10 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     ),
     (_compile(_PREP + r"(?:early\s+)?next\s+month"), lambda m, b: _next_month_start(b)),
     (
+        _compile(_PREP + r"(?:the\s+)?(?:end\s+of\s+(?:the\s+|this\s+)?year|year[-\s]end)"),
+        lambda m, b: date(b.year, 12, 31),
+    ),
+    (
         _compile(
             r"(?:in|within)\s+(?:the\s+next\s+)?(?P<count>" + _NUMBER_WORDS + r")\s+(?:more\s+)?"
             r"(?:business\s+|working\s+)?(?P<unit>days?|weeks?)"
@@ -238,7 +247,10 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
     ),
     (
         _compile(
-            _PREP + r"(?P<month>" + _MONTH_NAMES + r")\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+            # A weekday before the date ("Thursday, January 6") adds nothing;
+            # matching it here lets the longer, explicit expression win.
+            _PREP + r"(?:(?:" + _WEEKDAY_LONG + r"),?\s+)?"
+            r"(?P<month>" + _MONTH_NAMES + r")\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?"
             r"(?:,?\s+(?P<year>(?:19|20)\d\d))?"
         ),
         _resolve_month_name,
