@@ -441,13 +441,13 @@ class PromiseMatcher:
                     kinds[start] = (*rank, row)
         for match_id, token_ids in self._dep_matcher(doc):
             row = self._dep_rows[strings[match_id]]
-            action = token_ids[self._action_node[row.id]]
+            action_index = token_ids[self._action_node[row.id]]
             if row.label == COMMIT_LABEL:
-                commits.append((action, row))
+                commits.append((action_index, row))
             elif row.soft:
-                soft_vetoes.setdefault(action, []).append(row.id)
+                soft_vetoes.setdefault(action_index, []).append(row.id)
             elif row.label.startswith(VETO_PREFIX):
-                vetoes.setdefault(action, []).append(row.id)
+                vetoes.setdefault(action_index, []).append(row.id)
 
         # A verb whose complement is itself a committed action ("ask Patti
         # to set up a meeting", "plan to get together") is a frame: the
