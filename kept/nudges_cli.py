@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kept.cli import _console, _hours, _print_json, open_store, parse_day, parse_now
 from kept.config import load_settings
 from kept.errors import UserError
+from kept.settings import Settings
+
+if TYPE_CHECKING:
+    from kept.storage.base import Store
 
 __all__ = ["run_contacts", "run_nudges"]
 
@@ -77,7 +81,7 @@ def run_contacts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nudge_rows(store, settings, now: datetime) -> list[dict[str, Any]]:
+def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Every nudge due today, as the digest would list it (without its item limit)."""
     from kept.digest.build import user_timezone
     from kept.digest.nudges import build_nudge_sections
