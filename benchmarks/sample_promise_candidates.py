@@ -55,10 +55,14 @@ inbox-nemec-g  received nemec-g, 300, 60% cue, seed 33     promises-inbox-nemec-
 final          sent, 60/70/70, 60% cue, seed 4242, every   final-check.jsonl
                promises-*.jsonl excluded, allen-p
                shortfall rebalanced
+cue2-sent      sent beck-s 450 / nemec-g 244, cue only,    heldout-cue2-sent.jsonl
+               seed 2611, every labelled file excluded
+cue2-inbox-*   received nemec-g 278 / beck-s 60, cue       heldout-cue2-inbox.jsonl
+               only, seeds 2612/2613
 =============  ==========================================  =======================
 
-The ``final-check.jsonl`` set is deliberately not named ``promises-*.jsonl``
-so that training never picks it up.
+The ``final-check.jsonl`` and ``heldout-*.jsonl`` sets are deliberately not
+named ``promises-*.jsonl`` so that training never picks them up.
 
 Usage::
 
@@ -496,19 +500,19 @@ PRESETS: dict[str, Preset] = {
         name="cue2-sent", quotas={"beck-s": 450, "nemec-g": 244}, seed=2611,
         cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="headers",
         id_prefix="cue2-sent", running_ids=True, mailbox_field=True,
-        description="promises-cue2-sent.jsonl: remaining sent-mail cue sentences",
+        description="heldout-cue2-sent.jsonl: remaining sent-mail cue sentences",
     ),
     "cue2-inbox-nemec-g": Preset(
         name="cue2-inbox-nemec-g", quotas={"nemec-g": 278}, seed=2612, folder="inbox",
         cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="nemec-g-inbox",
         id_prefix="cue2-inbox-nemec-g", running_ids=True, mailbox_field=True, source="enron-inbox",
-        description="promises-cue2-inbox.jsonl (part): nemec-g received-mail cue sentences",
+        description="heldout-cue2-inbox.jsonl (part): nemec-g received-mail cue sentences",
     ),
     "cue2-inbox-beck-s": Preset(
         name="cue2-inbox-beck-s", quotas={"beck-s": 60}, seed=2613, folder="inbox",
         cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="beck-s-inbox",
         id_prefix="cue2-inbox-beck-s", running_ids=True, mailbox_field=True, source="enron-inbox",
-        description="promises-cue2-inbox.jsonl (part): beck-s received-mail cue sentences",
+        description="heldout-cue2-inbox.jsonl (part): beck-s received-mail cue sentences",
     ),
 }
 
