@@ -54,22 +54,31 @@ def dated_order(moment: datetime, record_id: str) -> tuple[datetime, str]:
     return moment, record_id
 
 
+#: One thread key, or several in the order they were entered (a dict used as an ordered set).
+_Keys = str | dict[str, None]
+
+
 class ThreadIndex:
     """Finds threads by message id and by subject without scanning them.
 
     Each thread is entered with its account, subject and message ids;
     entering a key again replaces what was known of it. A message id that
     (wrongly) belongs to two threads maps to the one entered last.
+
+    At 200,000 messages this index is one of the larger things a store holds
+    in memory, so it is laid out for size: per account, a message id or a
+    subject maps straight to its thread key, and only the rare id or subject
+    shared by several threads maps to an insertion-ordered dict of keys.
     """
 
     def __init__(self) -> None:
         # key -> (account, subject, message ids) as last entered, so a thread
         # can be taken out without its old record at hand.
         self._entries: dict[str, tuple[str, str, tuple[str, ...]]] = {}
-        # (account, message id) -> thread keys, insertion-ordered (a dict used as a set).
-        self._by_message: dict[tuple[str, str], dict[str, None]] = {}
-        # (account, subject) -> thread keys, in the order threads were first entered.
-        self._by_subject: dict[tuple[str, str], dict[str, None]] = {}
+        # account -> message id -> thread key(s); with several keys, the last entered is last.
+        self._by_message: dict[str, dict[str, _Keys]] = {}
+        # account -> subject -> thread key(s), in the order threads were first entered.
+        self._by_subject: dict[str, dict[str, _Keys]] = {}
 
     def add(self, key: str, account: str, subject: str, message_ids: Iterable[str]) -> None:
         """Enter (or re-enter) the thread `key`."""
@@ -80,15 +89,28 @@ class ThreadIndex:
         if previous is not None:
             old_account, old_subject, old_ids = previous
             if (old_account, old_subject) != (account, subject):
-                self._discard(self._by_subject, (old_account, old_subject), key)
+                _discard_key(self._by_subject.get(old_account), old_subject, key)
+            old_by_message = self._by_message.get(old_account)
             for message_id in old_ids:
-                self._discard(self._by_message, (old_account, message_id), key)
+                _discard_key(old_by_message, message_id, key)
         self._entries[key] = (account, subject, message_ids)
-        self._by_subject.setdefault((account, subject), {})[key] = None
+        by_subject = self._by_subject.setdefault(account, {})
+        if previous is None or (previous[0], previous[1]) != (account, subject):
+            _append_key(by_subject, subject, key)
+        by_message = self._by_message.setdefault(account, {})
         for message_id in message_ids:
-            keys = self._by_message.setdefault((account, message_id), {})
-            keys.pop(key, None)  # re-insert at the end: "entered last" wins
-            keys[key] = None
+            _append_key(by_message, message_id, key)  # re-entered at the end: "entered last" wins
+
+    def discard(self, key: str) -> None:
+        """Forget the thread `key` (nothing happens if it was never entered)."""
+        previous = self._entries.pop(key, None)
+        if previous is None:
+            return
+        account, subject, message_ids = previous
+        _discard_key(self._by_subject.get(account), subject, key)
+        by_message = self._by_message.get(account)
+        for message_id in message_ids:
+            _discard_key(by_message, message_id, key)
 
     def clear(self) -> None:
         """Forget every thread."""
@@ -98,20 +120,48 @@ class ThreadIndex:
 
     def key_for_message(self, account: str, message_id: str) -> str | None:
         """Key of the thread holding this message id, or None."""
-        keys = self._by_message.get((account, message_id))
-        return next(reversed(keys)) if keys else None
+        keys = self._by_message.get(account, {}).get(message_id)
+        if keys is None or isinstance(keys, str):
+            return keys
+        return next(reversed(keys))
 
     def keys_with_subject(self, account: str, subject: str) -> list[str]:
         """Keys of the account's threads with exactly this subject."""
-        return list(self._by_subject.get((account, subject), ()))
+        keys = self._by_subject.get(account, {}).get(subject)
+        if keys is None:
+            return []
+        return [keys] if isinstance(keys, str) else list(keys)
 
-    @staticmethod
-    def _discard(index: dict[tuple[str, str], dict[str, None]], entry: tuple[str, str], key: str) -> None:
-        keys = index.get(entry)
-        if keys is not None:
-            keys.pop(key, None)
-            if not keys:
-                del index[entry]
+
+def _append_key(index: dict[str, _Keys], name: str, key: str) -> None:
+    """Enter `key` under `name`, last (moved to the end if it was there already)."""
+    current = index.get(name)
+    if current is None:
+        index[name] = key
+    elif isinstance(current, str):
+        if current != key:
+            index[name] = {current: None, key: None}
+    else:
+        current.pop(key, None)
+        current[key] = None
+
+
+def _discard_key(index: dict[str, _Keys] | None, name: str, key: str) -> None:
+    """Take `key` out from under `name`."""
+    if index is None:
+        return
+    current = index.get(name)
+    if current is None:
+        return
+    if isinstance(current, str):
+        if current == key:
+            del index[name]
+        return
+    current.pop(key, None)
+    if len(current) == 1:
+        index[name] = next(iter(current))
+    elif not current:
+        del index[name]
 
 
 class MemoryStore:
@@ -134,7 +184,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         # (table, key, previous value or _MISSING), oldest first; only kept
         # while a transaction is open.
-        self._journal: list[tuple[dict, Any, Any]] = []
+        self._journal: list[tuple[dict[Any, Any], Any, Any]] = []
         self._depth = 0
         self._closed = False
 
@@ -179,7 +229,7 @@ class MemoryStore:
             thread.key, thread.account, thread.subject, (m.message_id for m in thread.messages)
         )
 
-    def _put(self, table: dict, key: Any, value: Any) -> None:
+    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         """Store `value` under `key`, journaled (call inside a transaction)."""
         previous = table.get(key, _MISSING)
         if previous is not _MISSING and previous == value:

@@ -103,9 +103,22 @@ def _converters_for(hint: Any) -> tuple[_Encoder, _Decoder]:
     return _identity, _identity
 
 
-@functools.cache
-def _field_plan(cls: type) -> tuple[tuple[str, _Encoder, _Decoder, bool], ...]:
-    """For each stored field of `cls`: name, encoder, decoder, required."""
+#: One stored field of a record type: name, encoder, decoder, required.
+_FieldPlan = tuple[tuple[str, _Encoder, _Decoder, bool], ...]
+
+_PLANS: dict[type, _FieldPlan] = {}
+
+
+def _field_plan(cls: type) -> _FieldPlan:
+    """For each stored field of `cls`: name, encoder, decoder, required (made once per type)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _make_field_plan(cls)
+    return plan
+
+
+def _make_field_plan(cls: type) -> _FieldPlan:
+    """The plan `_field_plan` returns for `cls`, made from its type hints."""
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise TypeError(f"not a record type: {cls!r}")
     hints = typing.get_type_hints(cls)

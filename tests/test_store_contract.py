@@ -263,6 +263,27 @@ def test_thread_index_keeps_the_last_thread_for_a_shared_message_id():
     assert index.key_for_message("home", "<1>") is None
 
 
+def test_thread_index_discard_and_shared_subjects():
+    index = ThreadIndex()
+    for key in ("a", "b", "c"):
+        index.add(key, "work", "lunch", [f"<{key}>", "<shared>"])
+    index.add("b", "work", "lunch", ["<b>", "<shared>", "<b2>"])  # same subject: keeps its place
+    assert index.keys_with_subject("work", "lunch") == ["a", "b", "c"]
+    assert index.key_for_message("work", "<shared>") == "b"  # entered last
+    index.discard("b")
+    assert index.keys_with_subject("work", "lunch") == ["a", "c"]
+    assert index.key_for_message("work", "<shared>") == "c"
+    assert index.key_for_message("work", "<b2>") is None
+    index.discard("c")
+    index.discard("never entered")
+    assert index.keys_with_subject("work", "lunch") == ["a"]
+    assert index.key_for_message("work", "<shared>") == "a"
+    index.add("a", "home", "dinner", ["<a>"])  # moved to another account and subject
+    assert index.keys_with_subject("work", "lunch") == []
+    assert index.keys_with_subject("home", "dinner") == ["a"]
+    assert index.key_for_message("work", "<a>") is None and index.key_for_message("home", "<a>") == "a"
+
+
 # -- the contract ---------------------------------------------------------
 
 
