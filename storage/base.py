@@ -42,7 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @runtime_checkable

@@ -8,6 +8,8 @@ batches (``KEPT_SCAN_BATCH``) so most kills land in the middle of the
 backfill; after every kill the database must load, and a final
 uninterrupted run must leave exactly the reference's records: message ids,
 thread keys and their messages, promise ids with their status, cursors.
+Messages move to the second file (kept.messages.json) every few batches
+(``KEPT_HOT_MESSAGES``), so kills also hit those two-file commits.
 
 The deleted and garbage database cases check that kept refuses to start
 from zero and points to ``kept rebuild``, which recovers.
@@ -117,7 +119,9 @@ def test_kill_9_at_random_points_then_restart_gives_the_uninterrupted_result(
 ) -> None:
     database = tmp_path / "state" / "kept.json"
     config = write_config(tmp_path / "config.toml", mailbox, database)
-    environment = {**os.environ, "KEPT_SCAN_BATCH": "20"}
+    # Messages move to the message file every 50 (three batches), so kills
+    # also land in the middle of those two-file commits.
+    environment = {**os.environ, "KEPT_SCAN_BATCH": "20", "KEPT_HOT_MESSAGES": "50"}
     rng = random.Random(20260318)
     stored_after_kill = []
     for attempt in range(KILLS):
@@ -147,6 +151,8 @@ def test_kill_9_at_random_points_then_restart_gives_the_uninterrupted_result(
     )
     assert finished.returncode == 0, finished.stderr.decode(errors="replace")
     assert not list(database.parent.glob(".kept.json.*.tmp")), "temporary files of killed writers were left"
+    assert not (database.parent / "kept.messages.json.next").exists(), "an unfinished message file was left"
+    assert (database.parent / "kept.messages.json").exists()
     assert comparable(database) == reference
 
 

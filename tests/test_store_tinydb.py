@@ -15,7 +15,9 @@ import pytest
 from kept.errors import StorageError
 from kept.storage import tinydb_store
 from kept.storage.base import SCHEMA_VERSION
-from kept.storage.tinydb_store import TinyDBStore, marker_path, set_aside
+from kept.models import Address
+from kept.storage.serialize import to_json
+from kept.storage.tinydb_store import TinyDBStore, marker_path, messages_path, set_aside
 
 from test_store_contract import Boom, StoreContract, make_message, make_promise, make_thread
 
@@ -417,3 +419,378 @@ def test_deleted_marker_is_written_again(db_path):
 
 def store_id(path):
     return json.loads(path.read_text())["meta"]["database_id"]["value"]
+
+
+# -- the message file -----------------------------------------------------
+
+
+def fill(store, count, start=0, **changes):
+    """Store `count` messages (and a thread per ten), one transaction each ten, as a scan would."""
+    for first in range(start, start + count, 10):
+        with store.transaction():
+            ids = [f"<{i}@example.com>" for i in range(first, min(first + 10, start + count))]
+            for message_id in ids:
+                store.put_message(make_message(message_id, role="sent" if "3" in message_id else "received",
+                                               **changes))
+            store.put_thread(make_thread(f"t-{first}", tuple(ids)))
+
+
+def message_ids(store):
+    return sorted(m["message_id"] for m in store.export()["messages"])
+
+
+def file_names(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_messages_move_to_the_message_file_and_are_read_from_it(db_path):
+    store = TinyDBStore(db_path, hot_messages=25)
+    fill(store, 72)
+    assert file_names(db_path.parent) == ["kept.json", "kept.json.id", "kept.json.lock", "kept.messages.json"]
+    assert mode_of(messages_path(db_path)) == 0o600
+    main = json.loads(db_path.read_text())
+    assert main["meta"]["schema_version"] == {"value": SCHEMA_VERSION}
+    # Moved in batches of at least 25 (the batch that reached 30 moved all 30, then 60): 12 stay hot.
+    assert len(main["messages"]) == 12
+    archived = json.loads(messages_path(db_path).read_text())
+    assert len(archived["messages"]) == 60
+    assert archived["meta"]["archive"]["generation"] == main["meta"]["message_archive"]["value"]["generation"] == 2
+    expected_counts = store.count_messages()
+    store.close()
+
+    store = TinyDBStore(db_path, hot_messages=25)
+    assert store.count_messages() == expected_counts
+    assert sum(expected_counts.values()) == 72
+    for i in (0, 29, 30, 59, 60, 71):
+        assert store.has_message("work", f"<{i}@example.com>")
+        assert store.get_message("work", f"<{i}@example.com>") == make_message(
+            f"<{i}@example.com>", role="sent" if "3" in str(i) else "received", body_text="")
+    assert not store.has_message("work", "<72@example.com>")
+    assert store.get_message("work", "<72@example.com>") is None
+    assert store.thread_key_for_message("work", "<35@example.com>") == "t-30"
+    assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(72))
+    store.close()
+
+
+def test_plain_tinydb_can_read_both_files(db_path):
+    from tinydb import TinyDB
+
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 12)
+    store.close()
+    with TinyDB(messages_path(db_path)) as plain:
+        assert len(plain.table("messages")) == 10
+        assert plain.table("messages").get(doc_id='["work", "<3@example.com>"]')["role"] == "sent"
+    with TinyDB(db_path) as plain:
+        assert len(plain.table("messages")) == 2
+        assert plain.table("threads").get(doc_id="t-10")["messages"][1]["message_id"] == "<11@example.com>"
+
+
+def test_a_stored_message_is_not_moved_or_written_again(db_path, monkeypatch):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    writes = count_writes(monkeypatch)
+    with store.transaction():  # a rescan of the same mail, now in the message file
+        for i in range(10):
+            assert not store.put_message(
+                make_message(f"<{i}@example.com>", role="sent" if "3" in str(i) else "received"))
+    assert writes == []
+    store.close()
+
+
+def test_a_replaced_message_leaves_the_message_file_at_the_next_move(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    assert store.count_messages() == {"sent": 1, "received": 9}
+    assert not store.put_message(make_message("<4@example.com>", role="sent", subject="changed"))
+    assert store.get_message("work", "<4@example.com>").subject == "changed"
+    assert store.count_messages() == {"sent": 2, "received": 8}
+    fill(store, 10, start=10)  # the next move
+    assert store.get_message("work", "<4@example.com>").subject == "changed"
+    assert store.count_messages() == {"sent": 3, "received": 17}
+    lines = messages_path(db_path).read_text().splitlines()[1:-1]  # without the index
+    assert len(lines) == 20 and sum("<4@example.com>" in line for line in lines) == 1
+    store.close()
+    reopened = TinyDBStore(db_path, hot_messages=5)
+    assert reopened.get_message("work", "<4@example.com>").subject == "changed"
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in range(20))
+    reopened.close()
+
+
+def test_crash_before_the_main_file_is_written_keeps_the_old_state(db_path, monkeypatch):
+    """Step 1 of a move done (.next written), step 2 (the main file) fails: nothing changed."""
+    store = TinyDBStore(db_path, hot_messages=10)
+    fill(store, 10)  # moved: generation 1
+    fill(store, 9, start=10)  # hot
+    main_before = db_path.read_bytes()
+    messages_before = messages_path(db_path).read_bytes()
+
+    def main_write_fails(path, payload, mtime_ns):
+        assert messages_path(db_path).with_name("kept.messages.json.next").exists()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tinydb_store, "_write_atomically", main_write_fails)
+    with pytest.raises(StorageError, match="disk is full"):
+        fill(store, 1, start=19)
+    monkeypatch.undo()
+    assert db_path.read_bytes() == main_before
+    assert messages_path(db_path).read_bytes() == messages_before
+    # What a killed process would leave: the unfinished .next (recreated here, since the failed commit cleaned up).
+    next_file = messages_path(db_path).with_name("kept.messages.json.next")
+    next_file.write_bytes(b'{"messages":{\n"half a line')
+    store.close()
+
+    reopened = TinyDBStore(db_path, hot_messages=10)
+    assert not next_file.exists()
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in range(19))
+    fill(reopened, 1, start=19)  # the move happens now
+    assert json.loads(db_path.read_text())["messages"] == {}
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in range(20))
+    reopened.close()
+
+
+def test_crash_between_the_main_file_and_the_rename_is_finished_on_opening(db_path, monkeypatch):
+    """Steps 1 and 2 of a move done, the rename of .next (step 3) never happened."""
+    store = TinyDBStore(db_path, hot_messages=10)
+    fill(store, 10)
+    fill(store, 9, start=10)
+    monkeypatch.setattr(tinydb_store._MessageFile, "promote", lambda self: None)  # killed just before
+    fill(store, 1, start=19)
+    monkeypatch.undo()
+    next_file = messages_path(db_path).with_name("kept.messages.json.next")
+    assert next_file.exists()
+    assert json.loads(db_path.read_text())["meta"]["message_archive"]["value"]["generation"] == 2
+    assert json.loads(messages_path(db_path).read_text())["meta"]["archive"]["generation"] == 1
+
+    other = TinyDBStore(db_path, hot_messages=10)  # the next process
+    assert not next_file.exists()
+    assert json.loads(messages_path(db_path).read_text())["meta"]["archive"]["generation"] == 2
+    assert message_ids(other) == sorted(f"<{i}@example.com>" for i in range(20))
+    other.close()
+    # The first store reads the renamed file too.
+    assert store.get_message("work", "<12@example.com>").message_id == "<12@example.com>"
+    store.close()
+
+
+def test_a_failed_rename_is_finished_by_the_next_move(db_path, monkeypatch, caplog):
+    store = TinyDBStore(db_path, hot_messages=10)
+    fill(store, 10)
+    real_replace = os.replace
+
+    def replace_fails_for_next(source, target):
+        if str(source).endswith(".next"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_replace(source, target)
+
+    monkeypatch.setattr(tinydb_store.os, "replace", replace_fails_for_next)
+    with caplog.at_level(logging.WARNING, logger="kept.storage.tinydb_store"):
+        fill(store, 10, start=10)
+    assert "Cannot rename" in caplog.text
+    monkeypatch.undo()
+    assert store.get_message("work", "<15@example.com>") is not None  # read from .next
+    fill(store, 10, start=20)
+    assert not messages_path(db_path).with_name("kept.messages.json.next").exists()
+    store.close()
+    reopened = TinyDBStore(db_path, hot_messages=10)
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in range(30))
+    reopened.close()
+
+
+@pytest.mark.parametrize("damage", ["delete", "other database", "truncate"])
+def test_a_missing_or_foreign_message_file_is_refused(db_path, tmp_path, damage):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    path = messages_path(db_path)
+    if damage == "delete":
+        path.unlink()
+    elif damage == "other database":
+        other = TinyDBStore(tmp_path / "other" / "kept.json", hot_messages=5)
+        fill(other, 10)
+        other.close()
+        path.write_bytes(messages_path(other.path).read_bytes())
+    else:
+        path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(StorageError, match="damaged") as caught:
+        TinyDBStore(db_path)
+    assert "kept rebuild" in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_a_line_that_does_not_match_the_index_is_reported_when_read(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    path = messages_path(db_path)
+    # Swap two message ids of equal length in the lines, not in the index.
+    text = path.read_text()
+    lines, trailer = text.rsplit("\n}", 1)
+    lines = lines.replace("<1@example.com>", "<X@example.com>")
+    path.write_text(lines + "\n}" + trailer)
+    store = TinyDBStore(db_path)
+    assert store.has_message("work", "<1@example.com>")
+    with pytest.raises(StorageError, match="kept rebuild"):
+        store.get_message("work", "<1@example.com>")
+    store.close()
+
+
+def test_set_aside_moves_the_message_file_too(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    set_aside(db_path, "broken-1")
+    assert file_names(db_path.parent) == [
+        "kept.json.broken-1", "kept.json.id.broken-1", "kept.json.lock", "kept.messages.json.broken-1"]
+    store = TinyDBStore(db_path, hot_messages=5)
+    assert store.count_messages() == {"sent": 0, "received": 0}
+    fill(store, 10)
+    assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(10))
+    store.close()
+
+
+def test_wide_permissions_of_the_message_file_are_reported(db_path, caplog):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    os.chmod(messages_path(db_path), 0o644)
+    with caplog.at_level(logging.WARNING, logger="kept.storage.tinydb_store"):
+        TinyDBStore(db_path).close()
+    assert any(str(messages_path(db_path)) in r.getMessage() and "0644" in r.getMessage() for r in caplog.records)
+
+
+def test_forget_rewrites_the_message_file_without_the_person(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    fill(store, 10, start=10, cc=(Address("", "bob@example.org"),))
+    fill(store, 3, start=20)
+    assert "bob@example.org" in messages_path(db_path).read_text()
+    with pytest.raises(Boom), store.transaction():  # undone: nothing forgotten
+        store.forget("bob@example.org")
+        raise Boom
+    assert store.has_message("work", "<12@example.com>")
+    removed = store.forget("bob@example.org")
+    assert removed == {"messages": 10}
+    for path in (db_path, messages_path(db_path)):
+        assert "bob@example.org" not in path.read_text()
+    assert not store.has_message("work", "<12@example.com>")
+    assert store.count_messages() == {"sent": 1, "received": 12}
+    store.close()
+    reopened = TinyDBStore(db_path, hot_messages=5)
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in [*range(10), 20, 21, 22])
+    reopened.close()
+
+
+def test_forget_in_a_failed_inner_transaction_is_undone(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10, cc=(Address("", "bob@example.org"),))
+    with store.transaction():
+        with pytest.raises(Boom), store.transaction():
+            store.forget("bob@example.org")
+            assert not store.has_message("work", "<1@example.com>")
+            raise Boom
+        assert store.has_message("work", "<1@example.com>")
+        assert store.thread_key_for_message("work", "<1@example.com>") == "t-0"
+    store.close()
+    reopened = TinyDBStore(db_path)
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in range(10))
+    reopened.close()
+
+
+# -- files of older versions ----------------------------------------------
+
+
+def write_schema_1_file(path, messages, threads):
+    """A database as kept wrote it before the message file: one line, schema 1, every message inside."""
+    data = {
+        "messages": {json.dumps([m.account, m.message_id]): to_json(m) for m in messages},
+        "threads": {t.key: to_json(t) for t in threads},
+        "promises": {"p-1": to_json(make_promise())},
+        "cursors": {json.dumps(["work", "INBOX"]): {"account": "work", "folder": "INBOX", "cursor": {"uid": 7}}},
+        "meta": {"schema_version": {"value": 1}, "database_id": {"value": "0" * 32}},
+        "introductions": {},
+        "leads": {},
+    }
+    path.parent.mkdir(mode=0o700)
+    path.write_text(json.dumps(data, ensure_ascii=True, separators=(",", ":")))
+    os.chmod(path, 0o600)
+    marker_path(path).write_text(json.dumps({"database_id": "0" * 32, "database": path.name}) + "\n")
+
+
+def test_a_schema_1_file_opens_and_takes_the_new_layout_at_the_first_write(db_path, monkeypatch):
+    messages = [make_message(f"<{i}@example.com>", body_text="") for i in range(30)]
+    write_schema_1_file(db_path, messages, [make_thread("t-1", tuple(m.message_id for m in messages))])
+    before = db_path.read_bytes()
+    writes = count_writes(monkeypatch)
+    store = TinyDBStore(db_path, hot_messages=20)
+    assert store.count_messages() == {"sent": 30, "received": 0}
+    assert store.get_message("work", "<7@example.com>") == messages[7]
+    assert store.thread_key_for_message("work", "<29@example.com>") == "t-1"
+    assert store.get_cursor("work", "INBOX") == {"uid": 7}
+    assert store.get_meta("schema_version") == 1
+    assert writes == [] and db_path.read_bytes() == before  # reading changes nothing
+    store.set_cursor("work", "INBOX", {"uid": 8})
+    assert len(writes) == 1
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == 2
+    store.close()
+
+    lines = db_path.read_text().splitlines()
+    assert lines[0] == '{"messages":{' and lines[1] == "}" and lines[-1] == "}"
+    assert len(json.loads(messages_path(db_path).read_text())["messages"]) == 30
+    store = TinyDBStore(db_path, hot_messages=20)
+    assert [store.get_message("work", m.message_id) for m in messages] == messages
+    assert store.get_promise("p-1") == make_promise()
+    assert store.get_cursor("work", "INBOX") == {"uid": 8}
+    store.close()
+
+
+def test_a_schema_1_file_below_the_limit_keeps_its_messages_in_the_main_file(db_path):
+    messages = [make_message(f"<{i}@example.com>", body_text="") for i in range(3)]
+    write_schema_1_file(db_path, messages, [])
+    store = TinyDBStore(db_path)
+    store.set_meta("touched", True)
+    store.close()
+    assert not messages_path(db_path).exists()
+    data = json.loads(db_path.read_text())
+    assert data["meta"]["schema_version"] == {"value": 2} and len(data["messages"]) == 3
+
+
+def _fill_forever(path, start: int) -> None:
+    store = TinyDBStore(path, hot_messages=30)
+    number = start
+    while True:
+        with store.transaction():
+            for i in range(number, number + 10):
+                store.put_message(make_message(f"<{i}@example.com>"))
+            store.set_meta("next", number + 10)
+        number += 10
+
+
+@pytest.mark.slow
+def test_kill_9_during_two_file_commits_never_loses_or_tears_a_transaction(db_path):
+    """A writer moving messages every third commit is SIGKILLed at random moments, 40 times.
+
+    After every kill the database opens, and holds exactly the messages of
+    the transactions that committed: 0 .. meta "next", none half-stored.
+    """
+    import random
+    import signal
+    import time
+
+    rng = random.Random(7)
+    TinyDBStore(db_path).close()
+    context = multiprocessing.get_context("fork")
+    stored = 0
+    for _ in range(40):
+        writer = context.Process(target=_fill_forever, args=(db_path, stored))
+        writer.start()
+        time.sleep(rng.uniform(0.05, 0.4))
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join()
+        store = TinyDBStore(db_path, hot_messages=30)
+        committed = store.get_meta("next", 0)
+        assert committed >= stored
+        assert store.count_messages()["sent"] == committed
+        assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(committed))
+        store.close()
+        stored = committed
+    assert stored > 300, "the writer must have moved messages many times"
