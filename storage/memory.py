@@ -99,7 +99,10 @@ class ThreadIndex:
             _append_key(by_subject, subject, key)
         by_message = self._by_message.setdefault(account, {})
         for message_id in message_ids:
-            _append_key(by_message, message_id, key)  # re-entered at the end: "entered last" wins
+            # Nearly always a first entry: one dict operation (this runs for every
+            # message of every thread when a store opens).
+            if by_message.setdefault(message_id, key) is not key:
+                _append_key(by_message, message_id, key)  # re-entered at the end: "entered last" wins
 
     def discard(self, key: str) -> None:
         """Forget the thread `key` (nothing happens if it was never entered)."""

@@ -157,6 +157,11 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 #: quote at the given index, returning it and the index after its closing quote.
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
+#: json's own value scanner (C): decodes the JSON value at the given index,
+#: returning it and the index after it. Called directly, it skips the
+#: per-call work of `json.loads`, which is a third of reading 70,000 threads.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
+
 #: The tables held in memory as the JSON text of their lines (see the module docstring).
 _COMPACT_TABLES = frozenset({"messages", "threads"})
 
@@ -204,6 +209,26 @@ def _split_member(text: str) -> tuple[str, str]:
     return key, text[end + 1 :]
 
 
+def _parse_line(line: str, *, first: bool) -> tuple[str, dict[str, Any], str]:
+    """A document line as (document id, document, member line): ``"key":{...}\\n``, after a comma unless first.
+
+    :raises ValueError: if it is anything else.
+    """
+    start = 0 if first else 1
+    if not line.endswith("\n") or (not first and not line.startswith(",")) or line[start : start + 1] != '"':
+        raise ValueError(f"not a document line: {line[:80]!r}")
+    key, end = _scanstring(line, start + 1)
+    if line[end : end + 1] != ":":
+        raise ValueError(f"not a document line: {line[:80]!r}")
+    try:
+        document, stop = _scan_once(line, end + 1)
+    except StopIteration as error:
+        raise ValueError(f"no document in line {line[:80]!r}") from error
+    if stop != len(line) - 1 or not isinstance(document, dict):
+        raise ValueError(f"not a document line: {line[:80]!r}")
+    return key, document, line[start:-1]
+
+
 def _member_document(text: str) -> dict[str, Any]:
     """The document of a member line, decoded."""
     document = json.loads(_split_member(text)[1])
@@ -226,7 +251,7 @@ def _thread_entry(document: Mapping[str, Any]) -> tuple[str, str, str, tuple[str
         document["key"],
         document["account"],
         document["subject"],
-        tuple(message["message_id"] for message in document["messages"]),
+        tuple([message["message_id"] for message in document["messages"]]),
     )
 
 
@@ -917,14 +942,7 @@ class _AtomicJSONStorage(Storage):
                 if raw == b"}\n":
                     break
                 try:
-                    text = raw.decode("utf-8").rstrip("\n")
-                    member = text[1:] if table else text
-                    if table and not text.startswith(","):
-                        raise ValueError("a document line lacks its comma")
-                    key, document_text = _split_member(member)
-                    document = json.loads(document_text)
-                    if not isinstance(document, dict):
-                        raise ValueError("not a document")
+                    key, document, member = _parse_line(raw.decode("utf-8"), first=not table)
                     self._check(name, document)
                 except (ValueError, RecursionError) as error:
                     raise _damaged(self.path, f"line {number} is not a document ({error})") from error
