@@ -160,7 +160,7 @@ _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # 
 #: json's own value scanner (C): decodes the JSON value at the given index,
 #: returning it and the index after it. Called directly, it skips the
 #: per-call work of `json.loads`, which is a third of reading 70,000 threads.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 #: The tables held in memory as the JSON text of their lines (see the module docstring).
 _COMPACT_TABLES = frozenset({"messages", "threads"})
