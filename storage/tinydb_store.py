@@ -455,13 +455,23 @@ class _MessageFile:
                     hint=f"restore both files from the same backup, or {_REBUILD_HINT}",
                 )
             logger.info("Finishing an interrupted write of %s", self.path)
-            os.replace(self.next_path, self.path)
+            try:
+                os.replace(self.next_path, self.path)
+            except OSError as error:
+                raise StorageError(
+                    f"cannot finish an interrupted write of {self.path}: {error.strerror or error}",
+                    hint="fix the directory's permissions, then retry",
+                ) from error
             _fsync_directory(self.path.parent)
         else:
             self._remove_unfinished()
         assert trailer is not None
         index = trailer.get("index")
-        if not isinstance(index, dict) or not all(isinstance(ids, dict) for ids in index.values()):
+        if not (
+            isinstance(index, dict)
+            and all(isinstance(ids, dict) for ids in index.values())
+            and all(type(entry) is int for ids in index.values() for entry in ids.values())
+        ):
             raise _damaged(self.main_path, f"the index of {self.path} is not a table of accounts")
         try:
             self._reader = os.open(self.path, os.O_RDONLY)
