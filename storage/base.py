@@ -3,9 +3,10 @@
 Vocabulary
 ----------
 store
-    kept's memory: everything it has read and found, in one place (one file
-    for the TinyDB store). It never holds a mail body, only metadata and the
-    promise sentences.
+    kept's memory: everything it has read and found, in one place (for the
+    TinyDB store, a main file and a file of older message records beside
+    it). It never holds a mail body, only metadata and the promise
+    sentences.
 transaction
     ``with store.transaction(): ...`` groups reads and writes. Inside, the
     store is locked against other processes (the daemon and a CLI command
@@ -42,6 +43,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 
+#: 2: the TinyDB store moves message records to a second file (schema 1
+#: files still open, and take the new layout at their first write).
 SCHEMA_VERSION = 2
 
 
