@@ -82,7 +82,10 @@ until the first commit that changes something writes the new layout.
 In memory, thread and hot message documents are kept as the JSON text of
 their lines (a dict of strings costs about four times its JSON) and decoded
 when read; commits stream the main file out in chunks instead of building
-it as one string.
+it as one string. Opening the main file does not decode its threads: the
+thread index is built from their lines the first time a thread is looked
+up (at 200,000 messages, about 70,000 threads and most of opening's cost),
+so a scan that finds nothing new never pays for it.
 """
 
 from __future__ import annotations
@@ -227,6 +230,18 @@ def _parse_line(line: str, *, first: bool) -> tuple[str, dict[str, Any], str]:
     if stop != len(line) - 1 or not isinstance(document, dict):
         raise ValueError(f"not a document line: {line[:80]!r}")
     return key, document, line[start:-1]
+
+
+def _split_line(line: str, *, first: bool) -> tuple[str, str]:
+    """A document line as (document id, member line), its document left unparsed.
+
+    :raises ValueError: if it does not start like a document line.
+    """
+    start = 0 if first else 1
+    if not line.endswith("\n") or (not first and not line.startswith(",")):
+        raise ValueError(f"not a document line: {line[:80]!r}")
+    member = line[start:-1]
+    return _split_member(member)[0], member
 
 
 def _member_document(text: str) -> dict[str, Any]:
@@ -786,7 +801,11 @@ class _AtomicJSONStorage(Storage):
         self.data: _Tables | None = None
         self.signature: _Signature | None = None
         self.journal: list[_Change] = []
-        self.threads = ThreadIndex()
+        # Built from the thread lines on first use (`thread_index`): a scan
+        # with nothing new, and a command that only reads promises, never
+        # needs it, and it is most of the cost of reading a large file.
+        self._thread_index = ThreadIndex()
+        self._threads_indexed = False
         self.archive = _MessageFile(messages_path(path), path)
         # table -> document id -> member line as last written (tables other than compact ones).
         self._encoded: dict[str, dict[str, str]] = {}
@@ -808,7 +827,8 @@ class _AtomicJSONStorage(Storage):
         self.signature = None
         self.journal.clear()
         self._encoded.clear()
-        self.threads.clear()
+        self._thread_index.clear()
+        self._threads_indexed = False
         self.archive.reset()
 
     def refresh(self) -> bool:
@@ -861,6 +881,7 @@ class _AtomicJSONStorage(Storage):
         logger.info("Creating the database %s", self.path)
         self.forget()
         self.data = {name: {} for name in TABLES}
+        self._threads_indexed = True
         self.data["meta"]["schema_version"] = {"value": SCHEMA_VERSION}
         self.journal.append(("meta", "schema_version", None))
         self.data["meta"]["database_id"] = {"value": uuid.uuid4().hex}
@@ -947,11 +968,16 @@ class _AtomicJSONStorage(Storage):
             data[name] = table
             compact = name in _COMPACT_TABLES
             fragments = None if compact else self._encoded.setdefault(name, {})
+            lazy = name == "threads"
             for raw in file:
                 number += 1
                 if raw == b"}\n":
                     break
                 try:
+                    if lazy:  # parsed when the thread index is first needed
+                        key, member = _split_line(raw.decode("utf-8"), first=not table)
+                        table[key] = member
+                        continue
                     key, document, member = _parse_line(raw.decode("utf-8"), first=not table)
                     self._check(name, document)
                 except (ValueError, RecursionError) as error:
@@ -991,7 +1017,31 @@ class _AtomicJSONStorage(Storage):
                     table[key] = _member(key, document)
         except (KeyError, TypeError) as error:
             raise _damaged(self.path, f"a document lacks a field ({error!r})") from error
+        self._threads_indexed = True  # on the way, since every thread was decoded anyway
         return cast(_Tables, data)
+
+    @property
+    def threads_indexed(self) -> bool:
+        """True once `thread_index` has been built for the in-memory copy."""
+        return self._threads_indexed
+
+    def thread_index(self) -> ThreadIndex:
+        """The index of the in-memory copy's threads, built from their lines on first use.
+
+        :raises StorageError: if a thread line is damaged.
+        """
+        if not self._threads_indexed:
+            started = time.perf_counter()
+            threads = self.read()["threads"]
+            try:
+                for stored in threads.values():
+                    self._check("threads", _as_document(stored))
+            except (ValueError, RecursionError, KeyError, TypeError) as error:
+                self._thread_index.clear()
+                raise _damaged(self.path, f"a thread is unreadable ({error!r})") from error
+            self._threads_indexed = True
+            logger.debug("Indexed %d threads in %.2f s", len(threads), time.perf_counter() - started)
+        return self._thread_index
 
     def _check(self, table: str, document: dict[str, Any]) -> None:
         """Check a document the store relies on at once, and index it if it is a thread.
@@ -1000,7 +1050,7 @@ class _AtomicJSONStorage(Storage):
         """
         if table == "threads":
             key, account, subject, message_ids = _thread_entry(document)
-            self.threads.add(key, account, subject, message_ids)
+            self._thread_index.add(key, account, subject, message_ids)
         elif table == "messages":
             if not (isinstance(document["account"], str) and isinstance(document["message_id"], str)):
                 raise TypeError("account and message_id must be strings")
@@ -1284,7 +1334,9 @@ class TinyDBStore:
                 data[name].pop(key, None)
             else:
                 data[name][key] = cast(_Stored, previous)
-        index = self._storage.threads
+        if not threads or not self._storage.threads_indexed:
+            return  # an index built later reads what is stored now
+        index = self._storage.thread_index()
         for key in threads:
             # Thread documents are keyed by their own key; re-enter what is stored now.
             index.discard(key)
@@ -1297,7 +1349,7 @@ class TinyDBStore:
             key, account, subject, message_ids = _thread_entry(document)
         except (KeyError, TypeError) as error:
             raise _damaged(self.path, f"a thread lacks a field ({error!r})") from error
-        self._storage.threads.add(key, account, subject, message_ids)
+        self._storage.thread_index().add(key, account, subject, message_ids)
 
     def _decode(self, cls: type[_R], document: _Stored | None) -> _R | None:
         if document is None:
@@ -1376,7 +1428,7 @@ class TinyDBStore:
     def thread_key_for_message(self, account: str, message_id: str) -> str | None:
         """Key of the thread containing this message id, or None."""
         with self.transaction():
-            return self._storage.threads.key_for_message(account, message_id)
+            return self._storage.thread_index().key_for_message(account, message_id)
 
     def threads_with_subject(self, account: str, subject: str) -> list[Thread]:
         """Threads of the account whose normalized subject equals `subject`."""
@@ -1384,7 +1436,7 @@ class TinyDBStore:
             table = self._tables["threads"]
             found = (
                 self._decode(Thread, table.raw(key))
-                for key in self._storage.threads.keys_with_subject(account, subject)
+                for key in self._storage.thread_index().keys_with_subject(account, subject)
             )
             return [thread for thread in found if thread is not None]
 
@@ -1577,7 +1629,7 @@ class TinyDBStore:
                         table.delete(key)
                         removed[name] += 1
                         if name == "threads":
-                            self._storage.threads.discard(key)
+                            self._storage.thread_index().discard(key)
             meta = self._tables["meta"]
             for key, stored in meta.raw_items():
                 value = _as_document(stored).get("value")

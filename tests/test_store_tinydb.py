@@ -794,3 +794,36 @@ def test_kill_9_during_two_file_commits_never_loses_or_tears_a_transaction(db_pa
         store.close()
         stored = committed
     assert stored > 300, "the writer must have moved messages many times"
+
+
+def test_threads_are_indexed_on_first_use_not_on_opening(db_path):
+    store = TinyDBStore(db_path)
+    with store.transaction():
+        for i in range(5):
+            store.put_thread(make_thread(f"t-{i}", (f"<{i}>",)))
+            store.put_message(make_message(f"<{i}>"))
+    store.close()
+    store = TinyDBStore(db_path)
+    assert store.has_message("work", "<3>") and store.count_messages()["sent"] == 5
+    assert store.get_thread("t-3") == make_thread("t-3", ("<3>",))
+    assert not store._storage.threads_indexed  # a scan with nothing new gets this far
+    assert store.thread_key_for_message("work", "<3>") == "t-3"
+    assert store._storage.threads_indexed
+    store.close()
+
+
+@pytest.mark.parametrize("damage", ['"t-1":{"key":"t-1"}', '"t-1":{"key":"t-1","account":'])
+def test_a_damaged_thread_line_is_reported_when_the_threads_are_indexed(db_path, damage):
+    store = TinyDBStore(db_path)
+    store.put_thread(make_thread("t-1"))
+    store.set_meta("x", 1)
+    store.close()
+    lines = db_path.read_text().splitlines()
+    lines = [damage if line.startswith('"t-1":') else line for line in lines]
+    db_path.write_text("\n".join(lines) + "\n")
+    store = TinyDBStore(db_path)
+    assert store.get_meta("x") == 1
+    with pytest.raises(StorageError, match="damaged") as caught:
+        store.thread_key_for_message("work", "<m1@example.com>")
+    assert "kept rebuild" in str(caught.value)
+    store.close()
