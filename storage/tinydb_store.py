@@ -612,8 +612,12 @@ class _MessageFile:
         copy = bool(self.generation) and not self.dirty and not replaced
         if self._written:
             # The last generation never got its name (see `promote`); it must
-            # have it before .next is reused.
-            os.replace(self.next_path, self.path)
+            # have it before .next is reused. (Another kept process opening
+            # the database may have given it already.)
+            try:
+                os.replace(self.next_path, self.path)
+            except FileNotFoundError:
+                pass
             _fsync_directory(self.path.parent)
             self._written = False
         try:

@@ -572,7 +572,8 @@ def test_crash_between_the_main_file_and_the_rename_is_finished_on_opening(db_pa
     store.close()
 
 
-def test_a_failed_rename_is_finished_by_the_next_move(db_path, monkeypatch, caplog):
+@pytest.mark.parametrize("other_opens_first", [False, True])
+def test_a_failed_rename_is_finished_by_the_next_move(db_path, monkeypatch, caplog, other_opens_first):
     store = TinyDBStore(db_path, hot_messages=10)
     fill(store, 10)
     real_replace = os.replace
@@ -588,6 +589,9 @@ def test_a_failed_rename_is_finished_by_the_next_move(db_path, monkeypatch, capl
     assert "Cannot rename" in caplog.text
     monkeypatch.undo()
     assert store.get_message("work", "<15@example.com>") is not None  # read from .next
+    if other_opens_first:  # another kept process finishes the rename first
+        TinyDBStore(db_path).close()
+        assert not messages_path(db_path).with_name("kept.messages.json.next").exists()
     fill(store, 10, start=20)
     assert not messages_path(db_path).with_name("kept.messages.json.next").exists()
     store.close()
