@@ -24,7 +24,7 @@ Two files
 Message records are most of what kept stores, and a scan only asks whether
 a message exists. So the main file (``kept.json``) holds threads, promises,
 introductions, leads, cursors, meta and only the messages stored since the
-last archive write (the *hot* messages); once `HOT_MESSAGES` of them have
+last move (the *hot* messages); once `HOT_MESSAGES` of them have
 gathered, a commit moves them to the message file (``kept.messages.json``).
 That file is never parsed whole: at start-up only its index is read (each
 message's byte offset and role), and `get_message` reads the one line a
@@ -84,8 +84,8 @@ their lines (a dict of strings costs about four times its JSON) and decoded
 when read; commits stream the main file out in chunks instead of building
 it as one string. Opening the main file does not decode its threads: the
 thread index is built from their lines the first time a thread is looked
-up (at 200,000 messages, about 70,000 threads and most of opening's cost),
-so a scan that finds nothing new never pays for it.
+up (at 200,000 messages that is about 70,000 threads, and would be most of
+the cost of opening), so a scan that finds nothing new never pays for it.
 """
 
 from __future__ import annotations
@@ -1390,11 +1390,8 @@ class TinyDBStore:
         with self.transaction():
             stored = self._tables["messages"].raw(_pair_key(account, message_id))
             if stored is None:
-                stored = self._read_archived(account, message_id)
+                stored = self._storage.archive.read(account, message_id)
             return self._decode(MailMessage, stored)
-
-    def _read_archived(self, account: str, message_id: str) -> str | None:
-        return self._storage.archive.read(account, message_id)
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
