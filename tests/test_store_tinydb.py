@@ -831,3 +831,25 @@ def test_a_damaged_thread_line_is_reported_when_the_threads_are_indexed(db_path,
         store.thread_key_for_message("work", "<m1@example.com>")
     assert "kept rebuild" in str(caught.value)
     store.close()
+
+
+@pytest.mark.parametrize("failing", ["fsync", "copy_file_range"])
+def test_a_full_disk_while_moving_messages_keeps_both_files(db_path, monkeypatch, failing):
+    store = TinyDBStore(db_path, hot_messages=10)
+    fill(store, 10)  # the first move
+    fill(store, 9, start=10)
+    before = {path.name: path.read_bytes() for path in (db_path, messages_path(db_path))}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tinydb_store.os, failing, disk_full)
+    with pytest.raises(StorageError, match="disk is full"):
+        fill(store, 1, start=19)  # the second move fails while writing .next
+    monkeypatch.undo()
+    assert {path.name: path.read_bytes() for path in (db_path, messages_path(db_path))} == before
+    assert file_names(db_path.parent) == ["kept.json", "kept.json.id", "kept.json.lock", "kept.messages.json"]
+    assert not store.has_message("work", "<19@example.com>")
+    fill(store, 1, start=19)  # the disk has room again
+    assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(20))
+    store.close()
