@@ -612,13 +612,19 @@ class _MessageFile:
         copy = bool(self.generation) and not self.dirty and not replaced
         if self._written:
             # The last generation never got its name (see `promote`); it must
-            # have it before .next is reused. (Another kept process opening
-            # the database may have given it already.)
+            # have it before .next is reused. Another kept process opening
+            # the database may have given it already, and then left a .next
+            # of its own (a move whose main file write failed), which the
+            # main file does not name: only our own file is renamed.
+            assert self._reader is not None
+            ours = os.fstat(self._reader)
             try:
-                os.replace(self.next_path, self.path)
+                pending = os.stat(self.next_path)
             except FileNotFoundError:
-                pass
-            _fsync_directory(self.path.parent)
+                pending = None
+            if pending is not None and (pending.st_dev, pending.st_ino) == (ours.st_dev, ours.st_ino):
+                os.replace(self.next_path, self.path)
+                _fsync_directory(self.path.parent)
             self._written = False
         try:
             os.unlink(self.next_path)

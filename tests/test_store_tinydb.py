@@ -600,6 +600,46 @@ def test_a_failed_rename_is_finished_by_the_next_move(db_path, monkeypatch, capl
     reopened.close()
 
 
+def test_a_pending_rename_never_puts_another_process_s_unfinished_file_in_place(db_path, monkeypatch):
+    """A's rename of .next failed; B finished it, then left a .next of its own (its main file write failed).
+
+    A's next move must not rename B's .next into place: the main file does
+    not point to it, so a failure before A's main file write would leave a
+    message file no main file matches.
+    """
+    store = TinyDBStore(db_path, hot_messages=10)
+    fill(store, 10)
+    real_replace = os.replace
+
+    def replace_fails_for_next(source, target):
+        if str(source).endswith(".next"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_replace(source, target)
+
+    monkeypatch.setattr(tinydb_store.os, "replace", replace_fails_for_next)
+    fill(store, 10, start=10)  # generation 2 stays .next
+    monkeypatch.undo()
+    other = TinyDBStore(db_path, hot_messages=10)  # renames generation 2 into place
+    real_write = tinydb_store._write_atomically
+
+    def main_file_disk_full(path, payload, mtime_ns):
+        if path == db_path:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(path, payload, mtime_ns)
+
+    monkeypatch.setattr(tinydb_store, "_write_atomically", main_file_disk_full)
+    with pytest.raises(StorageError, match="disk is full"):
+        fill(other, 10, start=20)  # leaves its generation 3 as .next
+    other.close()
+    with pytest.raises(StorageError, match="disk is full"):
+        fill(store, 10, start=30)
+    monkeypatch.undo()
+    store.close()
+    reopened = TinyDBStore(db_path, hot_messages=10)
+    assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in range(20))
+    reopened.close()
+
+
 @pytest.mark.parametrize("damage", ["delete", "other database", "truncate"])
 def test_a_missing_or_foreign_message_file_is_refused(db_path, tmp_path, damage):
     store = TinyDBStore(db_path, hot_messages=5)
