@@ -543,7 +543,12 @@ class _MessageFile:
         if entry is None:
             return None
         assert self._reader is not None
-        line = _read_line(self._reader, entry >> 1, self.end)
+        if not len(self.HEAD) <= entry >> 1 < self.end:
+            raise _damaged(self.main_path, f"the index of {self.path} points outside its messages")
+        try:
+            line = _read_line(self._reader, entry >> 1, self.end)
+        except OSError as error:
+            raise StorageError(f"cannot read the message file {self.path}: {error.strerror or error}") from error
         try:
             member = line.decode("utf-8").rstrip("\n").removeprefix(",")
             key, _ = _split_member(member)
@@ -558,21 +563,32 @@ class _MessageFile:
 
         The file is read a megabyte at a time. Lines of messages taken out
         of the index since the file was written are skipped.
+
+        :raises StorageError: if a line is damaged, or an index entry names
+            no line (a rewrite would otherwise drop its message unseen).
         """
         if not self.generation:
             return
         assert self._reader is not None
-        for offset, line in _read_lines(self._reader, len(self.HEAD), self.end):
-            try:
-                if not line.endswith(b"\n"):
-                    raise ValueError("the file ends before its index")
-                member = line[:-1].decode("utf-8").removeprefix(",")
-                account, message_id = json.loads(_split_member(member)[0])
-            except (ValueError, TypeError) as error:
-                raise _damaged(self.main_path, f"{self.path} holds a damaged line ({error})") from error
-            entry = self.entry(account, message_id)
-            if entry is not None and entry >> 1 == offset:
-                yield account, message_id, member
+        expected = sum(len(ids) for ids in self.index.values())
+        found = 0
+        try:
+            for offset, line in _read_lines(self._reader, len(self.HEAD), self.end):
+                try:
+                    if not line.endswith(b"\n"):
+                        raise ValueError("the file ends before its index")
+                    member = line[:-1].decode("utf-8").removeprefix(",")
+                    account, message_id = json.loads(_split_member(member)[0])
+                    entry = self.entry(account, message_id)
+                except (ValueError, TypeError, RecursionError) as error:
+                    raise _damaged(self.main_path, f"{self.path} holds a damaged line ({error})") from error
+                if entry is not None and entry >> 1 == offset:
+                    found += 1
+                    yield account, message_id, member
+        except OSError as error:
+            raise StorageError(f"cannot read the message file {self.path}: {error.strerror or error}") from error
+        if found != expected:
+            raise _damaged(self.main_path, f"the index of {self.path} names {expected - found} messages it does not hold")
 
     def role_counts(self) -> Counter[tuple[str, str]]:
         """How many messages of each (account, role) the file holds."""

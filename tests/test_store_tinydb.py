@@ -678,6 +678,29 @@ def test_a_line_that_does_not_match_the_index_is_reported_when_read(db_path):
     store.close()
 
 
+@pytest.mark.parametrize("entry", [-6, 10**9, "another line"])
+def test_an_index_entry_that_points_nowhere_is_reported_not_skipped(db_path, entry):
+    """A damaged index entry is a StorageError when read, and export and forget do not pass over its message."""
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    path = messages_path(db_path)
+    lines, trailer = path.read_text().rsplit('"archive":', 1)
+    archive = json.loads(trailer.removesuffix("}}\n"))
+    index = archive["index"]["work"]
+    index["<1@example.com>"] = index["<2@example.com>"] + 4 if entry == "another line" else entry
+    path.write_text(lines + '"archive":' + json.dumps(archive) + "}}\n")
+    store = TinyDBStore(db_path)
+    assert store.has_message("work", "<1@example.com>")
+    with pytest.raises(StorageError, match="kept rebuild"):
+        store.get_message("work", "<1@example.com>")
+    with pytest.raises(StorageError, match="kept rebuild"):
+        store.export()
+    with pytest.raises(StorageError, match="kept rebuild"):
+        store.forget("nobody@example.org")  # a rewrite would drop the message
+    store.close()
+
+
 def test_set_aside_moves_the_message_file_too(db_path):
     store = TinyDBStore(db_path, hot_messages=5)
     fill(store, 10)
