@@ -299,19 +299,46 @@ def _next_path(path: Path) -> Path:
     return path.with_name(path.name + ".next")
 
 
-def set_aside(path: Path, suffix: str) -> Path | None:
+def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path | None:
     """Move the database, its message file and its marker aside (``NAME.SUFFIX``) so a new one can be built.
 
+    The files are moved under the database's lock, so a kept process in the
+    middle of a commit (the daemon writing both files) finishes it first.
+
     :returns: where the main file went, or None if there was none.
+    :raises StorageError: if the lock stays held or a file cannot be moved.
     """
+    if not path.parent.is_dir():
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    lock = filelock.FileLock(str(lock_path), timeout=lock_timeout, mode=0o600, thread_local=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout as error:
+        raise StorageError(
+            f"the database is locked: another kept process has held {lock_path} for more than {lock_timeout:g} s",
+            hint="wait for the other kept command or the daemon to finish, then retry",
+        ) from error
+    except OSError as error:
+        raise StorageError(f"cannot lock {lock_path}: {error.strerror or error}") from error
     moved = None
-    if path.exists():
-        moved = path.with_name(f"{path.name}.{suffix}")
-        path.rename(moved)
-    messages = messages_path(path)
-    for companion in (messages, _next_path(messages), marker_path(path)):
-        if companion.exists():
-            companion.rename(companion.with_name(f"{companion.name}.{suffix}"))
+    try:
+        messages = messages_path(path)
+        for current in (path, messages, _next_path(messages), marker_path(path)):
+            if not current.exists():
+                continue
+            target = current.with_name(f"{current.name}.{suffix}")
+            try:
+                current.rename(target)
+            except OSError as error:
+                raise StorageError(
+                    f"cannot move {current} aside to {target}: {error.strerror or error}",
+                    hint="fix the directory's permissions, then retry",
+                ) from error
+            if current == path:
+                moved = target
+    finally:
+        lock.release()
     return moved
 
 

@@ -715,6 +715,35 @@ def test_set_aside_moves_the_message_file_too(db_path):
     store.close()
 
 
+def test_set_aside_waits_for_the_lock(db_path):
+    """A daemon in the middle of a move must not have its files moved from under it (kept rebuild)."""
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    before = file_names(db_path.parent)
+    with filelock.FileLock(str(store.lock_path), thread_local=False):
+        with pytest.raises(StorageError, match="locked"):
+            set_aside(db_path, "broken-1", lock_timeout=0.2)
+    assert file_names(db_path.parent) == before
+
+
+def test_set_aside_reports_a_failed_rename(db_path, monkeypatch):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    real_rename = type(db_path).rename
+
+    def rename(self, target):
+        if self.name == "kept.messages.json":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(type(db_path), "rename", rename)
+    with pytest.raises(StorageError, match="kept.messages.json") as caught:
+        set_aside(db_path, "broken-1")
+    assert caught.value.hint
+
+
 def test_wide_permissions_of_the_message_file_are_reported(db_path, caplog):
     store = TinyDBStore(db_path, hot_messages=5)
     fill(store, 10)
