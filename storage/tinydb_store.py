@@ -299,6 +299,27 @@ def _next_path(path: Path) -> Path:
     return path.with_name(path.name + ".next")
 
 
+def _database_lock(path: Path, lock_timeout: float) -> filelock.FileLock:
+    """The inter-process lock of the database at `path` (``PATH.lock``, created 0600)."""
+    return filelock.FileLock(
+        str(path.with_name(path.name + ".lock")), timeout=lock_timeout, mode=0o600, thread_local=False
+    )
+
+
+def _acquire(lock: filelock.FileLock, lock_timeout: float) -> None:
+    """Take `lock`, or raise the `StorageError` that tells the user what holds it."""
+    try:
+        lock.acquire()
+    except filelock.Timeout as error:
+        raise StorageError(
+            f"the database is locked: another kept process has held {lock.lock_file} "
+            f"for more than {lock_timeout:g} s",
+            hint="wait for the other kept command or the daemon to finish, then retry",
+        ) from error
+    except OSError as error:
+        raise StorageError(f"cannot lock {lock.lock_file}: {error.strerror or error}") from error
+
+
 def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path | None:
     """Move the database, its message file and its marker aside (``NAME.SUFFIX``) so a new one can be built.
 
@@ -310,17 +331,8 @@ def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIM
     """
     if not path.parent.is_dir():
         return None
-    lock_path = path.with_name(path.name + ".lock")
-    lock = filelock.FileLock(str(lock_path), timeout=lock_timeout, mode=0o600, thread_local=False)
-    try:
-        lock.acquire()
-    except filelock.Timeout as error:
-        raise StorageError(
-            f"the database is locked: another kept process has held {lock_path} for more than {lock_timeout:g} s",
-            hint="wait for the other kept command or the daemon to finish, then retry",
-        ) from error
-    except OSError as error:
-        raise StorageError(f"cannot lock {lock_path}: {error.strerror or error}") from error
+    lock = _database_lock(path, lock_timeout)
+    _acquire(lock, lock_timeout)
     moved = None
     try:
         messages = messages_path(path)
@@ -1264,7 +1276,7 @@ class TinyDBStore:
         self._db = _Database(self.path, storage=_AtomicJSONStorage, hot_messages=hot_messages)
         self._storage = cast(_AtomicJSONStorage, self._db.storage)
         self._tables: dict[str, _KeyedTable] = {name: cast(_KeyedTable, self._db.table(name)) for name in TABLES}
-        self._file_lock = filelock.FileLock(str(self.lock_path), timeout=lock_timeout, mode=0o600, thread_local=False)
+        self._file_lock = _database_lock(self.path, lock_timeout)
         with self.transaction():
             self._remove_stale_temporaries()
         self._warn_about_permissions()
@@ -1359,16 +1371,7 @@ class TinyDBStore:
                 self._file_lock.release()
 
     def _acquire_file_lock(self) -> None:
-        try:
-            self._file_lock.acquire()
-        except filelock.Timeout as error:
-            raise StorageError(
-                f"the database is locked: another kept process has held {self.lock_path} "
-                f"for more than {self.lock_timeout:g} s",
-                hint="wait for the other kept command or the daemon to finish, then retry",
-            ) from error
-        except OSError as error:
-            raise StorageError(f"cannot lock {self.lock_path}: {error.strerror or error}") from error
+        _acquire(self._file_lock, self.lock_timeout)
 
     def _undo(self, savepoint: int) -> None:
         """Take back the changes journaled after `savepoint`."""
