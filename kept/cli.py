@@ -559,15 +559,28 @@ def cmd_digest(args: argparse.Namespace) -> int:
             digest = build_digest(store, now, settings)
     finally:
         store.close()
+    # The preview holds names and sentences from the user's mail: private,
+    # like the database.
     if args.html:
-        Path(args.html).write_text(render_html(digest), encoding="utf-8")
+        _write_private(Path(args.html), render_html(digest).encode("utf-8"))
         print(f"Wrote {args.html}", file=sys.stderr)
     if args.eml:
-        Path(args.eml).write_bytes(bytes(render_digest(digest, settings)))
+        _write_private(Path(args.eml), bytes(render_digest(digest, settings)))
         print(f"Wrote {args.eml}", file=sys.stderr)
     print(f"Subject: {digest.subject}\n")
     print(render_text(digest))
     return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, readable by the user only (0600, also when it already exists)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}", "choose a path in a folder you can write to") from error
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:

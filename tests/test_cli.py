@@ -92,6 +92,7 @@ def test_digest_preview_writes_html_and_sends_nothing(
     out = capsys.readouterr().out
     assert out.startswith("Subject: ") and "WAITING ON YOU" in out
     assert "<html" in html.read_text(encoding="utf-8").lower()
+    assert html.stat().st_mode & 0o777 == 0o600, "the preview holds mail content: it must be private"
 
 
 def test_user_errors_are_one_message_without_traceback(tmp_path: Path) -> None:
