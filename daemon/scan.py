@@ -257,12 +257,15 @@ class Scanner:
         parsed.sort(key=lambda m: m.date)
         fresh = []
         seen_ids: set[str] = set()
-        for message in parsed:
-            if message.message_id in seen_ids or self.store.has_message(account.name, message.message_id):
-                result.seen += 1
-                continue
-            seen_ids.add(message.message_id)
-            fresh.append(message)
+        # One transaction for the whole batch: each has_message alone would
+        # take and release the database's file lock.
+        with self.store.transaction():
+            for message in parsed:
+                if message.message_id in seen_ids or self.store.has_message(account.name, message.message_id):
+                    result.seen += 1
+                    continue
+                seen_ids.add(message.message_id)
+                fresh.append(message)
         sent = [m for m in fresh if m.role == "sent" and m.body_text.strip()]
         found: dict[str, list[PromiseCandidate]] = {}
         if sent:
