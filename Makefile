@@ -61,10 +61,10 @@ lint: install
 	cd $(TYPECHECK) && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p kept
 
 # Known vulnerabilities in the locked dependencies, from the registry's PyPI
-# JSON API (stdlib only; see the docstring of .ci/audit_lock.py). Fails on a
+# JSON API (stdlib and packaging; see the docstring of .ci/audit_lock.py). Fails on a
 # vulnerability (1) and when the registry could not be queried (3).
-audit:
-	$(PYTHON) .ci/audit_lock.py
+audit: install
+	$(PY) .ci/audit_lock.py
 
 # The same with pip-audit, on a machine with full access to pypi.org (it
 # needs the per-release JSON endpoint, which the mirror here lacks).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Audit the pins in requirements.lock for known vulnerabilities (stdlib only).
+"""Audit the pins in requirements.lock for known vulnerabilities (stdlib and `packaging`).
 
 Usage::
 
@@ -78,6 +78,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# packaging is what pip itself uses to read versions; it is in the lock, and
+# make runs this script with the project's venv.
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 DEFAULT_BASE_URL = "https://pypi.org/pypi"
 ROOT = Path(__file__).resolve().parent.parent
 USER_AGENT = "kept-audit-lock/1 (+stdlib urllib)"
@@ -102,70 +107,22 @@ class NotFound(Exception):
 
 # ---------------------------------------------------------------- versions
 
-# PEP 440's pattern, as in its appendix (and packaging.version).
-_VERSION_RE = re.compile(
-    r"""^\s*v?
-    (?:(?P<epoch>[0-9]+)!)?
-    (?P<release>[0-9]+(?:\.[0-9]+)*)
-    (?P<pre>[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?
-    (?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?
-    (?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
-    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
-    \s*$""",
-    re.VERBOSE | re.IGNORECASE,
-)
-
-_PRE_LABELS = {"alpha": "a", "a": "a", "beta": "b", "b": "b", "c": "rc", "pre": "rc", "preview": "rc", "rc": "rc"}
-
-# Sentinels that sort below and above every (label, number) tuple.
-_NEG: tuple[int, str, int] = (-1, "", 0)
-_POS: tuple[int, str, int] = (1, "", 0)
-
-VersionKey = tuple[Any, ...]
-
-
-def version_key(text: str) -> VersionKey:
-    """A sort key ordering PEP 440 versions as pip does; ValueError if `text` is not one."""
-    m = _VERSION_RE.match(text)
-    if m is None:
-        raise ValueError(f"not a PEP 440 version: {text!r}")
-    epoch = int(m.group("epoch") or 0)
-    release = [int(p) for p in m.group("release").split(".")]
-    while len(release) > 1 and release[-1] == 0:
-        release.pop()  # 1.0 == 1.0.0
-    pre = (0, _PRE_LABELS[m.group("pre_l").lower()], int(m.group("pre_n") or 0)) if m.group("pre") else None
-    post_n = m.group("post_n1") or m.group("post_n2")
-    post = (0, "post", int(post_n or 0)) if m.group("post") else None
-    dev = (0, "dev", int(m.group("dev_n") or 0)) if m.group("dev") else None
-    # A dev release of a final version sorts before its pre-releases (1.0.dev1 < 1.0a1).
-    if pre is None and post is None and dev is not None:
-        pre_key = _NEG
-    elif pre is None:
-        pre_key = _POS
-    else:
-        pre_key = pre
-    post_key = post if post is not None else _NEG
-    dev_key = dev if dev is not None else _POS
-    local: tuple[tuple[int, int | str], ...] = ()
-    if m.group("local"):
-        local = tuple(
-            (1, int(part)) if part.isdigit() else (0, part.lower())
-            for part in re.split(r"[-_.]", m.group("local"))
-        )
-    return (epoch, tuple(release), pre_key, post_key, dev_key, local)
+def version_key(text: str) -> Version:
+    """The PEP 440 version `text`, which orders as pip orders; ValueError if it is not one."""
+    return Version(text)
 
 
 def same_version(a: str, b: str) -> bool:
     """True when `a` and `b` are the same PEP 440 version (1.0 == 1.0.0); plain text equality otherwise."""
     try:
-        return version_key(a) == version_key(b)
-    except ValueError:
+        return Version(a) == Version(b)
+    except InvalidVersion:
         return a.strip() == b.strip()
 
 
 def canonical_name(name: str) -> str:
     """The PEP 503 normalized project name (``Jinja2`` -> ``jinja2``, ``tomli_w`` -> ``tomli-w``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return str(canonicalize_name(name))
 
 
 # ---------------------------------------------------------------- inputs
