@@ -812,10 +812,6 @@ class _KeyedTable(Table):
         """All stored documents (not copies), in file order."""
         return list(self._documents().values())
 
-    def raw_keys(self) -> list[str]:
-        """All document ids, in file order."""
-        return list(self._documents())
-
     def delete(self, key: str) -> _Stored | None:
         """Remove the document stored under `key`; return it (None if there was none)."""
         documents = self._documents()
