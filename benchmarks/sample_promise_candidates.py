@@ -59,6 +59,8 @@ cue2-sent      sent beck-s 450 / nemec-g 244, cue only,    heldout-cue2-sent.jso
                seed 2611, every labelled file excluded
 cue2-inbox-*   received nemec-g 278 / beck-s 60, cue       heldout-cue2-inbox.jsonl
                only, seeds 2612/2613
+cue3-sent      sent beck-s, every remaining cue sentence,  heldout-cue3-sent.jsonl
+               seed 2614, every labelled file excluded
 =============  ==========================================  =======================
 
 The ``final-check.jsonl`` and ``heldout-*.jsonl`` sets are deliberately not
@@ -501,6 +503,16 @@ PRESETS: dict[str, Preset] = {
         cue_share=1.0, top_up_random=False, exclude=ALL_LABELLED, automated="headers",
         id_prefix="cue2-sent", running_ids=True, mailbox_field=True,
         description="heldout-cue2-sent.jsonl: remaining sent-mail cue sentences",
+    ),
+    # Third round (2026-11-22, later): every cue sentence of beck-s's sent
+    # mail left after cue2-sent, drawn as a fresh held-out set so that the
+    # cue2 files can become training data and something untouched remains.
+    "cue3-sent": Preset(
+        name="cue3-sent", quotas={"beck-s": 400}, seed=2614,
+        cue_share=1.0, top_up_random=False,
+        exclude=(*ALL_LABELLED, "heldout-cue2-sent.jsonl", "heldout-cue2-inbox.jsonl"), automated="headers",
+        id_prefix="cue3-sent", running_ids=True, mailbox_field=True,
+        description="heldout-cue3-sent.jsonl: the last beck-s sent-mail cue sentences",
     ),
     "cue2-inbox-nemec-g": Preset(
         name="cue2-inbox-nemec-g", quotas={"nemec-g": 278}, seed=2612, folder="inbox",
