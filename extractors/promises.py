@@ -52,6 +52,7 @@ The extractor works in four steps:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -65,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from kept.errors import UserError
 from kept.extractors.dates import resolve_due
+from kept.extractors.encoder import SentenceClassifier, bundled_adapter, load_classifier
 from kept.extractors.nlp import DEFAULT_MODEL, load_pipeline
 from kept.models import PROMISE_KINDS, PromiseCandidate
 
@@ -104,8 +106,9 @@ DEFAULT_CONFIDENCE = 0.8
 MAX_TEXT_CHARS = 100_000
 #: Longer "sentences" are tables or run-on lists: never parsed.
 MAX_SENTENCE_CHARS = 600
-#: Messages handled per chunk by `extract_many` and `run_extract_jsonl`.
-CHUNK_MESSAGES = 256
+#: Messages handled per chunk by `extract_many` and `run_extract_jsonl`: enough
+#: candidate sentences for the encoder to batch them by length with little padding.
+CHUNK_MESSAGES = 1024
 
 
 class PatternError(UserError):
@@ -835,6 +838,113 @@ def load_model(path: str | Path | None = None) -> PromiseModel:
     return model
 
 
+#: Format of the combination file (`PromiseCombination`).
+COMBINATION_FORMAT = "kept-promise-combination"
+COMBINATION_VERSION = 1
+_COMBINATION_KEYS = {
+    "format", "version", "scorer_weight", "encoder_weight", "bias", "encoder_clip", "threshold",
+    "scorer_sha256", "encoder_sha256", "fit",
+}  # fmt: skip
+
+
+def _logit(probability: float) -> float:
+    probability = min(max(probability, 1e-9), 1.0 - 1e-9)
+    return math.log(probability / (1.0 - probability))
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseCombination:
+    """How the re-scorer's and the encoder's judgements become one probability.
+
+    ``sigmoid(scorer_weight * logit(p_rules) + encoder_weight *
+    clip(encoder_logit) + bias)``, where ``p_rules`` is the re-scorer's
+    probability of one commitment and ``encoder_logit`` the encoder's raw
+    score of its sentence, clipped to ``±encoder_clip``. The weights are a
+    logistic regression fitted by ``benchmarks/fit_promise_combination.py``
+    on labelled sentences neither part was trained on, so the result is
+    calibrated; ``threshold`` is chosen there for precision.
+
+    :ivar scorer_sha256, encoder_sha256: the files it was fitted for; any
+        other re-scorer or adapter makes it meaningless (`load_combination`
+        refuses them).
+    :ivar fit: provenance: files, rows, figures at the threshold.
+    """
+
+    scorer_weight: float
+    encoder_weight: float
+    bias: float
+    encoder_clip: float
+    threshold: float
+    scorer_sha256: str
+    encoder_sha256: str
+    fit: dict[str, Any]
+
+    def probability(self, scorer_probability: float, encoder_logit: float) -> float:
+        """The combined, calibrated probability."""
+        clipped = max(-self.encoder_clip, min(self.encoder_clip, encoder_logit))
+        value = self.scorer_weight * _logit(scorer_probability) + self.encoder_weight * clipped + self.bias
+        value = max(-60.0, min(60.0, value))
+        return 1.0 / (1.0 + math.exp(-value))
+
+    def reachable(self, scorer_probability: float) -> bool:
+        """Whether any encoder score could lift this commitment to the
+        threshold; when not, the encoder need not run (an exact shortcut)."""
+        best = self.scorer_weight * _logit(scorer_probability) + abs(self.encoder_weight) * self.encoder_clip + self.bias
+        return best >= _logit(self.threshold)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form, as `load_combination` reads it."""
+        return {
+            "format": COMBINATION_FORMAT, "version": COMBINATION_VERSION,
+            "scorer_weight": self.scorer_weight, "encoder_weight": self.encoder_weight, "bias": self.bias,
+            "encoder_clip": self.encoder_clip, "threshold": self.threshold,
+            "scorer_sha256": self.scorer_sha256, "encoder_sha256": self.encoder_sha256, "fit": self.fit,
+        }  # fmt: skip
+
+
+def _bundled_combination_file() -> Path:
+    return Path(str(resources.files("kept.extractors").joinpath("patterns", "promise_combination.json")))
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_combination(path: str | Path | None, scorer_file: str | Path, encoder_file: str | Path) -> PromiseCombination:
+    """Read and validate a combination file (the bundled one by default) and
+    check that it was fitted for `scorer_file` and `encoder_file`.
+
+    :raises PromiseModelError: unreadable, malformed, or fitted for other files.
+    """
+    file = Path(path) if path is not None else _bundled_combination_file()
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PromiseModelError(f"{file}: cannot read the promise combination: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PromiseModelError(f"{file}: the promise combination is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict) or set(raw) != _COMBINATION_KEYS:
+        raise PromiseModelError(f"{file}: a promise combination holds exactly {', '.join(sorted(_COMBINATION_KEYS))}")
+    if raw["format"] != COMBINATION_FORMAT or raw["version"] != COMBINATION_VERSION:
+        raise PromiseModelError(f"{file}: not a version-{COMBINATION_VERSION} {COMBINATION_FORMAT} file")
+    numbers = ("scorer_weight", "encoder_weight", "bias", "encoder_clip", "threshold")
+    if not all(_finite(raw[key]) for key in numbers) or not 0.0 < raw["threshold"] < 1.0 or raw["encoder_clip"] <= 0:
+        raise PromiseModelError(f"{file}: {', '.join(numbers)} must be numbers (threshold between 0 and 1, clip > 0)")
+    for key, other in (("scorer_sha256", scorer_file), ("encoder_sha256", encoder_file)):
+        if raw[key] != file_sha256(other):
+            raise PromiseModelError(
+                f"{file} was fitted for another {Path(other).name}",
+                hint="refit it: .venv/bin/python benchmarks/fit_promise_combination.py",
+            )
+    return PromiseCombination(
+        scorer_weight=float(raw["scorer_weight"]), encoder_weight=float(raw["encoder_weight"]),
+        bias=float(raw["bias"]), encoder_clip=float(raw["encoder_clip"]), threshold=float(raw["threshold"]),
+        scorer_sha256=raw["scorer_sha256"], encoder_sha256=raw["encoder_sha256"],
+        fit=raw["fit"] if isinstance(raw["fit"], dict) else {},
+    )  # fmt: skip
+
+
 def choose(
     commitments: Sequence[Commitment], probabilities: Sequence[float], threshold: float
 ) -> list[SentenceMatch]:
@@ -1002,7 +1112,12 @@ class PromiseExtractor:
     :param scorer: the re-scorer's model file (the bundled one by default),
         or False for the hand-written veto rules alone (a baseline for
         benchmarks).
-    :param threshold: overrides the model's decision threshold.
+    :param threshold: overrides the decision threshold.
+    :param encoder: the fine-tuned sentence encoder's adapter file (the
+        bundled one by default), or False to decide with the re-scorer
+        alone. Used only with a re-scorer; its judgement and the
+        re-scorer's are combined by `PromiseCombination`.
+    :param combination: the combination file (the bundled one by default).
     """
 
     def __init__(
@@ -1012,26 +1127,82 @@ class PromiseExtractor:
         patterns: str | Path | None = None,
         scorer: str | Path | Literal[False] | None = None,
         threshold: float | None = None,
+        encoder: str | Path | Literal[False] | None = None,
+        combination: str | Path | None = None,
     ) -> None:
         self.model = model
         self.nlp = load_pipeline(model)
         self.rows = load_patterns(patterns)
         self.matcher = PromiseMatcher(self.rows, self.nlp)
         self.scorer: PromiseModel | None = None if scorer is False else load_model(scorer)
+        self.encoder: SentenceClassifier | None = None
+        self.combination: PromiseCombination | None = None
+        if self.scorer is not None and encoder is not False:
+            self.encoder = load_classifier(encoder)
+            self.combination = load_combination(combination, self.scorer.source, encoder or bundled_adapter())
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be from 0 to 1, not {threshold!r}")
-        self.threshold = threshold if threshold is not None else (self.scorer.threshold if self.scorer else 0.5)
+        if threshold is not None:
+            self.threshold = threshold
+        elif self.combination is not None:
+            self.threshold = self.combination.threshold
+        else:
+            self.threshold = self.scorer.threshold if self.scorer else 0.5
 
     def matches(self, doc: Doc) -> list[SentenceMatch]:
-        """The promises of one parsed candidate text: the re-scorer's choice,
-        or the hand-written vetoes' without a model."""
+        """The promises of one parsed candidate text: the re-scorer's (and
+        encoder's) choice, or the hand-written vetoes' without a model."""
+        return self.judge([doc])[0]
+
+    def judge(self, docs: Sequence[Doc]) -> list[list[SentenceMatch]]:
+        """`matches` for many parsed candidate texts; the encoder runs once,
+        batched, over every sentence that needs it."""
         if self.scorer is None:
-            return self.matcher.match(doc)
-        commitments = self.matcher.rescorable(doc)
-        if not commitments:
-            return []
-        probabilities = [self.scorer.probability(commitment_features(c)) for c in commitments]
-        return choose(commitments, probabilities, self.threshold)
+            return [self.matcher.match(doc) for doc in docs]
+        return [
+            choose(found, probabilities, self.threshold) if found else []
+            for found, probabilities in self.scores(docs)
+        ]
+
+    def scores(self, docs: Sequence[Doc]) -> list[tuple[list[Commitment], list[float]]]:
+        """Each doc's rescorable commitments with the probability the
+        decision uses: the re-scorer's, combined with the encoder's judgement
+        of the doc's text (one candidate sentence) when there is an encoder.
+
+        A commitment the encoder could not lift to the threshold whatever
+        it said (`PromiseCombination.reachable`) gets its combined
+        probability with the encoder's lowest score, without running it.
+        """
+        if self.scorer is None:
+            raise ValueError("scores need a re-scorer")
+        scorer = self.scorer
+        per_doc = [self.matcher.rescorable(doc) for doc in docs]
+        rule_probabilities = [[scorer.probability(commitment_features(c)) for c in found] for found in per_doc]
+        combination, encoder = self.combination, self.encoder
+        if combination is None or encoder is None:
+            return list(zip(per_doc, rule_probabilities, strict=True))
+        # The encoder judges the whole candidate sentence, as it was trained:
+        # spaCy may split "If you need it, let me know and I will forward
+        # it." in two, and "and I will forward it." alone is a promise.
+        wanted: dict[int, str] = {}
+        for number, probabilities in enumerate(rule_probabilities):
+            if any(combination.reachable(probability) for probability in probabilities):
+                wanted[number] = docs[number].text
+        # Mail repeats itself (greetings, sign-offs, forwarded lines): each
+        # distinct text is scored once.
+        texts = list(dict.fromkeys(wanted.values()))
+        by_text = dict(zip(texts, encoder.logits(texts), strict=True))
+        results: list[tuple[list[Commitment], list[float]]] = []
+        for number, (found, probabilities) in enumerate(zip(per_doc, rule_probabilities, strict=True)):
+            combined = []
+            text = wanted.get(number)
+            for probability in probabilities:
+                if text is None or not combination.reachable(probability):
+                    combined.append(combination.probability(probability, -combination.encoder_clip))
+                else:
+                    combined.append(combination.probability(probability, by_text[text]))
+            results.append((found, combined))
+        return results
 
     def extract(self, text: str, sent_at: datetime | None = None) -> list[PromiseCandidate]:
         """The promises in one message's fresh text, in text order.
@@ -1067,10 +1238,10 @@ class PromiseExtractor:
             for sentence in candidate_sentences(text or ""):
                 jobs.append((index, sentence))
         results: list[list[PromiseCandidate]] = [[] for _ in chunk]
-        docs = self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size)
-        for (index, sentence), doc in zip(jobs, docs, strict=True):
+        docs = list(self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size))
+        for (index, sentence), doc, matches in zip(jobs, docs, self.judge(docs), strict=True):
             sent_at = chunk[index][1]
-            for found in self.matches(doc):
+            for found in matches:
                 results[index].append(self._candidate(found, sentence, doc, sent_at))
         return results
 

