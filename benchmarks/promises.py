@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/promises.py [--data tests/data/promises-dev.jsonl ...]
-                                            [--errors] [--rules] [--rules-only] [--model NAME]
+                                            [--errors] [--rules] [--rules-only] [--no-encoder] [--model NAME]
 
 ``--data`` may be given several times (or as a glob); each file is scored
 and reported on its own, so a set the extractor was tuned on never hides how
@@ -13,7 +13,8 @@ Prints precision, recall and F1 overall and per kind, kind accuracy on true
 positives, due-date accuracy on labelled positives that carry a date, and,
 with ``--errors``, every false positive and false negative. ``--rules``
 prints the share of true positives per rule; ``--rules-only`` scores the
-hand-written veto rules without the learned re-scorer, as a baseline.
+hand-written veto rules without the learned re-scorer, as a baseline;
+``--no-encoder`` the re-scorer without the fine-tuned sentence encoder.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", action="store_true", help="precision per rule")
     parser.add_argument("--source", help="only rows of this source (enron / own)")
     parser.add_argument("--rules-only", action="store_true", help="the veto rules alone, without the re-scorer")
+    parser.add_argument("--no-encoder", action="store_true", help="the re-scorer alone, without the sentence encoder")
     args = parser.parse_args(argv)
 
     paths: list[Path] = []
@@ -59,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         if not matches:
             parser.error(f"--data {spec}: no such file")
         paths.extend(matches)
-    extractor = PromiseExtractor(args.model, scorer=False if args.rules_only else None)
+    extractor = PromiseExtractor(
+        args.model, scorer=False if args.rules_only else None, encoder=False if args.no_encoder else None
+    )
     for number, path in enumerate(paths):
         if len(paths) > 1:
             print(("\n" if number else "") + f"== {path}")
