@@ -38,9 +38,11 @@ The extractor works in four steps:
    window (`commitment_features`). The model is data,
    ``patterns/promise_model.json``, trained by
    ``benchmarks/train_promise_model.py`` and scored here in plain Python;
-   a sentence is a promise when its best commitment's calibrated
-   probability reaches the model's cross-validated threshold, and that
-   probability is the confidence. Token vetoes on the whole sentence (a
+   its probability is then combined with a second judgement of the whole
+   sentence by a fine-tuned transformer (`kept.extractors.encoder`) into
+   one calibrated probability (`PromiseCombination`); a sentence is a
+   promise when its best commitment's combined probability reaches the
+   combination's threshold, and that probability is the confidence. Token vetoes on the whole sentence (a
    question mark, "if you need", quoted speech) stay hard. Without a model
    (``scorer=False``) the vetoes decide as described in step 2.
 4. **Records.** Each sentence with an accepted commitment gives one
@@ -886,11 +888,12 @@ class PromiseCombination:
         value = max(-60.0, min(60.0, value))
         return 1.0 / (1.0 + math.exp(-value))
 
-    def reachable(self, scorer_probability: float) -> bool:
-        """Whether any encoder score could lift this commitment to the
-        threshold; when not, the encoder need not run (an exact shortcut)."""
+    def reachable(self, scorer_probability: float, threshold: float | None = None) -> bool:
+        """Whether any encoder score could lift this commitment to
+        `threshold` (the fitted one by default); when not, the encoder need
+        not run (an exact shortcut)."""
         best = self.scorer_weight * _logit(scorer_probability) + abs(self.encoder_weight) * self.encoder_clip + self.bias
-        return best >= _logit(self.threshold)
+        return best >= _logit(self.threshold if threshold is None else threshold)
 
     def to_json(self) -> dict[str, Any]:
         """The file form, as `load_combination` reads it."""
@@ -1186,7 +1189,7 @@ class PromiseExtractor:
         # it." in two, and "and I will forward it." alone is a promise.
         wanted: dict[int, str] = {}
         for number, probabilities in enumerate(rule_probabilities):
-            if any(combination.reachable(probability) for probability in probabilities):
+            if any(combination.reachable(probability, self.threshold) for probability in probabilities):
                 wanted[number] = docs[number].text
         # Mail repeats itself (greetings, sign-offs, forwarded lines): each
         # distinct text is scored once.
@@ -1197,7 +1200,7 @@ class PromiseExtractor:
             combined = []
             text = wanted.get(number)
             for probability in probabilities:
-                if text is None or not combination.reachable(probability):
+                if text is None or not combination.reachable(probability, self.threshold):
                     combined.append(combination.probability(probability, -combination.encoder_clip))
                 else:
                     combined.append(combination.probability(probability, by_text[text]))

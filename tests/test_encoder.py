@@ -174,3 +174,14 @@ def test_extractor_uses_the_combination_and_can_do_without_it() -> None:
     text = "I will send you the contract by Friday. Can you send me yours? Attached is the memo."
     [promise] = combined.extract(text)
     assert promise.sentence == "I will send you the contract by Friday."
+
+
+def test_a_lower_threshold_is_honoured_by_the_shortcut() -> None:
+    # Sentences the fitted threshold would skip must still be scored when
+    # the caller asks for a lower one.
+    low = PromiseExtractor(threshold=0.0)
+    assert low.combination is not None
+    [(found, probabilities)] = low.scores([low.nlp("I will not send it.")])
+    assert found and all(probability > 0.0 for probability in probabilities)
+    assert low.extract("I will not send it.")
+    assert low.combination.reachable(1e-6, 0.0) and not low.combination.reachable(1e-6)
