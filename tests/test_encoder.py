@@ -185,3 +185,11 @@ def test_a_lower_threshold_is_honoured_by_the_shortcut() -> None:
     assert found and all(probability > 0.0 for probability in probabilities)
     assert low.extract("I will not send it.")
     assert low.combination.reachable(1e-6, 0.0) and not low.combination.reachable(1e-6)
+
+
+def test_adapter_metadata_that_is_not_json_is_one_readable_error(tmp_path: Path) -> None:
+    def broken(meta: dict[str, str]) -> None:
+        meta["base"] = "not json {"
+
+    with pytest.raises(EncoderError, match="cannot read the promise encoder adapter"):
+        SentenceClassifier(_rewrite(tmp_path, change_meta=broken))
