@@ -55,6 +55,7 @@ The extractor works in four steps:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -111,6 +112,8 @@ MAX_SENTENCE_CHARS = 600
 #: Messages handled per chunk by `extract_many` and `run_extract_jsonl`: enough
 #: candidate sentences for the encoder to batch them by length with little padding.
 CHUNK_MESSAGES = 1024
+#: Parsed candidate sentences judged together (see `PromiseExtractor._extract_chunk`).
+JUDGE_DOCS = 1024
 
 
 class PatternError(UserError):
@@ -1241,11 +1244,17 @@ class PromiseExtractor:
             for sentence in candidate_sentences(text or ""):
                 jobs.append((index, sentence))
         results: list[list[PromiseCandidate]] = [[] for _ in chunk]
-        docs = list(self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size))
-        for (index, sentence), doc, matches in zip(jobs, docs, self.judge(docs), strict=True):
-            sent_at = chunk[index][1]
-            for found in matches:
-                results[index].append(self._candidate(found, sentence, doc, sent_at))
+        parsed = self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size)
+        # Judged JUDGE_DOCS at a time: enough for the encoder to batch by
+        # length, and a bound on the parsed docs held however many candidate
+        # sentences a chunk of (hostile) mail has.
+        for start in range(0, len(jobs), JUDGE_DOCS):
+            part = jobs[start : start + JUDGE_DOCS]
+            docs = list(itertools.islice(parsed, len(part)))
+            for (index, sentence), doc, matches in zip(part, docs, self.judge(docs), strict=True):
+                sent_at = chunk[index][1]
+                for found in matches:
+                    results[index].append(self._candidate(found, sentence, doc, sent_at))
         return results
 
     @staticmethod

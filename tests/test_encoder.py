@@ -193,3 +193,22 @@ def test_adapter_metadata_that_is_not_json_is_one_readable_error(tmp_path: Path)
 
     with pytest.raises(EncoderError, match="cannot read the promise encoder adapter"):
         SentenceClassifier(_rewrite(tmp_path, change_meta=broken))
+
+
+def test_candidates_are_judged_in_bounded_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kept.extractors.promises as promises
+
+    extractor = PromiseExtractor()
+    sizes: list[int] = []
+    judge = extractor.judge
+
+    def counting(docs):  # type: ignore[no-untyped-def]
+        sizes.append(len(docs))
+        return judge(docs)
+
+    monkeypatch.setattr(extractor, "judge", counting)
+    monkeypatch.setattr(promises, "JUDGE_DOCS", 7)
+    text = " ".join(f"I will send you file {n} tomorrow." for n in range(20))
+    [found] = list(extractor.extract_many([(text, None)]))
+    assert len(found) == 20 and max(sizes) <= 7 and sum(sizes) == 20
+    assert [p.sentence for p in found] == [f"I will send you file {n} tomorrow." for n in range(20)]
