@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -61,11 +60,6 @@ def _paths(specs: list[str]) -> list[Path]:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
 
 
 def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -103,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         candidate_sentences,
         commitment_features,
         file_sha256,
+        logit,
     )
 
     base = PromiseExtractor(encoder=False)
@@ -115,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         jobs = [(path, encoder_file) for path in _paths(args.calibrate or DEFAULT_CALIBRATE)]
     calibrate = [path for path, _ in jobs]
+    # Scores of sentences an encoder was trained on are overconfident: a
+    # combination fitted on them would trust it too much.
+    for path, adapter in jobs:
+        trained_on = set(load_classifier(adapter).meta.get("training", {}).get("files", []))
+        if path.name in trained_on:
+            raise SystemExit(
+                f"{adapter} was trained on {path.name}: calibrate on sentences it never saw "
+                "(--fold ADAPTER=ROWS from train_promise_encoder.py --fold; make train-encoder does this)"
+            )
 
     # One example per sentence: its best commitment by the re-scorer, as at
     # run time the best commitment speaks for the sentence.
@@ -135,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                         best = (probability, doc.text)  # the encoder reads the whole candidate
             if best is None:
                 continue
-            (logit,) = encoder.logits([best[1]])
-            features.append((_logit(best[0]), max(-args.clip, min(args.clip, logit))))
+            (score,) = encoder.logits([best[1]])
+            features.append((logit(best[0]), max(-args.clip, min(args.clip, score))))
             labels.append(int(bool(row["is_promise"])))
     regression = LogisticRegression(C=1.0).fit(features, labels)
     scorer_weight, encoder_weight = (float(w) for w in regression.coef_[0])

@@ -11,7 +11,7 @@ The base model is all-MiniLM-L6-v2 from the pinned package
 low-rank update (LoRA, rank ``--rank``) of every linear layer of the six
 transformer layers, the layer norms, and a one-unit head on the mean-pooled
 output, with binary cross-entropy on the labelled sentences (``is_promise``).
-Only those trained tensors are exported (about 1.2 MB), with metadata naming
+Only those trained tensors are exported (about 1.4 MB), with metadata naming
 the base package, and reference sentences with the probabilities PyTorch
 computed for them, which `kept.extractors.encoder.SentenceClassifier.self_check`
 reproduces in NumPy at every start.

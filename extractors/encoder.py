@@ -150,7 +150,11 @@ class SentenceClassifier:
     :ivar meta: the adapter's metadata (``format``, ``version``, ``base``,
         ``max_length``, ``lora_scale``, ``training``, ``reference``, ...),
         JSON values decoded.
+    :ivar self_check_drift: what `self_check` returned when `load_classifier`
+        ran it, or None.
     """
+
+    self_check_drift: float | None = None
 
     def __init__(self, adapter: str | Path | None = None, base_dir: str | Path | None = None) -> None:
         from safetensors import SafetensorError
@@ -335,7 +339,7 @@ def load_classifier(adapter: str | Path | None = None, base_dir: str | Path | No
         classifier = _loaded.get(key)
         if classifier is None:
             classifier = SentenceClassifier(adapter, base_dir)
-            worst = classifier.self_check()
-            logger.debug("promise encoder loaded; self-check within %.2g of training", worst)
+            classifier.self_check_drift = classifier.self_check()
+            logger.debug("promise encoder loaded; self-check within %.2g of training", classifier.self_check_drift)
             _loaded[key] = classifier
         return classifier

@@ -94,6 +94,7 @@ __all__ = [
     "commitment_features",
     "load_model",
     "load_patterns",
+    "logit",
     "run_extract_jsonl",
     "split_sentences",
 ]
@@ -852,7 +853,8 @@ _COMBINATION_KEYS = {
 }  # fmt: skip
 
 
-def _logit(probability: float) -> float:
+def logit(probability: float) -> float:
+    """log(p / (1 - p)), with p kept inside (1e-9, 1 - 1e-9)."""
     probability = min(max(probability, 1e-9), 1.0 - 1e-9)
     return math.log(probability / (1.0 - probability))
 
@@ -887,7 +889,7 @@ class PromiseCombination:
     def probability(self, scorer_probability: float, encoder_logit: float) -> float:
         """The combined, calibrated probability."""
         clipped = max(-self.encoder_clip, min(self.encoder_clip, encoder_logit))
-        value = self.scorer_weight * _logit(scorer_probability) + self.encoder_weight * clipped + self.bias
+        value = self.scorer_weight * logit(scorer_probability) + self.encoder_weight * clipped + self.bias
         value = max(-60.0, min(60.0, value))
         return 1.0 / (1.0 + math.exp(-value))
 
@@ -895,8 +897,8 @@ class PromiseCombination:
         """Whether any encoder score could lift this commitment to
         `threshold` (the fitted one by default); when not, the encoder need
         not run (an exact shortcut)."""
-        best = self.scorer_weight * _logit(scorer_probability) + abs(self.encoder_weight) * self.encoder_clip + self.bias
-        return best >= _logit(self.threshold if threshold is None else threshold)
+        best = self.scorer_weight * logit(scorer_probability) + abs(self.encoder_weight) * self.encoder_clip + self.bias
+        return best >= logit(self.threshold if threshold is None else threshold)
 
     def to_json(self) -> dict[str, Any]:
         """The file form, as `load_combination` reads it."""
@@ -941,7 +943,7 @@ def load_combination(path: str | Path | None, scorer_file: str | Path, encoder_f
         if raw[key] != file_sha256(other):
             raise PromiseModelError(
                 f"{file} was fitted for another {Path(other).name}",
-                hint="refit it: .venv/bin/python benchmarks/fit_promise_combination.py",
+                hint="refit it: make train-encoder (or benchmarks/fit_promise_combination.py --fold ...)",
             )
     return PromiseCombination(
         scorer_weight=float(raw["scorer_weight"]), encoder_weight=float(raw["encoder_weight"]),

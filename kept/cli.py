@@ -185,7 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from kept.extractors.encoder import BASE_PACKAGE, load_classifier
 
         try:
-            drift = load_classifier().self_check()
+            drift = load_classifier().self_check_drift or 0.0
             print(f"promise encoder ({BASE_PACKAGE}): ok, self-check within {drift:.1e}")
         except KeptError as exc:
             failures += 1

@@ -212,3 +212,20 @@ def test_candidates_are_judged_in_bounded_groups(monkeypatch: pytest.MonkeyPatch
     [found] = list(extractor.extract_many([(text, None)]))
     assert len(found) == 20 and max(sizes) <= 7 and sum(sizes) == 20
     assert [p.sentence for p in found] == [f"I will send you file {n} tomorrow." for n in range(20)]
+
+
+def test_loading_records_the_self_check(classifier: SentenceClassifier) -> None:
+    assert classifier.self_check_drift is not None and classifier.self_check_drift <= SELF_CHECK_TOLERANCE
+
+
+def test_calibrating_on_the_encoders_own_training_data_is_refused() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "fit_promise_combination.py"), "--no-write"],
+        capture_output=True, text=True, timeout=300, cwd=root,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "was trained on heldout-cue2" in done.stderr
