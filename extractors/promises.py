@@ -1008,6 +1008,10 @@ _CUE = re.compile(
 
 
 _BARE_LETS = re.compile(r"^(\W*)lets\b", re.IGNORECASE)
+#: "e-mail", "e:mail" (a Lotus Notes habit), "e mail": the tagger reads
+#: "e:mail" as a noun and "e-mail" as an adjective, so "I will e:mail you"
+#: had no verb to commit to.
+_E_MAIL = re.compile(r"\b([eE])[-: ]?(mail)", re.IGNORECASE)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -1047,6 +1051,7 @@ def _parse_text(sentence: str) -> str:
     """The form of a sentence the parser sees: plain apostrophes, a final stop."""
     # "Lets meet" without its apostrophe parses as a plural noun subject.
     text = _BARE_LETS.sub(r"\1Let's", sentence.translate(_APOSTROPHES))
+    text = _E_MAIL.sub(r"\1\2", text)
     return text if text[-1:] in ".!?" else text + "."
 
 

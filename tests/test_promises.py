@@ -306,6 +306,15 @@ def test_extract_many_keeps_order(extractor: PromiseExtractor) -> None:
         assert all(candidate.sentence == text for candidate in found)
 
 
+@pytest.mark.parametrize("spelling", ["e:mail", "e-mail", "E-mail", "email"])
+def test_every_spelling_of_email_is_a_delivery(extractor: PromiseExtractor, spelling: str) -> None:
+    # Lotus Notes users wrote "e:mail"; the parser found no verb in it.
+    (found,) = extractor.extract(f"I will {spelling} you tomorrow.", SENT_AT)
+    assert found.kind == "deliver"
+    assert found.sentence == f"I will {spelling} you tomorrow."
+    assert found.due == date(2001, 3, 15)
+
+
 def test_hostile_text_does_not_crash(extractor: PromiseExtractor) -> None:
     giant = ("word " * 50_000) + "\x00\ufffd<script>I will</script>"
     assert extractor.extract(giant, SENT_AT) == []
