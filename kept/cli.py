@@ -685,8 +685,10 @@ def build_parser() -> argparse.ArgumentParser:
                             % default_config_path(), default=unset)
         common.add_argument("--now", metavar="ISO8601", help="pretend it is this time (also KEPT_NOW)",
                             default=unset)
-        common.add_argument("-v", "--verbose", action="count", help="more log output",
-                            default=0 if defaults else argparse.SUPPRESS)
+        # -v counts on both sides of the command name ("kept -v status -v"
+        # is -vv): the two counts have their own dest and main adds them.
+        common.add_argument("-v", "--verbose", action="count", help="more log output", default=0,
+                            dest="verbose" if defaults else "verbose_after_command")
         return common
 
     common = common_options(defaults=False)
@@ -772,14 +774,22 @@ def _setup_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """`parser`'s reading of `argv`, with the options given on both sides
+    of the command name merged."""
+    args = parser.parse_args(argv)
+    args.verbose += getattr(args, "verbose_after_command", 0)
+    args.config_path = Path(args.config).expanduser() if args.config else None
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; turn errors into messages and exit codes."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    args.config_path = Path(args.config).expanduser() if args.config else None
     _setup_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func  # set by each subparser's set_defaults
     try:

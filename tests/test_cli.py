@@ -115,3 +115,19 @@ def test_unknown_promise_id_is_a_user_error(sample_config: Path, capsys: pytest.
     assert main(["--config", str(sample_config), "--now", NOW, "promises", "done", "zzzzzzzz"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("kept: ") and "fix:" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbosity"),
+    [
+        (["status"], 0),
+        (["-v", "status"], 1),
+        (["status", "-v"], 1),
+        (["-v", "status", "-v"], 2),
+        (["-vv", "status", "--verbose"], 3),
+    ],
+)
+def test_verbose_counts_on_both_sides_of_the_command(argv: list[str], verbosity: int) -> None:
+    from kept.cli import build_parser, parse_arguments
+
+    assert parse_arguments(build_parser(), argv).verbose == verbosity
