@@ -61,6 +61,8 @@ cue2-inbox-*   received nemec-g 278 / beck-s 60, cue       heldout-cue2-inbox.js
                only, seeds 2612/2613
 cue3-sent      sent beck-s, every remaining cue sentence,  heldout-cue3-sent.jsonl
                seed 2614, every labelled file excluded
+cue4-inbox     received allen-p 39 / beck-s 14 / nemec-g   heldout-cue4-inbox.jsonl
+               58: every remaining cue sentence, seed 2615
 =============  ==========================================  =======================
 
 The ``final-check.jsonl`` and ``heldout-*.jsonl`` sets are deliberately not
@@ -513,6 +515,18 @@ PRESETS: dict[str, Preset] = {
         exclude=(*ALL_LABELLED, "heldout-cue2-sent.jsonl", "heldout-cue2-inbox.jsonl"), automated="headers",
         id_prefix="cue3-sent", running_ids=True, mailbox_field=True,
         description="heldout-cue3-sent.jsonl: the last beck-s sent-mail cue sentences",
+    ),
+    # Fourth round (2026-11-22, a later session): the last cue sentences of
+    # the received mail of all three mailboxes (mostly company-wide mail:
+    # no automated-mail filter, or nothing would be left), as encoder
+    # training and calibration data. Every labelled file is excluded.
+    "cue4-inbox": Preset(
+        name="cue4-inbox", quotas={"allen-p": 39, "beck-s": 14, "nemec-g": 58}, seed=2615, folder="inbox",
+        cue_share=1.0, min_words=4,
+        exclude=(*ALL_LABELLED, "heldout-cue2-sent.jsonl", "heldout-cue2-inbox.jsonl", "heldout-cue3-sent.jsonl",
+                 "own-sentences.jsonl", "own-sentences-short.jsonl"),
+        id_prefix="cue4-inbox", running_ids=True, mailbox_field=True, source="enron-inbox",
+        description="heldout-cue4-inbox.jsonl: the last received-mail cue sentences",
     ),
     "cue2-inbox-nemec-g": Preset(
         name="cue2-inbox-nemec-g", quotas={"nemec-g": 278}, seed=2612, folder="inbox",

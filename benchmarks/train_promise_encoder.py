@@ -18,12 +18,16 @@ reproduces in NumPy at every start.
 
 PyTorch and transformers are needed here only (a separate venv: a CPU build
 of torch is 200 MB; kept itself never imports them). It trains on
-``promises-*.jsonl``, ``heldout-cue2-*.jsonl`` (the re-scorer never saw
-those) and ``own-sentences.jsonl`` (400 sentences written and labelled by
-hand to cover every rule of the guidelines, the hard pairs twice); ``final-check.jsonl`` and ``heldout-cue3-sent.jsonl`` are never
+``promises-*.jsonl``, ``heldout-cue2-*.jsonl`` and ``heldout-cue4-*.jsonl``
+(the re-scorer never saw those), ``own-sentences*.jsonl`` (600 sentences
+written and labelled by hand to cover every rule of the guidelines, the hard
+pairs twice) and ``counterfactual-pairs.jsonl`` (training sentences edited
+by hand so that their label flips: "I will send it" / "Jeff will send
+it"); ``final-check.jsonl`` and ``heldout-cue3-sent.jsonl`` are never
 trained on. The combination with the re-scorer is fitted on the cue2
-sentences by cross-fitting: ``--fold K/N`` trains on everything except the
-cue2 sentences of fold K (by message) and writes those out, for
+sentences by cross-fitting: ``--fold K/N`` trains on everything except
+those sentences of fold K (by message) and the counterfactual edits of
+them, and writes them out, for
 ``benchmarks/fit_promise_combination.py --fold ADAPTER=ROWS``;
 ``make train-encoder`` runs both folds, the final model and the fit.
 """
@@ -45,8 +49,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRAIN = [
     str(ROOT / "tests" / "data" / "promises-*.jsonl"),
     str(ROOT / "tests" / "data" / "heldout-cue2-*.jsonl"),
+    str(ROOT / "tests" / "data" / "heldout-cue4-*.jsonl"),
     str(ROOT / "tests" / "data" / "own-sentences*.jsonl"),
+    str(ROOT / "tests" / "data" / "counterfactual-*.jsonl"),
 ]
+#: Sentences the re-scorer never saw, on which the combination is fitted.
+#: Not cue4: it is mostly company-wide announcements ("we'll keep you
+#: updated"), far from anyone's own sent mail, and scored at precision 0.6
+#: by cross-fitting it would set the threshold for mail it does not resemble.
+DEFAULT_CALIBRATION = [str(ROOT / "tests" / "data" / "heldout-cue2-*.jsonl")]
 #: The sets kept back to measure the result: never trained on.
 EVALUATION_SETS = ("final-check.jsonl", "heldout-cue3-sent.jsonl")
 DEFAULT_OUT = ROOT / "extractors" / "patterns" / "promise_encoder.safetensors"
@@ -89,6 +100,20 @@ def fold_of(row: dict[str, Any], folds: int) -> int:
     of one message stay together), else by its id."""
     key = str(row.get("path") or row["id"]).encode("utf-8")
     return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % folds
+
+
+def split_fold(
+    rows: list[dict[str, Any]], calibration: list[dict[str, Any]], fold: int, folds: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Cross-fitting: (the rows to train on, the calibration rows of `fold`
+    left out for the combination to be fitted on)."""
+    wanted = {json.dumps(row, sort_keys=True) for row in calibration}
+    left_out = [row for row in rows if json.dumps(row, sort_keys=True) in wanted and fold_of(row, folds) == fold]
+    left_out_ids = {row["id"] for row in left_out}
+    # A counterfactual edit of a left-out sentence ("of": its id) is nearly
+    # the same sentence: training on it would leak the answer.
+    train = [row for row in rows if row["id"] not in left_out_ids and row.get("of") not in left_out_ids]
+    return train, left_out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,10 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         # The combination is fitted on sentences the encoder did not see:
         # each fold's encoder scores the calibration rows it left out.
         fold, folds = (int(part) for part in args.fold.split("/"))
-        calibration = {json.dumps(row, sort_keys=True) for row in _rows(args.calibration or [DEFAULT_TRAIN[1]])}
-        left_out = [row for row in rows if json.dumps(row, sort_keys=True) in calibration and fold_of(row, folds) == fold]
-        kept_ids = {id(row) for row in left_out}
-        rows = [row for row in rows if id(row) not in kept_ids]
+        rows, left_out = split_fold(rows, _rows(args.calibration or DEFAULT_CALIBRATION), fold, folds)
         if args.fold_rows is None:
             raise SystemExit("--fold needs --fold-rows")
         args.fold_rows.write_text("".join(json.dumps(row) + "\n" for row in left_out), encoding="utf-8")
