@@ -54,7 +54,6 @@ The extractor works in four steps:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -62,7 +61,6 @@ import logging
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
@@ -115,13 +113,8 @@ MAX_SENTENCE_CHARS = 600
 #: Messages handled per chunk by `extract_many` and `run_extract_jsonl`: enough
 #: candidate sentences for the encoder to batch them by length with little padding.
 CHUNK_MESSAGES = 1024
-#: Parsed candidate sentences judged together (see `PromiseExtractor._extract_chunk`):
-#: small enough that the encoder's work on one group overlaps the parsing of
-#: several more, large enough for it to batch sentences of similar length.
-JUDGE_DOCS = 256
-#: Sentences per encoder forward pass in `extract_many`: small batches pad
-#: little and hand the GIL back to the parser often (16: 360 msg/s, 32: 325).
-ENCODER_BATCH = 16
+#: Parsed candidate sentences judged together (see `PromiseExtractor._extract_chunk`).
+JUDGE_DOCS = 1024
 
 
 class PatternError(UserError):
@@ -1120,35 +1113,6 @@ def _named_person(action: Token, due_span: tuple[int, int] | None) -> str | None
 # The extractor
 
 
-@dataclass(frozen=True, slots=True)
-class _RuleScores:
-    """What the re-scorer made of some parsed candidate texts.
-
-    :ivar per_doc: each doc's rescorable commitments.
-    :ivar probabilities: the re-scorer's probability of each of them.
-    :ivar wanted: doc number -> its text, for the docs the encoder must judge.
-    """
-
-    per_doc: list[list[Commitment]]
-    probabilities: list[list[float]]
-    wanted: dict[int, str]
-
-    @property
-    def encoder_texts(self) -> list[str]:
-        """The distinct texts to judge (mail repeats greetings and sign-offs)."""
-        return list(dict.fromkeys(self.wanted.values()))
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """NumPy's BLAS limited to one thread for the duration (process-wide:
-    OpenBLAS has no per-thread setting), restored afterwards."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 class PromiseExtractor:
     """Finds promises in already-cleaned fresh text of sent mail.
 
@@ -1222,46 +1186,29 @@ class PromiseExtractor:
         it said (`PromiseCombination.reachable`) gets its combined
         probability with the encoder's lowest score, without running it.
         """
-        rules = self._rule_scores(docs)
-        return self._combined(rules, self._encoder_logits(rules.encoder_texts))
-
-    def _rule_scores(self, docs: Sequence[Doc]) -> _RuleScores:
-        """The first half of `scores`, on the parser's thread: commitments,
-        the re-scorer's probabilities, and the texts the encoder must judge."""
         if self.scorer is None:
             raise ValueError("scores need a re-scorer")
-        scorer, combination = self.scorer, self.combination
+        scorer = self.scorer
         per_doc = [self.matcher.rescorable(doc) for doc in docs]
         rule_probabilities = [[scorer.probability(commitment_features(c)) for c in found] for found in per_doc]
+        combination, encoder = self.combination, self.encoder
+        if combination is None or encoder is None:
+            return list(zip(per_doc, rule_probabilities, strict=True))
+        # The encoder judges the whole candidate sentence, as it was trained:
+        # spaCy may split "If you need it, let me know and I will forward
+        # it." in two, and "and I will forward it." alone is a promise.
         wanted: dict[int, str] = {}
-        if combination is not None and self.encoder is not None:
-            # The encoder judges the whole candidate sentence, as it was
-            # trained: spaCy may split "If you need it, let me know and I
-            # will forward it." in two, and "and I will forward it." alone
-            # is a promise.
-            for number, probabilities in enumerate(rule_probabilities):
-                if any(combination.reachable(probability, self.threshold) for probability in probabilities):
-                    wanted[number] = docs[number].text
-        return _RuleScores(per_doc, rule_probabilities, wanted)
-
-    def _encoder_logits(self, texts: Sequence[str]) -> dict[str, float]:
-        """The encoder's raw score of each text; safe to run on another
-        thread (it touches no spaCy object)."""
-        if self.encoder is None or not texts:
-            return {}
-        return dict(zip(texts, self.encoder.logits(texts, batch_size=ENCODER_BATCH), strict=True))
-
-    def _combined(
-        self, rules: _RuleScores, by_text: dict[str, float]
-    ) -> list[tuple[list[Commitment], list[float]]]:
-        """The second half of `scores`: each commitment's decision probability."""
-        combination = self.combination
-        if combination is None or self.encoder is None:
-            return list(zip(rules.per_doc, rules.probabilities, strict=True))
+        for number, probabilities in enumerate(rule_probabilities):
+            if any(combination.reachable(probability, self.threshold) for probability in probabilities):
+                wanted[number] = docs[number].text
+        # Mail repeats itself (greetings, sign-offs, forwarded lines): each
+        # distinct text is scored once.
+        texts = list(dict.fromkeys(wanted.values()))
+        by_text = dict(zip(texts, encoder.logits(texts), strict=True))
         results: list[tuple[list[Commitment], list[float]]] = []
-        for number, (found, probabilities) in enumerate(zip(rules.per_doc, rules.probabilities, strict=True)):
+        for number, (found, probabilities) in enumerate(zip(per_doc, rule_probabilities, strict=True)):
             combined = []
-            text = rules.wanted.get(number)
+            text = wanted.get(number)
             for probability in probabilities:
                 if text is None or not combination.reachable(probability, self.threshold):
                     combined.append(combination.probability(probability, -combination.encoder_clip))
@@ -1305,45 +1252,17 @@ class PromiseExtractor:
                 jobs.append((index, sentence))
         results: list[list[PromiseCandidate]] = [[] for _ in chunk]
         parsed = self.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=batch_size)
-        groups = (jobs[start : start + JUDGE_DOCS] for start in range(0, len(jobs), JUDGE_DOCS))
-
-        def add(part: Sequence[tuple[int, str]], docs: Sequence[Doc], judged: list[list[SentenceMatch]]) -> None:
-            for (index, sentence), doc, matches in zip(part, docs, judged, strict=True):
+        # Judged JUDGE_DOCS at a time: enough for the encoder to batch by
+        # length, and a bound on the parsed docs held however many candidate
+        # sentences a chunk of (hostile) mail has.
+        for start in range(0, len(jobs), JUDGE_DOCS):
+            part = jobs[start : start + JUDGE_DOCS]
+            docs = list(itertools.islice(parsed, len(part)))
+            for (index, sentence), doc, matches in zip(part, docs, self.judge(docs), strict=True):
+                sent_at = chunk[index][1]
                 for found in matches:
-                    results[index].append(self._candidate(found, sentence, doc, chunk[index][1]))
-
-        if self.scorer is None or self.encoder is None:
-            for part in groups:
-                docs = list(itertools.islice(parsed, len(part)))
-                add(part, docs, self.judge(docs))
-            return results
-        # Judged JUDGE_DOCS at a time, which bounds the parsed docs held
-        # however many candidate sentences a chunk of (hostile) mail has.
-        # The encoder judges one group on a worker thread while this one
-        # parses the next: NumPy's matrix products release the GIL, and
-        # with the BLAS on one thread each the two cores do different work
-        # instead of contending for both (2-core machine: about 300 -> 360 msg/s).
-        pending: tuple[Sequence[tuple[int, str]], list[Doc], _RuleScores, Future[dict[str, float]]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kept-encoder") as worker, _one_blas_thread():
-            for part in groups:
-                docs = list(itertools.islice(parsed, len(part)))
-                rules = self._rule_scores(docs)
-                future = worker.submit(self._encoder_logits, rules.encoder_texts)
-                if pending is not None:
-                    self._finish_group(pending, add)
-                pending = (part, docs, rules, future)
-            if pending is not None:
-                self._finish_group(pending, add)
+                    results[index].append(self._candidate(found, sentence, doc, sent_at))
         return results
-
-    def _finish_group(
-        self,
-        pending: tuple[Sequence[tuple[int, str]], list[Doc], _RuleScores, Future[dict[str, float]]],
-        add: Callable[[Sequence[tuple[int, str]], Sequence[Doc], list[list[SentenceMatch]]], None],
-    ) -> None:
-        part, docs, rules, future = pending
-        scored = self._combined(rules, future.result())
-        add(part, docs, [choose(found, probabilities, self.threshold) if found else [] for found, probabilities in scored])
 
     @staticmethod
     def _rule_confidence(found: SentenceMatch) -> float:

@@ -200,51 +200,18 @@ def test_candidates_are_judged_in_bounded_groups(monkeypatch: pytest.MonkeyPatch
 
     extractor = PromiseExtractor()
     sizes: list[int] = []
-    rule_scores = extractor._rule_scores
+    judge = extractor.judge
 
     def counting(docs):  # type: ignore[no-untyped-def]
         sizes.append(len(docs))
-        return rule_scores(docs)
+        return judge(docs)
 
-    monkeypatch.setattr(extractor, "_rule_scores", counting)
+    monkeypatch.setattr(extractor, "judge", counting)
     monkeypatch.setattr(promises, "JUDGE_DOCS", 7)
     text = " ".join(f"I will send you file {n} tomorrow." for n in range(20))
     [found] = list(extractor.extract_many([(text, None)]))
     assert len(found) == 20 and max(sizes) <= 7 and sum(sizes) == 20
     assert [p.sentence for p in found] == [f"I will send you file {n} tomorrow." for n in range(20)]
-
-
-def test_pipelined_extraction_decides_as_one_sentence_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    # extract_many runs the encoder on a worker thread, one group behind the
-    # parser; it must decide exactly as scoring each message alone does.
-    import kept.extractors.promises as promises
-
-    extractor = PromiseExtractor()
-    monkeypatch.setattr(promises, "JUDGE_DOCS", 3)
-    texts = [
-        "I will send you the article tomorrow.",
-        "Can you send me the draft? I'll call you Friday.",
-        "John will send the contract. Let me check on that.",
-        "I will be out of the office next week.",
-        "Thanks!",
-        "If you need anything, I'll be happy to help. We need to have lunch soon.",
-        "I think it will work. I'll forward it to Jeff today.",
-    ] * 3
-    pipelined = list(extractor.extract_many((text, None) for text in texts))
-    alone = [extractor.extract(text) for text in texts]
-    assert pipelined == alone
-    assert sum(map(len, pipelined)) >= 12
-
-
-def test_extraction_gives_the_blas_its_threads_back() -> None:
-    from threadpoolctl import threadpool_info
-
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-    before = blas_threads()
-    assert list(PromiseExtractor().extract_many([("I will send it tomorrow.", None)]))
-    assert blas_threads() == before
 
 
 def test_loading_records_the_self_check(classifier: SentenceClassifier) -> None:
