@@ -519,7 +519,7 @@ PRESETS: dict[str, Preset] = {
     # Fourth round (2026-11-22, a later session): the last cue sentences of
     # the received mail of all three mailboxes (mostly company-wide mail:
     # no automated-mail filter, or nothing would be left), as encoder
-    # training and calibration data. Every labelled file is excluded.
+    # training data. Every labelled file is excluded.
     "cue4-inbox": Preset(
         name="cue4-inbox", quotas={"allen-p": 39, "beck-s": 14, "nemec-g": 58}, seed=2615, folder="inbox",
         cue_share=1.0, min_words=4,
