@@ -79,8 +79,7 @@ def only(extractor: PromiseExtractor, text: str):
         # other future forms
         ("I'm going to forward this to Mark.", "deliver"),
         ("I will be sending the file tomorrow.", "deliver"),
-        # Known misses of the shipped model (README, "What counts as a
-        # promise"): strict, so a retrain that gets them right must say so.
+        # a known miss of the earlier encoder, right since the retrain
         ("Let me check on that.", "follow-up"),
         ("I'll have Jane send you the file.", "deliver"),
     ],
