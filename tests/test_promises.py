@@ -25,9 +25,8 @@ from kept.extractors.promises import (
 )
 
 # Wednesday 14 March 2001, Houston time.
-#: Clear examples the shipped re-scorer + encoder get wrong: the encoder,
-#: fine-tuned on about 3,600 sentences, is still brittle on some short
-#: ones ("Let me check." passes, "Let me check on that." does not).
+#: Clear examples the shipped re-scorer + encoder get wrong (README, "What
+#: counts as a promise"): strict, so a retrain that gets one right must say so.
 KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the shipped promise model; see README")
 
 SENT_AT = datetime(2001, 3, 14, 10, 22, tzinfo=timezone(timedelta(hours=-6)))
