@@ -24,11 +24,11 @@ from kept.extractors.promises import (
     split_sentences,
 )
 
-# Wednesday 14 March 2001, Houston time.
 #: Clear examples the shipped re-scorer + encoder get wrong (README, "What
 #: counts as a promise"): strict, so a retrain that gets one right must say so.
 KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the shipped promise model; see README")
 
+# Wednesday 14 March 2001, Houston time.
 SENT_AT = datetime(2001, 3, 14, 10, 22, tzinfo=timezone(timedelta(hours=-6)))
 
 
