@@ -157,18 +157,16 @@ class SentenceClassifier:
     self_check_drift: float | None = None
 
     def __init__(self, adapter: str | Path | None = None, base_dir: str | Path | None = None) -> None:
-        from safetensors import SafetensorError
+        from safetensors import SafetensorError, safe_open
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         adapter_path = Path(adapter) if adapter is not None else bundled_adapter()
         base_path = Path(base_dir) if base_dir is not None else _base_dir()
         try:
-            with open(adapter_path, "rb") as handle:
-                header_length = int.from_bytes(handle.read(8), "little")
-                header = json.loads(handle.read(min(header_length, 16_000_000)))
-            deltas = load_file(adapter_path)
-            raw_meta: dict[str, str] = header.get("__metadata__") or {}
+            with safe_open(str(adapter_path), framework="numpy") as handle:
+                raw_meta: dict[str, str] = handle.metadata() or {}
+                deltas = {name: handle.get_tensor(name) for name in handle.keys()}
             self.meta = {key: json.loads(value) for key, value in raw_meta.items()}
         except (OSError, ValueError, TypeError, AttributeError, SafetensorError) as exc:
             raise EncoderError(f"cannot read the promise encoder adapter {adapter_path}: {exc}") from exc
