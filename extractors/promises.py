@@ -1011,7 +1011,7 @@ _BARE_LETS = re.compile(r"^(\W*)lets\b", re.IGNORECASE)
 #: "e-mail", "e:mail" (a Lotus Notes habit), "e mail": the tagger reads
 #: "e:mail" as a noun and "e-mail" as an adjective, so "I will e:mail you"
 #: had no verb to commit to.
-_E_MAIL = re.compile(r"\b([eE])[-: ]?(mail)", re.IGNORECASE)
+_E_MAIL = re.compile(r"\b(e)[-: ]?(mail)", re.IGNORECASE)
 
 
 def split_sentences(text: str) -> list[str]:
