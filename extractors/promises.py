@@ -148,6 +148,9 @@ class PatternRow:
         call"): when the rules accept such a match, its probability is
         floored at the model's ``floor``, the measured share of promises
         among such matches in the labelled data.
+    :ivar vague: for kind rows, the verb names effort but not its result
+        ("work on"): a more specific kind on a verb linked to the action
+        ("I will work on an agenda and send it to you") is reported instead.
     :ivar source: ``file:line`` the row came from, for error messages.
     """
 
@@ -160,10 +163,11 @@ class PatternRow:
     soft: bool = False
     fallback: bool = True
     strong: bool = False
+    vague: bool = False
     source: str = ""
 
 
-_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "fallback", "strong"}
+_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "fallback", "strong", "vague"}
 #: The kind of a commitment whose action verb no kind row names.
 FALLBACK_KIND = "other"
 #: Ceiling on the confidence of such a commitment: an action outside the
@@ -235,6 +239,11 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         raise PatternError(f"{where}: 'strong' of row {row_id!r} must be true or false")
     if strong and label != COMMIT_LABEL:
         raise PatternError(f"{where}: 'strong' is only for COMMIT rows (row {row_id!r})")
+    vague = raw.get("vague", False)
+    if not isinstance(vague, bool):
+        raise PatternError(f"{where}: 'vague' of row {row_id!r} must be true or false")
+    if vague and label not in PROMISE_KINDS:
+        raise PatternError(f"{where}: 'vague' is only for kind rows (row {row_id!r})")
     return PatternRow(
         id=row_id,
         label=label,
@@ -245,6 +254,7 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         soft=soft,
         fallback=fallback,
         strong=strong,
+        vague=vague,
         source=where,
     )
 
@@ -324,6 +334,12 @@ class Commitment:
         whose clause hangs off another verb ("I will send it ... and we will
         be standing by in case there are revisions"): not a condition on
         this action, so only a feature, never a hard veto.
+    :ivar linked_kind_rule: when no kind row names the action, or only a
+        vague one ("I will work on it and forward it to you", "let's plan
+        on meeting Monday"), the first kind row naming a kind other than
+        `FALLBACK_KIND` on a verb coordinated with or completing it;
+        reported as the kind (`reported_kind`), never a feature of the
+        re-scorer.
     """
 
     sentence: Span
@@ -335,11 +351,20 @@ class Commitment:
     sentence_vetoes: tuple[str, ...]
     is_frame: bool
     far_vetoes: tuple[str, ...] = ()
+    linked_kind_rule: PatternRow | None = None
 
     @property
     def kind(self) -> str:
         """The kind row's label, or `FALLBACK_KIND`."""
         return self.kind_rule.label if self.kind_rule is not None else FALLBACK_KIND
+
+    @property
+    def reported_kind(self) -> tuple[str, PatternRow | None]:
+        """The kind a promise record gets, and the row that named it: the
+        action's own, unless it has none or a vague one and a linked verb names one."""
+        if self.linked_kind_rule is not None:
+            return self.linked_kind_rule.label, self.linked_kind_rule
+        return self.kind, self.kind_rule
 
     @property
     def rules_accept(self) -> bool:
@@ -361,6 +386,9 @@ CONDITIONAL_LABEL = "NEG_CONDITIONAL"
 _SHARED_VETOES = frozenset({"NEG_CONDITIONAL", "NEG_HEDGE", "NEG_NEGATION"})
 _CLAUSE_DEPS = frozenset({"advcl", "ccomp", "conj", "ROOT", "relcl", "xcomp", "pcomp", "acl", "parataxis"})
 
+
+#: Dependencies joining a verb to the action it completes or is coordinated with.
+_LINKED_DEPS = frozenset({"conj", "xcomp", "ccomp"})
 
 _CONDITION_WORDS = frozenset({"if", "whenever", "unless", "in", "should", "assuming", "provided", "providing", "depending"})
 
@@ -467,6 +495,26 @@ class PromiseMatcher:
             for action_i in committed
             if doc[action_i].dep_ in ("xcomp", "ccomp") and doc[action_i].head.i in committed
         }
+        def linked_kind(action: Token) -> PatternRow | None:
+            # Breadth first over verbs joined to the action ("work on it and
+            # forward it") or completing it ("plan to get together", "plan
+            # on meeting"), nearest first.
+            frontier, depth = [action], 0
+            while frontier and depth < 3:
+                following: list[Token] = []
+                for token in frontier:
+                    for child in token.children:
+                        if child.dep_ == "prep":
+                            following.extend(c for c in child.children if c.dep_ == "pcomp")
+                        elif child.dep_ in _LINKED_DEPS:
+                            following.append(child)
+                for token in sorted(following, key=lambda t: t.i):
+                    kind = kinds.get(token.i)
+                    if kind is not None and kind[2].label != FALLBACK_KIND:
+                        return kind[2]
+                frontier, depth = following, depth + 1
+            return None
+
         found: list[Commitment] = []
         seen: set[tuple[int, str]] = set()
         for action_i, row in commits:
@@ -495,6 +543,7 @@ class PromiseMatcher:
                     sentence_vetoes=tuple(sorted(set(hard))),
                     is_frame=action_i in frames,
                     far_vetoes=tuple(sorted(set(far))),
+                    linked_kind_rule=linked_kind(action) if kind is None or kind[2].vague else None,
                 )
             )
         found.sort(key=Commitment.order)
@@ -518,9 +567,7 @@ class PromiseMatcher:
             sentence = commitment.sentence
             if sentence.start in found or not commitment.rules_accept:
                 continue
-            found[sentence.start] = SentenceMatch(
-                sentence, commitment.action, commitment.rule, commitment.kind, commitment.kind_rule
-            )
+            found[sentence.start] = SentenceMatch(sentence, commitment.action, commitment.rule, *commitment.reported_kind)
         return [found[start] for start in sorted(found)]
 
 
@@ -976,7 +1023,7 @@ def choose(
         if start in found or probability < threshold:
             continue
         found[start] = SentenceMatch(
-            commitment.sentence, commitment.action, commitment.rule, commitment.kind, commitment.kind_rule, best[start]
+            commitment.sentence, commitment.action, commitment.rule, *commitment.reported_kind, best[start]
         )
     return [found[start] for start in sorted(found)]
 

@@ -176,6 +176,12 @@ def test_non_promises_are_not_found(extractor: PromiseExtractor, text: str) -> N
         ("I'll keep you up to date.", "follow-up"),
         pytest.param("I will leave him a voice mail.", "call-or-meet", marks=KNOWN_MISS),
         ("I will let my friend know.", "follow-up"),
+        # an action no kind row names, or only a vague one ("work on"),
+        # takes the kind of a verb coordinated with or completing it
+        ("I will work on an agenda this week, and will send you something later in the week.", "deliver"),
+        ("I will try to catch David and have him look at the list.", "follow-up"),
+        # ... but a named "other" action keeps its kind
+        ("I will sign the lease and return it Monday.", "other"),
     ],
 )
 def test_generalised_commitments(extractor: PromiseExtractor, text: str, kind: str) -> None:
@@ -378,6 +384,8 @@ def test_pattern_unknown_label(tmp_path: Path) -> None:
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "soft": True}, "'soft' is only"),
         ({"id": "n", "label": "NEG_X", "pattern": [{}], "fallback": False}, "'fallback' is only"),
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "fallback": "no"}, "true or false"),
+        ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "vague": True}, "'vague' is only for kind rows"),
+        ({"id": "k", "label": "other", "pattern": [{}], "vague": 1}, "true or false"),
     ],
 )
 def test_pattern_schema_errors(tmp_path: Path, row: dict, message: str) -> None:
