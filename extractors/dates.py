@@ -19,11 +19,13 @@ conventions explicit instead of leaving them to a general-purpose parser:
   the next month;
 * "tomorrow" is one day later, "today", "tonight", "this afternoon",
   "mid-afternoon", "during the day", "before I leave for the day" and
-  "by 3pm" the sent day itself, "in two days" two days later;
+  "by 3pm" the sent day itself, "in two days" two days later; a clock time
+  counts only when nothing else names a day ("at 6:30 PM on Sunday" is
+  Sunday, "by 3 pm tomorrow" tomorrow);
 * "by the end of the year" / "year-end" is 31 December of the sent year;
 * "soon", "shortly", "ASAP" and sentences without a date give no date: the
   caller applies the default horizon for the promise's kind;
-* explicit dates ("by 3/15", "on March 15th", "the 15th", "on Thursday,
+* explicit dates ("by 3/15", "8-14-01", "on March 15th", "the 15th", "on Thursday,
   January 6" -- the date, not the weekday, decides) take the year of
   the sent date, or the next year when that would put them more than a
   month in the past.
@@ -202,8 +204,7 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
             _PREP + r"(?:today|tonight|this\s+(?:morning|afternoon|evening)|later\s+today|"
             r"(?:the\s+)?end\s+of\s+(?:the\s+|to)?day|eod|cob|close\s+of\s+business|"
             r"mid\s*-?\s*(?:morning|afternoon|day)|later\s+this\s+(?:morning|afternoon|evening)|"
-            r"during\s+the\s+day|(?:before\s+)?(?:I|we)\s+leave\s+(?:for\s+the\s+day|today|tonight|the\s+office\s+today)|"
-            r"\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.))"
+            r"during\s+the\s+day|(?:before\s+)?(?:I|we)\s+leave\s+(?:for\s+the\s+day|today|tonight|the\s+office\s+today))"
         ),
         _fixed(0),
     ),
@@ -263,13 +264,26 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = (
         _compile(_PREP + r"(?P<month>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])(?:/(?P<year>\d{4}|\d\d))?"),
         _resolve_numeric,
     ),
+    # "8-14-01": with dashes only with a year, so that ranges ("3-5 days")
+    # and phone numbers stay out.
+    (
+        _compile(_PREP + r"(?P<month>1[0-2]|0?[1-9])-(?P<day>3[01]|[12]\d|0?[1-9])-(?P<year>\d{4}|\d\d)(?!-)"),
+        _resolve_numeric,
+    ),
     (_compile(r"(?:by|before|on|until)\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)"), _resolve_ordinal),
 )
+
+#: A clock time alone ("at 3 pm") is the sent day, but only when nothing
+#: else in the sentence names a day: "at 6:30 PM on Sunday" is Sunday, and
+#: "by 3 pm tomorrow" tomorrow.
+_CLOCK_TIME = _compile(_PREP + r"(?:at\s+)?\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.)")
+
 
 def resolve_due(text: str, sent_at: datetime) -> tuple[date | None, str | None]:
     """The due date a sentence names and the words that name it.
 
-    The first date expression in `text` wins. Relative expressions are
+    The first date expression in `text` wins; a clock time alone only
+    when there is no other. Relative expressions are
     resolved against ``sent_at`` in its own time zone (the writer's calendar
     day). Vague expressions ("soon", "ASAP") and sentences without any give
     ``(None, None)``; see the module docstring for the conventions.
@@ -288,7 +302,10 @@ def resolve_due(text: str, sent_at: datetime) -> tuple[date | None, str | None]:
         if best is None or key < best[:2]:
             best = (*key, match, resolver)
     if best is None:
-        return None, None
+        clock = _CLOCK_TIME.search(text)
+        if clock is None:
+            return None, None
+        best = (clock.start(), 0, clock, _fixed(0))
     match, resolver = best[2], best[3]
     try:
         found = resolver(match, base)

@@ -59,6 +59,11 @@ SATURDAY = datetime(2001, 3, 17, 9, 0)
         ("I'll get back to you in a day or two.", date(2001, 3, 15), "in a day or two"),
         ("I'll send it later in the week.", date(2001, 3, 16), "later in the week"),
         ("I'll send it this coming Monday.", date(2001, 3, 19), "this coming Monday"),
+        ("We'll meet at 9 am 3-20-01 in EB 3583.", date(2001, 3, 20), "3-20-01"),
+        ("I'll call you at 3:30 p.m.", date(2001, 3, 14), "at 3:30 p.m."),
+        # a clock time yields to anything that names the day
+        ("I'll see you at Two Rows at 6:30 PM on Sunday.", date(2001, 3, 18), "on Sunday"),
+        ("I'll send it by 3 pm tomorrow.", date(2001, 3, 15), "tomorrow"),
     ],
 )
 def test_expressions(text: str, due: date, words: str) -> None:
@@ -67,7 +72,7 @@ def test_expressions(text: str, due: date, words: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I'll call you when I am back.", "I'll send it soon.", "I'll call you shortly.", "I'll do it ASAP.", "I'll send it.", "I may have it.", "in May"],
+    ["I'll call you when I am back.", "I'll call 713-853-1591.", "It takes 3-5 days.", "I'll send it soon.", "I'll call you shortly.", "I'll do it ASAP.", "I'll send it.", "I may have it.", "in May"],
 )
 def test_no_date(text: str) -> None:
     assert resolve_due(text, WEDNESDAY) == (None, None)
