@@ -944,8 +944,11 @@ class PromiseCombination:
         """Whether any encoder score could lift this commitment to
         `threshold` (the fitted one by default); when not, the encoder need
         not run (an exact shortcut)."""
-        best = self.scorer_weight * logit(scorer_probability) + abs(self.encoder_weight) * self.encoder_clip + self.bias
-        return best >= logit(self.threshold if threshold is None else threshold)
+        # The same arithmetic as `probability` at the encoder's best score:
+        # compared in logit space, rounding made a commitment whose encoder
+        # score is at the clip unreachable at exactly its own probability.
+        best_score = self.encoder_clip if self.encoder_weight >= 0 else -self.encoder_clip
+        return self.probability(scorer_probability, best_score) >= (self.threshold if threshold is None else threshold)
 
     def to_json(self) -> dict[str, Any]:
         """The file form, as `load_combination` reads it."""
