@@ -335,8 +335,9 @@ class Commitment:
         be standing by in case there are revisions"): not a condition on
         this action, so only a feature, never a hard veto.
     :ivar linked_kind_rule: when no kind row names the action, or only a
-        vague one ("I will work on it and forward it to you", "let's plan
-        on meeting Monday"), the first kind row naming a kind other than
+        vague one ("I will work on it and forward it to you", "I will try
+        to catch David and have him look at the list"), the first kind row
+        naming a kind other than
         `FALLBACK_KIND` on a verb coordinated with or completing it;
         reported as the kind (`reported_kind`), never a feature of the
         re-scorer.
@@ -495,10 +496,10 @@ class PromiseMatcher:
             for action_i in committed
             if doc[action_i].dep_ in ("xcomp", "ccomp") and doc[action_i].head.i in committed
         }
+
         def linked_kind(action: Token) -> PatternRow | None:
             # Breadth first over verbs joined to the action ("work on it and
-            # forward it") or completing it ("plan to get together", "plan
-            # on meeting"), nearest first.
+            # forward it") or completing it ("try to reach her"), nearest first.
             frontier, depth = [action], 0
             while frontier and depth < 3:
                 following: list[Token] = []
