@@ -300,8 +300,9 @@ class SentenceMatch:
     :ivar action: the action verb.
     :ivar rule: the ``COMMIT`` row that found it.
     :ivar kind: the promise kind.
-    :ivar kind_rule: the kind row that named the kind; None when no kind
-        row names the action and the kind is `FALLBACK_KIND`.
+    :ivar kind_rule: the kind row that named the kind: the action's own,
+        or a linked verb's (`Commitment.reported_kind`); None when no row
+        names either and the kind is `FALLBACK_KIND`.
     :ivar probability: the re-scorer's calibrated probability, or None when
         the hand-written veto rules alone decided.
     """
