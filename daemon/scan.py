@@ -37,7 +37,7 @@ from kept.mailboxes.base import Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage
 from kept.settings import Account, Settings
-from kept.storage.base import Store
+from kept.storage.base import Store, history_key
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,9 @@ class Scanner:
         self._open_index.pop(account.name, None)
         try:
             with self.source_factory(account) as source:
-                for folder in source.folders():
+                folders = list(source.folders())
+                self._mark_history(account, folders)
+                for folder in folders:
                     if self.stop_requested():
                         break
                     self._scan_folder(account, source, folder, result)
@@ -206,6 +208,24 @@ class Scanner:
                 account.name, result.messages, result.promises, result.kept, result.seconds,
             )
         return result
+
+    def _mark_history(self, account: Account, folders: list[Folder]) -> None:
+        """On an account's first scan, record where its history ends.
+
+        A first scan reads years of mail; what is older than ``[digest]
+        lookback_days`` then is history (`history_cutoff`), not news for the
+        digest. Later scans and later backfills keep the first cutoff. A
+        database from before this rule has cursors but no cutoff, and keeps
+        showing everything as it did.
+        """
+        key = history_key(account.name)
+        with self.store.transaction():
+            if self.store.get_meta(key) is not None:
+                return
+            if any(self.store.get_cursor(account.name, folder.name) for folder in folders):
+                return
+            cutoff = self.now() - timedelta(days=self.settings.digest.lookback_days)
+            self.store.set_meta(key, cutoff.isoformat())
 
     def _record_health(self, account: str, result: AccountScan) -> None:
         key = f"health:{account}"

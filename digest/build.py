@@ -32,9 +32,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,20 +50,28 @@ from kept.models import Address, MailMessage, Promise, Thread
 if TYPE_CHECKING:
     from kept.digest.nudges import ContactItem, IntroItem, LeadItem
 from kept.settings import DEFAULT_HOLDING_REPLY, Settings
-from kept.storage.base import Store
+from kept.storage.base import Store, history_cutoff
 
 __all__ = [
+    "SECTIONS",
     "Digest",
     "FollowUpItem",
+    "History",
+    "KeptItem",
     "PromiseItem",
     "ReplyLag",
     "WaitingItem",
     "build_digest",
     "holding_reply_link",
     "long_date",
+    "rank_sections",
 ]
 
 logger = logging.getLogger(__name__)
+
+# The "kept since the last digest" lines: how far back, and how many.
+KEPT_RECENTLY = timedelta(days=1)
+MAX_KEPT_LINES = 5
 
 # Windows of the reply-lag line.
 LAG_RECENT = timedelta(days=7)
@@ -102,6 +110,7 @@ class PromiseItem:
     :ivar due_is_default: True when the mail named no date and `due` is the
         configured horizon.
     :ivar days_left: days from today until `due` (negative: overdue), or None.
+    :ivar parties: the addresses it was made to (`Promise.counterparties`).
     """
 
     number: int
@@ -115,6 +124,7 @@ class PromiseItem:
     due: date | None
     due_is_default: bool
     days_left: int | None
+    parties: tuple[str, ...] = ()
 
     @property
     def overdue(self) -> bool:
@@ -210,6 +220,60 @@ class ReplyLag:
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """Open items the digest leaves out because they are older than the history cutoff.
+
+    The first scan of an account reads all its mail; what was already older
+    than ``[digest] lookback_days`` then is history (`kept.storage.base.
+    history_cutoff`): counted in one line, listed by ``kept promises
+    --stale`` and ``kept threads --stale``, never a numbered item.
+
+    :ivar promises: open promises made before the cutoff.
+    :ivar waiting_on_me: conversations waiting on the user since before it.
+    :ivar waiting_on_them: the user's questions unanswered since before it.
+    """
+
+    promises: int = 0
+    waiting_on_me: int = 0
+    waiting_on_them: int = 0
+
+    @property
+    def total(self) -> int:
+        """All of them."""
+        return self.promises + self.waiting_on_me + self.waiting_on_them
+
+
+@dataclass(frozen=True, slots=True)
+class KeptItem:
+    """A promise a later message kept since the last digest (not numbered).
+
+    :ivar promise_id: `Promise.id`.
+    :ivar sentence: the promise sentence, one line.
+    :ivar to: who it was made to.
+    :ivar kept_at: when the keeping message was sent, in the user's time zone.
+    :ivar evidence: what delivered it, one line.
+    """
+
+    promise_id: str
+    sentence: str
+    to: tuple[str, ...]
+    kept_at: datetime
+    evidence: str
+
+
+#: The numbered sections in display order: key, title, where the rest is listed.
+SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("due", "Promises due", "kept promises"),
+    ("undated", "Promises without a date", "kept promises"),
+    ("waiting_on_me", "Waiting on you", "kept threads"),
+    ("waiting_on_them", "Waiting on others", "kept threads --waiting-on-them"),
+    ("introductions", "Introductions", "kept nudges"),
+    ("leads", "Thank and report back", "kept nudges"),
+    ("keep_in_touch", "Keep in touch", "kept nudges"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """One day's digest, ready to render.
 
@@ -230,6 +294,11 @@ class Digest:
         (`kept.digest.nudges`).
     :ivar account: the one account it covers (``[digest] per_account``), or
         ``""`` for a digest of every account.
+    :ivar more: ``(section, count)`` for each section the caps cut
+        (``[digest] max_items`` and ``max_per_section``): what is not listed.
+    :ivar history: open items older than the history cutoff, counted only.
+    :ivar kept_recently: promises a later message kept in the last day,
+        with the evidence (unnumbered).
     """
 
     day: date
@@ -247,6 +316,13 @@ class Digest:
     leads: tuple[LeadItem, ...] = ()
     keep_in_touch: tuple[ContactItem, ...] = ()
     account: str = ""
+    more: tuple[tuple[str, int], ...] = ()
+    history: History = field(default_factory=lambda: History())
+    kept_recently: tuple[KeptItem, ...] = ()
+
+    def more_in(self, section: str) -> int:
+        """How many items of `section` (a `SECTIONS` key) the caps left out."""
+        return dict(self.more).get(section, 0)
 
     @property
     def item_count(self) -> int:
@@ -260,12 +336,11 @@ class Digest:
 
     @property
     def subject(self) -> str:
-        """The e-mail subject: the counts, e.g. "3 promises due · 5 people waiting on you"."""
-        people = len({item.contact for item in self.waiting_on_me})
+        """The e-mail subject: what is listed, e.g. "3 promises due · 5 waiting on you"."""
         parts = [
             _count(len(self.due), "promise due", "promises due"),
             _count(len(self.undated), "undated promise", "undated promises"),
-            _count(people, "person waiting on you", "people waiting on you"),
+            _count(len(self.waiting_on_me), "waiting on you", "waiting on you"),
             _count(len(self.waiting_on_them), "follow-up", "follow-ups"),
             _count(len(self.introductions) + len(self.leads) + len(self.keep_in_touch), "nudge", "nudges"),
         ]
@@ -371,6 +446,10 @@ class _Numbering:
         self.entries.append((number, kind, ref_id))
         return number
 
+    def zero(self, kind: str, ref_id: str) -> int:
+        """A placeholder number for an item that is ranked before it is numbered."""
+        return 0
+
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
@@ -416,7 +495,9 @@ def build_digest(
     today = local_now.date()
     me = frozenset(settings.addresses)
     muted = frozenset(str(a).strip().lower() for a in (store.get_meta("muted_contacts") or ()))
-    numbering = _Numbering()
+    # Sections are built unnumbered (every item gets 0), then ranked and cut
+    # to the caps; numbers are handed out last, in display order.
+    unnumbered = _Numbering()
 
     with store.transaction():
         promises = list(store.promises())
@@ -424,16 +505,40 @@ def build_digest(
         if account is not None:
             promises = [p for p in promises if p.account == account]
             threads = [t for t in threads if t.account == account]
+        accounts = {p.account for p in promises} | {t.account for t in threads}
+        cutoffs = {name: history_cutoff(store, name) for name in accounts}
+        news, history_promises = _split_history(promises, cutoffs)
         due_items, undated_items = _promise_sections(
-            store, promises, settings, now, today, zone, muted, numbering
+            store, news, settings, now, today, zone, muted, unnumbered
         )
         lags = reply_lags(threads, me)
-        waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, numbering)
-        follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, numbering)
+        waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, unnumbered)
+        follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, unnumbered)
         health = _health_lines(store, settings, zone, today, account)
         from kept.digest.nudges import build_nudge_sections  # it imports this module
 
-        nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, numbering.next)
+        nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero)
+        kept_recently = _kept_recently(store, promises, now, zone)
+
+    waiting, old_waiting = _drop_history(waiting, cutoffs, lambda item: (item.account, item.since))
+    follow_ups, old_follow_ups = _drop_history(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
+    intros, _ = _drop_history(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))
+    leads, _ = _drop_history(nudges.leads, cutoffs, lambda item: (item.account, item.received_at))
+    history = History(
+        promises=sum(1 for p in history_promises if _visible(p.status, p.snoozed_until, today)),
+        waiting_on_me=old_waiting,
+        waiting_on_them=old_follow_ups,
+    )
+    sections: dict[str, tuple[Any, ...]] = {
+        "due": due_items,
+        "undated": undated_items,
+        "waiting_on_me": waiting,
+        "waiting_on_them": follow_ups,
+        "introductions": intros,
+        "leads": leads,
+        "keep_in_touch": nudges.keep_in_touch,
+    }
+    listed, more, index = rank_sections(sections, threads, me, lags, today, settings)
 
     lag = ReplyLag(
         recent_hours=median_reply_hours(threads, me, now - LAG_RECENT, now),
@@ -443,19 +548,188 @@ def build_digest(
         day=today,
         generated_at=local_now,
         timezone=settings.timezone,
-        due=due_items,
-        undated=undated_items,
-        waiting_on_me=waiting,
-        waiting_on_them=follow_ups,
+        due=listed["due"],
+        undated=listed["undated"],
+        waiting_on_me=listed["waiting_on_me"],
+        waiting_on_them=listed["waiting_on_them"],
         reply_lag=lag,
         notes=tuple(one_line(note, 300) for note in notes if one_line(note, 300)),
         health=health,
-        index=tuple(numbering.entries),
-        introductions=nudges.introductions,
-        leads=nudges.leads,
-        keep_in_touch=nudges.keep_in_touch,
+        index=index,
+        introductions=listed["introductions"],
+        leads=listed["leads"],
+        keep_in_touch=listed["keep_in_touch"],
         account=account or "",
+        more=more,
+        history=history,
+        kept_recently=kept_recently,
     )
+
+
+# -- history, ranking and caps --------------------------------------------
+
+
+def _split_history(
+    promises: list[Promise], cutoffs: dict[str, datetime | None]
+) -> tuple[list[Promise], list[Promise]]:
+    """(news, history): open promises made before their account's cutoff are history."""
+    news: list[Promise] = []
+    old: list[Promise] = []
+    for promise in promises:
+        cutoff = cutoffs.get(promise.account)
+        if promise.is_open and cutoff is not None and _aware(promise.made_at) < cutoff:
+            old.append(promise)
+        else:
+            news.append(promise)
+    return news, old
+
+
+def _drop_history(
+    items: Sequence[Any], cutoffs: dict[str, datetime | None], when: Any
+) -> tuple[tuple[Any, ...], int]:
+    """(items that are news, how many were history); `when(item)` gives (account, date)."""
+    kept: list[Any] = []
+    dropped = 0
+    for item in items:
+        account_name, moment = when(item)
+        cutoff = cutoffs.get(account_name)
+        if cutoff is not None and _aware(moment) < cutoff:
+            dropped += 1
+        else:
+            kept.append(item)
+    return tuple(kept), dropped
+
+
+def _kept_recently(store: Store, promises: list[Promise], now: datetime, zone: tzinfo) -> tuple[KeptItem, ...]:
+    """Promises a later message kept within the last day, newest first."""
+    since = now - KEPT_RECENTLY
+    found = [
+        p for p in promises
+        if p.status == "kept" and p.closed_at is not None and since <= _aware(p.closed_at) <= now
+    ]
+    found.sort(key=lambda p: (_aware(p.closed_at or p.made_at), p.id), reverse=True)
+    items = []
+    for promise in found[:MAX_KEPT_LINES]:
+        message = store.get_message(promise.account, promise.message_id)
+        items.append(KeptItem(
+            promise_id=promise.id,
+            sentence=one_line(promise.sentence, 300),
+            to=_labels(promise.counterparties, _names(message)),
+            kept_at=_aware(promise.closed_at or promise.made_at).astimezone(zone),
+            evidence=one_line(promise.evidence or "", 200),
+        ))
+    return tuple(items)
+
+
+def _written_to(threads: Iterable[Thread], me: frozenset[str]) -> dict[str, int]:
+    """How many messages the user sent to each address (To and Cc)."""
+    counts: dict[str, int] = {}
+    for thread in threads:
+        for item in thread.messages:
+            if item.role == "sent" or item.sender in me:
+                for address in {*item.to, *item.cc} - me:
+                    counts[address] = counts.get(address, 0) + 1
+    return counts
+
+
+# Tiers decide which sections give way when the digest is over max_items:
+# what is due now and questions people wait on come first.
+_TIER_URGENT_PROMISE, _TIER_QUESTION, _TIER_DUE_SOON, _TIER_WAITING = 0, 1, 2, 3
+_TIER_FOLLOW_UP, _TIER_UNDATED, _TIER_NUDGE, _TIER_KEEP_IN_TOUCH = 4, 5, 6, 7
+
+
+def rank_sections(
+    sections: dict[str, tuple[Any, ...]],
+    threads: Sequence[Thread],
+    me: frozenset[str],
+    lags: dict[str, LagStats],
+    today: date,
+    settings: Settings,
+) -> tuple[dict[str, tuple[Any, ...]], tuple[tuple[str, int], ...], tuple[tuple[int, str, str], ...]]:
+    """Rank each section, cut it to the caps and number what is left in display order.
+
+    Within a section: promises due today or overdue to people the user
+    writes to often come first; then questions from people the user usually
+    answers fast; follow-ups to frequent correspondents; nudges keep their
+    own order. Each section keeps at most ``max_per_section`` items, the
+    digest at most ``max_items``: when the sections together hold more, the
+    lower tiers give way first (see the ``_TIER_*`` constants).
+
+    :returns: (listed items by section, ``(section, left out)`` pairs,
+        the index of numbers).
+    """
+    written = _written_to(threads, me)
+    asking = {item.message_id for thread in threads for item in thread.messages if item.asks}
+    recipients = {
+        item.message_id: (*item.to, *item.cc) for thread in threads for item in thread.messages
+    }
+
+    def reach(addresses: Iterable[str]) -> int:
+        return max((written.get(address, 0) for address in addresses), default=0)
+
+    def usual(contact: str) -> float:
+        stats = lags.get(contact)
+        median = stats.my_median if stats else None
+        return median if median is not None else float("inf")
+
+    def days_left(item: PromiseItem) -> int:
+        return item.days_left if item.days_left is not None else 0
+
+    ranked: dict[str, list[tuple[int, Any]]] = {}
+    # Most overdue first, as before the ranking; reach decides first.
+    ranked["due"] = [
+        (_TIER_URGENT_PROMISE if days_left(item) <= 0 else _TIER_DUE_SOON, item)
+        for item in sorted(
+            sections["due"],
+            key=lambda i: (days_left(i) > 0, -reach(i.parties), days_left(i), i.made_at),
+        )
+    ]
+    ranked["undated"] = [
+        (_TIER_UNDATED, item)
+        for item in sorted(sections["undated"], key=lambda i: (-reach(i.parties), i.made_at))
+    ]
+    ranked["waiting_on_me"] = [
+        (_TIER_QUESTION if item.message_id in asking else _TIER_WAITING, item)
+        for item in sorted(
+            sections["waiting_on_me"],
+            key=lambda i: (i.message_id not in asking, usual(i.contact), -reach((i.contact,)), i.since),
+        )
+    ]
+    ranked["waiting_on_them"] = [
+        (_TIER_FOLLOW_UP, item)
+        for item in sorted(
+            sections["waiting_on_them"],
+            key=lambda i: (-reach(recipients.get(i.message_id, ())), i.asked_at),
+        )
+    ]
+    for key in ("introductions", "leads"):
+        ranked[key] = [(_TIER_NUDGE, item) for item in sections[key]]
+    ranked["keep_in_touch"] = [(_TIER_KEEP_IN_TOUCH, item) for item in sections["keep_in_touch"]]
+
+    per_section = settings.digest.max_per_section
+    candidates = [
+        (tier, position, order, key, item)
+        for order, (key, _title, _hint) in enumerate(SECTIONS)
+        for position, (tier, item) in enumerate(ranked[key][:per_section])
+    ]
+    # Lower tier first; within a tier, each section's best before any
+    # section's second best, so no section crowds the others out.
+    candidates.sort(key=lambda entry: (entry[0], entry[1], entry[2]))
+    chosen = {id(entry[4]) for entry in candidates[: settings.digest.max_items]}
+
+    numbering = _Numbering()
+    listed: dict[str, tuple[Any, ...]] = {}
+    more: list[tuple[str, int]] = []
+    for key, _title, _hint in SECTIONS:
+        items = []
+        for _tier, item in ranked[key]:
+            if id(item) in chosen:
+                kind, ref_id = item.ref
+                items.append(replace(item, number=numbering.next(kind, ref_id)))
+        listed[key] = tuple(items)
+        if len(sections[key]) > len(items):
+            more.append((key, len(sections[key]) - len(items)))
+    return listed, tuple(more), tuple(numbering.entries)
 
 
 def _promise_sections(
@@ -499,6 +773,7 @@ def _promise_sections(
             due=promise.due,
             due_is_default=promise.due_is_default,
             days_left=(promise.due - today).days if promise.due is not None else None,
+            parties=promise.counterparties,
         )
 
     # Numbers are handed out in display order: section 1 first, then 2.

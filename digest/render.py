@@ -14,17 +14,20 @@ before they reach the `email` package.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
-from kept.digest.build import MONTHS, WEEKDAYS, Digest, long_date, one_line
+from kept.digest.build import MONTHS, SECTIONS, WEEKDAYS, Digest, long_date, one_line
 from kept.settings import Settings
 
 __all__ = [
     "ANSWER_HELP",
+    "history_line",
+    "more_line",
     "digest_message_id",
     "render_digest",
     "render_html",
@@ -53,9 +56,29 @@ def format_duration(hours: float | None) -> str:
     return f"{weeks} weeks"
 
 
-def format_when(moment: datetime) -> str:
-    """A date with weekday, e.g. "Mon 16 Nov" (English whatever the process locale)."""
-    return f"{WEEKDAYS[moment.weekday()][:3]} {moment.day} {MONTHS[moment.month - 1][:3]}"
+#: Dates further than this from the digest's day also show their year.
+YEAR_AFTER_DAYS = 182
+
+
+def format_when(moment: date, today: date | None = None) -> str:
+    """A date with weekday, e.g. "Mon 16 Nov" (English whatever the process locale).
+
+    More than about six months from `today` the year is added ("Tue 12 Dec
+    2000"): a date without a year is a puzzle once it is that old.
+    """
+    text = f"{WEEKDAYS[moment.weekday()][:3]} {moment.day} {MONTHS[moment.month - 1][:3]}"
+    if today is not None:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        if abs((day - today).days) > YEAR_AFTER_DAYS:
+            text += f" {moment.year}"
+    return text
+
+
+@pass_context
+def _when_filter(context: Context, moment: date) -> str:
+    """The ``when`` filter: `format_when` against the day of the digest being rendered."""
+    digest = context.get("digest")
+    return format_when(moment, digest.day if isinstance(digest, Digest) else None)
 
 
 def format_due(days_left: int | None) -> str:
@@ -122,7 +145,7 @@ def _environment() -> Environment:
     )
     env.filters.update(
         duration=format_duration,
-        when=format_when,
+        when=_when_filter,
         due=format_due,
         long_date=long_date,
     )
@@ -133,11 +156,38 @@ def _environment() -> Environment:
 _ENV = _environment()
 
 
+def more_line(digest: Digest, section: str) -> str:
+    """ "and 37 more — kept threads" under a section the caps cut, else ""."""
+    count = digest.more_in(section)
+    if not count:
+        return ""
+    command = next(hint for key, _title, hint in SECTIONS if key == section)
+    return f"and {count} more — {command}"
+
+
+def history_line(digest: Digest) -> str:
+    """One line about what the first scan found that is history, or ""."""
+    history = digest.history
+    parts = []
+    if history.promises:
+        noun = "promise" if history.promises == 1 else "promises"
+        parts.append(f"{history.promises} older open {noun} (kept promises --stale)")
+    threads = history.waiting_on_me + history.waiting_on_them
+    if threads:
+        noun = "conversation" if threads == 1 else "conversations"
+        parts.append(f"{threads} older unanswered {noun} (kept threads --stale)")
+    if not parts:
+        return ""
+    return "kept also found " + " and ".join(parts) + "; they stay out of the digest."
+
+
 def _context(digest: Digest) -> dict[str, object]:
     return {
         "digest": digest,
         "day": long_date(digest.day),
         "lag_line": lag_line(digest),
+        "history_line": history_line(digest),
+        "more": {key: more_line(digest, key) for key, _title, _hint in SECTIONS},
         "sections": (
             ("Promises due", digest.due),
             ("Promises without a date", digest.undated),

@@ -182,7 +182,15 @@ DIGEST_KEYS: dict[str, _Key] = {
     "append_account": _Key(str, ""),
     "smtp": _Key(dict, None),
     "per_account": _Key(bool, False),
+    "lookback_days": _Key(int, 14, check=_non_negative),
+    "max_items": _Key(int, 20, check=_positive),
+    "max_per_section": _Key(int, 5, check=_positive),
 }
+#: [digest] keys about what it lists, not how it is delivered.
+DIGEST_CONTENT_KEYS = frozenset({
+    "due_soon_days", "undated_after_days", "lookback_days", "max_items", "max_per_section",
+    "holding_reply_days", "holding_reply",
+})
 SMTP_KEYS: dict[str, _Key] = {
     "host": _Key(str, required=True),
     "port": _Key(int, None, check=_positive),
@@ -674,7 +682,11 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     dmn = _read_table(tables["daemon"], DAEMON_KEYS, "daemon", problems)
     nudges = _nudges(data.get("nudges", {}), problems)
     smtp = _smtp(dig["smtp"], base, problems, path) if dig["smtp"] is not None else None
-    if dig["delivery"] == "smtp" and smtp is None and "digest" in data:
+    # A [digest] section that only shapes what the digest lists (as the
+    # demo's does) says nothing yet about delivery; one that does must say
+    # how it is sent.
+    digest_keys = set(data["digest"]) if isinstance(data.get("digest"), dict) else set()
+    if dig["delivery"] == "smtp" and smtp is None and digest_keys - DIGEST_CONTENT_KEYS:
         problems.add(
             "digest", "delivery",
             "is 'smtp' but there is no [digest.smtp] section; fix: add one with host = ..., "
@@ -755,6 +767,9 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             append_account=dig["append_account"],
             smtp=smtp,
             per_account=dig["per_account"],
+            lookback_days=dig["lookback_days"],
+            max_items=dig["max_items"],
+            max_per_section=dig["max_per_section"],
         ),
         daemon=DaemonSettings(
             scan_every_minutes=dmn["scan_every_minutes"],

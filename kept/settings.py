@@ -254,6 +254,13 @@ class DigestSettings:
     :ivar append_account: the IMAP account to append the digest to.
     :ivar smtp: the SMTP server, for ``delivery = "smtp"``.
     :ivar per_account: one digest per account instead of one for all accounts.
+    :ivar lookback_days: the first scan of an account stores all of its mail,
+        but what is older than this many days (counted from that scan) is
+        history: never a numbered item, only counted in one line and listed
+        by ``kept promises --stale`` / ``kept threads --stale``.
+    :ivar max_items: at most this many numbered items in one digest.
+    :ivar max_per_section: at most this many numbered items in one section;
+        the rest is counted ("and 37 more").
     """
 
     send_at: str = "07:30"
@@ -267,6 +274,9 @@ class DigestSettings:
     append_account: str = ""
     smtp: SmtpSettings | None = None
     per_account: bool = False
+    lookback_days: int = 14
+    max_items: int = 20
+    max_per_section: int = 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,8 @@ cursor
     A source's position in a folder, keyed by (account, folder name).
 meta
     Small named JSON values: schema version, last scan time, account health,
-    dismissed promise sentences, digest bookkeeping.
+    dismissed promise sentences, digest bookkeeping, and each account's
+    history cutoff (`history_cutoff`).
 
 Every ``put_*`` replaces the record with the same key, so storing the same
 thing twice changes nothing (scans are idempotent).
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
@@ -129,3 +131,20 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release files and locks. The store must not be used afterwards."""
+
+
+def history_key(account: str) -> str:
+    """Store meta key of the account's history cutoff (see `history_cutoff`)."""
+    return f"history_before:{account}"
+
+
+def history_cutoff(store: Store, account: str) -> datetime | None:
+    """Mail of `account` dated before this is history, not digest news; None: no history."""
+    value = store.get_meta(history_key(account))
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -149,7 +149,7 @@ def test_due_section_is_most_urgent_first_and_skips_closed_snoozed_and_muted() -
 
 
 def test_due_soon_days_widens_section_one() -> None:
-    digest = build(due_soon_days=10)
+    digest = build(due_soon_days=10, max_per_section=10)
     assert "later" in [item.promise_id for item in digest.due]
     # The undated promise due on the 30th by its horizon now counts as due.
     assert "undated-old" in [item.promise_id for item in digest.due]
@@ -185,10 +185,11 @@ def test_waiting_on_me_longest_waiting_first_with_usual_reply_time() -> None:
 
 def test_waiting_on_them_lists_old_unanswered_questions() -> None:
     digest = build()
-    assert [item.thread_key for item in digest.waiting_on_them] == ["q-old", "q-new"]
-    assert digest.waiting_on_them[1].to == ("Lee, Bob",)
-    assert digest.waiting_on_them[1].subject == "Slides for Monday"
-    assert digest.waiting_on_them[0].subject == "contract"  # no stored message: thread subject
+    items = {item.thread_key: item for item in digest.waiting_on_them}
+    assert sorted(items) == ["q-new", "q-old"]
+    assert items["q-new"].to == ("Lee, Bob",)
+    assert items["q-new"].subject == "Slides for Monday"
+    assert items["q-old"].subject == "contract"  # no stored message: thread subject
 
 
 def test_snoozed_done_and_muted_threads_are_left_out() -> None:
@@ -224,16 +225,16 @@ def test_promise_shows_display_names_and_subject() -> None:
 
 
 def test_subject_states_the_counts() -> None:
-    assert build().subject == "4 promises due · 2 undated promises · 2 people waiting on you · 2 follow-ups"
+    assert build().subject == "4 promises due · 2 undated promises · 2 waiting on you · 2 follow-ups"
 
 
-def test_subject_counts_people_not_threads_and_singulars() -> None:
+def test_subject_counts_listed_items_and_singulars() -> None:
     store = MemoryStore()
     store.put_promise(promise("one", made=utc(10), due=date(2026, 11, 19)))
     for key in ("x1", "x2"):
         store.put_thread(Thread(key, "home", key, (received(f"<{key}@x>", "anna@example.org", utc(16)),)))
     digest = build(store)
-    assert digest.subject == "1 promise due · 1 person waiting on you"
+    assert digest.subject == "1 promise due · 2 waiting on you"
     assert len(digest.waiting_on_me) == 2
 
 

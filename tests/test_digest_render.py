@@ -67,7 +67,7 @@ def test_headers() -> None:
     message = render()
     assert message["From"] == "kept <me@example.com>"
     assert message["To"] == "me@example.com"
-    assert message["Subject"] == "4 promises due · 2 undated promises · 2 people waiting on you · 2 follow-ups"
+    assert message["Subject"] == "4 promises due · 2 undated promises · 2 waiting on you · 2 follow-ups"
     assert message["X-Kept-Digest"] == "2026-11-20"
     assert message["Auto-Submitted"] == "auto-generated"
     assert re.fullmatch(r"<kept-digest-20261120-[0-9a-f]{12}@kept\.invalid>", message["Message-ID"])
