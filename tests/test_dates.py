@@ -72,7 +72,29 @@ def test_expressions(text: str, due: date, words: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I'll call you when I am back.", "I'll call 713-853-1591.", "It takes 3-5 days.", "I'll send it soon.", "I'll call you shortly.", "I'll do it ASAP.", "I'll send it.", "I may have it.", "in May"],
+    [
+        "I'll call you when I am back.",
+        "I'll call 713-853-1591.",
+        "It takes 3-5 days.",
+        "I'll send it soon.",
+        "I'll send it.",
+        "I may have it.",
+        "in May",
+        # urgency that is the reader's, conditional, or a start, not a deadline
+        "I'll call you as soon as I hear from them.",
+        "Please let me know as soon as possible and I will tell Paige.",
+        "We will give better service starting immediately.",
+        # weekends and quarters only as times, not in passing
+        "Have a nice weekend and I will send it.",
+        "I will send the second quarter results.",
+        # prices, fractions and decimals are not dates
+        "I'll buy it at $3/15 a unit.",
+        "I'll need 1/2 hour with you.",
+        "I'll stay 2 1/2 more.",
+        "I'll lower the rate to 1.3/15.",
+        # time already gone
+        "I sent it last Friday and will resend it.",
+    ],
 )
 def test_no_date(text: str) -> None:
     assert resolve_due(text, WEDNESDAY) == (None, None)
@@ -104,3 +126,108 @@ def test_resolved_in_the_writers_own_time_zone() -> None:
 
 def test_impossible_dates_give_none() -> None:
     assert resolve_due("by 2/30", WEDNESDAY) == (None, None)
+
+
+THURSDAY_JULY = datetime(2001, 7, 12, 9, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "due", "words"),
+    [
+        ("I'll do it ASAP.", date(2001, 3, 15), "ASAP"),
+        ("I'll send it as soon as possible.", date(2001, 3, 15), "as soon as possible"),
+        ("I'll call you shortly.", date(2001, 3, 15), "shortly"),
+        ("I'll get on it right away.", date(2001, 3, 15), "right away"),
+        ("I'll send my comments shortly after lunch.", date(2001, 3, 14), "shortly after lunch"),
+        ("I'll call you ASAP tomorrow.", date(2001, 3, 15), "tomorrow"),
+        ("I will call you on weekend.", date(2001, 3, 17), "on weekend"),
+        ("I'll know by the end of the weekend.", date(2001, 3, 18), "by the end of the weekend"),
+        ("Let's play golf next weekend.", date(2001, 3, 24), "next weekend"),
+        ("I'll pay on the last day of the month.", date(2001, 3, 31), "on the last day of the month"),
+        ("I'll finish the course this semester.", date(2001, 5, 15), "this semester"),
+        ("I'll take the class next semester.", date(2001, 12, 15), "next semester"),
+        ("I'll send it by close of business.", date(2001, 3, 14), "by close of business"),
+        ("I'll call you first thing tomorrow morning.", date(2001, 3, 15), "first thing tomorrow morning"),
+        ("I'll send it first thing in the morning.", date(2001, 3, 15), "first thing in the morning"),
+        ("I'll have it by mid-month.", date(2001, 3, 15), "by mid-month"),
+        ("I'll have it by the middle of next month.", date(2001, 4, 15), "by the middle of next month"),
+        ("I'll close it by the end of the quarter.", date(2001, 3, 31), "by the end of the quarter"),
+        ("We will start it next quarter.", date(2001, 6, 30), "next quarter"),
+        ("We will ship it in Q3.", date(2001, 9, 30), "in Q3"),
+        ("We will ship it in the third quarter.", date(2001, 9, 30), "in the third quarter"),
+        ("I'll get back to you over the next day or so.", date(2001, 3, 15), "over the next day or so"),
+        ("I'll review it in the next week or so.", date(2001, 3, 21), "in the next week or so"),
+        ("I'll fix it within 3 days.", date(2001, 3, 17), "within 3 days"),
+        ("I'll fix it within two weeks.", date(2001, 3, 28), "within two weeks"),
+        ("We will clarify it by mid-week.", date(2001, 3, 14), "by mid-week"),
+        ("I'll have it by mid-April.", date(2001, 4, 15), "by mid-April"),
+        ("I'll have it in early May.", date(2001, 5, 10), "early May"),
+        ("I'll have it by the end of April.", date(2001, 4, 30), "by the end of April"),
+        ("We'll meet at 4:00 p.m. on March 20.", date(2001, 3, 20), "on March 20"),
+        # time already gone names no date; what follows it may
+        ("After our talk earlier this week, I will send it on Monday.", date(2001, 3, 19), "on Monday"),
+        ("It is effective as of March 1 and I'll send it Friday.", date(2001, 3, 16), "Friday"),
+        # a weekday and a date that falls on another day elsewhere: the first wins
+        ("I'll send it Friday; the lease starts April 3.", date(2001, 3, 16), "Friday"),
+        # the date the sentence gives for the weekday it names wins
+        ("I'll call you Monday to confirm the March 26 meeting.", date(2001, 3, 26), "March 26"),
+    ],
+)
+def test_more_expressions(text: str, due: date, words: str) -> None:
+    assert resolve_due(text, WEDNESDAY) == (due, words)
+
+
+def test_explicit_date_after_a_weekday_and_a_clock_time_wins() -> None:
+    # "Monday" alone would be 16 July, the Monday after the sent date.
+    text = "Let's meet on Monday at 4:00 p.m., July 23rd."
+    assert resolve_due(text, THURSDAY_JULY) == (date(2001, 7, 23), "July 23rd")
+
+
+def test_explicit_date_right_after_a_weekday_wins_even_on_another_day() -> None:
+    # 24 July 2001 is a Tuesday: the writer's date is kept, not the weekday.
+    assert resolve_due("Let's meet Monday, 7/24.", THURSDAY_JULY) == (date(2001, 7, 24), "7/24")
+
+
+def test_ordinal_before_the_sent_day_is_next_month() -> None:
+    assert resolve_due("I'll have it before the meeting on the 12th.", datetime(2001, 3, 20)) == (
+        date(2001, 4, 12),
+        "on the 12th",
+    )
+
+
+def test_mid_month_after_the_15th_is_next_month() -> None:
+    assert resolve_due("by mid-month", datetime(2001, 3, 20))[0] == date(2001, 4, 15)
+
+
+def test_semester_in_december_is_the_spring_one() -> None:
+    assert resolve_due("this semester", datetime(2001, 12, 20))[0] == date(2002, 5, 15)
+
+
+def test_quarter_already_past_is_next_year() -> None:
+    assert resolve_due("by Q1", datetime(2001, 5, 2))[0] == date(2002, 3, 31)
+    assert resolve_due("by Q1 2000", datetime(2001, 5, 2)) == (None, None)
+
+
+def test_mid_week_later_in_the_week_is_next_wednesday() -> None:
+    assert resolve_due("by mid-week", FRIDAY)[0] == date(2001, 3, 21)
+
+
+def test_date_without_year_recently_past_is_no_due_date() -> None:
+    # written 2 January: 31 December was two days ago, so the next expression decides
+    assert resolve_due("Over the next day or so I will check the 12/31 books.", datetime(2002, 1, 2)) == (
+        date(2002, 1, 3),
+        "Over the next day or so",
+    )
+    assert resolve_due("I'll send the bills from 4/20.", datetime(2001, 6, 18)) == (None, None)
+    # further back than two months it is next year's
+    assert resolve_due("I'll call you on Jan 5.", WEDNESDAY)[0] == date(2002, 1, 5)
+
+
+def test_end_of_a_named_month_checks_the_month_end_not_its_first_day() -> None:
+    # 31 January is 42 days before the sent date: past, not next year's.
+    assert resolve_due("I'll see you at the end of January.", WEDNESDAY) == (None, None)
+    assert resolve_due("I'll see you at the end of January.", datetime(2001, 1, 12))[0] == date(2001, 1, 31)
+
+
+def test_only_the_first_characters_are_read() -> None:
+    assert resolve_due("x " * 1500 + "tomorrow", WEDNESDAY) == (None, None)
