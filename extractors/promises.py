@@ -1041,6 +1041,28 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022o]\s|\d{1,2}[.)]\s|[a-z][.)]\s)")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[!?])\s+|\s+-{2,}\s+|\s*;\s+(?=I\b)")
 _WHITESPACE = re.compile(r"\s+")
+# The word before a full stop that may be an abbreviation rather than the end
+# of a sentence: "Ms", "e.g", "p.m", "U.S", an initial. Bounded: the
+# splitter looks at most _ABBREVIATION_LOOK characters back and ahead.
+_ABBREVIATION_LOOK = 16
+_ABBREVIATION_TAIL = re.compile(r"(?:^|[\s(\[\"'/-])([A-Za-z]{1,7}(?:\.[A-Za-z]{1,2}){0,3})\.$")
+#: A full stop after these never ends a sentence: a title comes before a
+#: name ("I shall forward your message to Ms. Patrick"), the Latin ones
+#: before an example.
+_NEVER_FINAL = frozenset(
+    "mr mrs ms messrs mssrs dr prof sen rep gov hon rev capt lt sgt approx appr vs cf viz e.g i.e".split()
+)
+#: A full stop after these ends a sentence unless a number follows
+#: ("on Sept. 7", "No. 5", "Wed. 3/14") - or, for days, a month ("Fri. Dec. 7").
+_BEFORE_NUMBER = frozenset(
+    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun "
+    "no nos ext fig vol pp sec art para".split()
+)
+_MONTH_AHEAD = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\b\.?")
+#: "at 3 p.m. Central time" goes on; "at 3 p.m. Please call" is a new sentence.
+_ZONE_AHEAD = re.compile(
+    r"(?:Central|Eastern|Mountain|Pacific|Houston|London|New\s+York|[CEMP][SD]T|GMT|BST|CET)\b"
+)
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
 
 #: Cheap cue for a first-person commitment; sentences without one never
@@ -1086,8 +1108,43 @@ def split_sentences(text: str) -> list[str]:
             unit = _WHITESPACE.sub(" ", unit).strip()
             if not unit:
                 continue
-            sentences.extend(part for part in (p.strip() for p in _SENTENCE_END.split(unit)) if part)
+            sentences.extend(part for part in (p.strip() for p in _split_unit(unit)) if part)
     return sentences
+
+
+def _split_unit(unit: str) -> list[str]:
+    """Split one whitespace-collapsed line or paragraph at sentence ends, not at abbreviations."""
+    parts: list[str] = []
+    start = 0
+    for end in _SENTENCE_END.finditer(unit):
+        if end.start() > 0 and unit[end.start() - 1] == "." and _abbreviation_before(unit, end.start(), end.end()):
+            continue
+        parts.append(unit[start : end.start()])
+        start = end.end()
+    parts.append(unit[start:])
+    return parts
+
+
+def _abbreviation_before(unit: str, stop: int, resume: int) -> bool:
+    """True if the full stop ending ``unit[:stop]`` closes an abbreviation, judged by what follows at `resume`."""
+    found = _ABBREVIATION_TAIL.search(unit[max(0, stop - _ABBREVIATION_LOOK) : stop])
+    if found is None:
+        return False
+    word = found.group(1)
+    lowered = word.lower()
+    ahead = unit[resume : resume + _ABBREVIATION_LOOK]
+    if lowered in _NEVER_FINAL:
+        return True
+    if len(word) == 1:
+        # An initial ("J. Smith"); a lone "I." is the pronoun ending a sentence.
+        return word.isupper() and word != "I"
+    if lowered in _BEFORE_NUMBER:
+        return ahead[:1].isdigit() or (
+            lowered[:3] in {"mon", "tue", "wed", "thu", "fri", "sat", "sun"} and bool(_MONTH_AHEAD.match(ahead))
+        )
+    if lowered in {"a.m", "p.m"}:
+        return bool(_ZONE_AHEAD.match(ahead))
+    return False
 
 
 def candidate_sentences(text: str) -> list[str]:

@@ -330,6 +330,32 @@ def test_split_sentences_joins_wrapped_lines_and_drops_quotes() -> None:
     assert split_sentences(text) == ["I will send it tomorrow.", "Thanks!", "- first item", "- second item"]
 
 
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("I shall forward your message to Ms. Patrick. Thanks.", ["I shall forward your message to Ms. Patrick.", "Thanks."]),
+        ("I will check with Mr. Lay and Dr. Lee.", ["I will check with Mr. Lay and Dr. Lee."]),
+        ("I will call you on Sept. 7 about it.", ["I will call you on Sept. 7 about it."]),
+        ("I will send it Fri. Dec. 7 by noon.", ["I will send it Fri. Dec. 7 by noon."]),
+        ("We will meet at 4 p.m. Central time.", ["We will meet at 4 p.m. Central time."]),
+        ("I will send e.g. The lease, i.e. Everything.", ["I will send e.g. The lease, i.e. Everything."]),
+        ("I will ask J. Smith for approx. 20 copies of No. 5.", ["I will ask J. Smith for approx. 20 copies of No. 5."]),
+        # Each of these really ends a sentence.
+        ("We will meet at 4 p.m. Please call.", ["We will meet at 4 p.m.", "Please call."]),
+        ("See you Mon. Thanks.", ["See you Mon.", "Thanks."]),
+        ("No. I will not. So am I. Then go.", ["No.", "I will not.", "So am I.", "Then go."]),
+        ("It is sold to Enron Corp. I will call.", ["It is sold to Enron Corp.", "I will call."]),
+    ],
+)
+def test_sentences_are_not_cut_at_abbreviations(text: str, sentences: list[str]) -> None:
+    assert split_sentences(text) == sentences
+
+
+def test_a_promise_to_a_titled_person_keeps_the_name(extractor: PromiseExtractor) -> None:
+    found = extractor.extract("I will forward your message to Ms. Patrick today.", SENT_AT)
+    assert [c.sentence for c in found] == ["I will forward your message to Ms. Patrick today."]
+
+
 def test_prefilter_skips_sentences_without_a_cue() -> None:
     text = "The price is fine. Let me know. I'll send it. We should meet. Let's talk."
     assert candidate_sentences(text) == ["I'll send it.", "We should meet.", "Let's talk."]
