@@ -345,9 +345,12 @@ class Scanner:
         dismissed = set(self.store.get_meta("dismissed_sentences") or [])
         horizons = self.settings.promises.default_horizon_days
         made_local = message.date.astimezone(self.tz).date()
+        # A promise is made to the To recipients; people on Cc (an assistant,
+        # a manager kept informed) only see it made. Cc counts only when To
+        # holds nobody but the user.
         counterparties = tuple(
-            dict.fromkeys(a.email for a in message.recipients if a.email and a.email not in self.me)
-        )
+            dict.fromkeys(a.email for a in message.to if a.email and a.email not in self.me)
+        ) or tuple(dict.fromkeys(a.email for a in message.cc if a.email and a.email not in self.me))
         added = 0
         for candidate in candidates:
             if candidate.confidence < self.settings.promises.min_confidence:
