@@ -383,19 +383,22 @@ def user_timezone(name: str) -> tzinfo:
         return timezone.utc
 
 
-def first_name(address: Address | None) -> str:
+def first_name(address: Address | None, known_name: str = "") -> str:
     """The first name to greet someone by, or "there" ("Hi there,") when unknown.
 
-    Handles "Anna Schmidt", "Schmidt, Anna" and quoted names; an address
-    used as a name is not a name.
+    Handles "Anna Schmidt", "Schmidt, Anna", "ALLEN, PHILLIP", "Phillip K
+    Allen" and quoted names; an address used as a name is not a name. When
+    the header holds no name, `known_name` (the name kept knows for the
+    address from other messages: `kept.extractors.people.People.name`) is
+    used, then a ``first.last@`` address.
     """
-    name = one_line(address.name if address else "", MAX_NAME_CHARS).strip("\"' ")
-    if not name or "@" in name:
-        return "there"
-    if "," in name:
-        name = name.split(",", 1)[1].strip() or name.split(",", 1)[0]
-    words = name.split()
-    return words[0] if words else "there"
+    from kept.extractors.people import first_name_from_address, given_name
+
+    for candidate in (address.name if address else "", known_name):
+        found = given_name(one_line(candidate, MAX_NAME_CHARS), address.email if address else "")
+        if found:
+            return found
+    return (first_name_from_address(address.email) if address else "") or "there"
 
 
 def holding_reply_link(

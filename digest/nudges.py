@@ -18,6 +18,10 @@ keep in touch
 
 Each habit has its own switch in ``[nudges]``; the section switch turns all
 three off. Contacts the user muted are left out everywhere.
+
+A person with several addresses (`kept.extractors.people`) is one contact:
+their history sums all their addresses, keep-in-touch lists them once under
+their canonical address, and muting any of their addresses mutes them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from urllib.parse import quote
 from kept.digest.build import MAX_NAME_CHARS, holding_reply_link, one_line
 from kept.extractors.introductions import introduction_follow_ups
 from kept.extractors.leads import lead_nudges
+from kept.extractors.people import People, people_from_store
 from kept.extractors.rhythm import ContactHistory, TouchState, contact_histories, keep_in_touch
 from kept.models import Thread
 from kept.settings import Settings
@@ -187,8 +192,13 @@ def touch_states(store: Store) -> dict[str, TouchState]:
     return states
 
 
-def contact_name(store: Store, account_threads: dict[str, str], history: ContactHistory) -> str:
-    """The contact's display name from their newest message, else the address."""
+def contact_name(
+    store: Store, account_threads: dict[str, str], history: ContactHistory, people: People | None = None
+) -> str:
+    """The contact's display name: the one kept knows for the person, else from their newest message, else the address."""
+    known = people.name(history.email) if people is not None else ""
+    if known:
+        return one_line(known, MAX_NAME_CHARS)
     account = account_threads.get(history.last_message_id)
     if account is not None:
         message = store.get_message(account, history.last_message_id)
@@ -224,14 +234,22 @@ def build_nudge_sections(
     nudges = settings.nudges
     if not nudges.enabled:
         return NudgeSections()
-    histories = contact_histories(threads, settings.addresses)
+    people = people_from_store(store, threads, settings.addresses)
+    histories = contact_histories(threads, settings.addresses, people)
+    # Introductions and leads look people up by the address they were
+    # recorded under: every alias leads to the person's merged history.
+    by_alias = dict(histories)
+    for alias, person in people.canonical.items():
+        if person in histories:
+            by_alias[alias] = histories[person]
+    muted_people = frozenset(people.of(a) for a in muted)
 
     intros = []
     if nudges.introductions.enabled:
-        follow_ups = introduction_follow_ups(store.introductions(), histories, now, today, nudges.introductions)
+        follow_ups = introduction_follow_ups(store.introductions(), by_alias, now, today, nudges.introductions)
         for follow_up in follow_ups:
             intro = follow_up.introduction
-            if set(intro.people) <= muted:
+            if {people.of(p) for p in intro.people} <= muted_people:
                 continue
             labels = dict(zip(intro.people, intro.names))
             intros.append(IntroItem(
@@ -249,9 +267,9 @@ def build_nudge_sections(
 
     leads = []
     if nudges.thanks.enabled:
-        for nudge in lead_nudges(store.leads(), histories, now, today, nudges.thanks):
+        for nudge in lead_nudges(store.leads(), by_alias, now, today, nudges.thanks):
             lead = nudge.lead
-            if lead.from_email in muted:
+            if people.of(lead.from_email) in muted_people:
                 continue
             leads.append(LeadItem(
                 number=number("lead", lead.id),
@@ -271,7 +289,12 @@ def build_nudge_sections(
 
     contacts = []
     if nudges.keep_in_touch.enabled and nudges.keep_in_touch.max_items:
-        found = keep_in_touch(histories, now, nudges.keep_in_touch, touch_states(store), muted)
+        # A state saved under an alias applies to the person, unless one
+        # was saved under the canonical address itself.
+        saved = touch_states(store)
+        states = {people.of(a): state for a, state in saved.items() if people.of(a) != a}
+        states.update({a: state for a, state in saved.items() if people.of(a) == a})
+        found = keep_in_touch(histories, now, nudges.keep_in_touch, states, muted_people)
         account_of = {
             item.message_id: thread.account for thread in threads for item in thread.messages
         } if found else {}
@@ -279,7 +302,7 @@ def build_nudge_sections(
             contacts.append(ContactItem(
                 number=number("contact", entry.email),
                 email=entry.email,
-                name=contact_name(store, account_of, histories[entry.email]),
+                name=contact_name(store, account_of, histories[entry.email], people),
                 last=_local(entry.last, zone),
                 silent_days=entry.silent_days,
                 rhythm_days=entry.rhythm_days,

@@ -5,6 +5,10 @@ people, not machines): the last exchange, their usual rhythm
 (`kept.extractors.rhythm`), the user's and their median reply times
 (`kept.extractors.waiting.reply_lags`), the user's open promises to them and
 the conversations waiting on either side.
+
+A person with several addresses is one contact (`kept.extractors.people`):
+their canonical address stands for them, the others are listed as aliases,
+and promises and threads under any of them count for the person.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from kept.extractors.people import People, canonical_threads
 from kept.extractors.rhythm import ContactHistory, contact_histories
 from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply, reply_lags
 from kept.models import Promise, Thread
@@ -38,6 +43,8 @@ class ContactSummary:
     :ivar open_promises: ids of the user's open promises made to them.
     :ivar waiting_on_me: keys of threads where they wait on the user.
     :ivar waiting_on_them: keys of threads where the user waits on them.
+    :ivar name: their display name, or ''.
+    :ivar aliases: their other addresses (merged into this contact).
     """
 
     email: str
@@ -52,6 +59,8 @@ class ContactSummary:
     open_promises: tuple[str, ...] = ()
     waiting_on_me: tuple[str, ...] = ()
     waiting_on_them: tuple[str, ...] = ()
+    name: str = ""
+    aliases: tuple[str, ...] = ()
 
     @property
     def open_threads(self) -> int:
@@ -69,16 +78,21 @@ def contact_summaries(
     me: Iterable[str],
     thread_settings: ThreadSettings,
     now: datetime,
+    people: People | None = None,
 ) -> list[ContactSummary]:
-    """Every two-way contact, most recent exchange first."""
+    """Every two-way contact, most recent exchange first.
+
+    With `people`, each person is one contact whichever address they used.
+    """
     own = frozenset(me)
-    threads = list(threads)
+    people = people or People()
+    threads = canonical_threads(threads, people)
     histories = contact_histories(threads, own)
     lags = reply_lags(threads, own)
     promised: dict[str, list[str]] = {}
     for promise in promises:
         if promise.is_open:
-            for address in promise.counterparties:
+            for address in dict.fromkeys(people.of(a) for a in promise.counterparties):
                 promised.setdefault(address, []).append(promise.id)
     on_me: dict[str, list[str]] = {}
     on_them: dict[str, list[str]] = {}
@@ -111,6 +125,8 @@ def contact_summaries(
                 open_promises=tuple(promised.get(address, ())),
                 waiting_on_me=tuple(on_me.get(address, ())),
                 waiting_on_them=tuple(on_them.get(address, ())),
+                name=people.name(address),
+                aliases=people.aliases(address)[1:],
             )
         )
     rows.sort(key=lambda row: (row.last_exchange, row.email), reverse=True)

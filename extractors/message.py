@@ -150,6 +150,10 @@ def _parse(
 
     from_list = _addresses(message, "From", problems)
     from_addr = from_list[0] if from_list else None
+    if from_addr is not None and not from_addr.name:
+        # Archive exports (the Enron corpus) leave From a bare address and
+        # keep the sender's display name apart, in X-From.
+        from_addr = Address(name=_export_sender_name(message), email=from_addr.email)
     if from_addr is None:
         problems.append("no readable From header")
     to = _addresses(message, "To", problems)
@@ -232,6 +236,17 @@ def _load(data: bytes, problems: list[str]) -> Message:
 
 
 # ---------------------------------------------------------------- headers
+
+
+def _export_sender_name(message: Message) -> str:
+    """The plain name in an X-From header ("Allen, Phillip K. </O=ENRON/...>"), or ''."""
+    raw = _raw_header(message, "X-From")
+    if not raw:
+        return ""
+    text = _one_line(_decode_rfc2047(raw[:400]))
+    text = re.sub(r"<[^<>]{0,300}>", " ", text)
+    text = re.sub(r"@[A-Za-z]{1,30}\s*$", "", text.strip()).strip("\"' ")
+    return "" if "@" in text or "/" in text else text[:200]
 
 
 def _raw_header(message: Message, name: str) -> str | None:

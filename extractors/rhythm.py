@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from kept.extractors.people import People
 from kept.models import Thread
 from kept.settings import KeepInTouchNudges
 
@@ -96,6 +97,10 @@ class ContactHistory:
         return statistics.median(gaps)
 
 
+def _same(address: str) -> str:
+    return address
+
+
 def _exchanges(sent: list[datetime], received: list[datetime]) -> tuple[tuple[datetime, bool], ...]:
     events = sorted([(d, "sent") for d in sent] + [(d, "received") for d in received])
     found: list[tuple[datetime, bool]] = []
@@ -113,9 +118,16 @@ def _exchanges(sent: list[datetime], received: list[datetime]) -> tuple[tuple[da
     return tuple(found)
 
 
-def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str, ContactHistory]:
-    """Every address the user exchanged mail with, and when."""
+def contact_histories(
+    threads: Iterable[Thread], me: Iterable[str], people: People | None = None
+) -> dict[str, ContactHistory]:
+    """Every address the user exchanged mail with, and when.
+
+    With `people` (`kept.extractors.people.build_people`), a person's
+    addresses count as one contact, keyed by their canonical address.
+    """
     own = frozenset(me)
+    person = people.of if people is not None else _same
     sent: dict[str, list[datetime]] = defaultdict(list)
     personal: dict[str, list[datetime]] = defaultdict(list)
     received: dict[str, list[datetime]] = defaultdict(list)
@@ -129,7 +141,8 @@ def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str,
                 continue
             seen.add(item.message_id)
             if item.role == "sent" or item.sender in own:
-                recipients = [a for a in dict.fromkeys(item.to + item.cc) if a and a not in own]
+                recipients = [person(a) for a in dict.fromkeys(item.to + item.cc) if a and a not in own]
+                recipients = list(dict.fromkeys(recipients))
                 for address in recipients:
                     sent[address].append(item.date)
                     if address not in newest or newest[address][0] <= item.date:
@@ -137,12 +150,13 @@ def contact_histories(threads: Iterable[Thread], me: Iterable[str]) -> dict[str,
                     if len(recipients) <= PERSONAL_MAX_RECIPIENTS:
                         personal[address].append(item.date)
             elif item.sender:
+                sender = person(item.sender)
                 if item.automated:
-                    automated[item.sender] += 1
+                    automated[sender] += 1
                 else:
-                    received[item.sender].append(item.date)
-                    if item.sender not in newest or newest[item.sender][0] <= item.date:
-                        newest[item.sender] = (item.date, item.message_id)
+                    received[sender].append(item.date)
+                    if sender not in newest or newest[sender][0] <= item.date:
+                        newest[sender] = (item.date, item.message_id)
     histories = {}
     for address in set(sent) | set(received) | set(automated):
         mine, personal_mine, theirs = sorted(sent[address]), sorted(personal[address]), sorted(received[address])

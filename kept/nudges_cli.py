@@ -31,6 +31,7 @@ def _days(value: float | None) -> str:
 def run_contacts(args: argparse.Namespace) -> int:
     """List every two-way contact: last exchange, rhythm, reply times, open promises and threads."""
     from kept.extractors.contacts import contact_summaries
+    from kept.extractors.people import people_from_store
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
@@ -38,13 +39,16 @@ def run_contacts(args: argparse.Namespace) -> int:
     try:
         with store.transaction():
             threads = list(store.threads())
-            rows = contact_summaries(threads, store.promises(), settings.addresses, settings.threads, now)
+            people = people_from_store(store, threads, settings.addresses)
+            rows = contact_summaries(threads, store.promises(), settings.addresses, settings.threads, now, people)
     finally:
         store.close()
     if args.json:
         _print_json([
             {
                 "email": row.email,
+                "name": row.name,
+                "aliases": list(row.aliases),
                 "last_exchange": row.last_exchange.isoformat(),
                 "last_from_me": row.last_from_me,
                 "sent": row.messages_sent,
@@ -63,6 +67,7 @@ def run_contacts(args: argparse.Namespace) -> int:
     if not rows:
         print("No two-way contacts yet: nobody you wrote to has written back.")
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     zone = ZoneInfo(settings.timezone)
@@ -73,8 +78,12 @@ def run_contacts(args: argparse.Namespace) -> int:
     for row in rows:
         last = row.last_exchange.astimezone(zone)
         direction = "you" if row.last_from_me else "them"
+        # A display name comes from mail: escaped, so "[...]" in it is not Rich markup.
+        who = escape(f"{row.name} <{row.email}>" if row.name else row.email)
+        if row.aliases:
+            who += escape(f" (also {', '.join(row.aliases)})")
         table.add_row(
-            row.email, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), _hours(row.my_reply_hours),
+            who, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), _hours(row.my_reply_hours),
             _hours(row.their_reply_hours), str(len(row.open_promises) or "–"), str(row.open_threads or "–"),
         )
     _console().print(table)

@@ -335,3 +335,14 @@ def test_first_name() -> None:
 
 def test_long_date() -> None:
     assert long_date(date(2026, 11, 24)) == "Tuesday, 24 November"
+
+
+def test_first_name_falls_back_to_the_known_name_then_a_first_last_address() -> None:
+    assert first_name(Address("ALLEN, PHILLIP", "x@y")) == "Phillip"
+    assert first_name(Address("Allen, Phillip K.", "x@y")) == "Phillip"
+    assert first_name(Address("", "jdasovic@enron.com"), "Dasovich, Jeff") == "Jeff"
+    assert first_name(Address("jdasovic@enron.com", "jdasovic@enron.com"), "Jeff Dasovich") == "Jeff"
+    assert first_name(Address("Anna Schmidt", "a@x"), "Someone Else") == "Anna"
+    assert first_name(Address("", "phillip.allen@enron.com")) == "Phillip"
+    assert first_name(Address("", "jdasovic@enron.com")) == "there"
+    assert first_name(Address("Earnings.com", "news@earnings.example")) == "there"

@@ -1,0 +1,395 @@
+"""One person under several addresses: the alias map behind contacts and greetings.
+
+Mail names people by address, and one person often writes from, or is
+written to at, more than one: ``jeff.dasovich@enron.com`` and the older
+``jdasovic@enron.com``, a work and a home address. Everything here is
+derived from the display names and addresses of stored messages (no
+guessing from first names alone); precision comes before recall, because
+a wrong merge shows one person's promises under another's name.
+
+Vocabulary:
+
+name key
+    ``(first, last)`` in lower case from a display name: "Jeff Dasovich",
+    "Dasovich, Jeff", "DASOVICH, JEFF", "Jeff K. Dasovich" and "Dasovich,
+    Jeff (Houston)" all give ``("jeff", "dasovich")``. A single word, an
+    initial for a first name, an address or a role ("Legal Team") gives
+    none.
+shared address
+    An address seen under two different name keys (a role mailbox, an
+    assistant sending for several people). It is never merged.
+compatible address
+    One whose local part holds the start of the surname (``jdasovic``,
+    ``pallen70``, ``k..allen``): a name typed in an address book next to
+    somebody else's address does not merge two people.
+merge
+    Compatible, non-shared addresses with the same name key become one
+    person when they share a domain (``ect.enron.com`` and ``enron.com``
+    count as one), or when a display name was seen on each and they were
+    written to together in one message (a work and a home address). An
+    address that never carried a display name joins only through its own
+    ``first.last@`` form, and only within its domain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from kept.models import MailMessage, Thread
+
+if TYPE_CHECKING:
+    from kept.storage.base import Store
+
+__all__ = [
+    "People",
+    "address_name_key",
+    "build_people",
+    "canonical_threads",
+    "first_name_from_address",
+    "given_name",
+    "name_key",
+    "people_from_store",
+    "stored_messages",
+]
+
+#: Display names longer than this are not names.
+MAX_NAME_CHARS = 120
+
+_PARENTHESES = re.compile(r"\([^()]{0,80}\)")
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "cfp", "cpa", "esq", "mba", "dr", "mr", "mrs", "ms"})
+#: Words that make a display name a role, not a person.
+_ROLE_WORDS = frozenset({
+    "admin", "administrator", "alert", "alerts", "announcement", "announcements", "billing", "center", "conference",
+    "committee", "credit", "customer", "department", "dept", "desk", "enron", "group", "help", "helpdesk", "hr",
+    "info", "information", "legal", "list", "mail", "mailbox", "marketing", "news", "newsletter",
+    "noreply", "notification", "notifications", "office", "operations", "payroll", "postmaster",
+    "reception", "room", "sales", "service", "services", "staff", "subscriptions", "support", "system",
+    "team", "update", "updates", "webmaster",
+})
+#: A second name key seen this many times on one address makes it shared.
+SHARED_MIN_COUNT = 2
+
+
+def _clean(name: str) -> str:
+    return " ".join(name[:MAX_NAME_CHARS * 2].split()).strip("\"' ")
+
+
+def _words(text: str) -> list[str] | None:
+    """The name words of `text` without suffixes, or None when a word is not a name word."""
+    words = []
+    for token in text.replace(",", " ").split():
+        token = token.strip(".")
+        if not token:
+            continue
+        if not _NAME_WORD.fullmatch(token):
+            return None
+        if token.lower() in _SUFFIXES:
+            continue
+        words.append(token)
+    return words
+
+
+def _name_parts(name: str) -> tuple[list[str], str] | None:
+    """(given names, surname) as written in `name`, or None when it is not a person's name."""
+    text = _clean(name)
+    if not text or len(text) > MAX_NAME_CHARS or "@" in text or "/" in text:
+        return None
+    text = _PARENTHESES.sub(" ", text)
+    segments = text.split(",")
+    # "Nachawati, Nabil, M": past the second, a segment may only be an initial or a suffix.
+    for extra in segments[2:]:
+        extra_words = _words(extra)
+        if extra_words is None or any(len(word) > 2 for word in extra_words):
+            return None
+    if len(segments) > 1:
+        head, tail = segments[0], " ".join(segments[1:])
+        head_words, tail_words = _words(head), _words(tail)
+        if head_words is None or tail_words is None:
+            return None
+        if not tail_words:  # "Robert W. Huntley, CFP": a suffix after the comma
+            words = head_words
+        elif 1 <= len(head_words) <= 2 and len(tail_words) <= 3:
+            words = [*tail_words, head_words[-1]]  # "Van Hooser, Steve" -> Steve ... Hooser
+        else:
+            return None
+    else:
+        found = _words(text)
+        if found is None:
+            return None
+        words = found
+    if len(words) < 2 or len(words) > 4:
+        return None
+    if any(word.lower() in _ROLE_WORDS for word in words):
+        return None
+    given, last = words[:-1], words[-1]
+    if len(given) > 1 and len(given[0]) == 1:
+        given = given[1:]  # "P. Keith Daigle" goes by Keith
+    if len(given[0]) < 2 or len(last) < 2:
+        return None
+    return given, last
+
+
+def _split_name(name: str) -> tuple[str, str] | None:
+    """(first, last) as written in `name`, or None when it is not a person's name."""
+    parts = _name_parts(name)
+    return (parts[0][0], parts[1]) if parts else None
+
+
+def name_key(name: str) -> tuple[str, str] | None:
+    """The name key (see the module docstring) of a display name, or None."""
+    split = _split_name(name)
+    return (split[0].lower(), split[1].lower()) if split else None
+
+
+def _pretty(word: str) -> str:
+    """ "PHILLIP" -> "Phillip"; mixed case stays as written ("McDaniel")."""
+    return word.capitalize() if word.isupper() or word.islower() else word
+
+
+def _address_words(address: str) -> list[str] | None:
+    local, at, _domain = address.partition("@")
+    if not at:
+        return None
+    tokens = re.split(r"[._]", local)
+    if len(tokens) == 3 and len(tokens[1]) == 1:
+        tokens = [tokens[0], tokens[2]]  # mery.l.brown
+    if len(tokens) != 2 or not all(t.isalpha() and t.isascii() and len(t) >= 2 for t in tokens):
+        return None
+    if any(t in _ROLE_WORDS for t in tokens):
+        return None
+    return tokens
+
+
+def address_name_key(address: str) -> tuple[str, str] | None:
+    """``("jeff", "dasovich")`` for ``jeff.dasovich@...`` (and ``first.m.last@``), else None.
+
+    Only this dotted form says where the first name ends; ``jdasovic@``
+    does not, and gives None.
+    """
+    words = _address_words(address.lower())
+    return (words[0], words[1]) if words else None
+
+
+def given_name(name: str, address: str = "") -> str:
+    """The first name in a display name, or '' when it holds none.
+
+    "Phillip K Allen", "Allen, Phillip K." and "ALLEN, PHILLIP" give
+    "Phillip"; a given name that `address` spells out wins ("Franklin, Mary
+    Theresa" at ``theresa.franklin@`` is Theresa); a single capitalised word
+    ("Anna") is taken as the first name; an address, a role ("Legal Team"),
+    a lower-case word ("houston") or a bare initial gives ''.
+    """
+    parts = _name_parts(name)
+    if parts is not None:
+        given = parts[0]
+        spelled = address_name_key(address) if address else None
+        if spelled is not None:
+            for word in given:
+                if word.lower() == spelled[0]:
+                    return _pretty(word)
+        return _pretty(given[0])
+    text = _clean(name)
+    if "@" in text or "/" in text or "," in text:
+        return ""
+    words = _words(text)
+    if words and len(words) == 1 and len(words[0]) >= 2 and not words[0].islower():
+        if words[0].lower() not in _ROLE_WORDS:
+            return _pretty(words[0])
+    return ""
+
+
+def first_name_from_address(address: str) -> str:
+    """ "Phillip" for ``phillip.allen@enron.com``, '' when the address does not spell one out."""
+    key = address_name_key(address)
+    return key[0].capitalize() if key else ""
+
+
+def _letters(address: str) -> str:
+    return "".join(c for c in address.partition("@")[0].lower() if c.isalpha())
+
+
+def _compatible(address: str, key: tuple[str, str]) -> bool:
+    """The local part holds the surname's start (six letters, or all of a shorter one)."""
+    return key[1][:6] in _letters(address)
+
+
+def _organisation(address: str) -> str:
+    """The last two labels of the domain: ``ect.enron.com`` -> ``enron.com``."""
+    return ".".join(address.rpartition("@")[2].split(".")[-2:])
+
+
+@dataclass(frozen=True, slots=True)
+class People:
+    """Who is who: each address's person and each person's name.
+
+    :ivar canonical: alias -> the address that stands for its person (only
+        addresses merged with another; a canonical address maps to itself).
+    :ivar names: address (canonical for merged people) -> display name,
+        written "First Last".
+    """
+
+    canonical: Mapping[str, str] = field(default_factory=dict)
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, address: str) -> str:
+        """The address standing for `address`'s person (itself when not merged)."""
+        return self.canonical.get(address, address)
+
+    def name(self, address: str) -> str:
+        """The person's display name, or '' when no message named them."""
+        return self.names.get(self.of(address), "")
+
+    def first_name(self, address: str) -> str:
+        """The first name to greet them by: from a display name, else from a ``first.last@`` address, else ''."""
+        return given_name(self.name(address), address) or first_name_from_address(address)
+
+    def aliases(self, address: str) -> tuple[str, ...]:
+        """Every address of `address`'s person, the canonical one first."""
+        person = self.of(address)
+        others = sorted(a for a, c in self.canonical.items() if c == person and a != person)
+        return (person, *others)
+
+    def label(self, address: str) -> str:
+        """The display name, else the address."""
+        return self.name(address) or address
+
+
+def build_people(messages: Iterable[MailMessage], me: Iterable[str]) -> People:
+    """The alias map and names from the display names and addresses of `messages`.
+
+    The user's own addresses are left out. Pure: reads nothing else.
+    """
+    own = frozenset(a.lower() for a in me)
+    keys: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    written: dict[str, Counter[str]] = defaultdict(Counter)
+    seen: Counter[str] = Counter()
+    together: set[tuple[str, str]] = set()
+    for message in messages:
+        people = [a for a in (message.from_addr, *message.to, *message.cc) if a is not None and a.email]
+        addresses = sorted({a.email for a in people if a.email not in own})
+        for entry in people:
+            if entry.email in own:
+                continue
+            seen[entry.email] += 1
+            key = name_key(entry.name)
+            if key is not None:
+                keys[entry.email][key] += 1
+                written[entry.email][_clean(entry.name)] += 1
+        if 1 < len(addresses) <= 20:
+            for i, a in enumerate(addresses):
+                for b in addresses[i + 1:]:
+                    together.add((a, b))
+
+    person_key: dict[str, tuple[str, str]] = {}
+    named: set[str] = set()
+    for address in seen:
+        counts = keys.get(address)
+        if counts:
+            (top, top_count), *rest = counts.most_common()
+            if any(count >= SHARED_MIN_COUNT for _key, count in rest) or top_count < 0.8 * sum(counts.values()):
+                continue  # a shared or role address: never merged, never named
+            person_key[address] = top
+            named.add(address)
+        else:
+            derived = address_name_key(address)
+            if derived is not None:
+                person_key[address] = derived
+
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for address, key in person_key.items():
+        if "@" in address and _compatible(address, key):
+            groups[key].append(address)
+
+    canonical: dict[str, str] = {}
+    for members in groups.values():
+        for component in _components(members, named, together):
+            if len(component) < 2:
+                continue
+            head = min(component, key=lambda a: (-seen[a], a))
+            for address in component:
+                canonical[address] = head
+
+    names: dict[str, str] = {}
+    by_person: dict[str, Counter[str]] = defaultdict(Counter)
+    for address in named:
+        by_person[canonical.get(address, address)].update(written[address])
+    for person, spellings in by_person.items():
+        raw = min(spellings.items(), key=lambda item: (-item[1], item[0]))[0]
+        parts = _name_parts(raw)
+        if parts is None:
+            continue
+        given, last = parts
+        # "Allen, Phillip K." and "ALLEN, PHILLIP" read as "Phillip Allen"
+        # (a middle initial without its dot reads as a typo).
+        as_written = "," not in raw and not raw.isupper()
+        words = (given[0], *(word for word in given[1:] if len(word) > 1), last)
+        names[person] = raw if as_written else " ".join(_pretty(word) for word in words)
+    return People(canonical=canonical, names=names)
+
+
+def _components(members: list[str], named: set[str], together: set[tuple[str, str]]) -> list[list[str]]:
+    """Split one name key's addresses into people (see "merge" in the module docstring)."""
+    parent = {a: a for a in members}
+
+    def find(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i, a in enumerate(members):
+        for b in members[i + 1:]:
+            if a not in named and b not in named:
+                continue  # two unnamed first.last@ addresses: nothing says they are one person
+            same_org = _organisation(a) == _organisation(b)
+            if same_org or (a in named and b in named and (min(a, b), max(a, b)) in together):
+                parent[find(a)] = find(b)
+    found: dict[str, list[str]] = defaultdict(list)
+    for a in members:
+        found[find(a)].append(a)
+    return list(found.values())
+
+
+def canonical_threads(threads: Iterable[Thread], people: People) -> list[Thread]:
+    """`threads` with every address replaced by its person's canonical address.
+
+    Rhythm, reply times and "waiting on" then count a person once, whichever
+    of their addresses a message used.
+    """
+    if not people.canonical:
+        return list(threads)
+
+    def mapped(addresses: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(people.of(a) for a in addresses))
+
+    out = []
+    for thread in threads:
+        messages = tuple(
+            replace(item, sender=people.of(item.sender), to=mapped(item.to), cc=mapped(item.cc))
+            for item in thread.messages
+        )
+        out.append(replace(thread, messages=messages))
+    return out
+
+
+def stored_messages(store: Store, threads: Iterable[Thread]) -> Iterator[MailMessage]:
+    """The stored record of every message of `threads`, each once."""
+    seen: set[str] = set()
+    for thread in threads:
+        for item in thread.messages:
+            if item.message_id in seen:
+                continue
+            seen.add(item.message_id)
+            message = store.get_message(thread.account, item.message_id)
+            if message is not None:
+                yield message
+
+
+def people_from_store(store: Store, threads: Iterable[Thread], me: Iterable[str]) -> People:
+    """`build_people` over the stored messages of `threads`."""
+    return build_people(stored_messages(store, threads), me)
