@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["asks", "asking_sentences"]
+__all__ = ["asks", "asking_sentences", "addressees", "GROUP"]
 
 # Text this long is not one person's message; look at its start only.
 _MAX_CHARS = 20_000
@@ -24,9 +24,16 @@ _OPEN_OFFER = re.compile(
     r"""\b(?:
         if\s+(?:you|there)\b.{0,60}\b(?:any|further|other|additional|more)\s+(?:questions?|concerns?|comments?|issues?|problems?|information|info|help|assistance|thoughts)
       | if\s+you\s+(?:need|want|would\s+like|require|have)\s+(?:anything|any|something|more|further|help|assistance|me\s+to)
-      | if\s+there\s+(?:is|are)\s+(?:anything|any\s+questions|any\s+problems|something)
+      | if\s+there(?:\s+(?:is|are)|'s|\u2019s)\s+(?:anything|any\s+questions|any\s+problems|something)
+      | if\s+you\s+(?:wish|want|would\s+like|need)\b.{0,60}\b(?:assist|help)
+      | if\s+you\s+(?:think|hear|see|find|feel|know)\b[\w/ ]{0,20}\botherwise
+      | if\s+you\s+(?:are|will\s+be|would\s+be)\s+(?:unable|not\s+able|not\s+going)\s+to\s+(?:attend|make\s+it|join|come)
+      | (?:thought|think)\s+you\b.{0,30}\b(?:would|might|will|may)\s+(?:enjoy|appreciate|like|find\s+(?:this|it))
       | if\s+(?:i|we)\s+can\s+(?:be\s+of|help|assist|do)
       | if\s+(?:this|that)\s+(?:is\s+a\s+problem|doesn'?t\s+work|causes)
+      | if\s+(?:this|that|it|the\s+\w+)\s+(?:is\s+not|isn'?t|does\s+not|doesn'?t|won'?t)\s+(?:convenient|work|suit|ok)
+      | if\s+you\s+have\s+(?:questions?|concerns?|comments?|problems?)
+      | (?:call|contact)\s+(?:me\s+)?with\s+(?:any\s+)?(?:questions?|comments?|concerns?)
       | feel\s+free | (?:do\s+not|don'?t)\s+hesitate | should\s+you\s+(?:have|need)
       | in\s+case\s+you\s+(?:have|need)
       | any\s+(?:questions?|problems?|concerns?)\s*,
@@ -79,8 +86,17 @@ _INFORMATIVE_PLEASE = re.compile(
 _CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b.{0,40}\bif\b", re.IGNORECASE)
 
 
+# A character the mail's charset could not carry, shown as "?": inside a word
+# ("don?t", "would?draft"), between digits, or after a number and before a
+# unit ("5?/MMBtu", "7? per minute" for a lost cent sign), a lost apostrophe
+# before a contraction's tail ("don? t"), or alone between
+# lower-case words (a lost dash: "the deal ? which closed"). A real question
+# mark ends a sentence: it is followed by a space and a capital, or nothing.
+_DAMAGED_MARK = re.compile(r"(?<=[A-Za-z])\?(?=[A-Za-z])|(?<=\d)\?(?=\d|/| ?[a-z%/])|(?<= )\?(?= [a-z])|(?<=[a-z])\?(?= (?:s|t|re|ll|ve|d|m)\b)")
+
+
 def _sentences(text: str) -> list[str]:
-    text = _URL.sub(" ", text[:_MAX_CHARS])
+    text = _DAMAGED_MARK.sub(" ", _URL.sub(" ", text[:_MAX_CHARS]))
     return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
@@ -118,3 +134,90 @@ def asks(text: str) -> bool:
     if not text or not text.strip():
         return False
     return any(_asks_sentence(sentence) for sentence in _sentences(text))
+
+
+#: What `addressees` returns for a greeting to a group ("All,", "Everyone:").
+GROUP = "*"
+
+_NAME = r"[A-Z][a-z'\u2019-]{1,20}"
+# A first line that is only a greeting: "Hi Richard,", "Dear Sally & Beth,",
+# "Gerald -", "Mr. Nemec:", "All,".
+_GREETING = re.compile(
+    r"^(?:(?i:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening)|greetings)\b[\s,]*)?"
+    rf"((?:(?i:mr|mrs|ms|dr)\.?\s+)?{_NAME}(?:\s+{_NAME})?(?:\s*(?:,|&|\band\b|/)\s*{_NAME}(?:\s+{_NAME})?){{0,5}})"
+    r"\s*[,:;!\u2013-]*$"
+)
+# A greeting that opens the first line, its text following on the same line:
+# "Chris - we would very much like ...", "Sally, Bob - just a thought".
+_GREETING_LEAD = re.compile(
+    r"^(?:(?i:hi|hello|hey|dear)\s+)?"
+    rf"({_NAME}(?:\s*(?:,|&|\band\b|/)\s*{_NAME}){{0,5}})\s*(?:\s[-\u2013]\s|:\s)\s*[A-Za-z]"
+)
+# "Jim, any comments?": a name and a comma opening the sentence.
+_VOCATIVE = re.compile(rf"^((?:(?i:mr|mrs|ms|dr)\.?\s+)?{_NAME})\s*(?:,|\s-\s)")
+_TITLE = re.compile(r"^(?:mr|mrs|ms|dr)\.?\s+", re.IGNORECASE)
+_GROUP_WORDS = frozenset(
+    "all everyone everybody team folks guys gentlemen ladies group y'all colleagues friends".split()
+)
+# Words that open a sentence with a comma but name nobody.
+_NOT_NAMES = frozenset(
+    """also however thanks thank ok okay yes no well so now again first second third finally otherwise
+    additionally further furthermore meanwhile anyway btw fyi please sorry unfortunately hopefully
+    actually regardless therefore plus then lastly next today tomorrow tonight frankly honestly obviously
+    currently basically and but or if in on at as for hi hello hey dear regards cheers great perfect sure
+    attached here note importantly again personally similarly instead still besides likewise moreover
+    ideally specifically alternatively yesterday monday tuesday wednesday thursday friday saturday sunday
+    gentlemen folks guys team all everyone everybody ladies sir madam good morning afternoon evening
+    happy merry welcome congratulations congrats hooray urgent reminder update important attention
+    question questions request fw fwd re subject date from to cc sent""".split()
+)
+
+
+def _names_in(phrase: str) -> tuple[str, ...] | None:
+    """Lower-cased names in a greeting phrase; None if it names no person."""
+    names: list[str] = []
+    for part in re.split(r"\s*(?:,|&|\band\b|/)\s*", phrase, flags=re.IGNORECASE):
+        words = _TITLE.sub("", part.strip()).lower().split()
+        if not words:
+            continue
+        if words[0] in _GROUP_WORDS:
+            names.append(GROUP)
+        elif words[0] in _NOT_NAMES:
+            return None
+        else:
+            names.extend(words)
+    return tuple(dict.fromkeys(names)) or None
+
+
+def addressees(text: str) -> tuple[str, ...]:
+    """The names (lower-cased) the asks of `text` are addressed to; () if not known.
+
+    A question opened by a name ("Jim, any comments?") is for that name; the
+    others are for whoever the greeting line names ("Hi Richard," / "Dear
+    Sally & Beth,"; a group greeting such as "All," gives `GROUP`). Returns
+    () as soon as one asking sentence is addressed to nobody in particular,
+    so that such a message stays a question to every recipient. A message
+    that asks nothing is addressed to its greeting's names.
+    """
+    if not text or not text.strip():
+        return ()
+    first_line = next((line.strip() for line in text[:2_000].splitlines() if line.strip()), "")
+    greeting: tuple[str, ...] | None = None
+    match = _GREETING.match(first_line) if len(first_line) <= 80 else None
+    if match is None:
+        match = _GREETING_LEAD.match(first_line[:200])
+    if match:
+        greeting = _names_in(match.group(1))
+    found: list[str] = []
+    asking = asking_sentences(text)
+    if not asking:
+        return greeting or ()
+    for sentence in asking:
+        vocative = _VOCATIVE.match(sentence)
+        names = _names_in(vocative.group(1)) if vocative else None
+        if names is None:
+            names = greeting
+        if names is None:
+            return ()
+        found.extend(names)
+    return tuple(dict.fromkeys(found))

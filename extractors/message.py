@@ -23,7 +23,7 @@ from email.message import Message
 from kept.extractors.cleaning import html_to_text, split_fresh, strip_control
 from kept.models import Address, MailMessage, RawMessage, Role
 
-__all__ = ["parse_message", "is_automated"]
+__all__ = ["parse_message", "is_automated", "is_bulk_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,58 @@ _WHITESPACE = re.compile(r"\s+")
 _EMAIL_SHAPE = re.compile(r"^[^\s@<>()\[\],;:\"]{1,200}@[^\s@<>()\[\],;:\"]{1,200}$")
 
 _AUTOMATED_SENDER = re.compile(
-    r"(?:^|[-_.+])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)(?:$|[-_.+])",
+    r"(?:^|[-_.+])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?"
+    # Mailbox names that only machines and mailing lists use (measured on the
+    # Enron inboxes: "subscriptions@", "anchordesk_daily@", "exclusive_offers@",
+    # "enron_update@", "energy_list@").
+    r"|newsletters?|subscriptions?|notifications?|alerts?|announce(?:ments?)?|listserv|majordomo|mailman"
+    r"|promotions?|marketing|unsubscribe(?:-\w+)?|customer[-_.]?(?:care|service)|webmaster|surveys?)(?:$|[-_.+])"
+    # Words that are also surnames ("john.daily@") count only when alone or
+    # joined by "_" or "-", as mailing addresses join them.
+    r"|(?:^|[-_+])(?:daily|weekly|updates?|offers?|list|info)(?:$|[-_+])",
     re.IGNORECASE,
 )
+# Sender domains whose first label marks a mass mailer ("info.iwon.com",
+# "mail02.unitedmarketingstrategies.com", "anchordesk.zdlists.com").
+_AUTOMATED_DOMAIN = re.compile(
+    # "mail.sprint.com" and "email.msn.com" carry people's mail: only
+    # numbered mail hosts count.
+    r"^(?:e?mail\d+|info|news(?:letters?)?|lists?|em|e|bounces?|feedback|offers?|promo|mailman|mkt|marketing)\."
+    r"|(?:^|\.)[a-z]{0,3}lists?\.[a-z]{2,}$",
+    re.IGNORECASE,
+)
+# Footers and notices that only bulk mail carries: an unsubscribe or opt-out
+# line (many newsletters carry no List-* header, only "reply with REMOVE"),
+# "you received this e-mail because", "this account is not monitored".
+_BULK_BODY = re.compile(
+    r"""\b(?:
+        unsubscri\w*
+      # "opt out" alone is business talk too (direct-access customers "opt out").
+      | opt[-\s]?out\s+(?:of\s+(?:receiving|future|these|this\s+(?:list|newsletter|mailing)|our\s+(?:list|mailing|e-?mail))|here|link|below)
+      | (?:to\s+be|be|get)\s+removed\s+from\s+(?:our|this|the|future|any)\s+(?:[\w-]+\s+){0,2}(?:list|mailings?|e-?mails?|distribution)\b
+      | remove\s+(?:yourself|your\s+(?:name|e-?mail|address))\s+from
+      | (?:reply|respond)\s+(?:to\s+this\s+(?:message|e-?mail)\s+)?with\s+["']?(?:remove|unsubscribe|stop)\b
+      | stop\s+receiving\s+(?:these|this|e-?mail|our|future)
+      | (?:no\s+longer\s+(?:wish|want)\s+to\s+receive)
+      | (?:you\s+(?:are\s+receiving|received|have\s+received|receive)\s+this\s+(?:e-?mail|message|newsletter|notice)\s+because)
+      | this\s+(?:e-?mail|message)\s+(?:is|was)\s+(?:an\s+)?(?:automated|automatically\s+generated|sent\s+automatically)
+      | (?:please\s+)?do\s+not\s+(?:reply|respond)\s+to\s+this\s+(?:e-?mail|message|address)
+      | this\s+(?:e-?mail\s+)?(?:account|mailbox|address)\s+is\s+not\s+monitored
+      | (?:manage|update)\s+your\s+(?:e-?mail\s+)?(?:subscriptions?|preferences|profile)
+      | view\s+(?:it|this\s+(?:e-?mail|message|newsletter))\s+(?:in|on)\s+(?:your|a)\s+(?:web\s+)?browser
+      | to\s+(?:change|update)\s+your\s+(?:e-?mail\s+)?(?:address|subscription)
+      # Surveys sent to a whole company ("fill out this survey").
+      | (?:complete|fill\s+out|take|participate\s+in)\s+(?:this|our|the|a)\s+(?:(?:short|brief|quick|online)\s+)?survey
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Marketing HTML flattened to text: image placeholders and "click here".
+_MARKETING_MARK = re.compile(r"\[IMAGE\]|\bclick\s+here\b", re.IGNORECASE)
+#: A message whose fresh text holds this many distinct links is a mailing
+#: (newsletters, shop offers), not a person's note.
+BULK_LINKS = 8
+# Only the head and tail of a long body are searched: footers sit at the end.
+_BULK_SCAN_CHARS = 20_000
 _OUT_OF_OFFICE = re.compile(
     r"\b(?:out\s+of\s+(?:the\s+)?office|automatic\s+reply|auto(?:matic)?[-\s]?(?:reply|response)|"
     r"abwesenheitsnotiz|r[ée]ponse\s+automatique|respuesta\s+autom[áa]tica|undeliverable|"
@@ -199,7 +248,8 @@ def _parse(
         has_attachment=body.has_attachment or bool(attachment_names),
         attachment_names=tuple(attachment_names),
         links=_links(body_text),
-        automated=is_automated(message, from_addr.email if from_addr else ""),
+        automated=is_automated(message, from_addr.email if from_addr else "")
+        or (role == "received" and is_bulk_text(body_text)),
         calendar_invite=body.calendar_invite,
         problems=tuple(dict.fromkeys(problems)),
         size=size,
@@ -606,8 +656,31 @@ def is_automated(message: Message, from_email: str) -> bool:
         ctype, report_type = "", ""
     if ctype == "message/delivery-status" or (ctype == "multipart/report" and str(report_type).lower() in ("delivery-status", "disposition-notification", "")):
         return True
-    local = (from_email or "").split("@", 1)[0]
+    local, _, domain = (from_email or "").partition("@")
     if local and _AUTOMATED_SENDER.search(local):
+        return True
+    if domain and _AUTOMATED_DOMAIN.search(domain):
         return True
     subject = get("Subject")
     return bool(subject and _OUT_OF_OFFICE.search(subject))
+
+
+def is_bulk_text(text: str) -> bool:
+    """True if a received message's text reads like bulk mail rather than a person.
+
+    Headers alone miss most newsletters and notices of old archives (17 of
+    886 received Enron messages had a List-* or Precedence header), so the
+    body is read too, once, at parse time (bodies are not stored): an
+    unsubscribe / opt-out / "reply with REMOVE" footer, "you received this
+    e-mail because", "do not reply to this e-mail", or the look of marketing
+    HTML (many links, image placeholders, "click here").
+    """
+    if not text:
+        return False
+    head = text[:_BULK_SCAN_CHARS]
+    tail = text[-_BULK_SCAN_CHARS:] if len(text) > _BULK_SCAN_CHARS else ""
+    if _BULK_BODY.search(head) or (tail and _BULK_BODY.search(tail)):
+        return True
+    if len(_MARKETING_MARK.findall(head)) >= 3:
+        return True
+    return len(set(_LINK.findall(head))) >= BULK_LINKS

@@ -23,6 +23,22 @@ _ACK_WORDS = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z']+")
 
+# Notices nobody answers: FYIs, announcements, farewells, minutes, agendas,
+# reminders, newsletters. They only matter when they also ask something.
+_INFORMATIONAL = re.compile(
+    r"""\b(?:
+        fyi | f\.y\.i | for\s+your\s+(?:information|info|records|reference|review\s+and\s+files)
+      | just\s+(?:wanted\s+to\s+)?(?:let|letting)\s+you\s+know | (?:just\s+)?a\s+(?:quick\s+|friendly\s+)?reminder
+      | no\s+(?:action|response|reply)\s+(?:is\s+)?(?:needed|required|necessary)
+      | (?:is|am|are)\s+(?:pleased|happy|delighted|proud)\s+to\s+announce | announce(?:s|ment)
+      | please\s+join\s+(?:me|us)\s+in\s+(?:welcoming|congratulating|wishing|thanking|bidding)
+      | farewell | (?:my|his|her|their)\s+last\s+day | good-?bye | bid(?:ding)?\s+adieu
+      | minutes\s+(?:of|from)\s+(?:the|our|today'?s|yesterday'?s|last) | meeting\s+minutes | agenda
+      | newsletter | has\s+been\s+(?:cancell?ed|rescheduled|postponed|moved)
+    )\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
 #: Messages longer than this many words are taken to say something of substance.
 ACK_MAX_WORDS = 40
 
@@ -37,6 +53,22 @@ def is_acknowledgement(text: str) -> bool:
     return bool(_ACK_WORDS.search(text)) and not asks(text)
 
 
+def is_informational(text: str) -> bool:
+    """True for an FYI, announcement, farewell, minutes, agenda or reminder that asks nothing."""
+    return bool(text) and bool(_INFORMATIONAL.search(text[:_NOTICE_CHARS])) and not asks(text)
+
+
+# The notice wording counts near the start only: a long message that says
+# "agenda" in its sixth paragraph is not thereby an agenda.
+_NOTICE_CHARS = 1_500
+
+
 def needs_reply(text: str) -> bool:
-    """True if a received message with this fresh text deserves an answer."""
-    return asks(text) or not is_acknowledgement(text)
+    """True if a received message with this fresh text deserves an answer.
+
+    It does when it asks something, or when it says more than an
+    acknowledgement and is not a mere notice (`is_informational`).
+    """
+    if asks(text):
+        return True
+    return not is_acknowledgement(text) and not is_informational(text)

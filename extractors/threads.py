@@ -7,7 +7,10 @@ A message joins a thread, in this order of preference:
 2. by subject, for mail whose client dropped those headers (common: Outlook,
    Lotus Notes, the Enron corpus): same normalized subject (``Re:``, ``Fw:``,
    ``AW:``... removed), at least one shared participant other than the user,
-   and within ``subject_window_days`` of the thread's messages;
+   and within ``subject_window_days`` of the thread's messages; a reply
+   joins the thread holding a message from the person it answers before a
+   nearer one, and a reply with an empty subject ("RE:") joins an
+   empty-subject thread with the same people within `EMPTY_SUBJECT_WINDOW`;
 3. otherwise it starts a new thread keyed by a hash of its own Message-ID.
 
 Messages may arrive in any order (the sent folder is read after the inbox),
@@ -22,10 +25,15 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 
+from kept.extractors.asks import addressees
 from kept.extractors.cleaning import normalize_subject
 from kept.models import MailMessage, Thread, ThreadMessage
 from kept.settings import ThreadSettings
 from kept.storage.base import Store
+
+#: A reply with an empty subject joins an empty-subject thread only this close
+#: in time: without a subject, time and people are all that ties them.
+EMPTY_SUBJECT_WINDOW = timedelta(days=7)
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
@@ -42,6 +50,7 @@ def thread_message(message: MailMessage, asks: bool = False, needs_reply: bool =
         automated=message.automated,
         asks=asks,
         needs_reply=needs_reply,
+        addressed=addressees(message.body_text) if message.role == "received" else (),
     )
 
 
@@ -108,17 +117,24 @@ class Threader:
 
     def _thread_by_subject(self, message: MailMessage, item: ThreadMessage) -> Thread | None:
         subject = normalize_subject(message.subject)
-        if not subject:
-            return None
         is_reply = bool(_REPLY_PREFIX.match(message.subject or ""))
+        window = self.window
+        if not subject:
+            # "RE:" with nothing after it answers a message without a subject
+            # (common in Lotus Notes and Outlook mail). Such a reply joins the
+            # nearby empty-subject conversation with the same people; a fresh
+            # message without a subject starts its own.
+            if not is_reply:
+                return None
+            window = min(window, EMPTY_SUBJECT_WINDOW)
         people = _participants(item)
         others = people - self.addresses
-        best: tuple[timedelta, Thread] | None = None
+        best: tuple[tuple[bool, timedelta], Thread] | None = None
         for thread in self.store.threads_with_subject(message.account, subject):
             if not thread.messages:
                 continue
             first, last = thread.messages[0].date, thread.messages[-1].date
-            if not (first - self.window <= item.date <= last + self.window):
+            if not (first - window <= item.date <= last + window):
                 continue
             # A message without a reply prefix only joins a thread it starts
             # (its replies arrived first); otherwise equal subjects like
@@ -132,6 +148,13 @@ class Threader:
             if not shared:
                 continue
             distance = min(abs(item.date - first), abs(item.date - last))
-            if best is None or distance < best[0]:
-                best = (distance, thread)
+            # A reply belongs with the message it answers: prefer the thread
+            # holding an earlier message from someone it is addressed to over
+            # a nearer one (a forward of the same subject to a colleague).
+            answers = is_reply and any(
+                m.sender in item.to and m.date <= item.date for m in thread.messages
+            )
+            rank = (not answers, distance)
+            if best is None or rank < best[0]:
+                best = (rank, thread)
         return best[1] if best else None

@@ -218,6 +218,8 @@ class ThreadMessage:
     :ivar automated: machine-sent.
     :ivar asks: True if the fresh text asks a question or makes a request.
     :ivar needs_reply: False for mail that needs no answer (a short "thanks!").
+    :ivar addressed: lower-cased names its questions are addressed to ("Jim,
+        any comments?"), ``"*"`` for a group greeting; () if not known.
     """
 
     message_id: str
@@ -229,6 +231,7 @@ class ThreadMessage:
     automated: bool = False
     asks: bool = False
     needs_reply: bool = True
+    addressed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,3 +77,70 @@ def test_question_mark_inside_url_does_not_count():
 
 def test_giant_text_is_bounded():
     assert asks("Can you call me?" + " word" * 1_000_000)
+
+
+# -- encoding damage and addressees (issue #14, item 3)
+
+from kept.extractors.asks import GROUP, addressees  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This plan gives you 7? per minute state-to-state.",
+        "Transport is 5? /MMBtu for May.",
+        "The deal ? which closed in May ? was good.",
+        "I don? t know.",
+    ],
+)
+def test_encoding_damage_is_not_a_question(text):
+    assert not asks(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Can we meet at the beach on Friday around 4:30? If anyone is late, call.", "Is the price 5?"],
+)
+def test_question_mark_after_a_number_can_still_end_a_question(text):
+    assert asks(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Let me know if you have questions...",
+        "Please call with questions/comments.",
+        "If this is not convenient for you, please let me know.",
+        "Please let me know if there's anything I can do to help.",
+        "Please let me know if you wish for the right-of-way dept to assist in preparing the document.",
+        "FYI - our issue is resolved for now.  Please let me know if you think/hear otherwise.",
+        "Please call Kay Chapman @ 3-0643, if you are unable to attend.",
+        "I thought you guys would appreciate this?",
+    ],
+)
+def test_more_offers_and_notices_ask_nothing(text):
+    assert not asks(text)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Hi Richard,\n\nI like this - can you let me know where we are?", ("richard",)),
+        ("My comments attached...\n\nJim, any comments / suggestions??\n\nDave", ("jim",)),
+        ("Dear Sally & Beth,\n\nPlease let me know if either of you hear any news.", ("sally", "beth")),
+        ("Mr. Nemec,\n\nCould you call me tomorrow?", ("nemec",)),
+        ("Chris - we would like to get this signed.  Could you let me know when?", ("chris",)),
+        ("All,\nCan you send me your numbers?", (GROUP,)),
+        ("Ladies,\n   Please confirm you have received this.", (GROUP,)),
+        ("Mark,\n\nThe docs arrived.", ("mark",)),
+        # a question to nobody in particular: every recipient is asked
+        ("Can you send it?\n\nJohn, please call me.", ()),
+        ("Thanks, can you send it?", ()),
+        ("Sounds good!\nCan you send it?", ()),
+        ("Happy Holidays!\nCan you send it?", ()),
+        ("Note: the deal is done. Can you confirm?", ()),
+        ("", ()),
+    ],
+)
+def test_addressees(text, expected):
+    assert addressees(text) == expected

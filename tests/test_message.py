@@ -310,3 +310,71 @@ def test_misspelled_windows_charset_is_decoded_in_subject_and_body():
     assert message.subject == "Café au lait"
     assert message.body_text.strip() == "Café ok"
     assert not any("charset" in p for p in message.problems)
+
+
+# -- bulk mail read from the body (issue #14: newsletters without List-* headers)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["subscriptions@intelligencepress.com", "anchordesk_daily@x.com", "exclusive_offers@sportsline.com",
+     "enron_update@concureworkplace.com", "energy_list@spencerstuart.com", "info@mastio.com",
+     "customer.care@dynegy.com", "announcements.enron@enron.com", "iwon@info.iwon.com",
+     "software@mail02.unitedmarketingstrategies.com", "anchordesk@anchordesk.zdlists.com"],
+)
+def test_automated_by_mass_mailer_sender_or_domain(sender):
+    assert is_automated(msg("Subject: hello"), sender)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["kim.mayers@mail.sprint.com", "hollyw@email.msn.com", "bob.listerman@x.com",
+     "tom@specialists.com", "john.daily@x.com", "ann.list@x.com"],
+)
+def test_people_at_ordinary_hosts_are_not_automated(sender):
+    assert not is_automated(msg("Subject: hello"), sender)
+
+
+def _mail_with_body(body: str, role: str = "received", sender: str = "Jane Roe <jane@example.com>"):
+    return parse(
+        f"From: {sender}\r\nTo: me@example.com\r\nSubject: News\r\nMessage-ID: <n@x>\r\n\r\n{body}",
+        role=role,
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Gas prices fell.\r\n\r\nIf you would like to stop receiving e-mail notifications, please reply to "
+        "this message with REMOVE E-MAIL in the subject line.",
+        "Big sale!\r\n\r\nTo unsubscribe from one or more email categories, please click below.",
+        "Conference on LNG.\r\n\r\nIf you wish to be removed from our mailing list, reply with \"Remove\".",
+        "PLEASE DO NOT RESPOND TO THIS E-MAIL--THIS ACCOUNT IS NOT MONITORED\r\n\r\nAttached is the proposal.",
+        "You received this email because you registered at iWon.",
+        "This e-mail is automated notification of the availability of your newsletter.",
+        "We'd like you to fill out this survey about our programs.",
+        "[IMAGE] [IMAGE] Spin to win! [IMAGE] Click here to play.",
+        " ".join(f"http://shop.example.com/item{i}" for i in range(8)),
+    ],
+)
+def test_bulk_body_marks_received_mail_automated(body):
+    assert _mail_with_body(body).automated
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Direct-access customers may opt out of the program by June.",
+        "The gas will be removed from the pipeline on Monday.",
+        "Can you send me the survey results from last week?",
+        "See http://a.example.com/1 and http://a.example.com/2 for the two drafts.",
+        "Please click here: http://intranet/x",
+    ],
+)
+def test_business_talk_is_not_bulk(body):
+    assert not _mail_with_body(body).automated
+
+
+def test_bulk_body_does_not_mark_the_users_own_mail():
+    sent = _mail_with_body("Please unsubscribe me from this list.", role="sent")
+    assert not sent.automated

@@ -67,3 +67,51 @@ def test_adding_the_same_message_twice_changes_nothing():
     assert changed and not changed_again
     assert again.messages == first.messages
     assert len(list(store.threads())) == 1
+
+
+# -- empty subjects and competing threads (issue #14, item 3)
+
+
+def test_reply_without_subject_joins_the_nearby_empty_subject_thread():
+    store, threader = make_threader()
+    mine, _ = threader.add(record("a", sender=ME, to=("renee@x.org",), date=utc(2026, 1, 1), subject=""))
+    answer, _ = threader.add(record("b", sender="renee@x.org", date=utc(2026, 1, 2), subject="RE:"))
+    assert answer.key == mine.key
+    my_reply, _ = threader.add(record("c", sender=ME, to=("renee@x.org",), date=utc(2026, 1, 6), subject="RE:"))
+    assert my_reply.key == mine.key
+
+
+def test_empty_subject_joining_needs_a_reply_prefix_people_and_a_short_window():
+    store, threader = make_threader()
+    first, _ = threader.add(record("a", sender=ME, to=("renee@x.org",), date=utc(2026, 1, 1), subject=""))
+    fresh, _ = threader.add(record("b", sender="renee@x.org", date=utc(2026, 1, 2), subject=""))
+    assert fresh.key != first.key
+    other, _ = threader.add(record("c", sender="carl@y.org", date=utc(2026, 1, 2), subject="Re:"))
+    assert other.key not in (first.key, fresh.key)
+    late, _ = threader.add(record("d", sender="renee@x.org", date=utc(2026, 1, 20), subject="RE:"))
+    assert late.key not in (first.key, fresh.key)
+
+
+def test_reply_joins_the_thread_of_the_person_it_answers_over_a_nearer_forward():
+    store, threader = make_threader()
+    asked, _ = threader.add(record("a", sender="kerry@x.org", date=utc(2026, 4, 3, 23),
+                                   subject="Forecast for 2001"))
+    # The user forwards it to a colleague (no prefix: a thread of its own) ...
+    forward, _ = threader.add(record("b", sender=ME, to=("beth@x.org",), date=utc(2026, 4, 4, 10),
+                                     subject="Forecast for 2001"))
+    assert forward.key != asked.key
+    # ... then answers Kerry, copying the colleague: the answer belongs with Kerry's question.
+    answer, _ = threader.add(record("c", sender=ME, to=("kerry@x.org",), cc=("beth@x.org",),
+                                    date=utc(2026, 4, 4, 13), subject="Re: Forecast for 2001"))
+    assert answer.key == asked.key
+
+
+def test_thread_message_keeps_whom_the_questions_address():
+    from kept.extractors.threads import thread_message
+
+    item = thread_message(record("a", sender="mike@x.org", date=utc(2026, 1, 1),
+                                 body="Mark,\n\nHave you received the docs?"), asks=True)
+    assert item.addressed == ("mark",)
+    mine = thread_message(record("b", sender=ME, to=("x@y.org",), date=utc(2026, 1, 1),
+                                 body="Mark,\n\nHave you received the docs?"), asks=True)
+    assert mine.addressed == ()

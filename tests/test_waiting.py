@@ -107,3 +107,106 @@ def test_statement_stops_waiting_after_expiry_but_question_does_not():
     both = thread(msg("u2", "ben@y.org", NOW - timedelta(days=40)),
                   msg("q2", "ben@y.org", NOW - timedelta(days=5), asks=True))
     assert awaiting_my_reply(both, MINE, SETTINGS, NOW).message_id == "<q2@test>"
+
+
+# -- a person is waiting (issue #14, item 3)
+
+from dataclasses import replace  # noqa: E402
+
+from kept.extractors.asks import GROUP  # noqa: E402
+from kept.extractors.waiting import (  # noqa: E402
+    ANSWER_WINDOW,
+    MASS_RECIPIENTS,
+    is_personal_question,
+    mail_history,
+    my_names,
+)
+
+NAMES = frozenset({"sam", "rivera"})
+
+
+def named(item, *names):
+    return replace(item, addressed=tuple(names))
+
+
+def test_mass_mail_does_not_wait_on_me_and_a_question_to_a_crowd_is_no_follow_up():
+    crowd = tuple(f"p{i}@x.org" for i in range(MASS_RECIPIENTS))
+    many = thread(msg("a", "anna@x.org", utc(2026, 1, 5), to=(ME, *crowd), asks=True))
+    assert awaiting_my_reply(many, MINE, SETTINGS, NOW) is None
+    few = thread(msg("a", "anna@x.org", utc(2026, 1, 5), to=(ME, *crowd[:-1]), asks=True))
+    assert awaiting_my_reply(few, MINE, SETTINGS, NOW) is not None
+    asked_all = thread(msg("q", ME, utc(2026, 1, 2), to=(*crowd, "one@x.org"), asks=True))
+    assert awaiting_their_reply(asked_all, MINE, SETTINGS, NOW) is None
+
+
+def test_question_addressed_to_someone_else_by_name_does_not_wait_on_me():
+    to_john = thread(named(msg("a", "anna@x.org", utc(2026, 1, 5), to=(ME, "john@x.org"), asks=True), "john"))
+    assert awaiting_my_reply(to_john, MINE, SETTINGS, NOW, names=NAMES) is None
+    to_me = thread(named(msg("a", "anna@x.org", utc(2026, 1, 5), to=(ME, "john@x.org"), asks=True), "sam"))
+    assert awaiting_my_reply(to_me, MINE, SETTINGS, NOW, names=NAMES) is not None
+    # a short form of the user's name is theirs
+    phil = thread(named(msg("a", "anna@x.org", utc(2026, 1, 5), asks=True), "phil"))
+    assert awaiting_my_reply(phil, MINE, SETTINGS, NOW, names=frozenset({"phillip"})) is not None
+    group = thread(named(msg("a", "anna@x.org", utc(2026, 1, 5), asks=True), GROUP))
+    assert awaiting_my_reply(group, MINE, SETTINGS, NOW, names=NAMES) is None
+
+
+def test_my_names_come_from_the_name_and_the_addresses():
+    assert my_names("Phillip K. Allen", ["k..allen@enron.com", "pallen70@hotmail.com"]) >= {
+        "phillip", "allen", "pallen"}
+
+
+def history_with(*threads_):
+    return mail_history(threads_, MINE)
+
+
+def test_a_mail_to_the_sender_soon_after_answers_whatever_the_subject():
+    question = thread(msg("a", "anna@x.org", utc(2026, 1, 2), asks=True))
+    written_before = Thread(key="old", account="acct", subject="older matter",
+                            messages=(msg("o", ME, utc(2025, 12, 1), to=("anna@x.org",)),))
+    soon = Thread(key="s", account="acct", subject="lunch",
+                  messages=(msg("b", ME, utc(2026, 1, 3), to=("anna@x.org",)),))
+    late = Thread(key="l", account="acct", subject="lunch",
+                  messages=(msg("c", ME, utc(2026, 1, 2) + ANSWER_WINDOW + timedelta(hours=1), to=("anna@x.org",)),))
+    assert awaiting_my_reply(question, MINE, SETTINGS, NOW, history_with(question, written_before, soon)) is None
+    assert awaiting_my_reply(question, MINE, SETTINGS, NOW, history_with(question, written_before, late)) is not None
+
+
+def test_a_later_mail_to_the_sender_about_the_same_matter_answers():
+    question = Thread(key="t", account="acct", subject="tennessee gas pipeline company edi agreement",
+                      messages=(msg("a", "scott@x.org", utc(2026, 1, 1), asks=True),))
+    answer = Thread(key="r", account="acct", subject="tennessee gas",
+                    messages=(msg("b", ME, utc(2026, 1, 6), to=("scott@x.org",)),))
+    other = Thread(key="o", account="acct", subject="lunch on friday",
+                   messages=(msg("c", ME, utc(2026, 1, 6), to=("scott@x.org",)),))
+    assert awaiting_my_reply(question, MINE, SETTINGS, NOW, history_with(question, answer)) is None
+    assert awaiting_my_reply(question, MINE, SETTINGS, NOW, history_with(question, other)) is not None
+
+
+def test_strangers_wait_on_me_only_with_a_question_to_me_alone():
+    alone = msg("a", "new@x.org", utc(2026, 1, 5), asks=True)
+    assert is_personal_question(alone, MINE)
+    t = thread(alone)
+    assert awaiting_my_reply(t, MINE, SETTINGS, NOW, history_with(t)) is not None
+    shared = thread(msg("b", "new@x.org", utc(2026, 1, 5), to=(ME, "boss@x.org"), asks=True))
+    assert awaiting_my_reply(shared, MINE, SETTINGS, NOW, history_with(shared)) is None
+    # the same message from someone the user writes to does wait
+    known = Thread(key="k", account="acct", subject="k",
+                   messages=(msg("k", ME, utc(2025, 12, 1), to=("new@x.org",)),))
+    assert awaiting_my_reply(shared, MINE, SETTINGS, NOW, history_with(shared, known)) is not None
+
+
+def test_with_history_only_a_message_that_asks_waits_on_me():
+    known = Thread(key="k", account="acct", subject="k",
+                   messages=(msg("k", ME, utc(2025, 12, 1), to=("ben@y.org",)),))
+    update = thread(msg("u", "ben@y.org", NOW - timedelta(days=3)))
+    assert awaiting_my_reply(update, MINE, SETTINGS, NOW) is not None  # without history: until expiry
+    assert awaiting_my_reply(update, MINE, SETTINGS, NOW, history_with(update, known)) is None
+
+
+def test_their_mail_soon_after_my_question_answers_it_in_another_thread():
+    asked = thread(msg("q", ME, utc(2026, 1, 2), to=("ben@y.org",), asks=True))
+    reply_elsewhere = Thread(key="r", account="acct", subject="re",
+                             messages=(msg("r", "ben@y.org", utc(2026, 1, 3)),))
+    assert awaiting_their_reply(asked, MINE, SETTINGS, NOW) is not None
+    assert awaiting_their_reply(asked, MINE, SETTINGS, NOW, history_with(asked, reply_elsewhere)) is None
