@@ -305,9 +305,10 @@ def build_people(messages: Iterable[MailMessage], me: Iterable[str]) -> People:
         if "@" in address and _compatible(address, key):
             groups[key].append(address)
 
+    middles = {address: _middle_initials(address, written.get(address, Counter())) for address in person_key}
     canonical: dict[str, str] = {}
     for members in groups.values():
-        for component in _components(members, named, together):
+        for component in _components(members, named, together, middles):
             if len(component) < 2:
                 continue
             head = min(component, key=lambda a: (-seen[a], a))
@@ -332,8 +333,31 @@ def build_people(messages: Iterable[MailMessage], me: Iterable[str]) -> People:
     return People(canonical=canonical, names=names)
 
 
-def _components(members: list[str], named: set[str], together: set[tuple[str, str]]) -> list[list[str]]:
-    """Split one name key's addresses into people (see "merge" in the module docstring)."""
+def _middle_initials(address: str, spellings: Counter[str]) -> set[str]:
+    """Middle initials the address's names or its local part spell ("Gossett, Jeffrey C.", ``c..gossett@``)."""
+    found = set()
+    for spelling in spellings:
+        parts = _name_parts(spelling)
+        if parts is not None and len(parts[0]) > 1:
+            found.add(parts[0][1][0].lower())
+    local = address.partition("@")[0].lower()
+    enron_form = re.fullmatch(r"([a-z])\.\.[a-z]+", local)  # Enron's "c..gossett"
+    dotted = re.fullmatch(r"[a-z]+[._]([a-z])[._][a-z]+", local)  # "jeffrey.c.gossett"
+    for match in (enron_form, dotted):
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _components(
+    members: list[str], named: set[str], together: set[tuple[str, str]], middles: Mapping[str, set[str]]
+) -> list[list[str]]:
+    """Split one name key's addresses into people (see "merge" in the module docstring).
+
+    Two namesakes in one organisation are often told apart by a middle
+    initial ("robert.c.williams" and "robert.w.williams"): a person whose
+    addresses spell two different middle initials is not merged at all.
+    """
     parent = {a: a for a in members}
 
     def find(a: str) -> str:
@@ -352,7 +376,14 @@ def _components(members: list[str], named: set[str], together: set[tuple[str, st
     found: dict[str, list[str]] = defaultdict(list)
     for a in members:
         found[find(a)].append(a)
-    return list(found.values())
+    people = []
+    for component in found.values():
+        spelled = [middles.get(a, set()) for a in component]
+        if any(x and y and not x & y for i, x in enumerate(spelled) for y in spelled[i + 1:]):
+            people.extend([a] for a in component)
+        else:
+            people.append(component)
+    return people
 
 
 def canonical_threads(threads: Iterable[Thread], people: People) -> list[Thread]:

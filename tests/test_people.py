@@ -301,3 +301,17 @@ def test_kept_contacts_shows_one_person_with_aliases(tmp_path: Path, capsys: pyt
     rows = json.loads(capsys.readouterr().out)
     assert [(r["email"], r["name"], r["aliases"], r["sent"]) for r in rows] == [
         ("jeff.dasovich@enron.com", "Jeff Dasovich", ["jdasovic@enron.com"], 3)]
+
+
+def test_namesakes_told_apart_by_a_middle_initial_stay_apart():
+    messages = [mail(1, Address("Williams, Robert C.", "robert.c.williams@enron.com")),
+                mail(2, Address("Williams, Robert W.", "robert.williams@enron.com"))]
+    assert build_people(messages, {ME}).canonical == {}
+    same = [mail(1, Address("Gossett, Jeffrey C.", "c..gossett@enron.com")),
+            mail(2, Address("Gossett, Jeffrey C.", "jeffrey.gossett@enron.com")),
+            mail(3, Address("Jeffrey Gossett", "jeffrey.c.gossett@enron.com"))]
+    people = build_people(same, {ME})
+    assert len({people.of(m.from_addr.email) for m in same if m.from_addr}) == 1
+    spelled_apart = [mail(1, Address("Robert Williams", "robert.c.williams@enron.com")),
+                     mail(2, Address("Robert Williams", "robert.w.williams@enron.com"))]
+    assert build_people(spelled_apart, {ME}).canonical == {}
