@@ -9,6 +9,8 @@ Vocabulary:
 contact history
     For one address: when the user wrote to it (`sent`), when it wrote to
     the user (`received`, people only: automated mail is counted apart).
+    Given `kept.extractors.people.People`, for one person: all their
+    addresses, under the canonical one.
 exchange
     Messages with a contact, in either direction, each within
     `EXCHANGE_GAP` of the previous one: one conversation burst. A

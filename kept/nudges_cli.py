@@ -72,7 +72,8 @@ def run_contacts(args: argparse.Namespace) -> int:
 
     zone = ZoneInfo(settings.timezone)
     table = Table(title=f"Contacts ({len(rows)})")
-    table.add_column("contact", no_wrap=True)
+    # Wrapped, not cut: a name, an address and a person's other addresses.
+    table.add_column("contact", overflow="fold", min_width=24)
     for column in ("last exchange", "rhythm", "my reply", "their reply", "open promises", "open threads"):
         table.add_column(column, overflow="fold")
     for row in rows:
@@ -81,7 +82,7 @@ def run_contacts(args: argparse.Namespace) -> int:
         # A display name comes from mail: escaped, so "[...]" in it is not Rich markup.
         who = escape(f"{row.name} <{row.email}>" if row.name else row.email)
         if row.aliases:
-            who += escape(f" (also {', '.join(row.aliases)})")
+            who += escape(f"\n(also {', '.join(row.aliases)})")
         table.add_row(
             who, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), _hours(row.my_reply_hours),
             _hours(row.their_reply_hours), str(len(row.open_promises) or "–"), str(row.open_threads or "–"),
