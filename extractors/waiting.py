@@ -53,11 +53,14 @@ class MailHistory:
     :ivar received_from: address -> sorted dates of its messages to the user.
     :ivar sent_topics: address -> (date, subject words) of the user's
         messages to it, by date.
+    :ivar machines: addresses whose every message to the user was automated
+        (newsletters, systems): nobody there answers a question.
     """
 
     sent_to: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict)
     received_from: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict)
     sent_topics: Mapping[str, tuple[tuple[datetime, frozenset[str]], ...]] = field(default_factory=dict)
+    machines: frozenset[str] = frozenset()
 
     def has_written_to(self, address: str) -> bool:
         """True if the user ever wrote to `address`."""
@@ -109,6 +112,7 @@ def mail_history(threads: Iterable[Thread], me: frozenset[str]) -> MailHistory:
     sent: dict[str, list[datetime]] = defaultdict(list)
     topics: dict[str, list[tuple[datetime, frozenset[str]]]] = defaultdict(list)
     received: dict[str, list[datetime]] = defaultdict(list)
+    automated: set[str] = set()
     for thread in threads:
         words = subject_words(thread.subject)
         for item in thread.messages:
@@ -117,12 +121,15 @@ def mail_history(threads: Iterable[Thread], me: frozenset[str]) -> MailHistory:
                     sent[address].append(item.date)
                     if words:
                         topics[address].append((item.date, words))
-            elif item.sender and not item.automated and (set(item.to) | set(item.cc)) & me:
+            elif item.sender and item.automated:
+                automated.add(item.sender)
+            elif item.sender and (set(item.to) | set(item.cc)) & me:
                 received[item.sender].append(item.date)
     return MailHistory(
         sent_to={a: tuple(sorted(d)) for a, d in sent.items()},
         received_from={a: tuple(sorted(d)) for a, d in received.items()},
         sent_topics={a: tuple(sorted(t, key=lambda pair: pair[0])) for a, t in topics.items()},
+        machines=frozenset(automated - set(received)),
     )
 
 
@@ -245,7 +252,8 @@ def awaiting_their_reply(
 
     A question to a crowd (`is_mass`) is an announcement, not something to
     follow up. With `history`, a recipient who wrote to the user within
-    `ANSWER_WINDOW` after the question answered it, whatever the subject.
+    `ANSWER_WINDOW` after the question answered it, whatever the subject,
+    and a question only to machines (`MailHistory.machines`) waits on nobody.
     """
     if thread.status == "done":
         return None
@@ -261,8 +269,11 @@ def awaiting_their_reply(
         return None  # a note to self waits on nobody
     if now - last.date < timedelta(days=settings.waiting_on_them_after_days):
         return None
-    if history is not None and any(history.heard_from(person, last.date) for person in recipients):
-        return None
+    if history is not None:
+        if recipients <= history.machines:
+            return None  # "please send future updates to ..." to a newsletter
+        if any(history.heard_from(person, last.date) for person in recipients):
+            return None
     return last
 
 

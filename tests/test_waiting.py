@@ -210,3 +210,15 @@ def test_their_mail_soon_after_my_question_answers_it_in_another_thread():
                              messages=(msg("r", "ben@y.org", utc(2026, 1, 3)),))
     assert awaiting_their_reply(asked, MINE, SETTINGS, NOW) is not None
     assert awaiting_their_reply(asked, MINE, SETTINGS, NOW, history_with(asked, reply_elsewhere)) is None
+
+
+def test_a_request_to_a_newsletter_is_no_follow_up():
+    newsletter = thread(msg("n", "padi@mail2.padi.org", utc(2026, 1, 1), automated=True))
+    asked = Thread(key="q", account="acct", subject="q", messages=(
+        msg("q", ME, utc(2026, 1, 2), to=("padi@mail2.padi.org",), asks=True),))
+    assert awaiting_their_reply(asked, MINE, SETTINGS, NOW) is not None
+    assert awaiting_their_reply(asked, MINE, SETTINGS, NOW, history_with(newsletter, asked)) is None
+    # someone who also writes as a person is no machine
+    person = Thread(key="p", account="acct", subject="p", messages=(
+        msg("p", "padi@mail2.padi.org", utc(2025, 12, 1)),))
+    assert awaiting_their_reply(asked, MINE, SETTINGS, NOW, history_with(newsletter, person, asked)) is not None
