@@ -376,7 +376,7 @@ def _components(
     found: dict[str, list[str]] = defaultdict(list)
     for a in members:
         found[find(a)].append(a)
-    people = []
+    people: list[list[str]] = []
     for component in found.values():
         spelled = [middles.get(a, set()) for a in component]
         if any(x and y and not x & y for i, x in enumerate(spelled) for y in spelled[i + 1:]):
