@@ -189,6 +189,35 @@ def dismiss_promise(store: Store, promise_id: str, now: datetime) -> Promise:
     return promise
 
 
+def close_promises(store: Store, promise_ids: list[str], action: str, now: datetime) -> int:
+    """Mark many promises ``done`` or ``dismissed`` in one transaction; return how many changed.
+
+    For ``kept promises done|dismiss --stale`` and ``--before DATE``: ids
+    are exact, and promises no longer open are left as they are.
+    Dismissed sentences are remembered as with `dismiss_promise`.
+    """
+    if action not in ("done", "dismiss"):
+        raise ValueError(f"unknown bulk action {action!r}")
+    changed = 0
+    with store.transaction():
+        fingerprints = list(store.get_meta("dismissed_sentences") or [])
+        known = set(fingerprints)
+        for promise_id in promise_ids:
+            promise = store.get_promise(promise_id)
+            if promise is None or not promise.is_open:
+                continue
+            status = "done" if action == "done" else "dismissed"
+            store.put_promise(dataclasses.replace(promise, status=status, closed_at=now, snoozed_until=None))
+            changed += 1
+            fingerprint = sentence_fingerprint(promise.sentence)
+            if action == "dismiss" and fingerprint not in known:
+                known.add(fingerprint)
+                fingerprints.append(fingerprint)
+        if action == "dismiss":
+            store.set_meta("dismissed_sentences", fingerprints)
+    return changed
+
+
 def mark_thread_done(store: Store, key: str, now: datetime) -> Thread:
     """Close a conversation; a later message reopens it. Return it as stored."""
     with store.transaction():

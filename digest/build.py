@@ -54,6 +54,7 @@ from kept.storage.base import Store, history_cutoff
 
 __all__ = [
     "SECTIONS",
+    "Candidates",
     "Digest",
     "FollowUpItem",
     "History",
@@ -62,6 +63,7 @@ __all__ = [
     "ReplyLag",
     "WaitingItem",
     "build_digest",
+    "digest_candidates",
     "holding_reply_link",
     "long_date",
     "rank_sections",
@@ -482,27 +484,48 @@ def _labels(addresses: Iterable[str], names: dict[str, str]) -> tuple[str, ...]:
     return tuple(names.get(address) or address for address in addresses if address)
 
 
-def build_digest(
-    store: Store, now: datetime, settings: Settings, notes: Sequence[str] = (), account: str | None = None
-) -> Digest:
-    """Build the digest for the day of `now` (in ``settings.timezone``).
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Everything the digest could list today, before ranking and caps.
 
-    Reads the store, changes nothing. `notes` are lines the daemon wants to
-    confirm to the user (what it did with the replies to the last digest).
-    `account` limits it to one account's promises, threads and health
-    (``[digest] per_account = true``).
+    `build_digest` ranks and cuts this; ``kept threads`` and ``kept status``
+    list and count the same items, so every count agrees with the digest's.
+
+    :ivar sections: unnumbered items by `SECTIONS` key (news only).
+    :ivar stale_promises: open promises older than the history cutoff.
+    :ivar stale_waiting_on_me: waiting items older than it.
+    :ivar stale_waiting_on_them: follow-up items older than it.
+    :ivar threads: the threads read (for ranking and reply times).
+    :ivar lags: reply-time statistics per contact.
+    :ivar kept_recently: promises kept in the last day.
+    :ivar health: account health lines.
+    """
+
+    sections: dict[str, tuple[Any, ...]]
+    stale_promises: tuple[Promise, ...]
+    stale_waiting_on_me: tuple[WaitingItem, ...]
+    stale_waiting_on_them: tuple[FollowUpItem, ...]
+    threads: tuple[Thread, ...]
+    lags: dict[str, LagStats]
+    kept_recently: tuple[KeptItem, ...]
+    health: tuple[str, ...]
+
+
+def digest_candidates(store: Store, now: datetime, settings: Settings, account: str | None = None) -> Candidates:
+    """What the digest for the day of `now` could list, split into news and history.
+
+    Reads the store (in one transaction), changes nothing. `account` limits
+    it to one account.
     """
     zone = user_timezone(settings.timezone)
     now = _aware(now)
-    local_now = now.astimezone(zone)
-    today = local_now.date()
+    today = now.astimezone(zone).date()
     me = frozenset(settings.addresses)
-    muted = frozenset(str(a).strip().lower() for a in (store.get_meta("muted_contacts") or ()))
-    # Sections are built unnumbered (every item gets 0), then ranked and cut
-    # to the caps; numbers are handed out last, in display order.
+    # Items are built unnumbered; `rank_sections` numbers what it lists.
     unnumbered = _Numbering()
 
     with store.transaction():
+        muted = frozenset(str(a).strip().lower() for a in (store.get_meta("muted_contacts") or ()))
         promises = list(store.promises())
         threads = list(store.threads())
         if account is not None:
@@ -523,24 +546,57 @@ def build_digest(
         nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero)
         kept_recently = _kept_recently(store, promises, now, zone)
 
-    waiting, old_waiting = _drop_history(waiting, cutoffs, lambda item: (item.account, item.since))
-    follow_ups, old_follow_ups = _drop_history(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
-    intros, _ = _drop_history(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))
-    leads, _ = _drop_history(nudges.leads, cutoffs, lambda item: (item.account, item.received_at))
-    history = History(
-        promises=sum(1 for p in history_promises if _visible(p.status, p.snoozed_until, today)),
-        waiting_on_me=old_waiting,
-        waiting_on_them=old_follow_ups,
+    waiting, old_waiting = _split_items(waiting, cutoffs, lambda item: (item.account, item.since))
+    follow_ups, old_follow_ups = _split_items(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
+    intros, _ = _split_items(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))
+    leads, _ = _split_items(nudges.leads, cutoffs, lambda item: (item.account, item.received_at))
+    return Candidates(
+        sections={
+            "due": due_items,
+            "undated": undated_items,
+            "waiting_on_me": waiting,
+            "waiting_on_them": follow_ups,
+            "introductions": intros,
+            "leads": leads,
+            "keep_in_touch": nudges.keep_in_touch,
+        },
+        stale_promises=tuple(
+            p for p in history_promises
+            if _visible(p.status, p.snoozed_until, today)
+            and not (p.counterparties and set(p.counterparties) <= muted)
+        ),
+        stale_waiting_on_me=old_waiting,
+        stale_waiting_on_them=old_follow_ups,
+        threads=tuple(threads),
+        lags=lags,
+        kept_recently=kept_recently,
+        health=health,
     )
-    sections: dict[str, tuple[Any, ...]] = {
-        "due": due_items,
-        "undated": undated_items,
-        "waiting_on_me": waiting,
-        "waiting_on_them": follow_ups,
-        "introductions": intros,
-        "leads": leads,
-        "keep_in_touch": nudges.keep_in_touch,
-    }
+
+
+def build_digest(
+    store: Store, now: datetime, settings: Settings, notes: Sequence[str] = (), account: str | None = None
+) -> Digest:
+    """Build the digest for the day of `now` (in ``settings.timezone``).
+
+    Reads the store, changes nothing. `notes` are lines the daemon wants to
+    confirm to the user (what it did with the replies to the last digest).
+    `account` limits it to one account's promises, threads and health
+    (``[digest] per_account = true``).
+    """
+    zone = user_timezone(settings.timezone)
+    now = _aware(now)
+    local_now = now.astimezone(zone)
+    today = local_now.date()
+    me = frozenset(settings.addresses)
+    found = digest_candidates(store, now, settings, account)
+    threads, lags, health, kept_recently = found.threads, found.lags, found.health, found.kept_recently
+    history = History(
+        promises=len(found.stale_promises),
+        waiting_on_me=len(found.stale_waiting_on_me),
+        waiting_on_them=len(found.stale_waiting_on_them),
+    )
+    sections = found.sections
     listed, more, index = rank_sections(sections, threads, me, lags, today, settings)
 
     lag = ReplyLag(
@@ -587,20 +643,17 @@ def _split_history(
     return news, old
 
 
-def _drop_history(
+def _split_items(
     items: Sequence[Any], cutoffs: dict[str, datetime | None], when: Any
-) -> tuple[tuple[Any, ...], int]:
-    """(items that are news, how many were history); `when(item)` gives (account, date)."""
-    kept: list[Any] = []
-    dropped = 0
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(items that are news, items that are history); `when(item)` gives (account, date)."""
+    news: list[Any] = []
+    old: list[Any] = []
     for item in items:
         account_name, moment = when(item)
         cutoff = cutoffs.get(account_name)
-        if cutoff is not None and _aware(moment) < cutoff:
-            dropped += 1
-        else:
-            kept.append(item)
-    return tuple(kept), dropped
+        (old if cutoff is not None and _aware(moment) < cutoff else news).append(item)
+    return tuple(news), tuple(old)
 
 
 def _kept_recently(store: Store, promises: list[Promise], now: datetime, zone: tzinfo) -> tuple[KeptItem, ...]:
@@ -800,7 +853,13 @@ def _waiting_on_me(
     lags: dict[str, LagStats],
     numbering: _Numbering,
 ) -> tuple[WaitingItem, ...]:
+    from kept.extractors.waiting import mail_history, my_names
+
     me = frozenset(settings.addresses)
+    # Who the user writes to, and when, decides whether a message was
+    # answered elsewhere or comes from a stranger (see awaiting_my_reply).
+    history = mail_history(threads, me)
+    names = my_names(settings.name, me)
     # A lead ("you should talk to Carla") waiting on the user is listed once,
     # under "thank and report back", where the right answer is a thank-you
     # rather than a holding reply.
@@ -814,7 +873,7 @@ def _waiting_on_me(
     for thread in threads:
         if not _thread_visible(thread, today):
             continue
-        waiting = awaiting_my_reply(thread, me, settings.threads, now)
+        waiting = awaiting_my_reply(thread, me, settings.threads, now, history, names)
         if waiting is None or waiting.sender in muted or waiting.message_id in lead_messages:
             continue
         found.append((thread, waiting))
@@ -859,12 +918,15 @@ def _waiting_on_them(
     muted: frozenset[str],
     numbering: _Numbering,
 ) -> tuple[FollowUpItem, ...]:
+    from kept.extractors.waiting import mail_history
+
     me = frozenset(settings.addresses)
+    history = mail_history(threads, me)
     found = []
     for thread in threads:
         if not _thread_visible(thread, today):
             continue
-        asked = awaiting_their_reply(thread, me, settings.threads, now)
+        asked = awaiting_their_reply(thread, me, settings.threads, now, history)
         if asked is None:
             continue
         recipients = [a for a in (*asked.to, *asked.cc) if a and a not in me]

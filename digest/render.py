@@ -13,6 +13,7 @@ before they reach the `email` package.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -26,6 +27,7 @@ from kept.settings import Settings
 
 __all__ = [
     "ANSWER_HELP",
+    "digest_data",
     "history_line",
     "more_line",
     "digest_message_id",
@@ -194,6 +196,76 @@ def _context(digest: Digest) -> dict[str, object]:
             ("Waiting on you", digest.waiting_on_me),
             ("Waiting on others", digest.waiting_on_them),
         ),
+    }
+
+
+def _plain(value: object) -> object:
+    """A record field as JSON data: dates as ISO strings, tuples as lists."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _concerns(item: object) -> datetime:
+    """The moment an item is about: when the promise was made, the message arrived, ..."""
+    for name in ("made_at", "since", "asked_at", "received_at", "last"):
+        value = getattr(item, name, None)
+        if isinstance(value, datetime):
+            return value
+    raise TypeError(f"{type(item).__name__} names no date")
+
+
+def digest_data(digest: Digest) -> dict[str, object]:
+    """The digest as JSON data, for ``kept digest --preview --json`` and for checks by programs.
+
+    Every numbered item carries its number, its section, what it refers to
+    (``kind`` and ``id``, as "done N" resolves them), the moment it concerns
+    and that moment's age in days, besides its own fields.
+    """
+    sections = []
+    for key, title, command in SECTIONS:
+        items = []
+        for item in getattr(digest, key):
+            kind, ref_id = item.ref
+            concerns = _concerns(item)
+            fields = {f.name: _plain(getattr(item, f.name)) for f in dataclasses.fields(item)}
+            items.append({
+                **fields,
+                "section": key,
+                "kind": kind,
+                "id": ref_id,
+                "concerns": concerns.isoformat(),
+                "age_days": (digest.generated_at - concerns).days,
+            })
+        sections.append({
+            "key": key, "title": title, "items": items,
+            "more": digest.more_in(key), "more_command": command if digest.more_in(key) else None,
+        })
+    return {
+        "day": digest.day.isoformat(),
+        "generated_at": digest.generated_at.isoformat(),
+        "timezone": digest.timezone,
+        "account": digest.account or None,
+        "subject": digest.subject,
+        "item_count": digest.item_count,
+        "index": [{"number": n, "kind": kind, "id": ref_id} for n, kind, ref_id in digest.index],
+        "sections": sections,
+        "history": {
+            "promises": digest.history.promises,
+            "waiting_on_me": digest.history.waiting_on_me,
+            "waiting_on_them": digest.history.waiting_on_them,
+        },
+        "kept_recently": [
+            {f.name: _plain(getattr(item, f.name)) for f in dataclasses.fields(item)} for item in digest.kept_recently
+        ],
+        "notes": list(digest.notes),
+        "health": list(digest.health),
+        "reply_lag": {
+            "recent_hours": digest.reply_lag.recent_hours,
+            "baseline_hours": digest.reply_lag.baseline_hours,
+        },
     }
 
 

@@ -262,8 +262,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Counts, last scan and per-account health."""
-    from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply
+    """Counts, last scan and per-account health.
+
+    Waiting counts are the digest's own candidates (`digest_candidates`):
+    conversations, split into news and what is older than the history cutoff.
+    """
+    from kept.digest.build import digest_candidates
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
@@ -275,14 +279,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             threads = list(store.threads())
             last_scan = store.get_meta("last_scan")
             health = {a.name: store.get_meta(f"health:{a.name}") for a in settings.accounts}
+            found = digest_candidates(store, now, settings)
     finally:
         store.close()
-    me = frozenset(settings.addresses)
     open_promises = [p for p in promises if p.is_open]
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     overdue = [p for p in open_promises if promise_state(p, today) == "overdue"]
-    on_me = sum(1 for t in threads if awaiting_my_reply(t, me, settings.threads, now))
-    on_them = sum(1 for t in threads if awaiting_their_reply(t, me, settings.threads, now))
+    on_me = len(found.sections["waiting_on_me"])
+    on_them = len(found.sections["waiting_on_them"])
     status = {
         "database": str(settings.database),
         "last_scan": last_scan,
@@ -294,9 +298,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             "kept": sum(1 for p in promises if p.status == "kept"),
             "done": sum(1 for p in promises if p.status == "done"),
             "dismissed": sum(1 for p in promises if p.status == "dismissed"),
+            "stale": len(found.stale_promises),
         },
         "waiting_on_me": on_me,
         "waiting_on_them": on_them,
+        "stale_waiting_on_me": len(found.stale_waiting_on_me),
+        "stale_waiting_on_them": len(found.stale_waiting_on_them),
         "accounts": health,
     }
     if args.json:
@@ -307,9 +314,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"messages      {counts.get('sent', 0)} sent, {counts.get('received', 0)} received, "
           f"{len(threads)} threads")
     p = status["promises"]
-    print(f"promises      {p['open']} open ({p['overdue']} overdue), {p['kept']} kept, "
-          f"{p['done']} done, {p['dismissed']} dismissed")
-    print(f"waiting       {on_me} people waiting on you, you wait on {on_them}")
+    print(f"promises      {p['open']} open ({p['overdue']} overdue, {p['stale']} older: kept promises --stale), "
+          f"{p['kept']} kept, {p['done']} done, {p['dismissed']} dismissed")
+    print(f"waiting       {on_me} conversations waiting on you, {on_them} waiting on others")
+    stale_threads = len(found.stale_waiting_on_me) + len(found.stale_waiting_on_them)
+    if stale_threads:
+        print(f"              and {stale_threads} older ones: kept threads --stale")
     for name, h in health.items():
         if not h:
             state = "never scanned"
@@ -354,57 +364,64 @@ def _thread_action(args: argparse.Namespace, settings: Settings, now: datetime) 
 
 
 def cmd_threads(args: argparse.Namespace) -> int:
-    """Threads waiting on the user, or on others; or act on one: done, snooze, mute."""
-    from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply, reply_lags
+    """Threads waiting on the user, or on others; or act on one: done, snooze, mute.
+
+    Lists exactly what the digest would (the same rules and the same muted
+    contacts), all of it rather than the digest's top few; ``--stale``
+    lists what the digest leaves out as history instead.
+    """
+    from kept.digest.build import digest_candidates
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
     if args.action:
         return _thread_action(args, settings, now)
-    me = frozenset(settings.addresses)
     store = open_store(settings)
-    rows: list[dict[str, Any]] = []
     try:
-        with store.transaction():
-            threads = list(store.threads())
-            lags = reply_lags(threads, me)
-            for thread in threads:
-                if args.waiting_on_them:
-                    item = awaiting_their_reply(thread, me, settings.threads, now)
-                    who = [a for a in (item.to + item.cc) if a not in me] if item else []
-                else:
-                    item = awaiting_my_reply(thread, me, settings.threads, now)
-                    who = [item.sender] if item else []
-                if item is None:
-                    continue
-                message = store.get_message(thread.account, item.message_id)
-                usual = lags.get(who[0]) if who else None
-                rows.append({
-                    "thread": thread.key,
-                    "account": thread.account,
-                    "subject": message.subject if message else thread.subject,
-                    "who": [_name_for(store, thread.account, item.message_id, w) for w in who],
-                    "emails": who,
-                    "since": item.date.isoformat(),
-                    "waiting_hours": round((now - item.date).total_seconds() / 3600, 1),
-                    "usual_hours": (
-                        (usual.my_median if not args.waiting_on_them else usual.their_median)
-                        if usual else None
-                    ),
-                    "message_id": item.message_id,
-                })
+        found = digest_candidates(store, now, settings)
     finally:
         store.close()
+    rows: list[dict[str, Any]] = []
+    if args.waiting_on_them:
+        for follow_up in found.stale_waiting_on_them if args.stale else found.sections["waiting_on_them"]:
+            rows.append({
+                "thread": follow_up.thread_key,
+                "account": follow_up.account,
+                "subject": follow_up.subject,
+                "who": list(follow_up.to),
+                "since": follow_up.asked_at.isoformat(),
+                "waiting_hours": round(follow_up.waited_hours, 1),
+                "usual_hours": None,
+                "message_id": follow_up.message_id,
+            })
+    else:
+        for waiting in found.stale_waiting_on_me if args.stale else found.sections["waiting_on_me"]:
+            rows.append({
+                "thread": waiting.thread_key,
+                "account": waiting.account,
+                "subject": waiting.subject,
+                "who": [waiting.contact_name],
+                "emails": [waiting.contact],
+                "since": waiting.since.isoformat(),
+                "waiting_hours": round(waiting.waited_hours, 1),
+                "usual_hours": waiting.usual_hours,
+                "message_id": waiting.message_id,
+            })
     rows.sort(key=lambda r: r["since"])
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
-        print("Nobody is waiting on you." if not args.waiting_on_them else "You are not waiting on anyone.")
+        if args.stale:
+            print("Nothing older is waiting.")
+        else:
+            print("Nobody is waiting on you." if not args.waiting_on_them else "You are not waiting on anyone.")
         return 0
     from rich.table import Table
 
     title = "Waiting on others" if args.waiting_on_them else "People waiting on you"
+    if args.stale:
+        title += " (older than your first scan's lookback)"
     table = Table(title=title)
     for column in ("#", "who", "subject", "waiting", "usual", "thread"):
         table.add_column(column)
@@ -465,9 +482,52 @@ def parse_day(value: str, today: date) -> date:
     return moment.date()
 
 
+def _stale_or_before(
+    store: Store, promises: list[Promise], args: argparse.Namespace, today: date, zone: ZoneInfo
+) -> list[Promise]:
+    """The open promises `--stale` and/or `--before DATE` select."""
+    from kept.storage.base import history_cutoff
+
+    chosen = [p for p in promises if p.is_open]
+    if getattr(args, "stale", False):
+        cutoffs = {name: history_cutoff(store, name) for name in {p.account for p in chosen}}
+        chosen = [p for p in chosen if (cut := cutoffs[p.account]) is not None and _utc(p.made_at) < cut]
+    if getattr(args, "before", None):
+        before = parse_day(args.before, today)
+        chosen = [p for p in chosen if _utc(p.made_at).astimezone(zone).date() < before]
+    return chosen
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _bulk_promise_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    """``kept promises done|dismiss --stale | --before DATE``: close many at once."""
+    from kept.daemon import feedback
+
+    if args.action == "snooze":
+        raise UserError("`kept promises snooze` takes one promise id", "e.g. kept promises snooze 3f9a --until friday")
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            chosen = _stale_or_before(store, list(store.promises()), args, today, ZoneInfo(settings.timezone))
+            closed = feedback.close_promises(store, [p.id for p in chosen], args.action, now)
+    finally:
+        store.close()
+    verb = "marked done" if args.action == "done" else "dismissed"
+    print(f"{closed} open {'promise' if closed == 1 else 'promises'} {verb}.")
+    return 0
+
+
 def _promise_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from kept.daemon import feedback
 
+    if not args.id and (args.stale or args.before):
+        return _bulk_promise_action(args, settings, now)
+    if args.id and (args.stale or args.before):
+        raise UserError("give a promise id or --stale/--before, not both", "see `kept promises --help`")
     if not args.id:
         raise UserError(f"`kept promises {args.action}` needs a promise id", "see the ids in `kept promises`")
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
@@ -500,9 +560,15 @@ def cmd_promises(args: argparse.Namespace) -> int:
     try:
         with store.transaction():
             promises = list(store.promises())
+            selected = (
+                _stale_or_before(store, promises, args, today, ZoneInfo(settings.timezone))
+                if args.stale or args.before else None
+            )
     finally:
         store.close()
-    if args.kept:
+    if selected is not None:
+        chosen = selected
+    elif args.kept:
         chosen = [p for p in promises if p.status == "kept"]
     elif args.overdue:
         chosen = [p for p in promises if promise_state(p, today) == "overdue"]
@@ -552,7 +618,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_digest(args: argparse.Namespace) -> int:
     """Show the digest (--preview, optionally --html FILE) or send it now (--send)."""
     from kept.digest.build import build_digest
-    from kept.digest.render import render_digest, render_html, render_text
+    from kept.digest.render import digest_data, render_digest, render_html, render_text
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
@@ -580,6 +646,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.eml:
         _write_private(Path(args.eml), bytes(render_digest(digest, settings)))
         print(f"Wrote {args.eml}", file=sys.stderr)
+    if args.json:
+        _print_json(digest_data(digest))
+        return 0
     print(f"Subject: {digest.subject}\n")
     print(render_text(digest))
     return 0
@@ -732,14 +801,21 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--waiting-on-me", action="store_true", help="people waiting on your reply (default)")
     group.add_argument("--waiting-on-them", action="store_true", help="your questions nobody answered")
+    p.add_argument("--stale", action="store_true",
+                   help="only what is older than your first scan's lookback (not in the digest)")
     p.add_argument("--json", action="store_true")
     p = add("promises", cmd_promises, "list your promises (open by default); done/snooze/dismiss")
     p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
-                   help="done ID | snooze ID --until DATE | dismiss ID (not a promise)")
+                   help="done ID | snooze ID --until DATE | dismiss ID (not a promise); "
+                        "done/dismiss --stale or --before DATE act on many")
     p.add_argument("id", nargs="?", help="promise id (or a unique prefix)")
     p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
+    p.add_argument("--before", metavar="DATE",
+                   help="open promises made before DATE (2026-12-01, friday, last month)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--open", action="store_true", help="open promises (default)")
+    group.add_argument("--stale", action="store_true",
+                       help="open promises older than your first scan's lookback (not in the digest)")
     group.add_argument("--overdue", action="store_true", help="open promises past their due date")
     group.add_argument("--kept", action="store_true", help="promises a later message kept")
     group.add_argument("--all", action="store_true", help="every promise")
@@ -758,6 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--send", action="store_true", help="send it now")
     p.add_argument("--html", metavar="FILE", help="with --preview: also write the HTML part")
     p.add_argument("--eml", metavar="FILE", help="with --preview: also write the whole e-mail")
+    p.add_argument("--json", action="store_true", help="with --preview: print the digest as JSON data")
     p = add("run", cmd_run, "run as a background service (scans, daily digest)")
     p.add_argument("--once", action="store_true", help="scan, send the digest if due, exit (for cron)")
     add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail")
