@@ -26,6 +26,8 @@ _OPEN_OFFER = re.compile(
       | if\s+you\s+(?:need|want|would\s+like|require|have)\s+(?:anything|any|something|more|further|help|assistance|me\s+to)
       | if\s+there(?:\s+(?:is|are)|'s|\u2019s)\s+(?:anything|any\s+questions|any\s+problems|something)
       | if\s+you\s+(?:wish|want|would\s+like|need)\b.{0,60}\b(?:assist|help)
+      | if\s+you\s+(?:want|would\s+like|wish)\s+(?:me|us|[A-Z]\w+(?:\s+[A-Z]\w+)?)\s+to\b.{0,80}\blet\s+(?:me|us)\s+know
+      | let\s+(?:me|us)\s+know\s+if\s+you\s+(?:want|would\s+like|wish)\s+(?:me|us|[A-Z]\w+(?:\s+[A-Z]\w+)?)\s+to\b
       | if\s+you\s+(?:think|hear|see|find|feel|know)\b[\w/ ]{0,20}\botherwise
       | if\s+you\s+(?:are|will\s+be|would\s+be)\s+(?:unable|not\s+able|not\s+going)\s+to\s+(?:attend|make\s+it|join|come)
       | (?:thought|think)\s+you\b.{0,30}\b(?:would|might|will|may)\s+(?:enjoy|appreciate|like|find\s+(?:this|it))
@@ -49,6 +51,7 @@ _SMALL_TALK = re.compile(
       | how\s+(?:is|was|'s)\s+(?:it\s+going|everything|life|things|the\s+weekend|your\s+(?:weekend|trip|vacation|holiday|day))
       | how\s+have\s+you\s+been | how\s+was\s+your\s+\w+ | what'?s\s+up | guess\s+what
       | (?:who|what)\s+knows | why\s+not | right | ok(?:ay)? | huh | really | no\??
+      | you\s+yahoo!?   # the "Do You Yahoo!?" footer of Yahoo! Mail
     )\s*\?+\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )

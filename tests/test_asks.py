@@ -116,6 +116,8 @@ def test_question_mark_after_a_number_can_still_end_a_question(text):
         "FYI - our issue is resolved for now.  Please let me know if you think/hear otherwise.",
         "Please call Kay Chapman @ 3-0643, if you are unable to attend.",
         "I thought you guys would appreciate this?",
+        "We can discuss whenever you have time, also, if you want Eric Groves to come up to discuss let me know.",
+        "Hope all is well with you and Shanna.\n\nDo You Yahoo!?\nSend FREE video emails in Yahoo! Mail",
     ],
 )
 def test_more_offers_and_notices_ask_nothing(text):
