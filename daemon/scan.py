@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
 from kept.extractors.asks import asks
+from kept.extractors.cleaning import normalize_subject
 from kept.extractors.fulfilment import find_fulfilment
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
@@ -102,6 +103,40 @@ def promise_id(account: str, message_id: str, sentence: str) -> str:
     """Stable id of a promise: rescanning the same mail gives the same id."""
     digest = hashlib.sha1(f"{account}\0{message_id}\0{sentence}".encode("utf-8", "replace"))
     return digest.hexdigest()[:10]
+
+
+def content_promise_id(message: MailMessage, sentence: str) -> str:
+    """Id of a promise from what was written, not which copy of the message carried it.
+
+    Sender, recipients, normalized subject and the whitespace-collapsed,
+    lower-cased sentence: every copy of one sent message (Enron's archive
+    holds the same message in "sent", "_sent_mail" and "sent_items" under
+    different Message-IDs) gives the same id, and so does a rescan.
+    Whether two messages with the same id are copies is decided by their
+    dates (`is_copy_of`). Promises stored before this id existed keep
+    their old `promise_id`; only newly stored promises get this one.
+    """
+    sender = message.from_addr.email if message.from_addr is not None else ""
+    recipients = ",".join(sorted({a.email.lower() for a in message.recipients if a.email}))
+    text = " ".join(sentence.lower().split())
+    key = f"{message.account}\0{sender.lower()}\0{recipients}\0{normalize_subject(message.subject)}\0{text}"
+    return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:10]
+
+
+#: Copies of one message sent within this long of each other count once.
+COPY_WINDOW = timedelta(minutes=15)
+#: Enron's copies also differ by whole hours (a time zone lost in one
+#: folder's conversion: 10, 11 or 12 hours, to the second); up to this many.
+COPY_ZONE_HOURS = 14
+
+
+def is_copy_of(first_sent: datetime, sent: datetime) -> bool:
+    """True if a message sent at `sent` with the same content as one sent at `first_sent` is a copy of it."""
+    gap = abs(sent - first_sent)
+    if gap <= COPY_WINDOW:
+        return True
+    seconds = gap.total_seconds()
+    return seconds <= COPY_ZONE_HOURS * 3600 and seconds % 3600 == 0
 
 
 def sentence_fingerprint(sentence: str) -> str:
@@ -361,8 +396,11 @@ class Scanner:
             due_is_default = due is None
             if due is None:
                 due = made_local + timedelta(days=horizons.get(candidate.kind, 7))
+            record_id = self._promise_record_id(message, candidate.sentence)
+            if record_id is None:
+                continue
             promise = Promise(
-                id=promise_id(message.account, message.message_id, candidate.sentence),
+                id=record_id,
                 account=message.account,
                 message_id=message.message_id,
                 thread_key=message.thread_key,
@@ -384,6 +422,18 @@ class Scanner:
                 if message.account in self._open_index:
                     self._open_index[message.account].add(promise)
         return added
+
+    def _promise_record_id(self, message: MailMessage, sentence: str) -> str | None:
+        """The id to store a promise of `message` under, or None if a copy of the message holds it already."""
+        record_id = content_promise_id(message, sentence)
+        earlier = self.store.get_promise(record_id)
+        if earlier is None or earlier.message_id == message.message_id:
+            return record_id
+        if is_copy_of(earlier.made_at, message.date):
+            logger.debug("message %s: promise already stored from its copy %s", message.message_id, earlier.message_id)
+            return None
+        # The same words to the same people again, later: a promise of its own.
+        return promise_id(message.account, message.message_id, sentence)
 
     def _close_kept_promises(self, message: MailMessage) -> int:
         """Mark open promises that `message` (a sent message) delivers as kept."""

@@ -128,3 +128,42 @@ def test_received_mail_only_never_loads_the_extractor():
     sources["acct"].add(INBOX, raw_mail("q", sender="anna@x.org", date=utc(2026, 3, 1)))
     scanner.scan_all()
     assert scanner._extractor is None and SendPromises.calls == 0
+
+
+def test_copies_of_one_sent_message_give_one_promise():
+    # Enron's archive holds one sent message in several folders under other
+    # Message-IDs, minutes apart or a lost time zone (whole hours) apart.
+    scanner, store, sources = make()
+    src = sources["acct"]
+    body = "Thanks.  I'll send you the  lease on Friday.\n"
+    sent_at = utc(2026, 3, 2, 10, 6)
+    src.add(SENT, raw_mail("a", sender=ME, to="anna@x.org", date=sent_at, subject="Lease", body=body))
+    src.add(SENT, raw_mail("b", sender=ME, to="anna@x.org", date=sent_at + timedelta(minutes=2),
+                           subject="Lease", body=body))
+    src.add(Folder("Sent Items", "sent"), raw_mail("c", sender=ME, to="anna@x.org",
+                                                   date=sent_at + timedelta(hours=10), subject="RE: Lease",
+                                                   body=body.replace("  ", " ")))
+    result = scanner.scan_all()[0]
+    assert (result.messages, result.promises) == (3, 1)
+    [promise] = list(store.promises())
+    assert promise.message_id == "<a@test>"
+
+    # A rescan finds the same promise under the same id.
+    src.reset_uidvalidity(SENT)
+    assert scanner.scan_all()[0].promises == 0
+    assert [p.id for p in store.promises()] == [promise.id]
+
+
+def test_the_same_words_again_later_or_to_someone_else_are_new_promises():
+    scanner, store, sources = make()
+    src = sources["acct"]
+    body = "I'll send you the lease on Friday.\n"
+    sent_at = utc(2026, 3, 2, 10, 6)
+    src.add(SENT, raw_mail("a", sender=ME, to="anna@x.org", date=sent_at, subject="Lease", body=body))
+    src.add(SENT, raw_mail("b", sender=ME, to="anna@x.org", date=sent_at + timedelta(hours=2, minutes=1),
+                           subject="Lease", body=body))
+    src.add(SENT, raw_mail("c", sender=ME, to="anna@x.org", date=sent_at + timedelta(days=7),
+                           subject="Lease", body=body))
+    src.add(SENT, raw_mail("d", sender=ME, to="bob@x.org", date=sent_at, subject="Lease", body=body))
+    assert scanner.scan_all()[0].promises == 4
+    assert len({p.id for p in store.promises()}) == 4
