@@ -50,6 +50,7 @@ from kept.models import Address, MailMessage, Promise, Thread
 if TYPE_CHECKING:
     from kept.digest.nudges import ContactItem, IntroItem, LeadItem
 from kept.settings import DEFAULT_HOLDING_REPLY, Settings
+from kept.extractors.people import People, first_name_from_address, given_name, people_from_store
 from kept.storage.base import Store, history_cutoff
 
 __all__ = [
@@ -394,7 +395,6 @@ def first_name(address: Address | None, known_name: str = "") -> str:
     address from other messages: `kept.extractors.people.People.name`) is
     used, then a ``first.last@`` address.
     """
-    from kept.extractors.people import first_name_from_address, given_name
 
     for candidate in (address.name if address else "", known_name):
         found = given_name(one_line(candidate, MAX_NAME_CHARS), address.email if address else "")
@@ -480,8 +480,11 @@ def _names(message: MailMessage | None) -> dict[str, str]:
     return found
 
 
-def _labels(addresses: Iterable[str], names: dict[str, str]) -> tuple[str, ...]:
-    return tuple(names.get(address) or address for address in addresses if address)
+def _labels(addresses: Iterable[str], names: dict[str, str], people: People | None = None) -> tuple[str, ...]:
+    """Display names for `addresses`: from the message, else the name kept knows, else the address."""
+    return tuple(
+        names.get(address) or (people.label(address) if people else address) for address in addresses if address
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,17 +537,18 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         accounts = {p.account for p in promises} | {t.account for t in threads}
         cutoffs = {name: history_cutoff(store, name) for name in accounts}
         news, history_promises = _split_history(promises, cutoffs)
+        people = people_from_store(store, threads, me)
         due_items, undated_items = _promise_sections(
-            store, news, settings, now, today, zone, muted, unnumbered
+            store, news, settings, now, today, zone, muted, unnumbered, people
         )
         lags = reply_lags(threads, me)
-        waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, unnumbered)
-        follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, unnumbered)
+        waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, unnumbered, people)
+        follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, unnumbered, people)
         health = _health_lines(store, settings, zone, today, account)
         from kept.digest.nudges import build_nudge_sections  # it imports this module
 
         nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero)
-        kept_recently = _kept_recently(store, promises, now, zone)
+        kept_recently = _kept_recently(store, promises, now, zone, people)
 
     waiting, old_waiting = _split_items(waiting, cutoffs, lambda item: (item.account, item.since))
     follow_ups, old_follow_ups = _split_items(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
@@ -656,7 +660,9 @@ def _split_items(
     return tuple(news), tuple(old)
 
 
-def _kept_recently(store: Store, promises: list[Promise], now: datetime, zone: tzinfo) -> tuple[KeptItem, ...]:
+def _kept_recently(
+    store: Store, promises: list[Promise], now: datetime, zone: tzinfo, people: People | None = None
+) -> tuple[KeptItem, ...]:
     """Promises a later message kept within the last day, newest first."""
     since = now - KEPT_RECENTLY
     found = [
@@ -670,7 +676,7 @@ def _kept_recently(store: Store, promises: list[Promise], now: datetime, zone: t
         items.append(KeptItem(
             promise_id=promise.id,
             sentence=one_line(promise.sentence, 300),
-            to=_labels(promise.counterparties, _names(message)),
+            to=_labels(promise.counterparties, _names(message), people),
             kept_at=_aware(promise.closed_at or promise.made_at).astimezone(zone),
             evidence=one_line(promise.evidence or "", 200),
         ))
@@ -797,6 +803,7 @@ def _promise_sections(
     zone: tzinfo,
     muted: frozenset[str],
     numbering: _Numbering,
+    people: People | None = None,
 ) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
     soon = today + timedelta(days=settings.digest.due_soon_days)
     undated_before = now - timedelta(days=settings.digest.undated_after_days)
@@ -824,7 +831,7 @@ def _promise_sections(
             message_id=promise.message_id,
             sentence=one_line(promise.sentence, 500),
             subject=one_line(subject),
-            to=_labels(promise.counterparties, _names(message)),
+            to=_labels(promise.counterparties, _names(message), people),
             made_at=_aware(promise.made_at).astimezone(zone),
             due=promise.due,
             due_is_default=promise.due_is_default,
@@ -852,6 +859,7 @@ def _waiting_on_me(
     muted: frozenset[str],
     lags: dict[str, LagStats],
     numbering: _Numbering,
+    people: People | None = None,
 ) -> tuple[WaitingItem, ...]:
     from kept.extractors.waiting import mail_history, my_names
 
@@ -884,10 +892,13 @@ def _waiting_on_me(
     for thread, waiting in found:
         message = store.get_message(thread.account, waiting.message_id)
         sender = message.from_addr if message else None
-        contact_name = one_line(sender.name, MAX_NAME_CHARS) if sender and sender.name else waiting.sender
+        contact_name = (
+            one_line(sender.name, MAX_NAME_CHARS) if sender and sender.name
+            else one_line(people.label(waiting.sender), MAX_NAME_CHARS) if people else waiting.sender
+        )
         subject = one_line(message.subject if message and message.subject else thread.subject)
         body = holding_reply_body(
-            settings.digest.holding_reply, first_name(sender), answer_by, settings.name
+            settings.digest.holding_reply, first_name(sender, people.name(waiting.sender) if people else ""), answer_by, settings.name
         )
         stats = lags.get(waiting.sender)
         items.append(
@@ -917,6 +928,7 @@ def _waiting_on_them(
     zone: tzinfo,
     muted: frozenset[str],
     numbering: _Numbering,
+    people: People | None = None,
 ) -> tuple[FollowUpItem, ...]:
     from kept.extractors.waiting import mail_history
 
@@ -946,7 +958,7 @@ def _waiting_on_them(
                 account=thread.account,
                 message_id=asked.message_id,
                 subject=subject,
-                to=_labels(dict.fromkeys(recipients), _names(message)),
+                to=_labels(dict.fromkeys(recipients), _names(message), people),
                 asked_at=_aware(asked.date).astimezone(zone),
                 waited_hours=(now - _aware(asked.date)).total_seconds() / 3600,
             )

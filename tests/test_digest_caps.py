@@ -246,3 +246,21 @@ def test_every_section_key_has_a_place_in_the_digest() -> None:
     digest = build_digest(MemoryStore(), NOW, make_settings())
     for key, _title, _hint in SECTIONS:
         assert isinstance(getattr(digest, key), tuple)
+
+
+# -- names ---------------------------------------------------------------------
+
+
+def test_the_holding_reply_greets_by_the_name_known_from_other_mail() -> None:
+    store = MemoryStore()
+    no_name = Address("", "jdasovic@example.org")
+    named = Address("Dasovich, Jeff", "jdasovic@example.org")
+    store.put_thread(Thread("w", "home", "w", (received("<w1@x>", "jdasovic@example.org", utc(17)),)))
+    store.put_message(message("<w1@x>", no_name, (Address("", ME),), utc(17), "Rates?"))
+    store.put_thread(Thread("old", "home", "old", (received("<o1@x>", "jdasovic@example.org", utc(2)),
+                                                   sent("<o2@x>", "jdasovic@example.org", utc(2, 11)))))
+    store.put_message(message("<o1@x>", named, (Address("", ME),), utc(2), "Earlier"))
+    digest = build_digest(store, NOW, make_settings())
+    [item] = digest.waiting_on_me
+    assert item.contact_name == "Jeff Dasovich"
+    assert "Hi%20Jeff%2C" in item.reply_link
