@@ -23,7 +23,7 @@ _SENTENCE_END = re.compile(r"(?<=[.?!])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*\u2022]\s
 _OPEN_OFFER = re.compile(
     r"""\b(?:
         if\s+(?:you|there)\b.{0,60}\b(?:any|further|other|additional|more)\s+(?:questions?|concerns?|comments?|issues?|problems?|information|info|help|assistance|thoughts)
-      | if\s+you\s+(?:need|want|would\s+like|require|have)\s+(?:anything|any|something|more|further|help|assistance|me\s+to)
+      | if\s+you\s+(?:need|want|would\s+like|require|have)\s+(?:anything|any|something|more|further|additional|other|extra|help|assistance|me\s+to)
       | if\s+there(?:\s+(?:is|are)|'s|\u2019s)\s+(?:anything|any\s+questions|any\s+problems|something)
       | if\s+you\s+(?:wish|want|would\s+like|need)\b.{0,60}\b(?:assist|help)
       | if\s+you\s+(?:want|would\s+like|wish)\s+(?:me|us|[A-Z]\w+(?:\s+[A-Z]\w+)?)\s+to\b.{0,80}\blet\s+(?:me|us)\s+know

@@ -59,7 +59,7 @@ _AUTOMATED_SENDER = re.compile(
     r"|promotions?|marketing|unsubscribe(?:-\w+)?|customer[-_.]?(?:care|service)|webmaster|surveys?)(?:$|[-_.+])"
     # Words that are also surnames ("john.daily@") count only when alone or
     # joined by "_" or "-", as mailing addresses join them.
-    r"|(?:^|[-_+])(?:daily|weekly|updates?|offers?|list|info)(?:$|[-_+])",
+    r"|(?:^|[-_+])(?:daily|weekly|updates?|offers?|list|info|help)(?:$|[-_+])",
     re.IGNORECASE,
 )
 # Sender domains whose first label marks a mass mailer ("info.iwon.com",

@@ -118,6 +118,7 @@ def test_question_mark_after_a_number_can_still_end_a_question(text):
         "I thought you guys would appreciate this?",
         "We can discuss whenever you have time, also, if you want Eric Groves to come up to discuss let me know.",
         "Hope all is well with you and Shanna.\n\nDo You Yahoo!?\nSend FREE video emails in Yahoo! Mail",
+        "Sally - if you need additional data let me know.",
     ],
 )
 def test_more_offers_and_notices_ask_nothing(text):

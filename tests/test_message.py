@@ -319,7 +319,7 @@ def test_misspelled_windows_charset_is_decoded_in_subject_and_body():
     "sender",
     ["subscriptions@intelligencepress.com", "anchordesk_daily@x.com", "exclusive_offers@sportsline.com",
      "enron_update@concureworkplace.com", "energy_list@spencerstuart.com", "info@mastio.com",
-     "customer.care@dynegy.com", "announcements.enron@enron.com", "iwon@info.iwon.com",
+     "customer.care@dynegy.com", "announcements.enron@enron.com", "iwon@info.iwon.com", "help@lawfirm.com",
      "software@mail02.unitedmarketingstrategies.com", "anchordesk@anchordesk.zdlists.com"],
 )
 def test_automated_by_mass_mailer_sender_or_domain(sender):
