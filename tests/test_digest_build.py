@@ -64,8 +64,9 @@ def sent(message_id: str, to: str, date: datetime, asks: bool = False) -> Thread
     return ThreadMessage(message_id, "sent", date, ME, to=(to,), asks=asks)
 
 
-def received(message_id: str, sender: str, date: datetime) -> ThreadMessage:
-    return ThreadMessage(message_id, "received", date, sender, to=(ME,))
+def received(message_id: str, sender: str, date: datetime, asks: bool = True) -> ThreadMessage:
+    # A person waiting asked something: statements are not listed (see awaiting_my_reply).
+    return ThreadMessage(message_id, "received", date, sender, to=(ME,), asks=asks)
 
 
 def message(message_id: str, sender: Address, to: tuple[Address, ...], date: datetime,
@@ -125,7 +126,7 @@ def filled_store() -> MemoryStore:
     # -- threads: waiting on them
     store.put_thread(Thread("q-old", "home", "contract", (sent("<q1@x>", "frank@example.org", utc(12), asks=True),)))
     store.put_thread(Thread("q-new", "home", "slides", (sent("<q2@x>", "bob@example.org", utc(15), asks=True),)))
-    store.put_thread(Thread("q-recent", "home", "recent", (sent("<q3@x>", "bob@example.org", utc(19), asks=True),)))
+    store.put_thread(Thread("q-recent", "home", "recent", (sent("<q3@x>", "frank@example.org", utc(19), asks=True),)))
     store.put_message(message("<q2@x>", me, (bob,), utc(15), "Slides for Monday", role="sent"))
     store.set_meta("muted_contacts", ["spam@example.net"])
     store.set_meta("health:work", {"ok": False, "failing_since": "2026-11-20T05:12:00+00:00",
