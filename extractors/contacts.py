@@ -20,7 +20,7 @@ from datetime import datetime
 
 from kept.extractors.people import People, canonical_threads
 from kept.extractors.rhythm import ContactHistory, contact_histories
-from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply, reply_lags
+from kept.extractors.waiting import awaiting_my_reply, awaiting_their_reply, mail_history, reply_lags
 from kept.models import Promise, Thread
 from kept.settings import ThreadSettings
 
@@ -79,16 +79,20 @@ def contact_summaries(
     thread_settings: ThreadSettings,
     now: datetime,
     people: People | None = None,
+    names: frozenset[str] = frozenset(),
 ) -> list[ContactSummary]:
     """Every two-way contact, most recent exchange first.
 
     With `people`, each person is one contact whichever address they used.
+    Open threads follow the digest's rules (the user's mail history, and
+    `names`, the user's own names: see `kept.extractors.waiting.my_names`).
     """
     own = frozenset(me)
     people = people or People()
     threads = canonical_threads(threads, people)
     histories = contact_histories(threads, own)
     lags = reply_lags(threads, own)
+    history = mail_history(threads, own)
     promised: dict[str, list[str]] = {}
     for promise in promises:
         if promise.is_open:
@@ -97,10 +101,10 @@ def contact_summaries(
     on_me: dict[str, list[str]] = {}
     on_them: dict[str, list[str]] = {}
     for thread in threads:
-        waiting = awaiting_my_reply(thread, own, thread_settings, now)
+        waiting = awaiting_my_reply(thread, own, thread_settings, now, history, names)
         if waiting is not None:
             on_me.setdefault(waiting.sender, []).append(thread.key)
-        asked = awaiting_their_reply(thread, own, thread_settings, now)
+        asked = awaiting_their_reply(thread, own, thread_settings, now, history)
         if asked is not None:
             for address in Counter(a for a in asked.to + asked.cc if a and a not in own):
                 on_them.setdefault(address, []).append(thread.key)

@@ -31,6 +31,7 @@ def _days(value: float | None) -> str:
 def run_contacts(args: argparse.Namespace) -> int:
     """List every two-way contact: last exchange, rhythm, reply times, open promises and threads."""
     from kept.extractors.contacts import contact_summaries
+    from kept.extractors.waiting import my_names
     from kept.extractors.people import people_from_store
 
     settings = load_settings(args.config_path)
@@ -40,7 +41,10 @@ def run_contacts(args: argparse.Namespace) -> int:
         with store.transaction():
             threads = list(store.threads())
             people = people_from_store(store, threads, settings.addresses)
-            rows = contact_summaries(threads, store.promises(), settings.addresses, settings.threads, now, people)
+            rows = contact_summaries(
+                threads, store.promises(), settings.addresses, settings.threads, now, people,
+                my_names(settings.name, settings.addresses),
+            )
     finally:
         store.close()
     if args.json:
