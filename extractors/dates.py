@@ -19,9 +19,12 @@ Which expression decides:
 * a calendar date before the sent date is something that happened
   ("effective as of March 1"), not a due date: it is skipped and the next
   expression decides; so is time already gone ("earlier this week",
-  "earlier today", "last Friday", "last week");
-* a clock time ("at 3 pm", "by 4:00 p.m.") or lunch ("after lunch", "by
-  lunch") is the sent day, and an urgent word the next day, but only when
+  "earlier today", "last Friday", "last week", "as discussed today", "our
+  conversation this morning", "yesterday and today") and a habit ("each
+  Monday", "every week");
+* a clock time ("at 3 pm", "by 4:00 p.m.", "at 3:30" -- without am/pm
+  only after at / by / before / around / until), lunch ("after lunch",
+  "at lunch") or "in the afternoon / evening" is the sent day, and an urgent word the next day, but only when
   nothing else names a day ("at 6:30 PM on Sunday" is Sunday, "by 3 pm
   tomorrow" tomorrow, "shortly after lunch" the sent day);
 * only the first `MAX_CHARS` characters are read.
@@ -43,7 +46,7 @@ What each expression means (all relative to the writer's calendar day):
   Friday when written on a weekend); "mid-week" the Wednesday of the current
   week (the next one when written after Wednesday); "next week", "early
   next week" the Monday of the following week; "end of next week" its
-  Friday;
+  Friday; "the following Friday" is "next Friday";
 * "this / the weekend", "over / on / during the weekend", "on weekend" are
   the Saturday on or after the sent date; "end of the weekend" the Sunday;
   "next weekend" the Saturday of the next calendar week; "have a nice
@@ -67,7 +70,8 @@ What each expression means (all relative to the writer's calendar day):
 * "by the end of the year" / "year-end" is 31 December of the sent year;
 * "in two days", "within 3 days", "in a couple of days", "in the next few
   days" (few = 3), "within two weeks" count calendar days from the sent
-  date; "in the next week (or so)" is a week later;
+  date; "in the next week (or so)" is a week later; "in about 45 minutes",
+  "in an hour", "within a few hours" the sent day;
 * explicit dates ("by 3/15", "8-14-01", "on March 15th", "the 15th of
   March", "on Thursday, January 6") without a year take the sent date's
   year, or the next year when that would put them more than two months
@@ -76,7 +80,8 @@ What each expression means (all relative to the writer's calendar day):
   next month's when the 12th has passed;
 * numbers that are not dates: prices ("$3/15"), fractions ("1/2 hour",
   "2 1/2"), decimals ("1.3/15"), ranges ("3-5 days"), phone numbers
-  ("713-853-1591": dashed dates need a year);
+  ("713-853-1591": dashed dates need a year), a score or ratio ("3:30"
+  with no at / by before it);
 * urgency: "ASAP", "as soon as possible" / "as soon as I can", "right
   away", "immediately", "shortly" mean the next day (a day's grace): the
   writer named a time, so the promise should not wait for the kind's
@@ -196,8 +201,8 @@ _PAST_DAYS = 61
 def _resolve_weekday(match: re.Match[str], base: date) -> date:
     name = match.group("weekday").lower().rstrip(".")
     found = _weekday_after(base, _WEEKDAYS[name])
-    if (match.group("which") or "").lower() in ("next", "next week"):
-        # "next Friday": the Friday of the next calendar week.
+    if (match.group("which") or "").lower().split()[-1:] in (["next"], ["week"], ["following"]):
+        # "next Friday" / "the following Friday": the Friday of the next calendar week.
         found = _monday_next_week(base) + timedelta(days=_WEEKDAYS[name])
     return found
 
@@ -362,7 +367,15 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
     (
         _compile(
             r"(?:earlier|previously)\s+(?:this\s+(?:week|month|year|morning|afternoon|evening)|today|tonight|in\s+the\s+(?:week|day|month))|"
-            r"last\s+(?:week(?:end)?|month|year|night|(?:" + _WEEKDAY_LONG + r"))"
+            r"last\s+(?:week(?:end)?|month|year|night|(?:" + _WEEKDAY_LONG + r"))|"
+            # a habit names no one day ("each Monday", "every week")
+            r"(?:each|every)\s+(?:day|morning|evening|night|week(?:end)?|month|quarter|year|(?:"
+            + _WEEKDAY_LONG
+            + r"))|"
+            # a talk that took place ("as discussed today", "our conversation
+            # this morning", "deals done yesterday and today")
+            r"(?:yesterday\s+and\s+|(?:discussed|discussion|conversation|talked|spoke)\s+(?:with\s+\w+\s+)?)"
+            r"(?:today|this\s+(?:morning|afternoon))"
         ),
         lambda m, b: None,
         _PAST,
@@ -487,7 +500,15 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
     (_compile(r"(?:in|within|over)\s+the\s+next\s+week(?:\s+or\s+(?:so|two))?"), _fixed(7), _RELATIVE),
     (
         _compile(
-            _PREP + r"(?:(?P<which>next week|next|this coming|this|coming)\s+)?"
+            r"(?:in|within)\s+(?:the\s+next\s+|about\s+|another\s+)?(?:" + _NUMBER_WORDS + r"|half\s+an)\s+"
+            r"(?:more\s+)?(?:minutes?|mins?|hours?|hrs?)"
+        ),
+        _fixed(0),
+        _RELATIVE,
+    ),
+    (
+        _compile(
+            _PREP + r"(?:(?P<which>next week|next|this coming|this|coming|the\s+following)\s+)?"
             r"(?P<weekday>" + _WEEKDAY_LONG + r")(?:\s+(?:morning|afternoon|evening|night|am|pm))?"
         ),
         _resolve_weekday,
@@ -549,7 +570,9 @@ _FALLBACKS: tuple[tuple[re.Pattern[str], Resolver, bool], ...] = (
     (
         _compile(
             _PREP + r"(?:(?:at\s+)?\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.)|"
-            r"(?:(?:shortly|right|just|immediately)\s+)?after\s+lunch|(?:by|before)\s+lunch(?:\s*time)?)"
+            r"(?:(?:shortly|right|just|immediately)\s+)?after\s+lunch|(?:by|before|at)\s+lunch(?:\s*time)?|"
+            # "at 3:30" without am/pm: only after a word that makes it a time
+            r"(?:at|by|before|around|until)\s+\d{1,2}:\d\d|in\s+the\s+(?:afternoon|evening))"
         ),
         _fixed(0),
         False,

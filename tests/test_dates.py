@@ -92,8 +92,11 @@ def test_expressions(text: str, due: date, words: str) -> None:
         "I'll need 1/2 hour with you.",
         "I'll stay 2 1/2 more.",
         "I'll lower the rate to 1.3/15.",
+        "The score was 3:30 at the half and I will tell you more.",
         # time already gone
         "I sent it last Friday and will resend it.",
+        "I will list the deals done yesterday and today.",
+        "We will meet each Monday to set priorities.",
     ],
 )
 def test_no_date(text: str) -> None:
@@ -164,9 +167,18 @@ THURSDAY_JULY = datetime(2001, 7, 12, 9, 0)
         ("I'll have it in early May.", date(2001, 5, 10), "early May"),
         ("I'll have it by the end of April.", date(2001, 4, 30), "by the end of April"),
         ("We'll meet at 4:00 p.m. on March 20.", date(2001, 3, 20), "on March 20"),
+        ("I'll get it at lunch.", date(2001, 3, 14), "at lunch"),
+        ("I'll see you at 3:30.", date(2001, 3, 14), "at 3:30"),
+        ("Let's discuss in the afternoon.", date(2001, 3, 14), "in the afternoon"),
+        ("Let's discuss it tomorrow in the afternoon.", date(2001, 3, 15), "tomorrow"),
+        ("I'll change this in about 45 minutes.", date(2001, 3, 14), "in about 45 minutes"),
+        ("I'll call you back in an hour.", date(2001, 3, 14), "in an hour"),
+        ("I will be back the following Friday.", date(2001, 3, 23), "the following Friday"),
         # time already gone names no date; what follows it may
         ("After our talk earlier this week, I will send it on Monday.", date(2001, 3, 19), "on Monday"),
         ("It is effective as of March 1 and I'll send it Friday.", date(2001, 3, 16), "Friday"),
+        ("As discussed with you today, I will send it on Friday.", date(2001, 3, 16), "on Friday"),
+        ("I'll forward each of these per our discussion this morning by Friday.", date(2001, 3, 16), "by Friday"),
         # a weekday and a date that falls on another day elsewhere: the first wins
         ("I'll send it Friday; the lease starts April 3.", date(2001, 3, 16), "Friday"),
         # the date the sentence gives for the weekday it names wins
