@@ -41,6 +41,9 @@ _CUT_MARKERS = re.compile(
       | _{20,}\s*$                                    # Outlook Web reply rule
       | [^\s].{0,100}@.{0,60}\bon\s+\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?\s*$
                                                     # Lotus: "Jane Doe@ENRON on 10/02/2000 09:12:40 AM"
+      | -{3,}\s*(?:Original\s+message\s+follows|Transcript\s+of\s+session\s+follows
+                  |The\s+following\s+addresses\s+had\s+permanent\s+fatal\s+errors)\s*-{3,}
+      | The\s+original\s+message\s+was\s+received\s+at\b # a bounce the author pasted
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -76,6 +79,33 @@ _DATE_TIME = r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?"
 _LOTUS_DATE_LINE = re.compile(rf"^\s*{_DATE_TIME}\s*$")
 _LOTUS_FROM_DATE = re.compile(rf"(?:^|\s)From:\s.{{1,160}}?{_DATE_TIME}\s*$")
 _LOTUS_FLAT = re.compile(rf"{_DATE_TIME}\s+(?:To|cc):", re.IGNORECASE)
+# Lotus wraps a long sender line so the time of its date lands alone on the
+# next line: "From: "Greg" <g@wt.net>      07/26/99" + "08:22 PM".
+_BARE_TIME_LINE = re.compile(r"^\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?\s*$", re.IGNORECASE)
+_ENDS_IN_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}\s*$")
+
+# Pasted chat transcripts: "lynn8464 (11:11:28 AM): text" and
+# "[10:02] Jane: text". Each turn is someone's chat line, never this
+# message's own words; a wrapped turn continues on the following lines.
+_CHAT_TURN_TIMED = re.compile(
+    r"""^\s*(?:
+        [^\s():\[\]]{1,40}(?:\ [^\s():\[\]]{1,40})?\s*\(\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]\.?M\.?)?\s*\)\s*:
+      | \[\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]\.?M\.?)?\s*\]\s*[^\s:\[\]]{1,40}(?:\ [^\s:\[\]]{1,40})?\s*:
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# "Jane: text" without a time counts only in a run of alternating turns
+# (see _drop_transcripts): one-word speakers, or a first and last name.
+_CHAT_TURN_PLAIN = re.compile(r"^\s*([A-Za-z][\w.\-]{0,24}(?: [A-Z][\w.\-]{0,24})?)\s*:\s+\S")
+# Field labels that look like speakers in an itinerary or a form.
+_NOT_SPEAKERS = frozenset(
+    "from to cc bcc sent date subject re fw fwd time place location where when what who why how note notes "
+    "ps p.s q a attn attention ref phone tel fax cell mobile email e-mail address name title company "
+    "dinner lunch breakfast cocktails reception hotel flight agenda topic purpose status action owner due "
+    "price volume total delivery term comments answer question update issue item".split()
+)
+_CHAT_RUN_MIN = 4
+_CHAT_WRAP_MIN_CHARS = 60
 
 # "On Tue, 3 Oct 2000, Jane Doe wrote:" (possibly wrapped over two lines)
 # and the bare "jane@example.com wrote:" that Enron replies carry.
@@ -232,6 +262,7 @@ def split_fresh(text: str) -> tuple[str, tuple[str, ...]]:
     lines = text.split("\n")
     lines = lines[: _find_cut(lines)]
     lines = _drop_quoted(lines)
+    lines = _drop_transcripts(lines)
     lines = _cut_disclaimer(lines)
     lines = _cut_signature(lines)
 
@@ -264,6 +295,12 @@ def _find_cut(lines: list[str]) -> int:
             continue
         if _CUT_MARKERS.match(line) or _FLAT_OUTLOOK_HEADER.match(line):
             return index
+        if _ENDS_IN_DATE.search(line) and index + 1 < len(lines) and _BARE_TIME_LINE.match(lines[index + 1]):
+            joined = line.rstrip() + " " + lines[index + 1].strip()
+            if _CUT_MARKERS.match(joined):
+                return index
+            if _LOTUS_FROM_DATE.search(joined) and _header_lines_follow(lines, index + 1):
+                return _lotus_block_start(lines, index, include_self=True)
         if _HEADER_FROM.match(line) and _outlook_block_follows(lines, index):
             return index
         if _LOTUS_FLAT.search(line):
@@ -375,6 +412,62 @@ def _drop_quoted(lines: list[str]) -> list[str]:
         kept.append(line)
         index += 1
     return kept
+
+
+def _drop_transcripts(lines: list[str]) -> list[str]:
+    """Remove the turns of pasted chat transcripts, with the wrapped lines of each turn."""
+    drop = [False] * len(lines)
+    for index, line in enumerate(lines):
+        # The substring tests are cheap and spare most lines the pattern.
+        if ":" in line and len(line) <= _MARKER_LINE_MAX and _CHAT_TURN_TIMED.match(line):
+            drop[index] = True
+    _mark_plain_chat_runs(lines, drop)
+    if not any(drop):
+        return lines
+    kept: list[str] = []
+    previous_dropped = ""
+    for index, line in enumerate(lines):
+        if drop[index]:
+            previous_dropped = line
+            continue
+        if previous_dropped and line.strip() and len(previous_dropped.rstrip()) >= _CHAT_WRAP_MIN_CHARS:
+            # A long turn wrapped onto this line by the mail client.
+            previous_dropped = line
+            continue
+        previous_dropped = ""
+        kept.append(line)
+    return kept
+
+
+def _mark_plain_chat_runs(lines: list[str], drop: list[bool]) -> None:
+    """Mark runs of "Name: text" lines where two speakers take turns, at least `_CHAT_RUN_MIN` lines long.
+
+    People address several colleagues in one message ("Anthony: ...",
+    "Jenny: ..."), each once, usually in paragraphs; a chat has two people
+    answering each other line after line.
+    """
+    run: list[tuple[int, str]] = []
+
+    def close() -> None:
+        if not run:
+            return
+        speakers = [speaker for _, speaker in run]
+        changes = sum(1 for a, b in zip(speakers, speakers[1:]) if a != b)
+        if len(run) >= _CHAT_RUN_MIN and len(set(speakers)) == 2 and changes >= _CHAT_RUN_MIN - 1:
+            for index, _ in run:
+                drop[index] = True
+        run.clear()
+
+    for index, line in enumerate(lines):
+        found = _CHAT_TURN_PLAIN.match(line) if ":" in line and len(line) <= _MARKER_LINE_MAX else None
+        speaker = found.group(1).lower() if found else ""
+        if found and speaker not in _NOT_SPEAKERS:
+            run.append((index, speaker))
+        elif run and line.strip() and not found and len(lines[run[-1][0]].rstrip()) >= _CHAT_WRAP_MIN_CHARS:
+            continue  # the wrapped tail of the last turn
+        else:
+            close()
+    close()
 
 
 def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:

@@ -1040,6 +1040,7 @@ _QUOTE_LINE = re.compile(r"^\s*(?:>|\|)")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022o]\s|\d{1,2}[.)]\s|[a-z][.)]\s)")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[!?])\s+|\s+-{2,}\s+|\s*;\s+(?=I\b)")
+_SENTENCE_END_KEEP = re.compile(f"({_SENTENCE_END.pattern})")
 _WHITESPACE = re.compile(r"\s+")
 # The word before a full stop that may be an abbreviation rather than the end
 # of a sentence: "Ms", "e.g", "p.m", "U.S", an initial. Bounded: the
@@ -1114,25 +1115,28 @@ def split_sentences(text: str) -> list[str]:
 
 def _split_unit(unit: str) -> list[str]:
     """Split one whitespace-collapsed line or paragraph at sentence ends, not at abbreviations."""
-    parts: list[str] = []
-    start = 0
-    for end in _SENTENCE_END.finditer(unit):
-        if end.start() > 0 and unit[end.start() - 1] == "." and _abbreviation_before(unit, end.start(), end.end()):
-            continue
-        parts.append(unit[start : end.start()])
-        start = end.end()
-    parts.append(unit[start:])
+    # Split in C keeping the separators, then glue back the few pieces
+    # that end in an abbreviation: a Python loop over every match cost
+    # more than the rest of the splitting.
+    pieces = _SENTENCE_END_KEEP.split(unit)
+    parts = [pieces[0]]
+    for index in range(1, len(pieces) - 1, 2):
+        separator, following = pieces[index] or "", pieces[index + 1]
+        if parts[-1].endswith(".") and separator[:1].isspace() and _abbreviation_before(parts[-1], following):
+            parts[-1] += separator + following
+        else:
+            parts.append(following)
     return parts
 
 
-def _abbreviation_before(unit: str, stop: int, resume: int) -> bool:
-    """True if the full stop ending ``unit[:stop]`` closes an abbreviation, judged by what follows at `resume`."""
-    found = _ABBREVIATION_TAIL.search(unit[max(0, stop - _ABBREVIATION_LOOK) : stop])
+def _abbreviation_before(text: str, ahead: str) -> bool:
+    """True if the full stop ending `text` closes an abbreviation, judged by the text `ahead`."""
+    found = _ABBREVIATION_TAIL.search(text[-_ABBREVIATION_LOOK:])
     if found is None:
         return False
     word = found.group(1)
     lowered = word.lower()
-    ahead = unit[resume : resume + _ABBREVIATION_LOOK]
+    ahead = ahead[:_ABBREVIATION_LOOK]
     if lowered in _NEVER_FINAL:
         return True
     if len(word) == 1:

@@ -283,3 +283,63 @@ def test_company_and_from_date_on_one_line_is_cut():
         "To:\tRichard Roe/Corp/Enron@ENRON\ncc:\nSubject: x\n"
     )
     assert clean_body(body) == "Count me in."
+
+
+def test_lotus_from_line_with_the_time_wrapped_onto_the_next_line_is_cut():
+    body = (
+        "Greg,  Will there be some small foods?\n\n\tEnron Capital & Trade Resources Corp.\n\n"
+        '\tFrom:  "Greg Doe" <greg@example.net>                           07/26/99\n08:22 PM\n\n'
+        "To: a@example.com, b@example.com\nSubject: wine tasting\n\nI will bring the wine.\n"
+    )
+    assert clean_body(body) == "Greg,  Will there be some small foods?"
+
+
+def test_lotus_on_date_attribution_with_the_time_wrapped_is_cut():
+    body = (
+        "Thanks for these.  I will do invitations this weekend.  --Sally\n\n"
+        '"Cindy Doe" <cindy@example.com> on 04/19/2001\n09:01:03 PM\n'
+        "Please respond to x\nI will send the list.\n"
+    )
+    assert clean_body(body) == "Thanks for these.  I will do invitations this weekend.  --Sally"
+
+
+def test_a_date_at_the_end_of_a_sentence_is_not_a_header():
+    body = "I will send the lease by 07/26/99\n08:22 PM is when I leave.\n"
+    assert clean_body(body) == body.strip()
+
+
+def test_a_pasted_bounce_is_cut():
+    body = (
+        "Sorry, I'll resend it to your new address tonight.\n\n"
+        "The original message was received at Mon, 8 Jan 2001 21:04:20 GMT\nfrom [172.28.10.38]\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n<andy@example.com>\n\n"
+        "   ----- Original message follows -----\n\nI will be there this weekend.\n"
+    )
+    assert clean_body(body) == "Sorry, I'll resend it to your new address tonight."
+
+
+def test_timed_chat_transcript_turns_are_dropped_with_their_wrapped_lines():
+    body = (
+        "I'll call him tomorrow.  See our chat below.\n\n"
+        "lynn8464 (11:11:28 AM): I will send you the file tonight and we can go over the\n"
+        "numbers tomorrow\n"
+        "jdoe (11:12:02 AM): ok\n"
+        "[11:13] Lynn Doe: I'll call you\n\n"
+        "Thanks"
+    )
+    assert clean_body(body) == "I'll call him tomorrow.  See our chat below.\n\nThanks"
+
+
+def test_untimed_chat_needs_two_speakers_taking_turns():
+    chat = "Lynn: I will send the file tonight\nBob: ok thanks\nLynn: I'll call you tomorrow\nBob: sure\n"
+    assert clean_body("Our chat:\n" + chat + "\nI will check.") == "Our chat:\n\nI will check."
+    # Addressing several people once each, or a form with labels, is the author's own text.
+    memo = "Anthony: I will send the budget.\nJenny: Can Ken finish today?\nMike: I will call you.\nSue: thanks\n"
+    assert clean_body(memo) == memo.strip()
+    itinerary = "Dinner: 7 pm at the Warwick\nTime: noon\nDinner: Versailles Room\nTime: 7 pm\n"
+    assert clean_body(itinerary) == itinerary.strip()
+
+
+def test_a_time_in_parentheses_in_prose_is_not_a_chat_turn():
+    body = "We meet tomorrow (10:30 AM) in my office, and I will bring the draft.\n"
+    assert clean_body(body) == body.strip()
