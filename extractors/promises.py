@@ -1039,7 +1039,8 @@ def choose(
 _QUOTE_LINE = re.compile(r"^\s*(?:>|\|)")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022o]\s|\d{1,2}[.)]\s|[a-z][.)]\s)")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[!?])\s+|\s+-{2,}\s+|\s*;\s+(?=I\b)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])|(?<=[!?])\s+|\s+-{2,}\s+|\s*;\s+(?=I\b)")
+_QUOTE_MARK = re.compile('["\u201c\u201d]')
 _SENTENCE_END_KEEP = re.compile(f"({_SENTENCE_END.pattern})")
 _WHITESPACE = re.compile(r"\s+")
 # The word before a full stop that may be an abbreviation rather than the end
@@ -1095,7 +1096,18 @@ def split_sentences(text: str) -> list[str]:
     Hard-wrapped lines of a paragraph are joined; list items and quoted
     lines (``>``) are kept apart, quoted lines dropped.
     """
-    sentences: list[str] = []
+    return [sentence for sentence, _spoken in _sentences(text)]
+
+
+def _sentences(text: str) -> list[tuple[str, bool]]:
+    """`split_sentences` with, for each sentence, whether it starts inside quotation marks.
+
+    A sentence that starts inside a quotation closed later in its paragraph
+    is someone else's speech - the dialogue of a pasted joke ("I'll give you
+    back 10 years," said the monkey), a quoted message - never a promise of
+    the author's.
+    """
+    sentences: list[tuple[str, bool]] = []
     for paragraph in _PARAGRAPH_BREAK.split(text[:MAX_TEXT_CHARS]):
         units: list[str] = []
         for line in paragraph.splitlines():
@@ -1109,23 +1121,59 @@ def split_sentences(text: str) -> list[str]:
             unit = _WHITESPACE.sub(" ", unit).strip()
             if not unit:
                 continue
-            sentences.extend(part for part in (p.strip() for p in _split_unit(unit)) if part)
+            spans = _speech_spans(unit)
+            for part, start in _split_unit(unit):
+                part = part.strip()
+                if part:
+                    sentences.append((part, any(opened < start < closed for opened, closed in spans)))
     return sentences
 
 
-def _split_unit(unit: str) -> list[str]:
-    """Split one whitespace-collapsed line or paragraph at sentence ends, not at abbreviations."""
+def _speech_spans(unit: str) -> list[tuple[int, int]]:
+    """(opening, closing) positions of the quotations in `unit`.
+
+    A straight quote opens after a space and before a word, and closes
+    after a word and before a space or punctuation; one that fits neither
+    (the inch mark of '12" pipe' outside a quotation) is ignored, and a
+    quotation never closed counts for nothing.
+    """
+    if '"' not in unit and "\u201c" not in unit:
+        return []
+    spans: list[tuple[int, int]] = []
+    opened: int | None = None
+    for mark in _QUOTE_MARK.finditer(unit):
+        index = mark.start()
+        before = unit[index - 1] if index else " "
+        after = unit[index + 1] if index + 1 < len(unit) else " "
+        if opened is None:
+            if mark.group() == "\u201c" or (mark.group() == '"' and before in " ([" and not after.isspace()):
+                opened = index
+        elif mark.group() == "\u201d" or (mark.group() == '"' and not before.isspace() and after in " .,;:!?)]"):
+            spans.append((opened, index))
+            opened = None
+    return spans
+
+
+def _split_unit(unit: str) -> list[tuple[str, int]]:
+    """Split one whitespace-collapsed line or paragraph at sentence ends, not at abbreviations.
+
+    Returns each sentence with its position in `unit`.
+    """
     # Split in C keeping the separators, then glue back the few pieces
     # that end in an abbreviation: a Python loop over every match cost
     # more than the rest of the splitting.
     pieces = _SENTENCE_END_KEEP.split(unit)
-    parts = [pieces[0]]
+    parts = [(pieces[0], 0)]
+    position = len(pieces[0])
     for index in range(1, len(pieces) - 1, 2):
         separator, following = pieces[index] or "", pieces[index + 1]
-        if parts[-1].endswith(".") and separator[:1].isspace() and _abbreviation_before(parts[-1], following):
-            parts[-1] += separator + following
+        start = position + len(separator)
+        last, last_start = parts[-1]
+        if last.endswith(".") and separator[:1].isspace() and _abbreviation_before(last, following):
+            parts[-1] = (last + separator + following, last_start)
         else:
-            parts.append(following)
+            parts.append((following, start))
+        position = start + len(following)
     return parts
 
 
@@ -1155,8 +1203,8 @@ def candidate_sentences(text: str) -> list[str]:
     """The sentences of `text` worth parsing: those with a commitment cue."""
     return [
         sentence
-        for sentence in split_sentences(text)
-        if len(sentence) <= MAX_SENTENCE_CHARS and _CUE.search(sentence.translate(_APOSTROPHES))
+        for sentence, spoken in _sentences(text)
+        if not spoken and len(sentence) <= MAX_SENTENCE_CHARS and _CUE.search(sentence.translate(_APOSTROPHES))
     ]
 
 

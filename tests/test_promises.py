@@ -356,6 +356,28 @@ def test_a_promise_to_a_titled_person_keeps_the_name(extractor: PromiseExtractor
     assert [c.sentence for c in found] == ["I will forward your message to Ms. Patrick today."]
 
 
+def test_speech_inside_quotation_marks_is_not_a_candidate() -> None:
+    joke = (
+        'The monkey objected. "What?  Make them laugh?  Ten years will do, and the other\n'
+        "10 years I'll give you back.\"  So God agreed.  I will send the rest tomorrow."
+    )
+    assert candidate_sentences(joke) == ["I will send the rest tomorrow."]
+    curly = "He said \u201cOkay.  We will call you Monday.\u201d  I will follow up."
+    assert candidate_sentences(curly) == ["I will follow up."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'We need 12" pipe. I will order it today. Also 8" valves.',  # inch marks
+        'We will "fix" it. I will order it today.',  # a quoted word
+        'He wrote "thanks. I will order it today.',  # never closed
+    ],
+)
+def test_stray_or_short_quotes_do_not_hide_promises(text: str) -> None:
+    assert "I will order it today." in candidate_sentences(text)
+
+
 def test_prefilter_skips_sentences_without_a_cue() -> None:
     text = "The price is fine. Let me know. I'll send it. We should meet. Let's talk."
     assert candidate_sentences(text) == ["I'll send it.", "We should meet.", "Let's talk."]
