@@ -50,6 +50,7 @@ from kept.models import Address, MailMessage, Promise, Thread
 if TYPE_CHECKING:
     from kept.digest.nudges import ContactItem, IntroItem, LeadItem
 from kept.settings import DEFAULT_HOLDING_REPLY, Settings
+from kept.extractors.cleaning import normalize_subject
 from kept.extractors.people import People, first_name_from_address, given_name, people_from_store
 from kept.storage.base import Store, history_cutoff
 
@@ -550,6 +551,12 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero)
         kept_recently = _kept_recently(store, promises, now, zone, people)
 
+    # Copies of one message (Enron's sent folders hold many, hours apart and
+    # under new Message-IDs) and a question asked twice the same day are one item.
+    waiting = _one_per_copy(waiting, lambda i: (i.contact, normalize_subject(i.subject)), lambda i: i.since)
+    follow_ups = _one_per_copy(
+        follow_ups, lambda i: (i.to, normalize_subject(i.subject)), lambda i: i.asked_at
+    )
     waiting, old_waiting = _split_items(waiting, cutoffs, lambda item: (item.account, item.since))
     follow_ups, old_follow_ups = _split_items(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
     intros, _ = _split_items(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))
@@ -645,6 +652,24 @@ def _split_history(
         else:
             news.append(promise)
     return news, old
+
+
+#: Items with the same people and subject this close together are one item.
+COPY_WINDOW = timedelta(days=1)
+
+
+def _one_per_copy(items: Sequence[Any], key: Any, when: Any) -> tuple[Any, ...]:
+    """`items` without those that repeat an earlier item's `key` within `COPY_WINDOW`."""
+    last_seen: dict[Any, datetime] = {}
+    kept: list[Any] = []
+    for item in sorted(items, key=when):
+        identity = key(item)
+        previous = last_seen.get(identity)
+        last_seen[identity] = when(item)
+        if previous is not None and when(item) - previous <= COPY_WINDOW:
+            continue
+        kept.append(item)
+    return tuple(kept)
 
 
 def _split_items(

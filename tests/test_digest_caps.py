@@ -264,3 +264,18 @@ def test_the_holding_reply_greets_by_the_name_known_from_other_mail() -> None:
     [item] = digest.waiting_on_me
     assert item.contact_name == "Jeff Dasovich"
     assert "Hi%20Jeff%2C" in item.reply_link
+
+
+def test_copies_of_one_question_are_one_follow_up() -> None:
+    """Enron's sent folders hold the same message several times, hours apart, under new ids."""
+    store = MemoryStore()
+    for n, hour in enumerate((7, 22)):
+        key = f"copy{n}"
+        store.put_thread(Thread(key, "home", "", (sent(f"<{key}@x>", "george@example.org", utc(5, hour), asks=True),)))
+        store.put_message(message(f"<{key}@x>", Address("Me", ME), (Address("George", "george@example.org"),),
+                                  utc(5, hour), "", role="sent"))
+    store.put_thread(Thread("later", "home", "", (sent("<later@x>", "george@example.org", utc(9), asks=True),)))
+    store.put_message(message("<later@x>", Address("Me", ME), (Address("George", "george@example.org"),),
+                              utc(9), "", role="sent"))
+    digest = build_digest(store, NOW, make_settings())
+    assert [item.message_id for item in digest.waiting_on_them] == ["<copy0@x>", "<later@x>"]
