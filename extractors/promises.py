@@ -1113,7 +1113,9 @@ def _sentences(text: str) -> list[tuple[str, bool]]:
         for line in paragraph.splitlines():
             if _QUOTE_LINE.match(line):
                 continue
-            if not units or _LIST_ITEM.match(line):
+            # A line ending in a colon introduces a block (an address, a
+            # list, a table) that is not part of its sentence.
+            if not units or _LIST_ITEM.match(line) or units[-1].rstrip().endswith(":"):
                 units.append(line)
             else:
                 units[-1] += " " + line
