@@ -92,7 +92,7 @@ def contact_summaries(
     threads = canonical_threads(threads, people)
     histories = contact_histories(threads, own)
     lags = reply_lags(threads, own)
-    history = mail_history(threads, own)
+    answered = mail_history(threads, own)
     promised: dict[str, list[str]] = {}
     for promise in promises:
         if promise.is_open:
@@ -101,10 +101,10 @@ def contact_summaries(
     on_me: dict[str, list[str]] = {}
     on_them: dict[str, list[str]] = {}
     for thread in threads:
-        waiting = awaiting_my_reply(thread, own, thread_settings, now, history, names)
+        waiting = awaiting_my_reply(thread, own, thread_settings, now, answered, names)
         if waiting is not None:
             on_me.setdefault(waiting.sender, []).append(thread.key)
-        asked = awaiting_their_reply(thread, own, thread_settings, now, history)
+        asked = awaiting_their_reply(thread, own, thread_settings, now, answered)
         if asked is not None:
             for address in Counter(a for a in asked.to + asked.cc if a and a not in own):
                 on_them.setdefault(address, []).append(thread.key)
