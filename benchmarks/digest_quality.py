@@ -207,6 +207,12 @@ def _message_view(record: dict[str, Any] | None, chars: int) -> dict[str, Any]:
     }
 
 
+def _evidence_id(evidence: str) -> str:
+    """The Message-ID an evidence string names ("attachment x.xls in <id@host>")."""
+    start = evidence.rfind("<")
+    return evidence[start:] if start >= 0 and evidence.endswith(">") else ""
+
+
 def _later_sent(
     index: RawIndex, after: datetime, until: datetime, people: set[str], subject: str, limit: int = 6
 ) -> list[dict[str, Any]]:
@@ -252,6 +258,8 @@ def packets_for(
                 "evidence": evidence,
             },
             "later_mail_from_user": _later_sent(index, made_at, now, people, record["subject"] if record else ""),
+            # The message kept took as delivering it, whoever it went to.
+            "evidence_message": _message_view(index.by_id.get(_evidence_id(evidence)), 1500) if evidence else None,
         })
 
     def waiting_packet(item: Any, origin: str) -> None:
