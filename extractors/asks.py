@@ -44,6 +44,20 @@ _OPEN_OFFER = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+# "Let me know when you want to meet", "... if you have an opinion", "... if
+# you have a conflict": the other side decides whether there is anything to
+# say, so nobody waits on them (found in the user's own unanswered mail on the
+# development digests). Checked before "let me know when ...", which asks.
+_THEIR_CALL = re.compile(
+    r"""\blet\s+(?:me|us)\s+know\s+(?:
+        (?:when|if|whenever)\s+you(?:'d|\s+would|\s+want|\s+wish|\s+feel)\s+(?:like\s+)?(?:to\b|it\b|one\b|a\b)
+      | (?:when|if|whenever)\s+you(?:'re|\s+are)\s+(?:ready|back|in\s+town|around|free\s+sometime)
+      | if\s+you\s+have\s+(?:an?\s+|any\s+)?(?:opinion|thoughts?|suggestions?|ideas?|input|feedback|preference|conflicts?)\b
+      | if\s+you\s+(?:cannot|can'?t|can\s+not|are\s+unable\s+to)\s+(?:attend|make\s+it|come|join)
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
 # Questions that are greetings or rhetoric, not waiting on anything.
 _SMALL_TALK = re.compile(
     r"""^\s*(?:hi|hello|hey|dear)?\s*\w*[,!]?\s*(?:
@@ -108,6 +122,8 @@ def _asks_sentence(sentence: str) -> bool:
         # A "sentence" this long is a table or pasted data, not a request.
         return False
     if _OPEN_OFFER.search(sentence) and not _LET_ME_KNOW_WHAT.search(sentence):
+        return False
+    if _THEIR_CALL.search(sentence) and not sentence.rstrip().endswith("?"):
         return False
     if sentence.rstrip().endswith("?"):
         words = re.findall(r"[A-Za-z']+", sentence)

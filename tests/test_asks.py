@@ -147,3 +147,23 @@ def test_more_offers_and_notices_ask_nothing(text):
 )
 def test_addressees(text, expected):
     assert addressees(text) == expected
+
+
+def test_their_call_is_no_question() -> None:
+    """Found in the user's own unanswered mail on the development digests: the other side decides."""
+    for text in (
+        "Let me know when you want to have the other meeting.",
+        "Thanks for the report. Let me know when you want to discuss comp issues.",
+        "Let me know if you have an opinion.",
+        "Please let me know if you have a conflict.",
+        "Let me know when you are back in Houston.",
+        "Let me know if you cannot attend.",
+    ):
+        assert not asks(text), text
+    for text in (
+        "Let me know when you can meet.",
+        "Let me know when you get a chance. Is the database down?",
+        "Let me know when you would like to meet. Can you send the file?",
+        "Would you let me know when you want to meet?",
+    ):
+        assert asks(text), text
