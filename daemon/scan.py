@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
 from kept.extractors.asks import asks
 from kept.extractors.cleaning import normalize_subject
-from kept.extractors.fulfilment import find_fulfilment
+from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
@@ -440,10 +440,13 @@ class Scanner:
         recipients = {a.email for a in message.recipients}
         closed = 0
         index = self._open_promises(message.account)
-        for promise in index.related(message.thread_key, recipients):
+        # Named third parties ("I'll forward it to Barry") are found by the
+        # name words of the To recipients.
+        names = recipient_tokens(message.to)
+        for promise in index.related(message.thread_key, recipients, names):
             if promise.message_id == message.message_id or message.date <= promise.made_at:
                 continue
-            evidence = find_fulfilment(promise, message)
+            evidence = find_fulfilment(promise, message, self.me)
             if not evidence:
                 continue
             # The index is this pass's copy; the user may have closed the
@@ -476,6 +479,7 @@ class _OpenPromises:
         self._promises: dict[str, Promise] = {}
         self._by_thread: dict[str, set[str]] = {}
         self._by_party: dict[str, set[str]] = {}
+        self._by_name: dict[str, set[str]] = {}
         for promise in promises:
             self.add(promise)
 
@@ -485,6 +489,8 @@ class _OpenPromises:
         self._by_thread.setdefault(promise.thread_key, set()).add(promise.id)
         for party in promise.counterparties:
             self._by_party.setdefault(party, set()).add(promise.id)
+        for name in name_tokens(promise.named_person):
+            self._by_name.setdefault(name, set()).add(promise.id)
 
     def discard(self, promise: Promise) -> None:
         """Forget a promise that is no longer open."""
@@ -493,10 +499,14 @@ class _OpenPromises:
         self._by_thread.get(promise.thread_key, set()).discard(promise.id)
         for party in promise.counterparties:
             self._by_party.get(party, set()).discard(promise.id)
+        for name in name_tokens(promise.named_person):
+            self._by_name.get(name, set()).discard(promise.id)
 
-    def related(self, thread_key: str, recipients: set[str]) -> list[Promise]:
-        """Open promises in this thread or made to any of `recipients`, oldest first."""
+    def related(self, thread_key: str, recipients: set[str], names: Iterable[str] = ()) -> list[Promise]:
+        """Open promises in this thread, made to any of `recipients` or naming one of `names`, oldest first."""
         ids = set(self._by_thread.get(thread_key, ()))
         for recipient in recipients:
             ids |= self._by_party.get(recipient, set())
+        for name in names:
+            ids |= self._by_name.get(name, set())
         return sorted((self._promises[i] for i in ids), key=lambda p: (p.made_at, p.id))

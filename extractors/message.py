@@ -23,7 +23,7 @@ from email.message import Message
 from kept.extractors.cleaning import html_to_text, split_fresh, strip_control
 from kept.models import Address, MailMessage, RawMessage, Role
 
-__all__ = ["parse_message", "is_automated", "is_bulk_text"]
+__all__ = ["parse_message", "is_automated", "is_bulk_text", "is_forward"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class _Body:
     attachment_names: list[str] = field(default_factory=list)
     has_attachment: bool = False
     calendar_invite: bool = False
+    attached_message: bool = False
 
 
 def parse_message(
@@ -253,6 +254,7 @@ def _parse(
         calendar_invite=body.calendar_invite,
         problems=tuple(dict.fromkeys(problems)),
         size=size,
+        forwarded=body.attached_message or is_forward(subject, text),
     )
 
 
@@ -527,6 +529,7 @@ def _visit_leaf(part: Message, ctype: str, body: _Body, problems: list[str]) -> 
         body.calendar_invite = True
     if ctype.startswith("message/") and ctype != "message/delivery-status":
         body.has_attachment = True
+        body.attached_message = True
         body.attachment_names.append(filename or "forwarded message")
         return
     is_text_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
@@ -622,6 +625,39 @@ def _links(text: str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- automated mail
+
+
+# Only the outermost prefix counts: "FW: Re: x" forwards, "Re: FW: x" answers.
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw)\s*:", re.IGNORECASE)
+# A block the author's mail program opens when forwarding.
+_FORWARD_MARKER = re.compile(
+    r"^\s*(?:-{3,}\s*Forwarded\s+(?:by\b|message\b)|Begin\s+forwarded\s+message:)", re.IGNORECASE
+)
+# The start of older mail under a reply or a forward.
+_EARLIER_MAIL = re.compile(
+    r"^\s*(?:-{2,}\s*Original\s+Message\s*-{2,}|\*?From:\s|>|[^\s].{0,100}@.{0,60}\bon\s+\d{1,2}/\d{1,2}/\d{2,4}\b)",
+    re.IGNORECASE,
+)
+_FORWARD_SCAN_LINES = 3_000
+_FORWARD_LINE_MAX = 400
+
+
+def is_forward(subject: str, text: str) -> bool:
+    """True if a message with this subject and whole body text forwards earlier mail.
+
+    Either the first block of older mail is a "Forwarded by" / "Forwarded
+    message" block (Lotus Notes and Gmail forward under any subject), or the
+    subject starts with Fw:/Fwd: and older mail follows (Outlook forwards
+    under "-----Original Message-----", as it replies).
+    """
+    for line in text.split("\n", _FORWARD_SCAN_LINES)[:_FORWARD_SCAN_LINES]:
+        if not line.strip() or len(line) > _FORWARD_LINE_MAX:
+            continue
+        if _FORWARD_MARKER.match(line):
+            return True
+        if _EARLIER_MAIL.match(line):
+            return bool(_FORWARD_SUBJECT.match(subject))
+    return False
 
 
 def is_automated(message: Message, from_email: str) -> bool:

@@ -459,6 +459,7 @@ def _promise_row(p: Promise, today: date) -> dict[str, Any]:
         "due_is_default": p.due_is_default,
         "confidence": p.confidence,
         "evidence": p.evidence,
+        "closed_at": p.closed_at.isoformat() if p.closed_at else None,
         "message_id": p.message_id,
         "account": p.account,
         "rule": p.rule_id,
@@ -586,6 +587,16 @@ def cmd_promises(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
+    if args.kept:
+        # What kept each promise, and when: a wrong "kept" hides a debt.
+        kept_table = Table(title=f"Kept promises ({len(rows)})")
+        for column in ("id", "kept on", "to", "promise", "evidence"):
+            kept_table.add_column(column, overflow="fold")
+        for row in rows:
+            kept_table.add_row(row["id"], (row["closed_at"] or "–")[:16].replace("T", " "),
+                               ", ".join(row["to"][:2]), row["sentence"][:120], row["evidence"] or "–")
+        _console().print(kept_table)
+        return 0
     table = Table(title=f"Promises ({len(rows)})")
     for column in ("id", "due", "to", "promise", "status"):
         table.add_column(column, overflow="fold")

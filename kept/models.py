@@ -90,6 +90,9 @@ class MailMessage:
         auto-replies, bounces, noreply senders.
     :ivar calendar_invite: True if the message carries a text/calendar part
         or .ics file (a meeting request).
+    :ivar forwarded: True if the message forwards earlier mail: an attached
+        message, a "Forwarded by" / "Forwarded message" block first, or a
+        Fw:/Fwd: subject over an "Original Message" or header block.
     :ivar problems: short descriptions of what could not be read.
     :ivar size: length of the raw message in bytes.
     :ivar thread_key: conversation key; empty until threading assigns it.
@@ -115,6 +118,7 @@ class MailMessage:
     problems: tuple[str, ...] = ()
     size: int = 0
     thread_key: str = ""
+    forwarded: bool = False
 
     @property
     def recipients(self) -> tuple[Address, ...]:

@@ -85,10 +85,15 @@ def test_talked_wording_keeps_a_call_or_meet_promise() -> None:
     assert find_fulfilment(promise("call-or-meet", "call you"), later) == '"Good talking" in <later@enron.com>'
 
 
-def test_reply_in_thread_keeps_a_follow_up_promise() -> None:
-    assert find_fulfilment(promise("follow-up", "get back to you"), message()) == (
-        "reply in the thread in <later@enron.com>"
-    )
+def test_a_reply_in_the_thread_that_reports_back_keeps_a_follow_up_promise() -> None:
+    checked = replace(promise("follow-up", "check this"), sentence="I will check this.")
+    later = message(body_text="Sally, I reviewed the contract. It is a standard form, so no issue.")
+    assert find_fulfilment(checked, later) == 'answer "I reviewed" in <later@enron.com>'
+
+
+def test_a_reply_in_the_thread_that_says_nothing_of_it_does_not_keep_a_follow_up_promise() -> None:
+    # Before: any reply in the thread closed "I will get back to you".
+    assert find_fulfilment(promise("follow-up", "get back to you"), message()) is None
 
 
 def test_follow_up_needs_the_thread_or_wording() -> None:
@@ -97,7 +102,7 @@ def test_follow_up_needs_the_thread_or_wording() -> None:
 
 
 def test_as_promised_wording_keeps_any_kind_in_the_thread() -> None:
-    later = message(body_text="As promised, the numbers are below.")
+    later = message(body_text="As promised, the model is fixed now.")
     assert find_fulfilment(promise("other", "fix the model"), later) == '"As promised" in <later@enron.com>'
 
 
@@ -157,3 +162,125 @@ def test_as_discussed_is_not_a_delivery_and_meeting_words_need_the_topic() -> No
     unrelated = message(thread_key="t-other", subject="Lunch", body_text="Nice to see you yesterday!")
     assert find_fulfilment(meet, unrelated) is None
     assert find_fulfilment(meet, replace(unrelated, thread_key="t-storage")) is not None
+
+
+# Rules of issue #14 item 4, each seen on real mail (see the module docstring).
+
+ME = frozenset({"me@enron.com", "me@home.net"})
+
+
+def test_too_late_for_its_due_date_keeps_nothing() -> None:
+    attached = message(has_attachment=True, attachment_names=("storage.xls",))
+    assert find_fulfilment(promise("deliver"), replace(attached, date=MADE_AT + timedelta(days=8))) is not None
+    assert find_fulfilment(promise("deliver"), replace(attached, date=MADE_AT + timedelta(days=9))) is None
+
+
+def test_never_more_than_max_days_after_it_was_made() -> None:
+    far_due = replace(promise("deliver"), due=date(2001, 12, 31))
+    attached = message(has_attachment=True, attachment_names=("storage.xls",))
+    assert find_fulfilment(far_due, replace(attached, date=MADE_AT + timedelta(days=29))) is not None
+    assert find_fulfilment(far_due, replace(attached, date=MADE_AT + timedelta(days=31))) is None
+
+
+def test_a_forward_to_my_own_other_address_keeps_nothing() -> None:
+    to_me = message(to=(Address("", "me@home.net"),), forwarded=True, has_attachment=True)
+    assert find_fulfilment(promise("deliver", "forward you the storage report"), to_me, ME) is None
+
+
+@pytest.mark.parametrize("text", ["Cool.", "Thanks!", "ok"])
+def test_an_acknowledgement_keeps_nothing(text: str) -> None:
+    assert find_fulfilment(promise("follow-up", "check the storage report"), message(body_text=text)) is None
+
+
+@pytest.mark.parametrize("text", [
+    "Mike, still working on it. Should have a draft by late Monday.",
+    "Did you get with Roger on this or do you need me to do something on this still?",
+    "Sorry that I didn't get to call you on my way in yesterday, I ran out of time.",
+])
+def test_a_deferral_or_a_question_back_keeps_nothing(text: str) -> None:
+    checked = replace(promise("follow-up", "check this"), sentence="I will check this.")
+    assert find_fulfilment(checked, message(body_text=text)) is None
+
+
+def test_a_copy_of_the_promise_keeps_nothing() -> None:
+    copy = message(thread_key="t-other", body_text="Attached is the draft. I will send you the storage report tomorrow.")
+    assert find_fulfilment(promise("deliver"), copy) is None
+
+
+def test_a_reply_in_the_thread_to_someone_else_keeps_nothing() -> None:
+    forward = message(to=(OTHER,), forwarded=True, body_text="Please see exchange below.")
+    assert find_fulfilment(promise("deliver", "forward you the storage report"), forward) is None
+
+
+def test_figures_answered_inline_in_the_thread_keep_it() -> None:
+    asked = promise("deliver", "send you the storage volumes")
+    later = message(body_text="Sally, storage volumes for March were 12,500 MMBtu/d, up 4% on February.")
+    assert find_fulfilment(asked, later) == 'answer with figures "12,500 MMBtu" in <later@enron.com>'
+    elsewhere = replace(later, thread_key="t-other", subject="Golf")
+    assert find_fulfilment(asked, elsewhere) is None
+
+
+def test_a_report_on_another_matter_keeps_nothing() -> None:
+    appraiser = replace(promise("other", "get my dad"),
+                        sentence="I will try and get my dad to take the appraiser into a couple of units.")
+    later = message(body_text="I just spoke to the insurance company. They are going to cancel my policy.")
+    assert find_fulfilment(appraiser, later) is None
+
+
+def test_a_forward_to_the_named_person_keeps_it() -> None:
+    patrick = Address("", "sue.patrick@enron.com")
+    named = replace(promise("deliver", "forward your message"), sentence="I shall forward your message to Ms. Patrick.",
+                    named_person="Ms. Patrick", subject="Storage tour")
+    forward = message(thread_key="t-new", to=(patrick,), subject="FW: Storage tour", forwarded=True, body_text="FYI")
+    assert find_fulfilment(named, forward) == "forward to Patrick in <later@enron.com>"
+    # Mail back to the person promised is not the forward to Ms. Patrick.
+    back = message(forwarded=True, has_attachment=True, body_text="Here it is.")
+    assert find_fulfilment(named, back) is None
+
+
+def test_a_name_after_from_is_not_the_person_to_reach() -> None:
+    max_mail = replace(promise("deliver", "forward an e-mail to you from Max"),
+                       sentence="I will forward an e-mail to you from Max.", named_person="Max")
+    forward = message(forwarded=True, body_text="Latest word from Max.")
+    assert find_fulfilment(max_mail, forward) == "forward in <later@enron.com>"
+
+
+def test_outside_the_thread_the_subject_must_name_the_thing() -> None:
+    report = replace(promise("deliver", "have that global report in production"),
+                     sentence="I will have that global report in production by the end of the year.")
+    agenda = message(thread_key="t-other", subject="Draft Agenda",
+                     body_text="Attached is a draft agenda. The global report for the year is on it.")
+    assert find_fulfilment(report, agenda) is None
+
+
+def test_a_prompt_file_under_a_name_of_the_promise_keeps_it() -> None:
+    exxon = replace(promise("deliver", "get this to you"), sentence="I will get this to you tomorrow morning.",
+                    subject="Re: Exxon credit")
+    later = message(thread_key="t-other", subject="ExxonMobil Guaranty",
+                    body_text="Attached is the amended and restated ExxonMobil Guaranty form")
+    assert find_fulfilment(exxon, later) == '"Attached is" in <later@enron.com>'
+    assert find_fulfilment(exxon, replace(later, date=MADE_AT + timedelta(days=4))) is None
+
+
+def test_a_file_that_is_not_the_promised_thing_keeps_nothing() -> None:
+    exhibit = replace(promise("deliver", "forward Exhibit A to the agreement"),
+                      sentence="I will forward Exhibit A to the agreement shortly.")
+    later = message(body_text="Attached is the agreement revised per your notes.", has_attachment=True)
+    assert find_fulfilment(exhibit, later) is None
+
+
+def test_a_new_subject_holding_the_old_one_carries_a_report() -> None:
+    buy = replace(promise("follow-up", "let you know the outcome"), subject="RE: UK & Continental Power Doorstep",
+                  sentence="I will let you know the outcome of those conversations.")
+    later = message(thread_key="t-new", subject="Definitive re: UK & Continental Power Doorstep",
+                    body_text="Just heard from Buy - he is in agreement with postponing Doorstep reviews for now.")
+    assert find_fulfilment(buy, later) == 'answer "Just heard from" in <later@enron.com>'
+    other = replace(later, subject="Doorstep")
+    assert find_fulfilment(buy, other) is None
+
+
+@pytest.mark.parametrize("text", ["As I mentioned, Cary will draw the plans.",
+                                  "Thanks for following up on this.", "Revised per your request."])
+def test_wording_that_only_sounds_like_delivery_keeps_nothing(text: str) -> None:
+    later = message(thread_key="t-other", subject="Storage report", body_text=text)
+    assert find_fulfilment(promise("other", "fix the storage report"), later) is None
