@@ -93,6 +93,13 @@ CASES: dict[str, str] = {
     "alias": "Sam writing from or receiving at sam.rivera@fastmail.example",
     "multipart-alternative": "text and HTML versions of the same body",
     "unread-new": "file in new/ (not yet seen by a mail client)",
+    "history-old-promise": "Sam's open promise from September: history (older than lookback_days), not a digest item",
+    "newsletter-no-list-headers": "a promotion from a person-like sender with no List headers, only an unsubscribe line",
+    "kept-by-inline-answer": "promise kept by the figures themselves, answered in the thread hours later",
+    "kept-by-forward": "'I shall forward your message to Hugo' kept by the forward to Hugo a minute later",
+    "not-kept-forward-to-self": "forwarding the thread to Sam's own other address keeps nothing",
+    "not-kept-by-ack": "a 'Cool.' from Sam in the thread keeps nothing",
+    "due-explicit-date": "'Let's meet on Monday at 4:00 p.m., November 30th': the date, not the next Monday",
 }
 
 
@@ -196,6 +203,20 @@ PEOPLE: dict[str, Person] = {
         "Hannah Schulz", "hannah.schulz@stadtwerk-media.example", "Europe/Berlin",
         "Hannah Schulz\nCOO · Stadtwerk Media",
     ),
+    "jonas": Person(
+        "Jonas Weber", "jonas@kiez-kaffee.example", "Europe/Berlin",
+        "Jonas\nKiez Kaffee · Leipzig",
+    ),
+    "lukas": Person(
+        "Lukas Brandl", "lukas@brandl-bikes.example", "Europe/Vienna",
+        "Lukas Brandl\nBrandl Bikes · Graz",
+    ),
+    "rosa": Person("Rosa Lindner", "rosa@lindner-druck.example", "Europe/Berlin", "Rosa\nLindner Druck"),
+    "clara": Person(
+        "Clara Jung", "clara.jung@jung-events.example", "Europe/Berlin",
+        "Clara Jung\nJung Events · Dresden",
+    ),
+    "maja": Person("Maja from Nordic SaaS Day", "maja@nordicsaasday.example", "Europe/Copenhagen"),
     "elena": Person(
         "Elena Petrova", "elena@petrova-research.example", "Europe/Vienna",
         "Elena\n\nPetrova Research · Vienna", quote_style="apple",
@@ -803,6 +824,139 @@ MAILS: tuple[Mail, ...] = (
         Sam
         """, cases=("sam-waiting",)),
 
+    # --- History: a September promise nobody kept; older than the demo's
+    # lookback (30 days), so it is counted, not listed ---
+    Mail("jonas-menu", "2026-09-16 09:30", "jonas", ("sam",), subject="New menu prices", body="""
+        Hi Sam,
+
+        We printed the new menu last week. Could you look over the prices
+        and tell me what you would change?
+        """, replied=True),
+    Mail("jonas-menu-re", "2026-09-16 16:00", "sam", ("jonas",), parent="jonas-menu", body="""
+        Hi Jonas,
+
+        Happy to. I'll send you my notes on the menu prices by Friday.
+
+        Sam
+        """, cases=("history-old-promise", "threaded-by-headers")),
+
+    # --- Kept by the answer itself: the figure, three hours later ---
+    Mail("jonas-margin", "2026-11-16 09:10", "jonas", ("sam",), subject="Filter coffee margin", body="""
+        Hi Sam,
+
+        What gross margin did we end up with on the filter coffee after the
+        price change?
+        """, replied=True),
+    Mail("jonas-margin-re", "2026-11-16 09:40", "sam", ("jonas",), parent="jonas-margin", body="""
+        Hi Jonas,
+
+        Let me check the October numbers and I'll get back to you with the
+        margin this afternoon.
+
+        Sam
+        """, cases=("threaded-by-headers",)),
+    Mail("jonas-margin-answer", "2026-11-16 13:05", "sam", ("jonas",), parent="jonas-margin-re", body="""
+        Jonas,
+
+        Filter coffee made a 71% gross margin in October, up from 64% in
+        September: 3.20 EUR a cup against 0.93 EUR of cost.
+
+        Sam
+        """, cases=("kept-by-inline-answer", "keeps-promise", "threaded-by-headers")),
+
+    # --- Kept by a forward to the person the promise names ---
+    Mail("clara-liability", "2026-11-17 10:00", "clara", ("sam",), subject="Liability clause", body="""
+        Hi Sam,
+
+        Our legal team has a question about the liability clause in your
+        services agreement. Who should they talk to?
+        """, replied=True),
+    Mail("clara-liability-re", "2026-11-17 10:20", "sam", ("clara",), parent="clara-liability", body="""
+        Hi Clara,
+
+        I shall forward your message to Hugo Marchetti, my lawyer, who
+        drafted the clause.
+
+        Sam
+        """, cases=("threaded-by-headers",)),
+    Mail("clara-liability-fwd", "2026-11-17 10:21", "sam", ("hugo",), subject="Fwd: Liability clause", quote=False, body="""
+        Hugo, could you answer Clara's question below?
+
+        Sam
+
+        ---------- Forwarded message ---------
+        From: Clara Jung <clara.jung@jung-events.example>
+        Date: Tue, 17 Nov 2026 10:00
+        Subject: Liability clause
+        To: Sam Rivera <sam@rivera-consulting.example>
+
+        Hi Sam,
+
+        Our legal team has a question about the liability clause in your
+        services agreement. Who should they talk to?
+        """, cases=("kept-by-forward", "keeps-promise")),
+
+    # --- Not kept: a forward to Sam's own other address ---
+    Mail("ethan-agenda", "2026-11-16 11:00", "ethan", ("sam",), subject="Workshop agenda", body="""
+        Hi Sam,
+
+        Could you send me the agenda for the Northwind workshop? I'd like to
+        book the room for the right hours.
+        """, replied=True),
+    Mail("ethan-agenda-re", "2026-11-16 12:00", "sam", ("ethan",), parent="ethan-agenda", body="""
+        Hi Ethan,
+
+        Sure, I'll send you the agenda on Thursday.
+
+        Sam
+        """, cases=("threaded-by-headers",)),
+    Mail("ethan-agenda-self", "2026-11-16 12:05", "sam", ("sam-alias",), subject="Fwd: Workshop agenda", quote=False, body="""
+        To do at home.
+
+        ---------- Forwarded message ---------
+        From: Ethan Moore <ethan.moore@northwind-labs.example>
+        Date: Mon, 16 Nov 2026 11:00
+        Subject: Workshop agenda
+
+        Could you send me the agenda for the Northwind workshop? I'd like to
+        book the room for the right hours.
+        """, cases=("not-kept-forward-to-self", "alias")),
+
+    # --- Not kept: an acknowledgement in the thread ---
+    Mail("rosa-flyer", "2026-11-11 09:00", "rosa", ("sam",), subject="Print flyer", body="""
+        Hi Sam,
+
+        When can you send me the final copy for the print flyer?
+        """, replied=True),
+    Mail("rosa-flyer-re", "2026-11-11 10:00", "sam", ("rosa",), parent="rosa-flyer", body="""
+        Hi Rosa,
+
+        I'll send you the final copy tomorrow.
+
+        Sam
+        """, cases=("threaded-by-headers",)),
+    Mail("rosa-flyer-ack", "2026-11-11 10:30", "rosa", ("sam",), parent="rosa-flyer-re", body="""
+        Great, the printer needs it by Friday.
+        """, cases=("threaded-by-headers",)),
+    Mail("rosa-flyer-cool", "2026-11-11 10:45", "sam", ("rosa",), parent="rosa-flyer-ack", body="""
+        Cool.
+        """, cases=("not-kept-by-ack", "threaded-by-headers")),
+
+    # --- A date beats its weekday ---
+    Mail("lukas-tiers", "2026-11-18 15:00", "lukas", ("sam",), subject="Pricing tiers", body="""
+        Hi Sam,
+
+        Could we meet to go through the three pricing tiers before the
+        season starts?
+        """, replied=True),
+    Mail("lukas-tiers-re", "2026-11-18 16:30", "sam", ("lukas",), parent="lukas-tiers", body="""
+        Hi Lukas,
+
+        Yes. Let's meet on Monday at 4:00 p.m., November 30th, at your shop.
+
+        Sam
+        """, cases=("due-explicit-date", "threaded-by-headers")),
+
     # --- Machines ---
     Mail("ledger-112", "2026-09-07 06:00", "ledger", ("sam",), kind="newsletter", subject="The Ledger #112: Retainers without regret", body="""
         THE CONSULTANT'S LEDGER - issue 112
@@ -840,6 +994,17 @@ MAILS: tuple[Mail, ...] = (
 
         We'll send you the full report next Tuesday.
         """, cases=("automated", "newsletter", "html-only-script", "unread-new"), unread=True),
+    Mail("nordic-earlybird", "2026-11-16 08:00", "maja", ("sam",), subject="Early-bird tickets end Friday", body="""
+        Hi Sam,
+
+        Early-bird tickets for Nordic SaaS Day 2027 end this Friday. Will you
+        join us again in Copenhagen? Save 40% with the code NORDIC27.
+
+        See the programme: https://nordicsaasday.example/2027
+
+        You receive this because you attended Nordic SaaS Day 2026. To
+        unsubscribe, reply with UNSUBSCRIBE in the subject line.
+        """, cases=("automated", "newsletter-no-list-headers")),
     Mail("ledgerly-paid", "2026-10-16 09:02", "ledgerly", ("sam",), kind="noreply", subject="Invoice RC-2026-037 has been paid", body="""
         Good news! Northwind Labs paid invoice RC-2026-037 (4,800.00 EUR).
 

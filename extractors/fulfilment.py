@@ -350,9 +350,10 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         return None  # a copy of the promise, or the promise made again
     carries_thing = later.forwarded or later.has_attachment or bool(later.links) or later.calendar_invite
     met_them = promise.kind == "call-or-meet" and bool(_MET.search(body))
-    if not carries_thing and not met_them and (
-        is_acknowledgement(body) or _DEFERRAL.search(body) or _question_only(body)
-    ):
+    # A short message is taken for an acknowledgement by its words ("... suit
+    # us best"), unless it reports back or answers with figures.
+    acknowledges = is_acknowledgement(body) and not (_REPORT.search(body) or _inline_answer(body))
+    if not carries_thing and not met_them and (acknowledges or _DEFERRAL.search(body) or _question_only(body)):
         return None
     if to_named and not in_thread:
         # A forward to Barry keeps "forward it to Barry" when it is about it:

@@ -46,8 +46,8 @@ def test_scan_is_incremental(sample_config: Path, capsys: pytest.CaptureFixture[
 def test_status_counts(sample_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = run_json(sample_config, "status", capsys=capsys)
     assert isinstance(status, dict)
-    assert status["messages"] == {"sent": 31, "received": 47}
-    assert status["promises"]["open"] == 5 and status["promises"]["kept"] == 2
+    assert status["messages"] == {"sent": 41, "received": 55}
+    assert status["promises"]["open"] == 9 and status["promises"]["kept"] == 4
     assert status["accounts"]["sample"]["ok"] is True
 
 
@@ -58,7 +58,7 @@ def test_promise_lists_and_actions(sample_config: Path, capsys: pytest.CaptureFi
     assert "I'll send you the article on pricing by Friday." in sentences
     assert all(p["status"] == "overdue" for p in overdue)
     kept = run_json(sample_config, "promises", "--kept", capsys=capsys)
-    assert isinstance(kept, list) and len(kept) == 2 and all(p["evidence"] for p in kept)
+    assert isinstance(kept, list) and len(kept) == 4 and all(p["evidence"] for p in kept)
 
     article = next(p for p in overdue if "article on pricing" in p["sentence"])
     assert main(["--config", str(sample_config), "--now", NOW, "promises", "snooze", article["id"][:6],

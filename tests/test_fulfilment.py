@@ -284,3 +284,24 @@ def test_a_new_subject_holding_the_old_one_carries_a_report() -> None:
 def test_wording_that_only_sounds_like_delivery_keeps_nothing(text: str) -> None:
     later = message(thread_key="t-other", subject="Storage report", body_text=text)
     assert find_fulfilment(promise("other", "fix the storage report"), later) is None
+
+
+def test_a_short_report_back_is_no_acknowledgement() -> None:
+    """'... suit us best' made this reply look like a thank-you (the demo's kept-by-reply case)."""
+    promise = Promise(
+        id="p", account="a", message_id="<p@x>", thread_key="T",
+        sentence="Let me check with the team and get back to you.", action="check with the team",
+        kind="follow-up", counterparties=("rafael@example.org",),
+        made_at=datetime(2026, 10, 29, 10, tzinfo=timezone.utc), due=date(2026, 11, 5), due_is_default=True,
+        confidence=0.9, rule_id="r",
+    )
+    later = MailMessage(
+        account="a", role="sent", folder="Sent", message_id="<l@x>", thread_key="T",
+        from_addr=Address("Me", "me@example.com"), to=(Address("Rafael", "rafael@example.org"),),
+        date=datetime(2026, 11, 2, 16, tzinfo=timezone.utc), subject="Re: Q1 capacity",
+        body_text="Hi Rafael,\n\nI checked with the team: we can do six days between January 11 and\n"
+                  "February 19. The weeks of January 11 and February 8 suit us best.\n\nSam",
+    )
+    assert find_fulfilment(promise, later, ("me@example.com",)) == 'answer "I checked" in <l@x>'
+    cool = replace(later, message_id="<c@x>", body_text="Cool.")
+    assert find_fulfilment(promise, cool, ("me@example.com",)) is None
