@@ -187,9 +187,20 @@ def _shares_topic(promise: Promise, later: MailMessage) -> bool:
     if len(shared) >= min(2, len(wanted)):
         return True
     prompt = _utc(later.date) <= _utc(promise.made_at) + timedelta(days=PROMPT_DAYS)
-    # The one word must be a name ("Exxon", "Huber", "LOI"), not "report".
+    if not prompt:
+        return False
+    # A file named for the promised thing ("slides.pdf" for "I'll send you the
+    # slides"), or "as promised" beside it, sent soon after, is about it.
+    action = _stems(promise.action)
+    if later.has_attachment and action & _stems(" ".join(later.attachment_names)):
+        return True
+    if action & shared and _AS_PROMISED.search(later.body_text[:20_000]):
+        return True
+    # Otherwise the one word must be a name ("Exxon", "Huber", "LOI"), not "report".
     names = _stems(" ".join(_CAPITALISED.findall(f"{promise.sentence}\n{promise.subject}")))
-    return prompt and bool(shared & names) and (later.has_attachment or later.forwarded or bool(_DELIVERY.search(later.body_text[:20_000])))
+    return bool(shared & names) and (
+        later.has_attachment or later.forwarded or bool(_DELIVERY.search(later.body_text[:20_000]))
+    )
 
 
 def _names_the_object(promise: Promise, later: MailMessage) -> bool:
