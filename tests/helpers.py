@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 
 from kept.models import Address, MailMessage
 
@@ -82,3 +83,21 @@ def raw_mail(
         msg.add_attachment(attachment[1], maintype="application", subtype="octet-stream",
                            filename=attachment[0])
     return msg.as_bytes()
+
+
+def demo_config(folder: Path, lookback_days: int | None = None) -> Path:
+    """A private copy of examples/demo-config.toml in `folder`, reading the sample Maildir.
+
+    The database goes to `folder`; `lookback_days` replaces the demo's own.
+    """
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "examples" / "demo-config.toml").read_text(encoding="utf-8")
+    text = text.replace('path = "sample-maildir"', f'path = "{root / "examples" / "sample-maildir"}"')
+    text = text.replace('database = "../demo-state/kept.json"', f'database = "{folder / "kept.json"}"')
+    if lookback_days is not None:
+        assert "lookback_days = 30" in text
+        text = text.replace("lookback_days = 30", f"lookback_days = {lookback_days}")
+    config = folder / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    config.chmod(0o600)
+    return config

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kept.cli import main
+from tests.helpers import demo_config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-20T07:30:00+01:00"
@@ -20,13 +21,7 @@ NOW = "2026-11-20T07:30:00+01:00"
 @pytest.fixture(scope="module")
 def sample_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo config pointing at the sample Maildir, with a private database, scanned once."""
-    folder = tmp_path_factory.mktemp("cli")
-    text = (ROOT / "examples" / "demo-config.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "sample-maildir"', f'path = "{ROOT / "examples" / "sample-maildir"}"')
-    text = text.replace('database = "../demo-state/kept.json"', f'database = "{folder / "kept.json"}"')
-    config = folder / "config.toml"
-    config.write_text(text, encoding="utf-8")
-    config.chmod(0o600)
+    config = demo_config(tmp_path_factory.mktemp("cli"))
     assert main(["--config", str(config), "--now", NOW, "scan", "-q"]) == 0
     return config
 

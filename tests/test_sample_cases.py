@@ -15,20 +15,14 @@ from pathlib import Path
 import pytest
 
 from kept.cli import main
+from tests.helpers import demo_config
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-20T07:30:00+01:00"
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cases")
-    text = (ROOT / "examples" / "demo-config.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "sample-maildir"', f'path = "{ROOT / "examples" / "sample-maildir"}"')
-    text = text.replace('database = "../demo-state/kept.json"', f'database = "{folder / "kept.json"}"')
-    path = folder / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    path.chmod(0o600)
+    path = demo_config(tmp_path_factory.mktemp("cases"))
     assert main(["--config", str(path), "--now", NOW, "scan", "-q"]) == 0
     return path
 
