@@ -99,6 +99,13 @@ _REPORT = re.compile(
     r"heard\s+back|just\s+(?:heard|spoke|talked)\s+(?:from|to|with)|turns\s+out|the\s+answer\s+is)\b",
     re.IGNORECASE,
 )
+# Promises whose action is to write to the person: any later message of
+# substance to them keeps it ("I will email you tomorrow", "I'll be in touch").
+_CONTACT_YOU = re.compile(
+    r"(?:e-?mail|write(?:\s+to)?|contact|reach)\s+you\b|send\s+(?:you\s+)?an?\s+(?:e-?mail|note|message|line)\b|"
+    r"drop\s+you\s+an?\s+(?:line|note|e-?mail)\b|be\s+in\s+touch\b",
+    re.IGNORECASE,
+)
 # Saying it is not done yet: such a message defers the promise, it does not keep it.
 _DEFERRAL = re.compile(
     r"\b(?:still\s+(?:working|waiting|looking|trying|checking)|working\s+on\s+it|"
@@ -364,6 +371,12 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     # A short message is taken for an acknowledgement by its words ("... suit
     # us best"), unless it reports back or answers with figures.
     acknowledges = is_acknowledgement(body) and not (_REPORT.search(body) or _inline_answer(body))
+    # "I will email you tomorrow to see when we can meet": writing to them is
+    # the promised thing, whatever the subject (and a question is fine).
+    if _CONTACT_YOU.match(promise.action) and (in_thread or direct) and not (
+        acknowledges or _DEFERRAL.search(body)
+    ):
+        return f"wrote to them {where}"
     if not carries_thing and not met_them and (acknowledges or _DEFERRAL.search(body) or _question_only(body)):
         return None
     if to_named and not in_thread:
