@@ -49,14 +49,17 @@ _OPEN_OFFER = re.compile(
 # say, so nobody waits on them (found in the user's own unanswered mail on the
 # development digests). Checked before "let me know when ...", which asks.
 _THEIR_CALL = re.compile(
-    r"""\blet\s+(?:me|us)\s+know\s+(?:
+    r"""\blet\s+(?:me|us)\s+know(?:\s+(?:as\s+soon\s+as\s+possible|asap|now|today|immediately))?\s+(?:
         (?:when|if|whenever)\s+you(?:'d|\s+would|\s+want|\s+wish|\s+feel)\s+(?:like\s+)?(?:to\b|it\b|one\b|a\b)
-      | (?:when|if|whenever)\s+you(?:'re|\s+are)\s+(?:ready|back|in\s+town|around|free\s+sometime)
+      | (?:when|if|whenever)\s+you(?:'re|\s+are|'ll\s+be|\s+will\s+be)\s+(?:ready|back|in\s+town|around|free\s+sometime)
+      | (?:what|if|how)\s+(?:i|we)\s+can\s+(?:do|help)
       | if\s+you\s+have\s+(?:an?\s+|any\s+)?(?:opinion|thoughts?|suggestions?|ideas?|input|feedback|preference|conflicts?)\b
       | if\s+you\s+(?:cannot|can'?t|can\s+not|are\s+unable\s+to)\s+(?:attend|make\s+it|come|join)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
+# "If you ever want ..., let me know"; "... and I will do it if you would like."
+_THEIR_WISH = re.compile(r"\bif\s+you\s+ever\b|\bif\s+you(?:'d|\s+would)\s+like\W*$", re.IGNORECASE)
 
 # Questions that are greetings or rhetoric, not waiting on anything.
 _SMALL_TALK = re.compile(
@@ -123,7 +126,7 @@ def _asks_sentence(sentence: str) -> bool:
         return False
     if _OPEN_OFFER.search(sentence) and not _LET_ME_KNOW_WHAT.search(sentence):
         return False
-    if _THEIR_CALL.search(sentence) and not sentence.rstrip().endswith("?"):
+    if (_THEIR_CALL.search(sentence) or _THEIR_WISH.search(sentence)) and not sentence.rstrip().endswith("?"):
         return False
     if sentence.rstrip().endswith("?"):
         words = re.findall(r"[A-Za-z']+", sentence)

@@ -158,6 +158,11 @@ def test_their_call_is_no_question() -> None:
         "Please let me know if you have a conflict.",
         "Let me know when you are back in Houston.",
         "Let me know if you cannot attend.",
+        "Please let me know as soon as possible if you have a conflict that will keep you from attending.",
+        "Let me know when you will be back in Houston.",
+        "If you ever want some funny stories about being a first-time mom, just let me know.",
+        "Just let me know his name and number and I will follow through on that if you would like.",
+        "Let us know what we can do to help.",
     ):
         assert not asks(text), text
     for text in (
