@@ -35,6 +35,7 @@ _OPEN_OFFER = re.compile(
       | if\s+(?:this|that)\s+(?:is\s+a\s+problem|doesn'?t\s+work|causes)
       | if\s+(?:this|that|it|the\s+\w+)\s+(?:is\s+not|isn'?t|does\s+not|doesn'?t|won'?t)\s+(?:convenient|work|suit|ok)
       | if\s+you\s+have\s+(?:questions?|concerns?|comments?|problems?)
+      | if\s+you\s+(?:are\s+aware|know|hear)\s+of\s+(?:anything|anyone|any\s+\w+)
       | (?:call|contact)\s+(?:me\s+)?with\s+(?:any\s+)?(?:questions?|comments?|concerns?)
       | feel\s+free | (?:do\s+not|don'?t)\s+hesitate | should\s+you\s+(?:have|need)
       | in\s+case\s+you\s+(?:have|need)
@@ -67,6 +68,7 @@ _SMALL_TALK = re.compile(
         how\s+(?:are|r)\s+(?:you|u|things|ya)(?:\s+doing)?(?:\s+(?:in|at|with|on|over\s+there)(?:\s+[\w']+){1,3})?
       | how\s+(?:is|was|'s)\s+(?:it\s+going|everything|life|things|the\s+weekend|your\s+(?:weekend|trip|vacation|holiday|day))
       | how\s+have\s+you\s+been | how\s+was\s+your\s+\w+ | what'?s\s+up | guess\s+what
+      | how\s+(?:was|were|is)\s+(?:your|the)\s+(?:new\s+year'?s?(?:\s+eve)?|christmas|holidays?|thanksgiving|vacation|trip|weekend)
       | (?:who|what)\s+knows | why\s+not | right | ok(?:ay)? | huh | really | no\??
       | you\s+yahoo!?   # the "Do You Yahoo!?" footer of Yahoo! Mail
     )\s*\?+\s*$""",

@@ -163,6 +163,8 @@ def test_their_call_is_no_question() -> None:
         "If you ever want some funny stories about being a first-time mom, just let me know.",
         "Just let me know his name and number and I will follow through on that if you would like.",
         "Let us know what we can do to help.",
+        "If you are aware of anything, please give me a call.",
+        "We had a GREAT time in Vail! how was your new year's eve?",
     ):
         assert not asks(text), text
     for text in (
