@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
-from kept.extractors.asks import asks
+from kept.extractors.asks import asks, asks_for_answer
 from kept.extractors.cleaning import normalize_subject
 from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
@@ -331,7 +331,8 @@ class Scanner:
         with self.store.transaction():
             for message in fresh:
                 if message.role == "sent":
-                    thread, _changed = self.threader.add(message, asks=asks(message.body_text))
+                    # The user's own mail waits on an answer only when it asks for one.
+                    thread, _changed = self.threader.add(message, asks=asks_for_answer(message.body_text))
                 else:
                     thread, _changed = self.threader.add(
                         message, asks=asks(message.body_text), needs_reply=needs_reply(message.body_text)

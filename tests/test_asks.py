@@ -174,3 +174,29 @@ def test_their_call_is_no_question() -> None:
         "Would you let me know when you want to meet?",
     ):
         assert asks(text), text
+
+
+def test_a_task_handed_over_waits_on_no_answer() -> None:
+    """The user's "Please print this for me" leaves them waiting on nobody's reply (asks_for_answer)."""
+    from kept.extractors.asks import asks_for_answer
+
+    for text in (
+        "Please print attachment for me.",
+        "Can you print the attachment for me?",
+        "Please set up a 30 minute meeting for me with Dave.",
+        "Please print and start a file for me for year-end PRC 2000.",
+        "Can you please send it to Jeff Hodge, since he initialed the original agreement.",
+        "Please forward his resume to Karen Buckley.",
+        "Please fax Mark Taylor a copy of any correspondence.",
+    ):
+        assert asks(text) and not asks_for_answer(text), text
+    for text in (
+        "Please call me tonight and give me an update.",
+        "Can you send me the file?",
+        "Could you forward it to me?",
+        "Can you call Jim and let me know what he says?",
+        "Can you schedule a call with me next week?",
+        "Please review and let me know.",
+        "Did you get it?",
+    ):
+        assert asks_for_answer(text), text
