@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
-from kept.extractors.asks import asks, asks_for_answer
+from kept.extractors.asks import asks, asks_for_answer, asks_until
 from kept.extractors.cleaning import normalize_subject
 from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
@@ -330,12 +330,16 @@ class Scanner:
                 found[message.message_id] = candidates
         with self.store.transaction():
             for message in fresh:
+                until = asks_until(message.body_text, message.date)
                 if message.role == "sent":
                     # The user's own mail waits on an answer only when it asks for one.
-                    thread, _changed = self.threader.add(message, asks=asks_for_answer(message.body_text))
+                    thread, _changed = self.threader.add(
+                        message, asks=asks_for_answer(message.body_text), asks_until=until
+                    )
                 else:
                     thread, _changed = self.threader.add(
-                        message, asks=asks(message.body_text), needs_reply=needs_reply(message.body_text)
+                        message, asks=asks(message.body_text), needs_reply=needs_reply(message.body_text),
+                        asks_until=until,
                     )
                 message = replace(message, thread_key=thread.key)
                 if not self.store.put_message(message):

@@ -10,8 +10,11 @@ if you have any questions" is an open offer, not a question.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 
-__all__ = ["asks", "asks_for_answer", "asking_sentences", "addressees", "GROUP"]
+from kept.extractors.dates import resolve_due
+
+__all__ = ["asks", "asks_for_answer", "asks_until", "asking_sentences", "addressees", "GROUP"]
 
 # Text this long is not one person's message; look at its start only.
 _MAX_CHARS = 20_000
@@ -176,6 +179,28 @@ def asks_for_answer(text: str) -> bool:
         _asks_sentence(sentence) and not (_TASK_ONLY.match(sentence) and not _BACK_TO_ME.search(sentence))
         for sentence in _sentences(text)
     )
+
+
+# A day named as a deadline ("by Friday") does not end the question with it:
+# the answer is owed all the more.
+_DEADLINE = re.compile(r"^(?:by|before|until|till|no\s+later\s+than|not\s+later\s+than)\b", re.IGNORECASE)
+
+
+def asks_until(text: str, sent_at: datetime) -> date | None:
+    """The last day the questions of `text` are about, or None.
+
+    "Are you available at 5:30 ET today?" is about the day it was sent, "Can
+    we meet on Monday?" about that Monday: once it has passed nobody waits
+    on the answer. A question that names no day, or names a deadline ("by
+    Friday"), keeps waiting: then None.
+    """
+    days = []
+    for sentence in asking_sentences(text):
+        day, words = resolve_due(sentence, sent_at)
+        if day is None or words is None or _DEADLINE.match(words):
+            return None
+        days.append(day)
+    return max(days) if days else None
 
 
 def asks(text: str) -> bool:

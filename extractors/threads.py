@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 from kept.extractors.asks import addressees
 from kept.extractors.cleaning import normalize_subject
@@ -38,7 +38,9 @@ EMPTY_SUBJECT_WINDOW = timedelta(days=7)
 _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
 
-def thread_message(message: MailMessage, asks: bool = False, needs_reply: bool = True) -> ThreadMessage:
+def thread_message(
+    message: MailMessage, asks: bool = False, needs_reply: bool = True, asks_until: date | None = None
+) -> ThreadMessage:
     """What a thread keeps of `message`: addresses, dates and two facts about its text."""
     return ThreadMessage(
         message_id=message.message_id,
@@ -51,6 +53,7 @@ def thread_message(message: MailMessage, asks: bool = False, needs_reply: bool =
         asks=asks,
         needs_reply=needs_reply,
         addressed=addressees(message.body_text) if message.role == "received" else (),
+        asks_until=asks_until,
     )
 
 
@@ -76,11 +79,11 @@ class Threader:
         self.window = timedelta(days=settings.subject_window_days)
 
     def add(
-        self, message: MailMessage, asks: bool = False, needs_reply: bool = True
+        self, message: MailMessage, asks: bool = False, needs_reply: bool = True, asks_until: date | None = None
     ) -> tuple[Thread, bool]:
         """Put `message` into its thread; return the thread and whether it changed.
 
-        `asks` and `needs_reply` describe its text (see `ThreadMessage`).
+        `asks`, `needs_reply` and `asks_until` describe its text (see `ThreadMessage`).
         """
         account = message.account
         known = self.store.thread_key_for_message(account, message.message_id)
@@ -88,7 +91,7 @@ class Threader:
             thread = self.store.get_thread(known)
             if thread is not None:
                 return thread, False
-        item = thread_message(message, asks, needs_reply)
+        item = thread_message(message, asks, needs_reply, asks_until)
         thread = self._thread_by_headers(message) or self._thread_by_subject(message, item)
         if thread is None:
             thread = Thread(

@@ -177,6 +177,15 @@ def is_personal_question(item: ThreadMessage, me: frozenset[str], names: frozens
     return GROUP not in item.addressed and not addressed_elsewhere(item, names)
 
 
+#: A question about a day ("free at 5:30 today?") waits this long past it.
+PASSED_AFTER = timedelta(days=1)
+
+
+def _passed(item: ThreadMessage, now: datetime) -> bool:
+    """True once the day the message's questions are about is over (`ThreadMessage.asks_until`)."""
+    return item.asks_until is not None and now.date() > item.asks_until + PASSED_AFTER
+
+
 def awaiting_my_reply(
     thread: Thread,
     me: frozenset[str],
@@ -217,6 +226,8 @@ def awaiting_my_reply(
             continue
         if GROUP in item.addressed:
             # "Ladies," / "All,": a circular, often sent to a hidden list.
+            continue
+        if _passed(item, now):
             continue
         if history is not None:
             if not item.asks:
@@ -262,7 +273,7 @@ def awaiting_their_reply(
     if not people:
         return None
     last = people[-1]
-    if not _is_mine(last, me) or not last.asks or is_mass(last):
+    if not _is_mine(last, me) or not last.asks or is_mass(last) or _passed(last, now):
         return None
     recipients = ({*last.to, *last.cc}) - me - {""}
     if not recipients:

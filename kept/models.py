@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
+#: `datetime.date` under a name no record field hides (ThreadMessage has a
+#: field called ``date``).
+CalendarDay = date
+
 Role = Literal["sent", "received"]
 PromiseKind = Literal["deliver", "call-or-meet", "follow-up", "introduce", "other"]
 PROMISE_KINDS: tuple[str, ...] = ("deliver", "call-or-meet", "follow-up", "introduce", "other")
@@ -224,6 +228,9 @@ class ThreadMessage:
     :ivar needs_reply: False for mail that needs no answer (a short "thanks!").
     :ivar addressed: lower-cased names its questions are addressed to ("Jim,
         any comments?"), ``"*"`` for a group greeting; () if not known.
+    :ivar asks_until: the last day its questions are about ("Are you free at
+        5:30 today?": the day it was sent), after which nobody waits on
+        them; None when a question names no day or a deadline ("by Friday").
     """
 
     message_id: str
@@ -236,6 +243,7 @@ class ThreadMessage:
     asks: bool = False
     needs_reply: bool = True
     addressed: tuple[str, ...] = ()
+    asks_until: CalendarDay | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from kept.extractors.threads import thread_message
 from kept.extractors.waiting import (
@@ -222,3 +222,31 @@ def test_a_request_to_a_newsletter_is_no_follow_up():
     person = Thread(key="p", account="acct", subject="p", messages=(
         msg("p", "padi@mail2.padi.org", utc(2025, 12, 1)),))
     assert awaiting_their_reply(asked, MINE, SETTINGS, NOW, history_with(newsletter, person, asked)) is not None
+
+
+def test_a_question_about_a_day_that_has_passed_waits_on_nobody() -> None:
+    """'Are you available at 5:30 ET today?' nine days later; a deadline ('by Friday') keeps waiting."""
+    from datetime import date as day
+
+    from kept.extractors.asks import asks_until
+    from kept.extractors.waiting import awaiting_their_reply
+    from kept.models import Thread, ThreadMessage
+    from kept.settings import ThreadSettings
+
+    sent_at = datetime(2000, 10, 23, 9, tzinfo=timezone.utc)
+    assert asks_until("Are you available at 5:30 ET today?", sent_at) == day(2000, 10, 23)
+    assert asks_until("Can we meet on Monday? Thursday would work too.", sent_at) == day(2000, 10, 30)
+    assert asks_until("Can you send me the report by Friday?", sent_at) is None
+    assert asks_until("Can you send me the report?", sent_at) is None
+    assert asks_until("Are you free today? And can you send the file?", sent_at) is None
+
+    def thread(until: day | None) -> Thread:
+        item = ThreadMessage("<q@x>", "sent", sent_at, "me@x.org", to=("ed@x.org",), asks=True, asks_until=until)
+        return Thread("t", "a", "s", (item,))
+
+    me = frozenset({"me@x.org"})
+    later = sent_at + timedelta(days=9)
+    assert awaiting_their_reply(thread(day(2000, 10, 23)), me, ThreadSettings(), later) is None
+    assert awaiting_their_reply(thread(None), me, ThreadSettings(), later) is not None
+    soon = sent_at + timedelta(days=3, hours=20)
+    assert awaiting_their_reply(thread(day(2000, 10, 26)), me, ThreadSettings(), soon) is not None
