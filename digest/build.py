@@ -557,6 +557,10 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
     follow_ups = _one_per_copy(
         follow_ups, lambda i: (i.to, normalize_subject(i.subject)), lambda i: i.asked_at
     )
+    due_items = _one_per_copy(due_items, lambda i: (i.parties, " ".join(i.sentence.lower().split())), lambda i: i.made_at)
+    undated_items = _one_per_copy(
+        undated_items, lambda i: (i.parties, " ".join(i.sentence.lower().split())), lambda i: i.made_at
+    )
     waiting, old_waiting = _split_items(waiting, cutoffs, lambda item: (item.account, item.since))
     follow_ups, old_follow_ups = _split_items(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
     intros, _ = _split_items(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))

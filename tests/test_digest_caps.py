@@ -279,3 +279,15 @@ def test_copies_of_one_question_are_one_follow_up() -> None:
                               utc(9), "", role="sent"))
     digest = build_digest(store, NOW, make_settings())
     assert [item.message_id for item in digest.waiting_on_them] == ["<copy0@x>", "<later@x>"]
+
+
+def test_copies_of_one_promise_are_one_item() -> None:
+    """Two copies of one sent message (different Message-IDs, hours apart) list the promise once."""
+    store = MemoryStore()
+    for n, hour in enumerate((9, 19)):
+        store.put_promise(promise(f"copy{n}", made=utc(16, hour), due=date(2026, 11, 19),
+                                  sentence="I will wait to hear from you Monday morning."))
+    store.put_promise(promise("later", made=utc(18), due=date(2026, 11, 19),
+                              sentence="I will wait to hear from you Monday morning."))
+    digest = build_digest(store, NOW, make_settings())
+    assert [item.promise_id for item in digest.due] == ["copy0", "later"]
