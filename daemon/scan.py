@@ -184,6 +184,8 @@ class Scanner:
         self.on_new_message: Callable[[MailMessage], None] | None = None
         # account -> open promises, for the pass under way (see _open_promises).
         self._open_index: dict[str, _OpenPromises] = {}
+        # Senders of sent-folder mail that are not the user, each reported once.
+        self._foreign_senders: set[str] = set()
 
     @property
     def extractor(self) -> CandidateFinder:
@@ -321,7 +323,7 @@ class Scanner:
                     continue
                 seen_ids.add(message.message_id)
                 fresh.append(message)
-        sent = [m for m in fresh if m.role == "sent" and m.body_text.strip()]
+        sent = [m for m in fresh if m.role == "sent" and m.body_text.strip() and self._written_by_me(m)]
         found: dict[str, list[PromiseCandidate]] = {}
         if sent:
             for message, candidates in zip(
@@ -352,6 +354,26 @@ class Scanner:
                     result.kept += self._close_kept_promises(message)
                     result.promises += self._store_promises(message, found.get(message.message_id, []))
             self.store.set_cursor(account.name, folder.name, cursor)
+
+    def _written_by_me(self, message: MailMessage) -> bool:
+        """True unless a sent-folder message names an author who is not one of the user's addresses.
+
+        An assistant's mail filed in the user's Sent folder (Enron's beck-s
+        holds dozens) carries the assistant's promises, not the user's. An
+        address the user forgot to configure looks the same, so it is logged
+        once with the fix.
+        """
+        sender = message.from_addr.email if message.from_addr else ""
+        if not sender or sender in self.me:
+            return True
+        if sender not in self._foreign_senders:
+            self._foreign_senders.add(sender)
+            logger.warning(
+                "account %s: sent mail from %s, which is not one of your [kept] addresses: "
+                "promises in it are not taken as yours (add the address if it is yours)",
+                message.account, sender,
+            )
+        return False
 
     def _record_nudges(self, message: MailMessage) -> None:
         """Store an introduction the user made, or a lead someone gave them, found in `message`.

@@ -167,3 +167,21 @@ def test_the_same_words_again_later_or_to_someone_else_are_new_promises():
     src.add(SENT, raw_mail("d", sender=ME, to="bob@x.org", date=sent_at, subject="Lease", body=body))
     assert scanner.scan_all()[0].promises == 4
     assert len({p.id for p in store.promises()}) == 4
+
+
+def test_sent_mail_written_by_someone_else_holds_no_promise_of_the_user(caplog):
+    """An assistant's message filed in the user's Sent folder carries the assistant's promises."""
+    scanner, store, sources = make()
+    src = sources["acct"]
+    for n in range(2):
+        src.add(SENT, raw_mail(f"a{n}", sender="assistant@x.org", to="bob@x.org", date=utc(2026, 3, 2 + n),
+                               body="I will talk to Greg's assistant and get back with you.\n"))
+    src.add(SENT, raw_mail("mine", sender=ME, to="bob@x.org", date=utc(2026, 3, 5),
+                           body="I'll send you the slides tomorrow.\n"))
+    with caplog.at_level("WARNING"):
+        [result] = scanner.scan_all()
+    assert result.messages == 3 and result.promises == 1
+    [promise] = list(store.promises())
+    assert "slides" in promise.sentence
+    warnings = [r.getMessage() for r in caplog.records if "assistant@x.org" in r.getMessage()]
+    assert len(warnings) == 1 and "add the address if it is yours" in warnings[0]
