@@ -275,6 +275,8 @@ def awaiting_their_reply(
     last = people[-1]
     if not _is_mine(last, me) or not last.asks or is_mass(last) or _passed(last, now):
         return None
+    if last.sender and last.sender not in me:
+        return None  # an assistant's question filed in the user's Sent folder
     recipients = ({*last.to, *last.cc}) - me - {""}
     if not recipients:
         return None  # a note to self waits on nobody

@@ -250,3 +250,17 @@ def test_a_question_about_a_day_that_has_passed_waits_on_nobody() -> None:
     assert awaiting_their_reply(thread(None), me, ThreadSettings(), later) is not None
     soon = sent_at + timedelta(days=3, hours=20)
     assert awaiting_their_reply(thread(day(2000, 10, 26)), me, ThreadSettings(), soon) is not None
+
+
+def test_an_assistants_question_in_the_sent_folder_is_no_follow_up() -> None:
+    from kept.extractors.waiting import awaiting_their_reply
+    from kept.models import Thread, ThreadMessage
+    from kept.settings import ThreadSettings
+
+    sent_at = datetime(2001, 3, 26, 9, tzinfo=timezone.utc)
+    me = frozenset({"me@x.org"})
+    mine = ThreadMessage("<q@x>", "sent", sent_at, "me@x.org", to=("bob@x.org",), asks=True)
+    theirs = ThreadMessage("<q@x>", "sent", sent_at, "assistant@x.org", to=("bob@x.org",), asks=True)
+    later = sent_at + timedelta(days=5)
+    assert awaiting_their_reply(Thread("t", "a", "s", (mine,)), me, ThreadSettings(), later) is not None
+    assert awaiting_their_reply(Thread("t", "a", "s", (theirs,)), me, ThreadSettings(), later) is None
