@@ -458,11 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enron-more", type=Path, help="the unpacked enron-more archive")
     parser.add_argument("--packets", type=Path, help="write the items to label here (JSON lines)")
     parser.add_argument("--labels", type=Path, default=ROOT / "benchmarks" / "data" / "digest-labels")
+    parser.add_argument("--rescore", type=Path, metavar="FILE",
+                        help="score the items of an earlier --packets FILE again, without scanning")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--installs", type=int, default=5, choices=(1, 2, 3, 4, 5),
                         help="install dates per mailbox: the newest message, then busy points before it")
     args = parser.parse_args(argv)
 
+    if args.rescore:
+        packets = [json.loads(line) for line in args.rescore.read_text(encoding="utf-8").splitlines() if line]
+        print_scores(args.set, packets, read_labels(args.labels))
+        return 0
     names = {"dev": DEV_MAILBOXES, "heldout": HELDOUT_MAILBOXES, "all": DEV_MAILBOXES + HELDOUT_MAILBOXES}[args.set]
     if args.mailbox:
         names = tuple(args.mailbox)
@@ -501,10 +507,15 @@ def main(argv: list[str] | None = None) -> int:
                 out.write(json.dumps(packet, ensure_ascii=False, default=str) + "\n")
         print(f"wrote {len(packets)} items to label to {args.packets}")
 
-    labels = read_labels(args.labels) if args.labels.exists() else {}
+    print_scores(args.set, packets, read_labels(args.labels) if args.labels.exists() else {})
+    return 0
+
+
+def print_scores(name: str, packets: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> None:
+    """The quality table: each measure against its target, with its sample size."""
     if labels:
         tally = score(packets, labels)
-        print(f"\nquality on {args.set} ({len(packets)} items, {tally.get('unlabelled', (0, 0))[1]} unlabelled):")
+        print(f"\nquality on {name} ({len(packets)} items, {tally.get('unlabelled', (0, 0))[1]} unlabelled):")
         for name, target in TARGETS.items():
             hits, total = tally.get(name, (0, 0))
             verdict = "–"
@@ -515,7 +526,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<30} {_rate(hits, total):<22} target {target:.2f}  {verdict}")
         hits, total = tally.get("nudges useful", (0, 0))
         print(f"  {'nudges useful':<30} {_rate(hits, total):<22} (no target)")
-    return 0
 
 
 if __name__ == "__main__":
