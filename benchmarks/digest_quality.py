@@ -391,14 +391,14 @@ def install_dates(index: RawIndex, count: int) -> list[datetime]:
 
     The first is the issue's measurement (the whole mailbox, ``now`` one day
     after its newest message); the others replay the mailbox as it stood on
-    days at the 80th, 50th, 30th and 65th percentile of its sent mail (at
-    least 30 days apart), so thin ends of mailboxes (Enron's last weeks) do
-    not leave nothing to measure.
+    days at the 80th, 50th, 30th, 65th, 90th, 40th, 15th, 70th and 20th
+    percentile of its sent mail (at least 30 days apart), so thin ends of
+    mailboxes (Enron's last weeks) do not leave nothing to measure.
     """
     newest = max(record["date"] for record in index.by_id.values())
     dates = [newest]
     sent = [record["date"] for record in index.sent]
-    for quantile in (0.8, 0.5, 0.3, 0.65)[: count - 1]:
+    for quantile in (0.8, 0.5, 0.3, 0.65, 0.9, 0.4, 0.15, 0.7, 0.2)[: count - 1]:
         if sent:
             moment = sent[min(len(sent) - 1, int(quantile * len(sent)))]
             if all(abs((moment - other).days) > 30 for other in dates):
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rescore", type=Path, metavar="FILE",
                         help="score the items of an earlier --packets FILE again, without scanning")
     parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--installs", type=int, default=5, choices=(1, 2, 3, 4, 5),
+    parser.add_argument("--installs", type=int, default=5, choices=range(1, 11),
                         help="install dates per mailbox: the newest message, then busy points before it")
     args = parser.parse_args(argv)
 
@@ -476,12 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     enron = args.enron or unpack(DEV_ARCHIVE, work / "enron")
     more = args.enron_more or unpack(MORE_ARCHIVE, work / "enron-more")
     extractor = PromiseExtractor()
-    rng = random.Random(args.seed)
     rows, packets = [], []
     for name in names:
         maildir = maildir_of(name, enron, more)
         me = owner_addresses(maildir)
         index = RawIndex.read(maildir, me)
+        # One generator per mailbox: its samples do not depend on the others'.
+        rng = random.Random(f"{args.seed}:{name}")
         for number, until in enumerate(install_dates(index, args.installs)):
             digest, found, promises, row = run_mailbox(name, maildir, index, me, until, work, extractor)
             rows.append(row)
