@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
-from kept.extractors.asks import asks, asks_for_answer, asks_until
+from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
 from kept.extractors.cleaning import normalize_subject
 from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
@@ -332,15 +332,15 @@ class Scanner:
                 found[message.message_id] = candidates
         with self.store.transaction():
             for message in fresh:
-                until = asks_until(message.body_text, message.date)
+                # The text is read for questions once; the rest is derived from them.
+                asking = asking_sentences(message.body_text)
+                until = last_day_asked(asking, message.date)
                 if message.role == "sent":
                     # The user's own mail waits on an answer only when it asks for one.
-                    thread, _changed = self.threader.add(
-                        message, asks=asks_for_answer(message.body_text), asks_until=until
-                    )
+                    thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
                 else:
                     thread, _changed = self.threader.add(
-                        message, asks=asks(message.body_text), needs_reply=needs_reply(message.body_text),
+                        message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
                         asks_until=until,
                     )
                 message = replace(message, thread_key=thread.key)

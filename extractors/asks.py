@@ -10,11 +10,21 @@ if you have any questions" is an open offer, not a question.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from kept.extractors.dates import resolve_due
 
-__all__ = ["asks", "asks_for_answer", "asks_until", "asking_sentences", "addressees", "GROUP"]
+__all__ = [
+    "GROUP",
+    "addressees",
+    "asking_sentences",
+    "asks",
+    "asks_for_answer",
+    "asks_until",
+    "last_day_asked",
+    "wants_answer",
+]
 
 # Text this long is not one person's message; look at its start only.
 _MAX_CHARS = 20_000
@@ -173,12 +183,12 @@ def asks_for_answer(text: str) -> bool:
     his resume to Karen"): on the labelled development digests such mail,
     mostly to an assistant, was a third of the wrong "waiting on others" items.
     """
-    if not text or not text.strip():
-        return False
-    return any(
-        _asks_sentence(sentence) and not (_TASK_ONLY.match(sentence) and not _BACK_TO_ME.search(sentence))
-        for sentence in _sentences(text)
-    )
+    return wants_answer(asking_sentences(text))
+
+
+def wants_answer(asking: Sequence[str]) -> bool:
+    """`asks_for_answer` for the asking sentences of a text (`asking_sentences`)."""
+    return any(not (_TASK_ONLY.match(sentence) and not _BACK_TO_ME.search(sentence)) for sentence in asking)
 
 
 # A day named as a deadline ("by Friday") does not end the question with it:
@@ -194,8 +204,13 @@ def asks_until(text: str, sent_at: datetime) -> date | None:
     on the answer. A question that names no day, or names a deadline ("by
     Friday"), keeps waiting: then None.
     """
+    return last_day_asked(asking_sentences(text), sent_at)
+
+
+def last_day_asked(asking: Sequence[str], sent_at: datetime) -> date | None:
+    """`asks_until` for the asking sentences of a text (`asking_sentences`)."""
     days = []
-    for sentence in asking_sentences(text):
+    for sentence in asking:
         day, words = resolve_due(sentence, sent_at)
         if day is None or words is None or _DEADLINE.match(words):
             return None

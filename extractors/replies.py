@@ -63,12 +63,20 @@ def is_informational(text: str) -> bool:
 _NOTICE_CHARS = 1_500
 
 
-def needs_reply(text: str) -> bool:
+def needs_reply(text: str, asking: bool | None = None) -> bool:
     """True if a received message with this fresh text deserves an answer.
 
     It does when it asks something, or when it says more than an
     acknowledgement and is not a mere notice (`is_informational`).
+    `asking` is `asks(text)` when the caller has it already (the scanner
+    does), so the text is read for questions once.
     """
-    if asks(text):
+    if asking is None:
+        asking = asks(text)
+    if asking:
         return True
-    return not is_acknowledgement(text) and not is_informational(text)
+    # It asks nothing: what is left of is_acknowledgement and is_informational.
+    words = _WORD.findall(text or "")
+    acknowledgement = not words or (len(words) <= ACK_MAX_WORDS and bool(_ACK_WORDS.search(text)))
+    notice = bool(text) and bool(_INFORMATIONAL.search(text[:_NOTICE_CHARS]))
+    return not acknowledgement and not notice
