@@ -921,10 +921,9 @@ def _waiting_on_me(
     for thread, waiting in found:
         message = store.get_message(thread.account, waiting.message_id)
         sender = message.from_addr if message else None
-        contact_name = (
-            one_line(sender.name, MAX_NAME_CHARS) if sender and sender.name
-            else one_line(people.label(waiting.sender), MAX_NAME_CHARS) if people else waiting.sender
-        )
+        # The name kept knows reads "First Last" ("Hedstrom, Peggy" is Peggy Hedstrom).
+        known = people.name(waiting.sender) if people else ""
+        contact_name = one_line(known or (sender.name if sender else "") or waiting.sender, MAX_NAME_CHARS)
         subject = one_line(message.subject if message and message.subject else thread.subject)
         body = holding_reply_body(
             settings.digest.holding_reply, first_name(sender, people.name(waiting.sender) if people else ""), answer_by, settings.name

@@ -291,3 +291,13 @@ def test_copies_of_one_promise_are_one_item() -> None:
                               sentence="I will wait to hear from you Monday morning."))
     digest = build_digest(store, NOW, make_settings())
     assert [item.promise_id for item in digest.due] == ["copy0", "later"]
+
+
+def test_a_lotus_style_name_is_shown_first_name_first() -> None:
+    store = MemoryStore()
+    peggy = Address("Hedstrom, Peggy", "peggy.hedstrom@example.org")
+    store.put_thread(Thread("w", "home", "w", (received("<w1@x>", "peggy.hedstrom@example.org", utc(17)),)))
+    store.put_message(message("<w1@x>", peggy, (Address("", ME),), utc(17), "Trip to Houston"))
+    store.put_thread(Thread("old", "home", "old", (sent("<o2@x>", "peggy.hedstrom@example.org", utc(2, 11)),)))
+    [item] = build_digest(store, NOW, make_settings()).waiting_on_me
+    assert item.contact_name == "Peggy Hedstrom"
