@@ -1,6 +1,10 @@
 """Build the daily digest from storage: a pure function of (store, now, settings).
 
-The digest has five sections, each oldest / most urgent first:
+`digest_candidates` gathers what the digest could list, split into news and
+history (mail older than the account's history cutoff: counted, never
+listed); `build_digest` has `kept.digest.rank` rank it, cut it to ``[digest]
+max_items`` / ``max_per_section`` and number it. The sections, in display
+order:
 
 1. promises overdue or due within ``due_soon_days``;
 2. promises without a date (``due_is_default``) made more than
@@ -17,10 +21,12 @@ Items are numbered continuously across the sections (1, 2, 3, ...) so the
 user can answer the digest with "done 3"; `Digest.index` maps each number to
 what it refers to.
 
-What is left out: promises that are done, dismissed or kept; promises and
-threads snoozed until after today; threads from muted contacts (store meta
+What is left out: promises that are done, dismissed or kept (those kept in
+the last day are listed apart, unnumbered); promises and threads snoozed
+until after today; threads from muted contacts (store meta
 ``muted_contacts``, lower-cased addresses) and promises made only to muted
-contacts.
+contacts; history; copies of one item; what the caps cut (counted per
+section).
 
 Everything here is plain data: formatting for people happens in
 `kept.digest.render`, except the few strings that need the user's settings
@@ -32,7 +38,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
 from kept.settings import DEFAULT_HOLDING_REPLY, Settings
 from kept.extractors.cleaning import normalize_subject
 from kept.extractors.people import People, first_name_from_address, given_name, people_from_store
+from kept.digest.rank import SECTIONS, Numbering, one_per_copy, rank_sections, split_items
 from kept.storage.base import Store, history_cutoff
 
 __all__ = [
@@ -68,7 +75,6 @@ __all__ = [
     "digest_candidates",
     "holding_reply_link",
     "long_date",
-    "rank_sections",
 ]
 
 logger = logging.getLogger(__name__)
@@ -265,18 +271,6 @@ class KeptItem:
     evidence: str
 
 
-#: The numbered sections in display order: key, title, where the rest is listed.
-SECTIONS: tuple[tuple[str, str, str], ...] = (
-    ("due", "Promises due", "kept promises"),
-    ("undated", "Promises without a date", "kept promises"),
-    ("waiting_on_me", "Waiting on you", "kept threads"),
-    ("waiting_on_them", "Waiting on others", "kept threads --waiting-on-them"),
-    ("introductions", "Introductions", "kept nudges"),
-    ("leads", "Thank and report back", "kept nudges"),
-    ("keep_in_touch", "Keep in touch", "kept nudges"),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Digest:
     """One day's digest, ready to render.
@@ -441,22 +435,6 @@ def holding_reply_body(template: str, greeting_name: str, answer_by: date, my_na
 # -- the builder ----------------------------------------------------------
 
 
-class _Numbering:
-    """Hands out consecutive item numbers and records what each refers to."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[int, str, str]] = []
-
-    def next(self, kind: str, ref_id: str) -> int:
-        number = len(self.entries) + 1
-        self.entries.append((number, kind, ref_id))
-        return number
-
-    def zero(self, kind: str, ref_id: str) -> int:
-        """A placeholder number for an item that is ranked before it is numbered."""
-        return 0
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
@@ -526,7 +504,7 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
     today = now.astimezone(zone).date()
     me = frozenset(settings.addresses)
     # Items are built unnumbered; `rank_sections` numbers what it lists.
-    unnumbered = _Numbering()
+    unnumbered = Numbering()
 
     with store.transaction():
         muted = frozenset(str(a).strip().lower() for a in (store.get_meta("muted_contacts") or ()))
@@ -553,18 +531,18 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
 
     # Copies of one message (Enron's sent folders hold many, hours apart and
     # under new Message-IDs) and a question asked twice the same day are one item.
-    waiting = _one_per_copy(waiting, lambda i: (i.contact, normalize_subject(i.subject)), lambda i: i.since)
-    follow_ups = _one_per_copy(
+    waiting = one_per_copy(waiting, lambda i: (i.contact, normalize_subject(i.subject)), lambda i: i.since)
+    follow_ups = one_per_copy(
         follow_ups, lambda i: (i.to, normalize_subject(i.subject)), lambda i: i.asked_at
     )
-    due_items = _one_per_copy(due_items, lambda i: (i.parties, " ".join(i.sentence.lower().split())), lambda i: i.made_at)
-    undated_items = _one_per_copy(
+    due_items = one_per_copy(due_items, lambda i: (i.parties, " ".join(i.sentence.lower().split())), lambda i: i.made_at)
+    undated_items = one_per_copy(
         undated_items, lambda i: (i.parties, " ".join(i.sentence.lower().split())), lambda i: i.made_at
     )
-    waiting, old_waiting = _split_items(waiting, cutoffs, lambda item: (item.account, item.since))
-    follow_ups, old_follow_ups = _split_items(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
-    intros, _ = _split_items(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))
-    leads, _ = _split_items(nudges.leads, cutoffs, lambda item: (item.account, item.received_at))
+    waiting, old_waiting = split_items(waiting, cutoffs, lambda item: (item.account, item.since))
+    follow_ups, old_follow_ups = split_items(follow_ups, cutoffs, lambda item: (item.account, item.asked_at))
+    intros, _ = split_items(nudges.introductions, cutoffs, lambda item: (item.account, item.made_at))
+    leads, _ = split_items(nudges.leads, cutoffs, lambda item: (item.account, item.received_at))
     return Candidates(
         sections={
             "due": due_items,
@@ -658,37 +636,6 @@ def _split_history(
     return news, old
 
 
-#: Items with the same people and subject this close together are one item.
-COPY_WINDOW = timedelta(days=1)
-
-
-def _one_per_copy(items: Sequence[Any], key: Any, when: Any) -> tuple[Any, ...]:
-    """`items` without those that repeat an earlier item's `key` within `COPY_WINDOW`."""
-    last_seen: dict[Any, datetime] = {}
-    kept: list[Any] = []
-    for item in sorted(items, key=when):
-        identity = key(item)
-        previous = last_seen.get(identity)
-        last_seen[identity] = when(item)
-        if previous is not None and when(item) - previous <= COPY_WINDOW:
-            continue
-        kept.append(item)
-    return tuple(kept)
-
-
-def _split_items(
-    items: Sequence[Any], cutoffs: dict[str, datetime | None], when: Any
-) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """(items that are news, items that are history); `when(item)` gives (account, date)."""
-    news: list[Any] = []
-    old: list[Any] = []
-    for item in items:
-        account_name, moment = when(item)
-        cutoff = cutoffs.get(account_name)
-        (old if cutoff is not None and _aware(moment) < cutoff else news).append(item)
-    return tuple(news), tuple(old)
-
-
 def _kept_recently(
     store: Store, promises: list[Promise], now: datetime, zone: tzinfo, people: People | None = None
 ) -> tuple[KeptItem, ...]:
@@ -712,117 +659,6 @@ def _kept_recently(
     return tuple(items)
 
 
-def _written_to(threads: Iterable[Thread], me: frozenset[str]) -> dict[str, int]:
-    """How many messages the user sent to each address (To and Cc)."""
-    counts: dict[str, int] = {}
-    for thread in threads:
-        for item in thread.messages:
-            if item.role == "sent" or item.sender in me:
-                for address in {*item.to, *item.cc} - me:
-                    counts[address] = counts.get(address, 0) + 1
-    return counts
-
-
-# Tiers decide which sections give way when the digest is over max_items:
-# what is due now and questions people wait on come first.
-_TIER_URGENT_PROMISE, _TIER_QUESTION, _TIER_DUE_SOON, _TIER_WAITING = 0, 1, 2, 3
-_TIER_FOLLOW_UP, _TIER_UNDATED, _TIER_NUDGE, _TIER_KEEP_IN_TOUCH = 4, 5, 6, 7
-
-
-def rank_sections(
-    sections: dict[str, tuple[Any, ...]],
-    threads: Sequence[Thread],
-    me: frozenset[str],
-    lags: dict[str, LagStats],
-    today: date,
-    settings: Settings,
-) -> tuple[dict[str, tuple[Any, ...]], tuple[tuple[str, int], ...], tuple[tuple[int, str, str], ...]]:
-    """Rank each section, cut it to the caps and number what is left in display order.
-
-    Within a section: promises due today or overdue to people the user
-    writes to often come first; then questions from people the user usually
-    answers fast; follow-ups to frequent correspondents; nudges keep their
-    own order. Each section keeps at most ``max_per_section`` items, the
-    digest at most ``max_items``: when the sections together hold more, the
-    lower tiers give way first (see the ``_TIER_*`` constants).
-
-    :returns: (listed items by section, ``(section, left out)`` pairs,
-        the index of numbers).
-    """
-    written = _written_to(threads, me)
-    asking = {item.message_id for thread in threads for item in thread.messages if item.asks}
-    recipients = {
-        item.message_id: (*item.to, *item.cc) for thread in threads for item in thread.messages
-    }
-
-    def reach(addresses: Iterable[str]) -> int:
-        return max((written.get(address, 0) for address in addresses), default=0)
-
-    def usual(contact: str) -> float:
-        stats = lags.get(contact)
-        median = stats.my_median if stats else None
-        return median if median is not None else float("inf")
-
-    def days_left(item: PromiseItem) -> int:
-        return item.days_left if item.days_left is not None else 0
-
-    ranked: dict[str, list[tuple[int, Any]]] = {}
-    # Most overdue first, as before the ranking; reach decides first.
-    ranked["due"] = [
-        (_TIER_URGENT_PROMISE if days_left(item) <= 0 else _TIER_DUE_SOON, item)
-        for item in sorted(
-            sections["due"],
-            key=lambda i: (days_left(i) > 0, -reach(i.parties), days_left(i), i.made_at),
-        )
-    ]
-    ranked["undated"] = [
-        (_TIER_UNDATED, item)
-        for item in sorted(sections["undated"], key=lambda i: (-reach(i.parties), i.made_at))
-    ]
-    ranked["waiting_on_me"] = [
-        (_TIER_QUESTION if item.message_id in asking else _TIER_WAITING, item)
-        for item in sorted(
-            sections["waiting_on_me"],
-            key=lambda i: (i.message_id not in asking, usual(i.contact), -reach((i.contact,)), i.since),
-        )
-    ]
-    ranked["waiting_on_them"] = [
-        (_TIER_FOLLOW_UP, item)
-        for item in sorted(
-            sections["waiting_on_them"],
-            key=lambda i: (-reach(recipients.get(i.message_id, ())), i.asked_at),
-        )
-    ]
-    for key in ("introductions", "leads"):
-        ranked[key] = [(_TIER_NUDGE, item) for item in sections[key]]
-    ranked["keep_in_touch"] = [(_TIER_KEEP_IN_TOUCH, item) for item in sections["keep_in_touch"]]
-
-    per_section = settings.digest.max_per_section
-    candidates = [
-        (tier, position, order, key, item)
-        for order, (key, _title, _hint) in enumerate(SECTIONS)
-        for position, (tier, item) in enumerate(ranked[key][:per_section])
-    ]
-    # Lower tier first; within a tier, each section's best before any
-    # section's second best, so no section crowds the others out.
-    candidates.sort(key=lambda entry: (entry[0], entry[1], entry[2]))
-    chosen = {id(entry[4]) for entry in candidates[: settings.digest.max_items]}
-
-    numbering = _Numbering()
-    listed: dict[str, tuple[Any, ...]] = {}
-    more: list[tuple[str, int]] = []
-    for key, _title, _hint in SECTIONS:
-        items = []
-        for _tier, item in ranked[key]:
-            if id(item) in chosen:
-                kind, ref_id = item.ref
-                items.append(replace(item, number=numbering.next(kind, ref_id)))
-        listed[key] = tuple(items)
-        if len(sections[key]) > len(items):
-            more.append((key, len(sections[key]) - len(items)))
-    return listed, tuple(more), tuple(numbering.entries)
-
-
 def _promise_sections(
     store: Store,
     promises: list[Promise],
@@ -831,7 +667,7 @@ def _promise_sections(
     today: date,
     zone: tzinfo,
     muted: frozenset[str],
-    numbering: _Numbering,
+    numbering: Numbering,
     people: People | None = None,
 ) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
     soon = today + timedelta(days=settings.digest.due_soon_days)
@@ -887,7 +723,7 @@ def _waiting_on_me(
     zone: tzinfo,
     muted: frozenset[str],
     lags: dict[str, LagStats],
-    numbering: _Numbering,
+    numbering: Numbering,
     people: People | None = None,
 ) -> tuple[WaitingItem, ...]:
     from kept.extractors.waiting import mail_history, my_names
@@ -955,7 +791,7 @@ def _waiting_on_them(
     today: date,
     zone: tzinfo,
     muted: frozenset[str],
-    numbering: _Numbering,
+    numbering: Numbering,
     people: People | None = None,
 ) -> tuple[FollowUpItem, ...]:
     from kept.extractors.waiting import mail_history
