@@ -288,46 +288,23 @@ def test_wording_that_only_sounds_like_delivery_keeps_nothing(text: str) -> None
 
 def test_a_short_report_back_is_no_acknowledgement() -> None:
     """'... suit us best' made this reply look like a thank-you (the demo's kept-by-reply case)."""
-    promise = Promise(
-        id="p", account="a", message_id="<p@x>", thread_key="T",
-        sentence="Let me check with the team and get back to you.", action="check with the team",
-        kind="follow-up", counterparties=("rafael@example.org",),
-        made_at=datetime(2026, 10, 29, 10, tzinfo=timezone.utc), due=date(2026, 11, 5), due_is_default=True,
-        confidence=0.9, rule_id="r",
-    )
-    later = MailMessage(
-        account="a", role="sent", folder="Sent", message_id="<l@x>", thread_key="T",
-        from_addr=Address("Me", "me@example.com"), to=(Address("Rafael", "rafael@example.org"),),
-        date=datetime(2026, 11, 2, 16, tzinfo=timezone.utc), subject="Re: Q1 capacity",
-        body_text="Hi Rafael,\n\nI checked with the team: we can do six days between January 11 and\n"
-                  "February 19. The weeks of January 11 and February 8 suit us best.\n\nSam",
-    )
-    assert find_fulfilment(promise, later, ("me@example.com",)) == 'answer "I checked" in <l@x>'
-    cool = replace(later, message_id="<c@x>", body_text="Cool.")
-    assert find_fulfilment(promise, cool, ("me@example.com",)) is None
+    check = replace(promise("follow-up", "check with the team"),
+                    sentence="Let me check with the team and get back to you.", due_is_default=True)
+    later = message(body_text="Hi Sally,\n\nI checked with the team: we can do six days between January 11 and\n"
+                              "February 19. The weeks of January 11 and February 8 suit us best.\n\nSam")
+    assert find_fulfilment(check, later) == 'answer "I checked" in <later@enron.com>'
+    assert find_fulfilment(check, replace(later, body_text="Cool.")) is None
 
 
 @pytest.mark.parametrize("action", ["email you", "send an email", "write you", "contact you", "be in touch"])
 def test_a_promise_to_write_is_kept_by_writing(action: str) -> None:
     """'I will email you tomorrow to see if we can schedule a time': the next day's mail to her keeps it."""
-    promise = Promise(
-        id="p", account="a", message_id="<p@x>", thread_key="T",
-        sentence=f"I will {action} tomorrow to see when we can meet.", action=action,
-        kind="deliver", counterparties=("beth@example.org",),
-        made_at=datetime(2001, 1, 10, 9, tzinfo=timezone.utc), due=date(2001, 1, 11), due_is_default=False,
-        confidence=0.9, rule_id="r",
-    )
-    later = MailMessage(
-        account="a", role="sent", folder="Sent", message_id="<l@x>", thread_key="OTHER",
-        from_addr=Address("Me", "me@example.com"), to=(Address("Beth", "beth@example.org"),),
-        date=datetime(2001, 1, 11, 16, tzinfo=timezone.utc), subject="Dinner",
-        body_text="Beth,\n\nWould Monday dinner at 7 work for you and Jim?\n\nSally",
-    )
-    me = ("me@example.com",)
-    assert find_fulfilment(promise, later, me) == "wrote to them in <l@x>"
-    assert find_fulfilment(promise, replace(later, body_text="Thanks!"), me) is None
-    assert find_fulfilment(promise, replace(later, body_text="Still working on it, will get back to you."), me) is None
-    elsewhere = replace(later, to=(Address("Jim", "jim@example.org"),))
-    assert find_fulfilment(promise, elsewhere, me) is None
-    late = replace(later, date=datetime(2001, 3, 1, tzinfo=timezone.utc))
-    assert find_fulfilment(promise, late, me) is None
+    write = replace(promise("deliver", action), sentence=f"I will {action} tomorrow to see when we can meet.")
+    later = message(thread_key="t-other", subject="Dinner",
+                    body_text="Sally,\n\nWould Monday dinner at 7 work for you and Jim?\n\nGreg")
+    me = ("me@enron.com",)
+    assert find_fulfilment(write, later, me) == "wrote to them in <later@enron.com>"
+    assert find_fulfilment(write, replace(later, body_text="Thanks!"), me) is None
+    assert find_fulfilment(write, replace(later, body_text="Still working on it, will get back to you."), me) is None
+    assert find_fulfilment(write, replace(later, to=(OTHER,)), me) is None
+    assert find_fulfilment(write, replace(later, date=MADE_AT + timedelta(days=60)), me) is None
