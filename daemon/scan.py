@@ -33,7 +33,7 @@ from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
 from kept.extractors.replies import needs_reply
-from kept.extractors.threads import Threader
+from kept.daemon.threader import Threader
 from kept.mailboxes.base import Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage

@@ -32,10 +32,11 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 from urllib.parse import quote
 
-from kept.digest.build import MAX_NAME_CHARS, holding_reply_link, one_line
+from kept.digest.text import MAX_NAME_CHARS, holding_reply_link, one_line
 from kept.extractors.introductions import introduction_follow_ups
 from kept.extractors.leads import lead_nudges
-from kept.extractors.people import People, people_from_store
+from kept.digest.people import people_from_store
+from kept.extractors.people import People
 from kept.extractors.rhythm import ContactHistory, TouchState, contact_histories, keep_in_touch
 from kept.models import Thread
 from kept.settings import Settings

@@ -22,7 +22,8 @@ from email.utils import format_datetime
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from kept.digest.build import MONTHS, SECTIONS, WEEKDAYS, Digest, long_date, one_line
+from kept.digest.build import SECTIONS, Digest
+from kept.digest.text import MONTHS, WEEKDAYS, long_date, one_line
 from kept.settings import Settings
 
 __all__ = [

@@ -35,14 +35,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from kept.models import MailMessage, Thread
-
-if TYPE_CHECKING:
-    from kept.storage.base import Store
 
 __all__ = [
     "People",
@@ -52,8 +48,6 @@ __all__ = [
     "first_name_from_address",
     "given_name",
     "name_key",
-    "people_from_store",
-    "stored_messages",
 ]
 
 #: Display names longer than this are not names.
@@ -406,21 +400,3 @@ def canonical_threads(threads: Iterable[Thread], people: People) -> list[Thread]
         )
         out.append(replace(thread, messages=messages))
     return out
-
-
-def stored_messages(store: Store, threads: Iterable[Thread]) -> Iterator[MailMessage]:
-    """The stored record of every message of `threads`, each once."""
-    seen: set[str] = set()
-    for thread in threads:
-        for item in thread.messages:
-            if item.message_id in seen:
-                continue
-            seen.add(item.message_id)
-            message = store.get_message(thread.account, item.message_id)
-            if message is not None:
-                yield message
-
-
-def people_from_store(store: Store, threads: Iterable[Thread], me: Iterable[str]) -> People:
-    """`build_people` over the stored messages of `threads`."""
-    return build_people(stored_messages(store, threads), me)

@@ -11,7 +11,7 @@ role
     for everything else.
 thread key
     A short opaque string shared by all messages of one conversation; see
-    `kept.extractors.threads`.
+    `kept.daemon.threader`.
 fresh text
     The part of a body its author wrote in this message: without quoted
     replies, forwarded blocks, header blocks and signatures.

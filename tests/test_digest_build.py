@@ -12,7 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from kept.digest.build import Digest, build_digest, first_name, holding_reply_link, long_date
+from kept.digest.build import Digest, build_digest
+from kept.digest.text import first_name, holding_reply_link, long_date
 from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
 from kept.settings import DigestSettings, MaildirAccount, Settings
 from kept.storage.memory import MemoryStore

@@ -19,8 +19,8 @@ from kept.extractors.people import (
     first_name_from_address,
     given_name,
     name_key,
-    people_from_store,
 )
+from kept.digest.people import people_from_store
 from kept.extractors.rhythm import contact_histories
 from kept.mailboxes.base import Folder
 from kept.mailboxes.memory import MemorySource

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kept.extractors.threads import Threader
+from kept.daemon.threader import Threader
 from kept.settings import ThreadSettings
 from kept.storage.memory import MemoryStore
 
@@ -107,7 +107,7 @@ def test_reply_joins_the_thread_of_the_person_it_answers_over_a_nearer_forward()
 
 
 def test_thread_message_keeps_whom_the_questions_address():
-    from kept.extractors.threads import thread_message
+    from kept.daemon.threader import thread_message
 
     item = thread_message(record("a", sender="mike@x.org", date=utc(2026, 1, 1),
                                  body="Mark,\n\nHave you received the docs?"), asks=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from kept.extractors.threads import thread_message
+from kept.daemon.threader import thread_message
 from kept.extractors.waiting import (
     awaiting_my_reply,
     awaiting_their_reply,

@@ -29,7 +29,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     """List every two-way contact: last exchange, rhythm, reply times, open promises and threads."""
     from kept.extractors.contacts import contact_summaries
     from kept.extractors.waiting import my_names
-    from kept.extractors.people import people_from_store
+    from kept.digest.people import people_from_store
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
@@ -94,7 +94,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Every nudge due today, as the digest would list it (without its item limit)."""
-    from kept.digest.build import user_timezone
+    from kept.digest.text import user_timezone
     from kept.digest.nudges import build_nudge_sections
 
     zone = user_timezone(settings.timezone)

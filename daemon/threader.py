@@ -1,4 +1,9 @@
-"""Group messages into conversations (threads).
+"""Group messages into conversations (threads): the scan's one stateful step.
+
+Threading sits between the records and the extractors: which thread a
+message joins depends on the threads already stored, so it reads and writes
+through the `Store` interface, and it is part of the daemon's scan
+(`kept.daemon.scan`) rather than of the pure extractors.
 
 A message joins a thread, in this order of preference:
 
