@@ -139,6 +139,72 @@ def test_parse_command_forms(line, expected):
 
 
 @pytest.mark.parametrize(
+    ("line", "numbers", "until"),
+    [
+        # A date's own digits are not item numbers (TODAY is Wednesday 18 March 2026).
+        ("snooze 1 2026-12-01", (1,), date(2026, 12, 1)),
+        ("snooze 1 until 2026-12-01", (1,), date(2026, 12, 1)),
+        ("snooze 1 2 2026-12-01", (1, 2), date(2026, 12, 1)),
+        ("snooze 2 12 dec", (2,), date(2026, 12, 12)),
+        ("snooze 2 12 Dec.", (2,), date(2026, 12, 12)),
+        ("snooze 2 12th of December", (2,), date(2026, 12, 12)),
+        ("snooze 2 until 12 december", (2,), date(2026, 12, 12)),
+        ("snooze 2, 3 12 dec 2027", (2, 3), date(2027, 12, 12)),
+        ("snooze 2 dec 12", (2,), date(2026, 12, 12)),
+        ("snooze 2 Dec 12, 2026", (2,), date(2026, 12, 12)),
+        ("snooze 2 3 dec 12", (2, 3), date(2026, 12, 12)),
+        ("snooze 5 1 march", (5,), date(2027, 3, 1)),       # already past this year: next year's
+        ("snooze 5 18 march", (5,), date(2027, 3, 18)),     # today: next year's
+        ("snooze 2 12/1", (2,), date(2026, 12, 1)),
+        # Weekday names, relative words and spans after several items.
+        ("snooze 3 12 friday", (3, 12), date(2026, 3, 20)),
+        ("snooze 3 fri", (3,), date(2026, 3, 20)),
+        ("snooze 3 4 next mon", (3, 4), date(2026, 3, 23)),
+        ("snooze 1 2 tomorrow", (1, 2), date(2026, 3, 19)),
+        ("snooze 1 2 next week", (1, 2), date(2026, 3, 23)),
+        ("snooze 1 2 3 days", (1, 2), date(2026, 3, 21)),
+        ("snooze 1 2 for 2 weeks", (1, 2), date(2026, 4, 1)),
+        ("snooze 1 and 2 in two weeks", (1, 2), date(2026, 4, 1)),
+        ("snooze 4 the 12th", (4,), date(2026, 4, 12)),
+        ("snooze 4 end of the month", (4,), date(2026, 3, 31)),
+    ],
+)
+def test_snooze_dates_are_not_read_as_item_numbers(line, numbers, until):
+    assert parse_commands(line, TODAY) == ([Command("snooze", numbers, until, line)], [])
+
+
+@pytest.mark.parametrize(
+    ("line", "numbers"),
+    [
+        ("done 1 2 3", (1, 2, 3)),
+        ("done 1 12", (1, 12)),
+        ("dismiss 2 12", (2, 12)),
+        ("mute 3 4", (3, 4)),
+    ],
+)
+def test_numbers_after_other_commands_are_all_items(line, numbers):
+    [command], unparsed = parse_commands(line, TODAY)
+    assert command.numbers == numbers and unparsed == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "done 1 2026-12-01",          # a date where only items belong
+        "done 2 12 dec",
+        "snooze 2 12",                # no date at all: not items 2 and 12
+        "snooze 2 12 dec 12 dec",
+        "snooze 2 31 feb",            # no such day
+        "snooze 2 until friday or monday",
+        "snooze 2 thursday week",     # only part of it is a date the parser knows
+        "snooze 2 friday please",
+    ],
+)
+def test_lines_that_are_not_exactly_items_and_a_date_are_reported_back(line):
+    assert parse_commands(line, TODAY) == ([], [line])
+
+
+@pytest.mark.parametrize(
     "line",
     [
         "thanks!",
