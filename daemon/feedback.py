@@ -16,7 +16,7 @@ digest, so a forged reply cannot silently close the user's promises.
 Store meta used here:
 
 ``dismissed_sentences``
-    fingerprints (`kept.daemon.scan.sentence_fingerprint`) of sentences the
+    fingerprints (`sentence_fingerprint`) of sentences the
     user said are not promises; the scanner never raises them again.
 ``muted_contacts``
     lower-cased addresses whose threads the digest leaves out.
@@ -28,11 +28,15 @@ Store meta used here:
 ``applied_replies``
     Message-IDs of digest replies already carried out (the same reply may
     turn up in the sent folder and the inbox, or in two accounts).
+``unchecked_replies``
+    how many replies to digests older than kept's records were read since
+    the last digest (one note counts them).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 import secrets
@@ -42,7 +46,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kept.daemon.scan import sentence_fingerprint
 from kept.errors import UserError
 from kept.extractors.dates import resolve_due
 from kept.models import MailMessage, Promise, Thread
@@ -54,6 +57,7 @@ __all__ = [
     "DIGEST_ID_MARKER",
     "add_pending_notes",
     "apply_digest_reply",
+    "carry_out_digest_reply",
     "dismiss_promise",
     "mark_promise_done",
     "mark_thread_done",
@@ -63,6 +67,7 @@ __all__ = [
     "references_a_digest",
     "resolve_promise",
     "resolve_thread",
+    "sentence_fingerprint",
     "snooze_promise",
     "snooze_thread",
 ]
@@ -75,6 +80,9 @@ logger = logging.getLogger(__name__)
 # ordinary mail and reported rather than silently ignored.
 DIGEST_ID_MARKER = "kept-digest-"
 
+# The day in a digest's Message-ID.
+_DIGEST_DAY = re.compile(re.escape(DIGEST_ID_MARKER) + r"(\d{8})-")
+
 # Shorter prefixes than this match too much by accident ("done a").
 MIN_PREFIX = 4
 
@@ -83,6 +91,12 @@ APPLIED_REPLIES_KEPT = 500
 
 # Lines of a quoted sentence shown back in notes.
 SNIPPET_CHARS = 70
+
+
+def sentence_fingerprint(sentence: str) -> str:
+    """Key under which a dismissed ("not a promise") sentence is remembered."""
+    normal = " ".join(sentence.lower().split())
+    return hashlib.sha1(normal.encode("utf-8", "replace")).hexdigest()[:16]
 
 
 # -- looking things up ----------------------------------------------------
@@ -488,34 +502,123 @@ def _waiting_contacts(thread: Thread, me: frozenset[str]) -> list[str]:
     return []
 
 
+def _digest_days(refs: Iterable[str]) -> list[date]:
+    """The days named in digest Message-IDs (``<kept-digest-YYYYMMDD-...>``) among `refs`."""
+    days = []
+    for ref in refs:
+        found = _DIGEST_DAY.search(ref)
+        if found:
+            try:
+                days.append(datetime.strptime(found.group(1), "%Y%m%d").date())
+            except ValueError:
+                continue
+    return days
+
+
+def _older_than_records(refs: tuple[str, ...], sent: dict[str, Any]) -> bool:
+    """True if the digest answered is older than every digest kept has a record of.
+
+    That happens after ``kept rebuild`` (the new database has no digests
+    yet) and for digests beyond the last ones kept remembers: the reply
+    cannot be checked, but nothing suggests a forgery either.
+    """
+    answered = _digest_days(refs)
+    if not answered:
+        return False
+    known = [str(record.get("date", "")) for record in sent.values() if isinstance(record, dict)]
+    return not known or max(answered).isoformat() < min(known)
+
+
+def _count_unchecked_reply(store: Store, day: date) -> str:
+    """Count a reply to a digest older than kept's records in one pending note; return the note.
+
+    After ``kept rebuild`` every old reply is read again, and one line for
+    each would drown the next digest. Meta ``unchecked_replies`` holds the
+    count, the first and last day and the note as queued; once that note
+    has gone out with a digest, counting starts again.
+    """
+    pending = list(store.get_meta("pending_notes") or [])
+    counted = store.get_meta("unchecked_replies")
+    if not isinstance(counted, dict) or counted.get("note") not in pending:
+        counted = {"count": 0, "first": day.isoformat(), "last": day.isoformat(), "note": None}
+    count = int(counted["count"]) + 1
+    first, last = min(str(counted["first"]), day.isoformat()), max(str(counted["last"]), day.isoformat())
+    why = "(the database was rebuilt or is new, or the digest is too old)"
+    if count == 1:
+        note = (f"Did not carry out your reply of {first}: it answers a digest kept has no record of {why}, "
+                f"so kept cannot tell what its numbers meant; nothing was changed.")
+    else:
+        note = (f"Did not carry out {count} of your replies written {first} to {last}: they answer digests "
+                f"kept has no record of {why}, so kept cannot tell what their numbers meant; nothing was changed.")
+    if counted["note"] in pending:
+        pending[pending.index(counted["note"])] = note
+    else:
+        pending.append(note)
+    store.set_meta("pending_notes", pending)
+    store.set_meta("unchecked_replies", {"count": count, "first": first, "last": last, "note": note})
+    return note
+
+
+def carry_out_digest_reply(store: Store, message: MailMessage, settings: Settings, now: datetime) -> list[str]:
+    """`apply_digest_reply` for the scanner: a reply that fails leaves a note instead of an exception.
+
+    The scanner calls this for every message it stores, inside the batch's
+    transaction, so every command that reads mail (``kept scan``, ``kept
+    run``, ``kept rebuild``) obeys replies; their bodies are never stored,
+    so no later run could. If carrying out the reply fails, its own changes
+    are undone (a nested transaction), the batch is stored all the same and
+    the next digest says the reply was not carried out.
+    """
+    if not references_a_digest(message):
+        return []
+    try:
+        with store.transaction():
+            return apply_digest_reply(store, message, settings, now)
+    except Exception:  # one bad reply must never stop a scan
+        logger.error("could not carry out the digest reply %s", message.message_id, exc_info=True)
+        note = f"kept could not carry out your reply of {message.date:%Y-%m-%d %H:%M} UTC; nothing was changed."
+        add_pending_notes(store, [note])
+        return [note]
+
+
 def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, now: datetime) -> list[str]:
     """Carry out a reply to a digest and queue what happened for the next digest.
 
     `message` must still carry its fresh text (`MailMessage.body_text`); the
-    scanner's ``on_new_message`` hook provides it. A message that does not
+    scanner provides it (`carry_out_digest_reply`). A message that does not
     refer to a digest at all returns ``[]`` and changes nothing. A reply to a
     digest kept never sent, or not from one of ``settings.addresses``, also
-    changes nothing, but says so in a note.
+    changes nothing, but says so in a note. Each reply is carried out once,
+    however often it is read (meta ``applied_replies``).
+
+    Words like "friday" or "tomorrow" are read from the day the reply was
+    written, which is not the day it is read when a scan comes late.
 
     All changes and the notes are written in one transaction: on an
     exception none of them is kept.
 
-    :returns: the notes queued (also appended to meta ``pending_notes``).
+    :returns: the notes queued (also appended to meta ``pending_notes``;
+        replies kept has no record of share one note there).
     """
     if not references_a_digest(message):
         return []
     refs = ((message.in_reply_to,) if message.in_reply_to else ()) + tuple(reversed(message.references))
     me = frozenset(settings.addresses)
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    today = min(message.date, now).astimezone(ZoneInfo(settings.timezone)).date()
     notes: list[str] = []
+    counted = ""
     with store.transaction():
         applied = list(store.get_meta("applied_replies") or [])
         if message.message_id in applied:
             return []
-        sent: dict[str, Any] = store.get_meta("sent_digests") or {}
+        recorded = store.get_meta("sent_digests")
+        sent: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
         digest_id = next((ref for ref in refs if ref in sent), None)
         sender = message.from_addr.email if message.from_addr else ""
-        if digest_id is None:
+        if digest_id is None and sender in me and _older_than_records(refs, sent):
+            counted = _count_unchecked_reply(store, today)
+            logger.warning("a reply to a digest kept has no record of any more (message %s)", message.message_id)
+        elif digest_id is None:
             notes.append(
                 f"Ignored a reply claiming to be from you that answers a digest kept never sent "
                 f"(from {sender or 'an unknown sender'}, {_describe(message, settings)}); nothing was changed."
@@ -545,7 +648,7 @@ def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, n
         applied.append(message.message_id)
         store.set_meta("applied_replies", applied[-APPLIED_REPLIES_KEPT:])
         add_pending_notes(store, notes)
-    return notes
+    return notes + [counted] if counted else notes
 
 
 def _apply_one(

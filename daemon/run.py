@@ -8,8 +8,8 @@ once, then loops:
   backoff and jitter (`kept.daemon.backoff`), and never holds up the others;
 * at ``[digest] send_at`` in ``[kept] timezone`` it sends the digest. Both
   are jobs of its own `schedule.Scheduler`, driven by the daemon's clock;
-* replies to a digest are carried out while they are scanned
-  (`kept.daemon.feedback.apply_digest_reply`).
+* replies to a digest are carried out while they are scanned, as by every
+  command that scans (`kept.daemon.feedback.carry_out_digest_reply`).
 
 The digest goes out at most once per local day, across restarts: meta
 ``last_digest_date`` is written in the transaction that records the sent
@@ -55,12 +55,11 @@ from kept.clock import parse_now
 from kept.config import load_settings
 from kept.daemon import notify
 from kept.daemon.backoff import Backoff
-from kept.daemon.feedback import add_pending_notes, apply_digest_reply, new_digest_message_id, references_a_digest
+from kept.daemon.feedback import new_digest_message_id
 from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
 from kept.errors import EXIT_SCAN_FAILED, ConfigError, KeptError, StorageWriteError
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
-from kept.models import MailMessage
 from kept.settings import Account, Settings
 from kept.storage.base import Store
 
@@ -425,7 +424,6 @@ class Daemon:
             now=self.clock,
         )
         scanner.stop_requested = self._between_batches
-        scanner.on_new_message = self._on_new_message
         self.scanner = scanner
         maximum = timedelta(minutes=settings.daemon.retry_max_minutes)
         if self.backoff is None:
@@ -595,24 +593,7 @@ class Daemon:
         self.digest_backoff.succeeded(_DIGEST_RETRY_KEY)
         return message_id
 
-    # -- digest replies and reloads ------------------------------------
-
-    def _on_new_message(self, message: MailMessage) -> None:
-        """Scanner hook (inside the batch's transaction): carry out replies to digests."""
-        if not references_a_digest(message):
-            return
-        assert self.store is not None and self.settings is not None
-        try:
-            # A nested transaction: if the reply fails half-way, only its own
-            # changes are undone, never the batch being stored.
-            with self.store.transaction():
-                apply_digest_reply(self.store, message, self.settings, self.clock())
-        except Exception:  # one bad reply must never stop a scan
-            logger.error("could not carry out the digest reply %s", message.message_id, exc_info=True)
-            add_pending_notes(
-                self.store,
-                [f"kept could not carry out your reply of {message.date:%Y-%m-%d %H:%M} UTC; nothing was changed."],
-            )
+    # -- reloads ------------------------------------------------------------
 
     def reload(self) -> bool:
         """Read the config file again; on any problem keep the running one. True if reloaded."""

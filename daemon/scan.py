@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from kept.daemon.feedback import carry_out_digest_reply, sentence_fingerprint
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
 from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
 from kept.extractors.cleaning import normalize_subject
@@ -139,12 +140,6 @@ def is_copy_of(first_sent: datetime, sent: datetime) -> bool:
     return seconds <= COPY_ZONE_HOURS * 3600 and seconds % 3600 == 0
 
 
-def sentence_fingerprint(sentence: str) -> str:
-    """Key under which a dismissed ("not a promise") sentence is remembered."""
-    normal = " ".join(sentence.lower().split())
-    return hashlib.sha1(normal.encode("utf-8", "replace")).hexdigest()[:16]
-
-
 class Scanner:
     """Runs scanning passes over the configured accounts.
 
@@ -179,8 +174,7 @@ class Scanner:
         self.threader = Threader(store, settings.addresses, settings.threads)
         self.stop_requested: Callable[[], bool] = lambda: False
         # Called with every newly stored message, body included, inside the
-        # batch's transaction: the daemon reads replies to its digest here,
-        # because bodies are never stored.
+        # batch's transaction (after a digest reply in it was carried out).
         self.on_new_message: Callable[[MailMessage], None] | None = None
         # account -> open promises, for the pass under way (see _open_promises).
         self._open_index: dict[str, _OpenPromises] = {}
@@ -347,6 +341,9 @@ class Scanner:
                 if not self.store.put_message(message):
                     continue
                 result.messages += 1
+                # Bodies are never stored: a reply to the digest is carried out
+                # now, by every command that scans (scan, run, rebuild).
+                carry_out_digest_reply(self.store, message, self.settings, self.now())
                 if self.on_new_message is not None:
                     self.on_new_message(message)
                 self._record_nudges(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from kept.daemon.feedback import (
     snooze_promise,
     snooze_thread,
 )
-from kept.daemon.scan import sentence_fingerprint
+from kept.daemon.feedback import sentence_fingerprint
 from kept.errors import UserError
 from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
 from kept.settings import Settings
@@ -310,12 +311,38 @@ def test_reply_from_a_foreign_address_changes_nothing(store):
 
 
 def test_reply_to_an_unknown_digest_changes_nothing(store):
+    older = sent_digest(store, day=TODAY - timedelta(days=2))
     sent_digest(store)
+    store.set_meta("sent_digests", {**store.get_meta("sent_digests"), older: {"date": "2026-03-16", "index": []}})
     before = snapshot(store)
     forged = new_digest_message_id(SETTINGS, TODAY - timedelta(days=1))
     notes = apply_digest_reply(store, reply("done 1", forged), SETTINGS, NOW)
     assert snapshot(store) == before
     assert len(notes) == 1 and "never sent" in notes[0]
+
+
+def test_replies_to_digests_older_than_the_records_share_one_note(store):
+    """After `kept rebuild` the new database knows no digest: old replies are counted, not obeyed, not alarming."""
+    before = snapshot(store)
+    for number, day in enumerate((TODAY - timedelta(days=30), TODAY - timedelta(days=3), TODAY - timedelta(days=9))):
+        old = new_digest_message_id(SETTINGS, day)
+        message = reply("done 1", old, message_id=f"<old{number}@test>")
+        message = dataclasses.replace(message, date=NOW - timedelta(days=29 - 10 * number))
+        apply_digest_reply(store, message, SETTINGS, NOW)
+    assert snapshot(store) == before
+    [note] = store.get_meta("pending_notes")
+    assert note.startswith("Did not carry out 3 of your replies written 2026-02-17 to 2026-03-09")
+    assert "never sent" not in note
+    # Once that note went out, counting starts again; other notes stay where they are.
+    store.set_meta("pending_notes", ["Marked #1 done"])
+    apply_digest_reply(store, reply("done 2", new_digest_message_id(SETTINGS, TODAY - timedelta(days=5)),
+                                    message_id="<old9@test>"), SETTINGS, NOW)
+    assert store.get_meta("pending_notes") == [
+        "Marked #1 done",
+        "Did not carry out your reply of 2026-03-18: it answers a digest kept has no record of (the database "
+        "was rebuilt or is new, or the digest is too old), so kept cannot tell what its numbers meant; "
+        "nothing was changed.",
+    ]
 
 
 def test_ordinary_mail_is_not_a_reply(store):

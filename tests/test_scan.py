@@ -113,7 +113,7 @@ def test_failing_account_does_not_stop_the_others():
 
 
 def test_dismissed_sentence_is_never_raised_again():
-    from kept.daemon.scan import sentence_fingerprint
+    from kept.daemon.feedback import sentence_fingerprint
 
     scanner, store, sources = make()
     store.set_meta("dismissed_sentences", [sentence_fingerprint("I'll send you the  ARTICLE.")])
