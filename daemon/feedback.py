@@ -22,7 +22,8 @@ Store meta used here:
     lower-cased addresses whose threads the digest leaves out.
 ``sent_digests``
     ``{message_id: {"date": "YYYY-MM-DD", "index": [[n, kind, id], ...]}}``,
-    written by the daemon when a digest goes out.
+    written by the daemon *before* a digest goes out (`kept.daemon.run`),
+    so a reply to a digest whose sending was interrupted is still obeyed.
 ``pending_notes``
     lines to confirm in the next digest; cleared once it is sent.
 ``applied_replies``

@@ -11,10 +11,12 @@ once, then loops:
 * replies to a digest are carried out while they are scanned, as by every
   command that scans (`kept.daemon.feedback.carry_out_digest_reply`).
 
-The digest goes out at most once per local day, across restarts: meta
-``last_digest_date`` is written in the transaction that records the sent
-digest, after the send succeeded. A digest that was missed (machine asleep,
-daemon down at send time) goes out at start-up or on wake, once.
+The digest goes out at most once per local day, across restarts: it is
+planned (Message-ID, numbering, the message) before it is sent, and meta
+``last_digest_date`` is written after the send succeeded; a retry resends
+the planned message, never a different digest (`send_digest_if_due`). A
+digest that was missed (machine asleep, daemon down at send time) goes out
+at start-up or on wake, once.
 
 Signals only set flags. SIGTERM and SIGINT stop the daemon after the batch
 being stored (the scanner checks between batches), so nothing is lost;
@@ -33,7 +35,10 @@ scan), ``STATUS=`` lines and ``STOPPING=1``.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
+import email
+import email.policy
 import logging
 import os
 import random
@@ -227,10 +232,16 @@ def send_digest_if_due(
     Due means: `now` is at or after today's ``send_at`` (in the configured
     time zone) and meta ``last_digest_date`` is not today. An empty digest
     is not sent unless ``send_empty`` is set. `force` (``kept digest
-    --send``) skips both checks. Once the message is handed over, one
-    transaction records it in meta ``sent_digests`` (with its index, so a
-    reply's numbers can be resolved), sets ``last_digest_date`` and clears
-    the pending notes it carried.
+    --send``) skips both checks and always builds a new digest.
+
+    Before the message is handed over, one transaction records it in meta
+    ``sent_digests`` (with its index, so a reply's numbers can be resolved)
+    and keeps the message itself in meta ``digest_outbox``. Once it is
+    handed over, a second one sets ``last_digest_date``, drops the outbox
+    and clears the pending notes it carried. A retry the same day (after a
+    failure, or a kill between the two) sends the planned message again,
+    same Message-ID and same bytes, or nothing if a scan already found it in
+    a mailbox; a plan left from an earlier day is not sent.
 
     With ``[digest] per_account = true`` and several accounts, each account
     gets its own digest, with its own "once a day" record
@@ -238,8 +249,8 @@ def send_digest_if_due(
 
     :returns: the Message-ID sent (the last one, per account), or None when
         nothing was due.
-    :raises KeptError: or OSError when delivery failed (nothing is recorded
-        for that digest).
+    :raises KeptError: or OSError when delivery failed (the plan stays for
+        the retry; the digest is not recorded as sent).
     """
     build = build or _default_builder()
     render = render or _default_renderer()
@@ -265,46 +276,144 @@ def _send_one_digest(
     sender_factory: Callable[[Settings], Any],
     account: str | None,
 ) -> str | None:
-    """Build, send and record one digest: all accounts (`account` None) or one."""
+    """Build, plan, send and confirm one digest: all accounts (`account` None) or one.
+
+    The plan (`_plan_digest`) is written before the message is handed over,
+    so a kill between the server accepting it and `_confirm_digest` leaves
+    the plan behind; the next attempt that day sends the very same message
+    again instead of a new digest.
+    """
     last_key = "last_digest_date" if account is None else f"last_digest_date:{account}"
+    outbox_key = "digest_outbox" if account is None else f"digest_outbox:{account}"
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     with store.transaction():
         last = store.get_meta(last_key)
         notes = list(store.get_meta("pending_notes") or [])
+        planned = _readable_plan(store.get_meta(outbox_key), outbox_key)
+    if planned is not None and planned["date"] != today.isoformat():
+        # An earlier day's digest, delivered or not: replies to it still
+        # count (its record in sent_digests stays); today's is new.
+        logger.warning("the digest of %s was never confirmed as sent; it is not sent again", planned["date"])
+        _drop_plan(store, outbox_key, planned["message_id"])
+        planned = None
     if not force:
         if now < send_time(settings, today):
             return None
         if last is not None and str(last) >= today.isoformat():
             return None
-    if account is None:
-        digest = build(store, now, settings, notes=tuple(notes))
+    if planned is not None and not force:
+        message_id = str(planned["message_id"])
+        notes = [str(note) for note in planned["notes"]]
+        if _seen_in_a_mailbox(store, settings, message_id):
+            logger.info("digest for %s: %s already arrived, not sent again", today.isoformat(), message_id)
+        else:
+            logger.warning("digest for %s: sending %s again, as planned (an earlier attempt did not finish)",
+                           today.isoformat(), message_id)
+            message = email.message_from_bytes(base64.b64decode(planned["message"]), policy=email.policy.default)
+            sender_factory(settings).send(message)
+        items = planned["items"] if isinstance(planned.get("items"), int) else 0
     else:
-        digest = build(store, now, settings, notes=tuple(notes), account=account)
-    if digest.is_empty and not settings.digest.send_empty and not force:
-        logger.info("digest for %s%s: nothing to report, not sent", today.isoformat(),
-                    f" ({account})" if account else "")
+        if account is None:
+            digest = build(store, now, settings, notes=tuple(notes))
+        else:
+            digest = build(store, now, settings, notes=tuple(notes), account=account)
+        if digest.is_empty and not settings.digest.send_empty and not force:
+            logger.info("digest for %s%s: nothing to report, not sent", today.isoformat(),
+                        f" ({account})" if account else "")
+            return None
+        message_id = new_digest_message_id(settings, today)
+        message = render(digest, settings, message_id=message_id)
+        items = len(digest.index)
+        _plan_digest(store, outbox_key, message_id, message, today, now, digest.index, notes)
+        sender_factory(settings).send(message)
+    _confirm_digest(store, last_key, outbox_key, message_id, today, notes)
+    logger.info("digest for %s%s sent: %d items", today.isoformat(), f" ({account})" if account else "", items)
+    return message_id
+
+
+def _readable_plan(value: Any, key: str) -> dict[str, Any] | None:
+    """The planned digest in meta `key`, or None (also for a hand-edited value of the wrong shape)."""
+    if value is None:
         return None
-    message_id = new_digest_message_id(settings, today)
-    message = render(digest, settings, message_id=message_id)
-    sender_factory(settings).send(message)
+    if (
+        isinstance(value, dict)
+        and all(isinstance(value.get(field), str) for field in ("message_id", "date", "message"))
+        and isinstance(value.get("notes"), list)
+    ):
+        try:
+            base64.b64decode(value["message"], validate=True)
+        except ValueError:
+            pass
+        else:
+            return value
+    logger.warning("meta %s is not a planned digest; ignoring it", key)
+    return None
+
+
+def _plan_digest(
+    store: Store,
+    outbox_key: str,
+    message_id: str,
+    message: EmailMessage,
+    today: date,
+    now: datetime,
+    index: Any,
+    notes: list[str],
+) -> None:
+    """Record a digest before it is sent: its numbering in ``sent_digests``, the message in `outbox_key`.
+
+    From here on a reply to it is obeyed, and a retry sends these bytes
+    again, under the same Message-ID, never a second different digest.
+    """
     with store.transaction():
-        sent: dict[str, Any] = dict(store.get_meta("sent_digests") or {})
+        recorded = store.get_meta("sent_digests")
+        sent: dict[str, Any] = dict(recorded) if isinstance(recorded, dict) else {}
         sent[message_id] = {
             "date": today.isoformat(),
             "sent_at": now.isoformat(),
-            "index": [[int(number), kind, ref] for number, kind, ref in digest.index],
+            "index": [[int(number), kind, ref] for number, kind, ref in index],
         }
         if len(sent) > SENT_DIGESTS_KEPT:
             newest = sorted(sent.items(), key=lambda item: item[1].get("sent_at", ""))[-SENT_DIGESTS_KEPT:]
             sent = dict(newest)
         store.set_meta("sent_digests", sent)
+        store.set_meta(outbox_key, {
+            "message_id": message_id,
+            "date": today.isoformat(),
+            "notes": notes,
+            "items": len(index),
+            "message": base64.b64encode(bytes(message)).decode("ascii"),
+        })
+
+
+def _seen_in_a_mailbox(store: Store, settings: Settings, message_id: str) -> bool:
+    """True if a scan already stored the digest `message_id`: it was delivered."""
+    with store.transaction():
+        return any(store.has_message(account.name, message_id) for account in settings.accounts)
+
+
+def _drop_plan(store: Store, outbox_key: str, message_id: str) -> None:
+    with store.transaction():
+        current = store.get_meta(outbox_key)
+        if isinstance(current, dict) and current.get("message_id") == message_id:
+            store.set_meta(outbox_key, None)
+
+
+def _confirm_digest(
+    store: Store, last_key: str, outbox_key: str, message_id: str, today: date, notes: list[str]
+) -> None:
+    """The digest was handed over: today's is done, the plan goes, the notes it carried too."""
+    with store.transaction():
         store.set_meta(last_key, today.isoformat())
+        current = store.get_meta(outbox_key)
+        if isinstance(current, dict) and current.get("message_id") == message_id:
+            store.set_meta(outbox_key, None)
         # Notes queued while the digest was being sent stay for the next one.
         pending = list(store.get_meta("pending_notes") or [])
-        store.set_meta("pending_notes", pending[len(notes):] if pending[: len(notes)] == notes else pending)
-    logger.info("digest for %s%s sent: %d items", today.isoformat(),
-                f" ({account})" if account else "", len(digest.index))
-    return message_id
+        for note in notes:
+            if note in pending:
+                pending.remove(note)
+        store.set_meta("pending_notes", pending)
 
 
 # -- the daemon -----------------------------------------------------------

@@ -1,22 +1,33 @@
-"""Replies to the digest on every path that reads mail.
+"""Replies to the digest on every path that reads mail, and a digest whose sending was interrupted.
 
-``kept scan``, ``kept run --once`` and ``kept rebuild`` all read replies to
-the digest: each carries them out (or, when the database no longer knows
-the digest, says so), and a reply read twice is obeyed once.
+* ``kept scan``, ``kept run --once`` and ``kept rebuild`` all read replies
+  to the digest: each carries them out (or, when the database no longer
+  knows the digest, says so), and a reply read twice is obeyed once.
+* A digest is planned before it is sent: killed after the SMTP server
+  (a real aiosmtpd on 127.0.0.1) accepted it but before the database write,
+  the retry sends the same message under the same Message-ID, and a reply
+  to the first copy is obeyed.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timezone
+from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kept.cli import main
 from kept.config import load_settings
 from kept.daemon.feedback import new_digest_message_id
+from kept.daemon.run import send_digest_if_due
 from kept.models import Promise
 from kept.storage.tinydb_store import TinyDBStore
+from test_delivery import PASSWORD, certificate, smtp_server  # noqa: F401  (fixtures)
 
 from tests.helpers import ME, raw_mail, utc
 
@@ -139,3 +150,178 @@ def test_kept_rebuild_reads_old_replies_and_says_it_could_not_check_them(tmp_pat
     assert status == "(none)"  # the promise came from no mail of this mailbox
     [note] = notes
     assert note.startswith("Did not carry out 2 of your replies written 2026-03-17 to 2026-03-17")
+
+
+# -- a digest whose sending was interrupted ------------------------------------------
+
+SMTP_SECTION = """\
+[digest.smtp]
+host = "127.0.0.1"
+port = {port}
+security = "starttls"
+username = "sam"
+password_env = "KEPT_TEST_SMTP_PASSWORD"
+ca_file = "{ca_file}"
+timeout = 10"""
+
+# Run in a child process: the real SMTP sender, then the process dies at
+# once, after the server said 250 and before kept wrote anything more.
+KILLED_AFTER_ACCEPT = """\
+import os, sys
+from datetime import datetime
+from pathlib import Path
+from kept.config import load_settings
+from kept.daemon.run import send_digest_if_due
+from kept.mailboxes import smtp
+from kept.storage.tinydb_store import TinyDBStore
+
+real_send = smtp.SmtpSender.send
+
+def send_then_die(self, message):
+    real_send(self, message)
+    os._exit(9)
+
+smtp.SmtpSender.send = send_then_die
+settings = load_settings(Path(sys.argv[1]))
+send_digest_if_due(TinyDBStore(settings.database), settings, datetime.fromisoformat(sys.argv[2]))
+"""
+
+SEND_TIME = datetime(2026, 3, 18, 7, 45, tzinfo=timezone.utc)
+
+
+def smtp_config(root: Path, controller: Any, ca_file: Path) -> Path:
+    return write_config(root, smtp=SMTP_SECTION.format(port=controller.port, ca_file=ca_file))
+
+
+def digest_database(root: Path) -> None:
+    store = TinyDBStore(root / "kept.json")
+    try:
+        with store.transaction():
+            store.put_promise(a_promise())
+    finally:
+        store.close()
+
+
+def kill_after_accept(config: Path) -> None:
+    env = {**os.environ, "KEPT_TEST_SMTP_PASSWORD": PASSWORD}
+    child = subprocess.run([sys.executable, "-c", KILLED_AFTER_ACCEPT, str(config), SEND_TIME.isoformat()],
+                           env=env, capture_output=True, timeout=120)
+    assert child.returncode == 9, child.stderr.decode(errors="replace")
+
+
+def test_a_kill_after_the_server_accepted_the_digest_sends_the_same_digest_again(
+    tmp_path: Path, smtp_server: Any, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    controller, received = smtp_server
+    config = smtp_config(tmp_path, controller, certificate[0])
+    digest_database(tmp_path)
+    kill_after_accept(config)
+    [first] = received.messages
+    first_id = message_from_bytes(first[2], policy=policy.default)["Message-ID"]
+    assert "kept-digest-20260318-" in first_id
+
+    # The retry (the daemon's next turn): the planned message again, same id, same text.
+    monkeypatch.setenv("KEPT_TEST_SMTP_PASSWORD", PASSWORD)
+    settings = load_settings(config)
+    store = TinyDBStore(settings.database)
+    try:
+        assert send_digest_if_due(store, settings, SEND_TIME.replace(minute=50)) == first_id
+        assert send_digest_if_due(store, settings, SEND_TIME.replace(hour=9)) is None  # once a day
+        with store.transaction():
+            assert store.get_meta("last_digest_date") == "2026-03-18"
+            assert store.get_meta("digest_outbox") is None
+    finally:
+        store.close()
+    [_, again] = received.messages
+    first_copy = message_from_bytes(first[2], policy=policy.default)
+    second_copy = message_from_bytes(again[2], policy=policy.default)
+    assert second_copy["Message-ID"] == first_id
+    assert second_copy.get_body(("plain",)).get_content() == first_copy.get_body(("plain",)).get_content()
+    assert second_copy.get_body(("html",)).get_content() == first_copy.get_body(("html",)).get_content()
+    assert second_copy["Subject"] == first_copy["Subject"] and second_copy["Date"] == first_copy["Date"]
+
+    # The user answers the copy that arrived first: obeyed, not "a digest kept never sent".
+    deliver(tmp_path, "local", "reply1", raw_mail(
+        "reply1", sender=ME, date=SEND_TIME.replace(hour=9), subject="Re: digest", body="done 1\n",
+        headers={"In-Reply-To": first_id}))
+    assert main(["--config", str(config), "--now", SEND_TIME.replace(hour=10).isoformat(), "scan", "-q"]) == 0
+    status, notes = state(tmp_path)
+    assert status == "done"
+    assert notes == ['Marked #1 done: "I\'ll send you the article."']
+
+
+def test_a_digest_that_already_arrived_is_not_sent_again(
+    tmp_path: Path, smtp_server: Any, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    controller, received = smtp_server
+    config = smtp_config(tmp_path, controller, certificate[0])
+    digest_database(tmp_path)
+    kill_after_accept(config)
+    [first] = received.messages
+    # The digest reached the inbox, and a scan read it before the retry.
+    deliver(tmp_path, "local", "digest", first[2])
+    assert main(["--config", str(config), "--now", SEND_TIME.replace(minute=50).isoformat(), "scan", "-q"]) == 0
+    monkeypatch.setenv("KEPT_TEST_SMTP_PASSWORD", PASSWORD)
+    settings = load_settings(config)
+    store = TinyDBStore(settings.database)
+    try:
+        first_id = message_from_bytes(first[2], policy=policy.default)["Message-ID"]
+        assert send_digest_if_due(store, settings, SEND_TIME.replace(minute=55)) == first_id
+    finally:
+        store.close()
+    assert len(received.messages) == 1
+
+
+def test_a_plan_left_from_an_earlier_day_is_not_sent_but_its_replies_count(
+    tmp_path: Path, smtp_server: Any, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    controller, received = smtp_server
+    config = smtp_config(tmp_path, controller, certificate[0])
+    digest_database(tmp_path)
+    kill_after_accept(config)
+    [first] = received.messages
+    first_id = message_from_bytes(first[2], policy=policy.default)["Message-ID"]
+    monkeypatch.setenv("KEPT_TEST_SMTP_PASSWORD", PASSWORD)
+    settings = load_settings(config)
+    store = TinyDBStore(settings.database)
+    try:
+        tomorrow = send_digest_if_due(store, settings, SEND_TIME.replace(day=19))
+        assert tomorrow and tomorrow != first_id and "kept-digest-20260319-" in tomorrow
+        with store.transaction():
+            assert set(store.get_meta("sent_digests")) == {first_id, tomorrow}
+    finally:
+        store.close()
+    assert [message_from_bytes(m[2], policy=policy.default)["Message-ID"] for m in received.messages] == [
+        first_id, tomorrow]
+
+
+def test_a_failed_delivery_is_retried_with_the_planned_message() -> None:
+    """No server at all: the same Message-ID on every attempt of the day, and the plan survives each failure."""
+    from kept.errors import SourceError
+    from kept.settings import Settings
+    from kept.storage.memory import MemoryStore
+
+    class Refusing:
+        def __init__(self) -> None:
+            self.ids: list[str] = []
+            self.fail = True
+
+        def send(self, message: Any) -> None:
+            self.ids.append(message["Message-ID"])
+            if self.fail:
+                raise SourceError("server down")
+
+    settings = Settings(path=Path("/dev/null"), addresses=(ME,), database=Path("/dev/null"), timezone="UTC")
+    store = MemoryStore()
+    store.put_promise(a_promise())
+    store.set_meta("pending_notes", ["Marked #4 done"])
+    sender = Refusing()
+    for minute in (31, 33, 40):
+        with pytest.raises(SourceError):
+            send_digest_if_due(store, settings, SEND_TIME.replace(minute=minute), sender_factory=lambda s: sender)
+    store.set_meta("pending_notes", ["Marked #4 done", "a note queued meanwhile"])
+    sender.fail = False
+    assert send_digest_if_due(store, settings, SEND_TIME.replace(hour=9), sender_factory=lambda s: sender)
+    assert len(set(sender.ids)) == 1 and len(sender.ids) == 4
+    assert store.get_meta("pending_notes") == ["a note queued meanwhile"]
+    assert store.get_meta("last_digest_date") == "2026-03-18"
