@@ -52,6 +52,7 @@ from kept.extractors.dates import resolve_due
 from kept.models import MailMessage, Promise, Thread
 from kept.settings import Settings
 from kept.storage.base import Store
+from kept.storage.meta import meta_records, meta_strings, meta_table
 
 __all__ = [
     "Command",
@@ -89,6 +90,9 @@ MIN_PREFIX = 4
 
 # How many digest-reply Message-IDs are remembered as carried out.
 APPLIED_REPLIES_KEPT = 500
+
+# Meta ``unchecked_replies``: the count of replies to digests kept has no record of.
+UNCHECKED_FIELDS: dict[str, type | tuple[type, ...]] = {"count": int, "first": str, "last": str, "note": (str, type(None))}
 
 # Lines of a quoted sentence shown back in notes.
 SNIPPET_CHARS = 70
@@ -196,7 +200,7 @@ def dismiss_promise(store: Store, promise_id: str, now: datetime) -> Promise:
         promise = resolve_promise(store, promise_id)
         promise = dataclasses.replace(promise, status="dismissed", closed_at=now, snoozed_until=None)
         store.put_promise(promise)
-        fingerprints = list(store.get_meta("dismissed_sentences") or [])
+        fingerprints = meta_strings(store, "dismissed_sentences")
         fingerprint = sentence_fingerprint(promise.sentence)
         if fingerprint not in fingerprints:
             fingerprints.append(fingerprint)
@@ -215,7 +219,7 @@ def close_promises(store: Store, promise_ids: list[str], action: str, now: datet
         raise ValueError(f"unknown bulk action {action!r}")
     changed = 0
     with store.transaction():
-        fingerprints = list(store.get_meta("dismissed_sentences") or [])
+        fingerprints = meta_strings(store, "dismissed_sentences")
         known = set(fingerprints)
         for promise_id in promise_ids:
             promise = store.get_promise(promise_id)
@@ -260,7 +264,7 @@ def mute_contact(store: Store, email: str) -> str:
     if "@" not in address or any(c.isspace() for c in address):
         raise UserError(f"{email!r} is not an e-mail address", "write it like anna@example.com")
     with store.transaction():
-        muted = list(store.get_meta("muted_contacts") or [])
+        muted = meta_strings(store, "muted_contacts")
         if address not in muted:
             muted.append(address)
             store.set_meta("muted_contacts", sorted(muted))
@@ -480,7 +484,7 @@ def add_pending_notes(store: Store, notes: Iterable[str]) -> None:
     if not notes:
         return
     with store.transaction():
-        pending = list(store.get_meta("pending_notes") or [])
+        pending = meta_strings(store, "pending_notes")
         pending.extend(notes)
         store.set_meta("pending_notes", pending)
 
@@ -538,9 +542,9 @@ def _count_unchecked_reply(store: Store, day: date) -> str:
     count, the first and last day and the note as queued; once that note
     has gone out with a digest, counting starts again.
     """
-    pending = list(store.get_meta("pending_notes") or [])
-    counted = store.get_meta("unchecked_replies")
-    if not isinstance(counted, dict) or counted.get("note") not in pending:
+    pending = meta_strings(store, "pending_notes")
+    counted = meta_table(store, "unchecked_replies", UNCHECKED_FIELDS)
+    if counted.keys() != UNCHECKED_FIELDS.keys() or counted["note"] not in pending:
         counted = {"count": 0, "first": day.isoformat(), "last": day.isoformat(), "note": None}
     count = int(counted["count"]) + 1
     first, last = min(str(counted["first"]), day.isoformat()), max(str(counted["last"]), day.isoformat())
@@ -609,11 +613,10 @@ def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, n
     notes: list[str] = []
     counted = ""
     with store.transaction():
-        applied = list(store.get_meta("applied_replies") or [])
+        applied = meta_strings(store, "applied_replies")
         if message.message_id in applied:
             return []
-        recorded = store.get_meta("sent_digests")
-        sent: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+        sent: dict[str, Any] = meta_records(store, "sent_digests")
         digest_id = next((ref for ref in refs if ref in sent), None)
         sender = message.from_addr.email if message.from_addr else ""
         if digest_id is None and sender in me and _older_than_records(refs, sent):
@@ -633,7 +636,7 @@ def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, n
             logger.warning("ignored a digest reply from a foreign address (message %s)", message.message_id)
         else:
             record = sent[digest_id]
-            index = {int(n): (kind, ref_id) for n, kind, ref_id in record.get("index", [])}
+            index = digest_index(record)
             commands, unparsed = parse_commands(message.body_text, today)
             for command in commands:
                 for number in command.numbers:
@@ -650,6 +653,19 @@ def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, n
         store.set_meta("applied_replies", applied[-APPLIED_REPLIES_KEPT:])
         add_pending_notes(store, notes)
     return notes + [counted] if counted else notes
+
+
+def digest_index(record: dict[str, Any]) -> dict[int, tuple[str, str]]:
+    """Item number -> (kind, id) of one ``sent_digests`` record; malformed rows are left out."""
+    rows = record.get("index")
+    index = {}
+    for row in rows if isinstance(rows, list) else ():
+        if (
+            isinstance(row, list) and len(row) == 3 and isinstance(row[0], int) and not isinstance(row[0], bool)
+            and isinstance(row[1], str) and isinstance(row[2], str)
+        ):
+            index[row[0]] = (row[1], row[2])
+    return index
 
 
 def _apply_one(

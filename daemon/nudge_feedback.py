@@ -33,6 +33,7 @@ from kept.extractors.rhythm import contact_histories
 from kept.models import Introduction, Lead
 from kept.settings import Settings
 from kept.storage.base import Store
+from kept.storage.meta import meta_records
 
 __all__ = ["apply_nudge_command", "nudge_done", "nudge_dismiss", "nudge_snooze", "resolve_nudge"]
 
@@ -67,7 +68,7 @@ def resolve_nudge(store: Store, ref: str) -> tuple[str, Any]:
 
 def _set_touch_state(store: Store, address: str, **changes: Any) -> None:
     with store.transaction():
-        states = dict(store.get_meta(TOUCH_STATE_KEY) or {})
+        states = meta_records(store, TOUCH_STATE_KEY)
         state = dict(states.get(address) or {})
         state.update(changes)
         states[address] = state

@@ -67,6 +67,7 @@ from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
 from kept.settings import Account, Settings
 from kept.storage.base import Store
+from kept.storage.meta import meta_day, meta_records, meta_strings
 
 if TYPE_CHECKING:
     # Only for annotations: the digest and delivery stacks load when first used.
@@ -287,8 +288,8 @@ def _send_one_digest(
     outbox_key = "digest_outbox" if account is None else f"digest_outbox:{account}"
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     with store.transaction():
-        last = store.get_meta(last_key)
-        notes = list(store.get_meta("pending_notes") or [])
+        last = meta_day(store, last_key)
+        notes = meta_strings(store, "pending_notes")
         planned = _readable_plan(store.get_meta(outbox_key), outbox_key)
     if planned is not None and planned["date"] != today.isoformat():
         # An earlier day's digest, delivered or not: replies to it still
@@ -299,7 +300,7 @@ def _send_one_digest(
     if not force:
         if now < send_time(settings, today):
             return None
-        if last is not None and str(last) >= today.isoformat():
+        if last is not None and last >= today:
             return None
     if planned is not None and not force:
         message_id = str(planned["message_id"])
@@ -366,15 +367,14 @@ def _plan_digest(
     again, under the same Message-ID, never a second different digest.
     """
     with store.transaction():
-        recorded = store.get_meta("sent_digests")
-        sent: dict[str, Any] = dict(recorded) if isinstance(recorded, dict) else {}
+        sent: dict[str, Any] = meta_records(store, "sent_digests")
         sent[message_id] = {
             "date": today.isoformat(),
             "sent_at": now.isoformat(),
             "index": [[int(number), kind, ref] for number, kind, ref in index],
         }
         if len(sent) > SENT_DIGESTS_KEPT:
-            newest = sorted(sent.items(), key=lambda item: item[1].get("sent_at", ""))[-SENT_DIGESTS_KEPT:]
+            newest = sorted(sent.items(), key=lambda item: str(item[1].get("sent_at", "")))[-SENT_DIGESTS_KEPT:]
             sent = dict(newest)
         store.set_meta("sent_digests", sent)
         store.set_meta(outbox_key, {
@@ -409,7 +409,7 @@ def _confirm_digest(
         if isinstance(current, dict) and current.get("message_id") == message_id:
             store.set_meta(outbox_key, None)
         # Notes queued while the digest was being sent stay for the next one.
-        pending = list(store.get_meta("pending_notes") or [])
+        pending = meta_strings(store, "pending_notes")
         for note in notes:
             if note in pending:
                 pending.remove(note)

@@ -40,6 +40,7 @@ from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage
 from kept.settings import Account, Settings
 from kept.storage.base import Store, history_key
+from kept.storage.meta import account_health, health_key, meta_strings
 
 logger = logging.getLogger(__name__)
 
@@ -259,10 +260,10 @@ class Scanner:
             self.store.set_meta(key, cutoff.isoformat())
 
     def _record_health(self, account: str, result: AccountScan) -> None:
-        key = f"health:{account}"
+        key = health_key(account)
         now = self.now().isoformat()
         with self.store.transaction():
-            health: dict[str, Any] = dict(self.store.get_meta(key) or {})
+            health: dict[str, Any] = account_health(self.store, account)
             if result.error:
                 health.update(ok=False, error=result.error, last_attempt=now)
                 health.setdefault("failing_since", now)
@@ -401,7 +402,7 @@ class Scanner:
             ))
 
     def _store_promises(self, message: MailMessage, candidates: list[PromiseCandidate]) -> int:
-        dismissed = set(self.store.get_meta("dismissed_sentences") or [])
+        dismissed = set(meta_strings(self.store, "dismissed_sentences"))
         horizons = self.settings.promises.default_horizon_days
         made_local = message.date.astimezone(self.tz).date()
         # A promise is made to the To recipients; people on Cc (an assistant,

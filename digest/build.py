@@ -65,6 +65,7 @@ from kept.digest.text import (
     user_timezone,
 )
 from kept.storage.base import Store, history_cutoff
+from kept.storage.meta import account_health, meta_strings
 
 __all__ = [
     "SECTIONS",
@@ -415,7 +416,7 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
     unnumbered = Numbering()
 
     with store.transaction():
-        muted = frozenset(str(a).strip().lower() for a in (store.get_meta("muted_contacts") or ()))
+        muted = frozenset(a.strip().lower() for a in meta_strings(store, "muted_contacts"))
         promises = list(store.promises())
         threads = list(store.threads())
         if account is not None:
@@ -744,8 +745,8 @@ def _health_lines(
     for account in settings.accounts:
         if only is not None and account.name != only:
             continue
-        health = store.get_meta(f"health:{account.name}")
-        if not isinstance(health, dict) or health.get("ok", True):
+        health = account_health(store, account.name)
+        if health.get("ok", True):
             continue
         since = _parse_time(health.get("failing_since"))
         error = one_line(str(health.get("error") or "unknown error"), 200)

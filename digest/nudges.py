@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
-from typing import Any
 from urllib.parse import quote
 
 from kept.digest.text import MAX_NAME_CHARS, holding_reply_link, one_line
@@ -41,6 +40,7 @@ from kept.extractors.rhythm import ContactHistory, TouchState, contact_histories
 from kept.models import Thread
 from kept.settings import Settings
 from kept.storage.base import Store
+from kept.storage.meta import meta_records
 
 __all__ = [
     "ContactItem",
@@ -176,10 +176,7 @@ class NudgeSections:
 def touch_states(store: Store) -> dict[str, TouchState]:
     """What the user said about keep-in-touch nudges, by address."""
     states = {}
-    raw: Any = store.get_meta(TOUCH_STATE_KEY) or {}
-    for address, value in raw.items() if isinstance(raw, dict) else ():
-        if not isinstance(value, dict):
-            continue
+    for address, value in meta_records(store, TOUCH_STATE_KEY).items():
         touched = value.get("touched_at")
         snoozed = value.get("snoozed_until")
         try:

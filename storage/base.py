@@ -30,7 +30,9 @@ cursor
 meta
     Small named JSON values: schema version, last scan time, account health,
     dismissed promise sentences, digest bookkeeping, and each account's
-    history cutoff (`history_cutoff`).
+    history cutoff (`history_cutoff`). They are read through the typed
+    readers of `kept.storage.meta`: a hand-edited value of the wrong type is
+    treated as absent.
 
 Every ``put_*`` replaces the record with the same key, so storing the same
 thing twice changes nothing (scans are idempotent).
@@ -40,10 +42,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
+from kept.storage.meta import meta_moment
 
 #: 2: the TinyDB store moves message records to a second file (schema 1
 #: files still open, and take the new layout at their first write).
@@ -140,11 +143,4 @@ def history_key(account: str) -> str:
 
 def history_cutoff(store: Store, account: str) -> datetime | None:
     """Mail of `account` dated before this is history, not digest news; None: no history."""
-    value = store.get_meta(history_key(account))
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return meta_moment(store, history_key(account))

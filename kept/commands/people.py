@@ -12,6 +12,7 @@ from kept.commands.common import console, hours, open_store, print_json
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.settings import Settings
+from kept.storage.meta import meta_strings
 
 if TYPE_CHECKING:
     from kept.storage.base import Store
@@ -99,7 +100,7 @@ def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[st
 
     zone = user_timezone(settings.timezone)
     today = now.astimezone(zone).date()
-    muted = frozenset(str(a).lower() for a in (store.get_meta("muted_contacts") or ()))
+    muted = frozenset(a.lower() for a in meta_strings(store, "muted_contacts"))
     unlimited = settings.nudges
     if unlimited.keep_in_touch.max_items:
         import dataclasses

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kept.clock import parse_now
 from kept.commands.common import open_store, print_json
 from kept.commands.promises import promise_state
 from kept.config import load_settings
+from kept.storage.meta import account_health, meta_moment
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -27,8 +29,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             counts = store.count_messages()
             promises = list(store.promises())
             threads = list(store.threads())
-            last_scan = store.get_meta("last_scan")
-            health = {a.name: store.get_meta(f"health:{a.name}") for a in settings.accounts}
+            last = meta_moment(store, "last_scan")
+            last_scan = last.isoformat() if last else None
+            health = {a.name: account_health(store, a.name) or None for a in settings.accounts}
             found = digest_candidates(store, now, settings)
     finally:
         store.close()
@@ -37,7 +40,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     overdue = [p for p in open_promises if promise_state(p, today) == "overdue"]
     on_me = len(found.sections["waiting_on_me"])
     on_them = len(found.sections["waiting_on_them"])
-    status = {
+    status: dict[str, Any] = {
         "database": str(settings.database),
         "last_scan": last_scan,
         "messages": counts,
