@@ -16,18 +16,27 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.header import decode_header
 from email.message import Message
 
 from kept.extractors.cleaning import html_to_text, split_fresh, strip_control
 from kept.models import Address, MailMessage, RawMessage, Role
 
-__all__ = ["parse_message", "is_automated", "is_bulk_text", "is_forward"]
+__all__ = ["parse_message", "is_automated", "is_bulk_text", "is_forward", "sane_date"]
 
 logger = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The sane range of a message date. Nothing was e-mailed before 1971, and
+#: a date near `datetime.max` overflows the moment a time zone or a due-date
+#: horizon is added to it ("Fri, 31 Dec 9999 23:59:59 +0000" stopped every
+#: scan); dates outside are a broken clock, not a date.
+EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)
+LATEST_DATE = datetime(2200, 1, 1, tzinfo=timezone.utc)
+#: A Date header this far past the clock (or the time the message arrived,
+#: whichever is later) is a wrong clock in the sender's machine.
+FUTURE_SLACK = timedelta(days=2)
 
 # Bounds that keep one pathological message from stalling a scan.
 MAX_PARTS = 200
@@ -136,6 +145,7 @@ def parse_message(
     role: Role,
     folder: str,
     max_bytes: int = 10_000_000,
+    now: datetime | None = None,
 ) -> MailMessage:
     """Parse one raw message into a `MailMessage`; never raises.
 
@@ -145,12 +155,19 @@ def parse_message(
     :param folder: folder name, copied to the record.
     :param max_bytes: larger messages are cut to this size before parsing
         (noted in ``problems``).
+    :param now: the reader's clock (``--now`` when replaying). A Date header
+        more than `FUTURE_SLACK` past it and the arrival time is absurd, and
+        a date taken from the arrival time is never later than it.
     """
     data = raw.data if isinstance(raw.data, (bytes, bytearray)) else bytes(raw.data or b"")
+    now = sane_date(now)
     fallback_id = f"<{hashlib.sha1(data).hexdigest()}@kept.invalid>"
     problems: list[str] = []
     try:
-        record = _parse(raw, bytes(data), fallback_id, problems, account=account, role=role, folder=folder, max_bytes=max_bytes)
+        record = _parse(
+            raw, bytes(data), fallback_id, problems, account=account, role=role, folder=folder,
+            max_bytes=max_bytes, now=now,
+        )
     except Exception as error:  # noqa: BLE001 - one bad message must never stop a scan
         problems.append(f"unparseable: {type(error).__name__}")
         logger.warning("message %s: could not be parsed (%s)", fallback_id, type(error).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
@@ -159,7 +176,7 @@ def parse_message(
             role=role,
             folder=folder,
             message_id=fallback_id,
-            date=_as_utc(raw.internal_date) if raw.internal_date else EPOCH,
+            date=_arrival_date(raw, now),
             problems=tuple(problems),
             size=len(data),
         )
@@ -184,6 +201,7 @@ def _parse(
     role: Role,
     folder: str,
     max_bytes: int,
+    now: datetime | None,
 ) -> MailMessage:
     size = len(data)
     if size > max_bytes:
@@ -209,7 +227,7 @@ def _parse(
     to = _addresses(message, "To", problems)
     cc = _addresses(message, "Cc", problems)
 
-    date = _date(message, raw, problems)
+    date = _date(message, raw, problems, now)
     subject = _one_line(_header(message, "Subject", problems))
 
     body = _walk(message, problems)
@@ -453,24 +471,50 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _date(message: Message, raw: RawMessage, problems: list[str]) -> datetime:
+def sane_date(moment: datetime | None) -> datetime | None:
+    """`moment` in UTC if it lies in [`EARLIEST_DATE`, `LATEST_DATE`], else None; never raises."""
+    if moment is None:
+        return None
+    try:
+        moment = _as_utc(moment)
+    except (OverflowError, ValueError):
+        return None
+    return moment if EARLIEST_DATE <= moment <= LATEST_DATE else None
+
+
+def _arrival_date(raw: RawMessage, now: datetime | None) -> datetime:
+    """The date of a message without a usable Date header: when it arrived.
+
+    That is the source's internal date (IMAP INTERNALDATE, the Maildir
+    delivery time, Exchange's received time), but never later than `now`:
+    a file copied today must not date a message after a replayed clock.
+    Without an internal date, the Unix epoch.
+    """
+    arrived = sane_date(raw.internal_date)
+    if arrived is None:
+        return EPOCH
+    return min(arrived, now) if now is not None else arrived
+
+
+def _date(message: Message, raw: RawMessage, problems: list[str], now: datetime | None) -> datetime:
     value = _raw_header(message, "Date")
     if value is None:
         problems.append("no Date header")
-    else:
-        try:
-            parsed = email.utils.parsedate_to_datetime(strip_control(value).strip())
-            if parsed is None:
-                raise ValueError("unparseable")
-            return _as_utc(parsed)
-        except Exception:  # noqa: BLE001 - Python raises several kinds here
-            problems.append("unreadable Date header")
-    if raw.internal_date is not None:
-        try:
-            return _as_utc(raw.internal_date)
-        except Exception:  # noqa: BLE001
-            pass
-    return EPOCH
+        return _arrival_date(raw, now)
+    try:
+        parsed = email.utils.parsedate_to_datetime(strip_control(value).strip())
+        if parsed is None:
+            raise ValueError("unparseable")
+        moment = _as_utc(parsed)
+    except Exception:  # noqa: BLE001 - Python raises several kinds here (OverflowError too)
+        problems.append("unreadable Date header")
+        return _arrival_date(raw, now)
+    known = [t for t in (sane_date(raw.internal_date), now) if t is not None]
+    latest = min(max(known), LATEST_DATE) + FUTURE_SLACK if known else LATEST_DATE
+    if EARLIEST_DATE <= moment <= latest:
+        return moment
+    problems.append(f"implausible Date header ({moment:%Y-%m-%d})")
+    return _arrival_date(raw, now)
 
 
 # ---------------------------------------------------------------- bodies

@@ -59,8 +59,10 @@ class RawMessage:
     :ivar uid: the source's own stable identifier of the message inside its
         folder (IMAP UID as a string, Maildir key, ...).
     :ivar data: the complete RFC 5322 message as bytes.
-    :ivar internal_date: the server's or file's date for the message, used
-        when the Date header is missing or broken; tz-aware or None.
+    :ivar internal_date: when the message arrived, by the source's own
+        record (IMAP INTERNALDATE, the Maildir delivery time or file time,
+        Exchange's received time); used when the Date header is missing,
+        broken or absurd. tz-aware or None.
     """
 
     uid: str
@@ -83,8 +85,11 @@ class MailMessage:
     :ivar from_addr: the author, or None if unreadable.
     :ivar to: To recipients.
     :ivar cc: Cc recipients.
-    :ivar date: when it was written, tz-aware UTC. Falls back to the source's
-        internal date, then to the Unix epoch; `problems` says so.
+    :ivar date: when it was written, tz-aware UTC, within a sane range
+        (`kept.extractors.message.sane_date`). A missing, unreadable or
+        absurd Date header gives way to the source's internal date (never
+        later than the reader's clock), then to the Unix epoch; `problems`
+        says so.
     :ivar subject: the decoded subject, one line, control characters removed.
     :ivar body_text: the fresh text only (see module docstring).
     :ivar has_attachment: True if any part is an attachment (or inline file).
@@ -355,3 +360,4 @@ class Lead:
     def is_open(self) -> bool:
         """True while it may still be listed (open or snoozed)."""
         return self.status in ("open", "snoozed")
+

@@ -30,6 +30,14 @@ or append anything. A source is used as a context manager::
             for batch in source.fetch(folder, cursor):
                 ...
 
+internal date
+    `RawMessage.internal_date`: when the message arrived, by the source's
+    own record, in UTC (IMAP INTERNALDATE, the Maildir delivery time in the
+    file name or else the file's modification time, Exchange's received
+    time). It dates a message whose Date header is missing or absurd. A
+    source hands over None rather than raise on a value it cannot convert
+    (`utc_or_none`): one message must never stop a folder.
+
 Errors: `kept.errors.AuthenticationError` when the server refuses the login,
 `kept.errors.SourceError` for anything retrying later may fix (network,
 server down, folder gone).
@@ -39,11 +47,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
 from kept.models import RawMessage, Role
 
 Cursor = dict[str, Any]
+
+
+def utc_or_none(moment: datetime | float | None) -> datetime | None:
+    """`moment` (a datetime, naive taken as UTC, or a Unix time) in UTC; None if it cannot be one.
+
+    A server or a file system may hand over any time at all ("31-Dec-9999
+    23:59:59 -0100" overflows on the way to UTC); that message then simply
+    has no internal date.
+    """
+    if moment is None:
+        return None
+    try:
+        if isinstance(moment, datetime):
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=timezone.utc)
+            return moment.astimezone(timezone.utc)
+        return datetime.fromtimestamp(moment, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

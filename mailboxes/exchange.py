@@ -60,7 +60,7 @@ from exchangelib.services import GetItem, SyncFolderItems
 from exchangelib.fields import FieldPath
 
 from kept.errors import AuthenticationError, SourceError, UserError
-from kept.mailboxes.base import Batch, Cursor, Folder
+from kept.mailboxes.base import Batch, Cursor, Folder, utc_or_none
 from kept.models import RawMessage
 from kept.oauth2 import EWS_SCOPES
 from kept.secrets import access_token_for, password_for
@@ -338,9 +338,8 @@ class ExchangeSource:
                 logger.debug("%s: an item of %s vanished before it was read: %s", self.account, folder.name, item)
                 continue
             # EWSDateTime refuses stdlib tzinfo; keep plain UTC datetimes.
-            received = (
-                datetime.fromtimestamp(item.datetime_received.timestamp(), tz=timezone.utc)
-                if item.datetime_received is not None else None
+            received = utc_or_none(
+                item.datetime_received.timestamp() if item.datetime_received is not None else None
             )
             if cutoff is not None and received is not None and received < cutoff:
                 continue

@@ -18,14 +18,14 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Self
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from kept.errors import AuthenticationError, SourceError, UserError
-from kept.mailboxes.base import Batch, Cursor, Folder
+from kept.mailboxes.base import Batch, Cursor, Folder, utc_or_none
 from kept.mailboxes.tls import client_context
 from kept.models import RawMessage
 from kept.settings import ImapAccount
@@ -354,13 +354,10 @@ class ImapSource:
             logger.warning("%s: %s UID %d came without a body; skipped", self.account, folder.name, uid)
             return None
         internal_date = item.get(b"INTERNALDATE")
-        if isinstance(internal_date, datetime):
-            internal_date = (
-                internal_date.astimezone(timezone.utc) if internal_date.tzinfo else internal_date.replace(tzinfo=timezone.utc)
-            )
-        else:
-            internal_date = None
-        return RawMessage(uid=str(uid), data=data, internal_date=internal_date)
+        return RawMessage(
+            uid=str(uid), data=data,
+            internal_date=utc_or_none(internal_date) if isinstance(internal_date, datetime) else None,
+        )
 
 
 def _close_quietly(client: imapclient.IMAPClient) -> None:

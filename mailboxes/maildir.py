@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import mailbox
 import os
+import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from kept.errors import SourceError
-from kept.mailboxes.base import Batch, Cursor, Folder
+from kept.mailboxes.base import Batch, Cursor, Folder, utc_or_none
 from kept.models import RawMessage
 from kept.settings import MaildirAccount
 
@@ -27,6 +28,20 @@ logger = logging.getLogger(__name__)
 
 # The name the top folder (``inbox = ""``) is shown and stored under.
 TOP_FOLDER_NAME = "INBOX"
+
+# A Maildir file name starts with the Unix time of its delivery
+# ("1000228352.M1P2.host:2,S"); a copy without -p keeps it, not the mtime.
+_DELIVERY_TIME = re.compile(r"^(\d{9,10})(?:\.|$)")
+
+
+def delivery_time(key: str, mtime: float | None) -> datetime | None:
+    """When the message with this Maildir key arrived: the time its name starts with, else the file's mtime."""
+    match = _DELIVERY_TIME.match(key)
+    if match is not None:
+        delivered = utc_or_none(float(match.group(1)))
+        if delivered is not None:
+            return delivered
+    return utc_or_none(mtime)
 
 
 class MaildirSource:
@@ -178,5 +193,4 @@ class MaildirSource:
             # reading; one unreadable file must not stop the scan.
             logger.warning("%s: skipping %s/%s: %s", self.account, folder.name, key, error)
             return None
-        internal_date = datetime.fromtimestamp(mtime, tz=timezone.utc) if mtime is not None else None
-        return RawMessage(uid=key, data=data, internal_date=internal_date)
+        return RawMessage(uid=key, data=data, internal_date=delivery_time(key, mtime))

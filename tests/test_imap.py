@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kept.errors import AuthenticationError, SourceError, UserError
+from kept.mailboxes.base import Folder
 from kept.mailboxes.factory import source_for
 from kept.mailboxes.imap import ImapSource
 from kept.secrets import password_for
@@ -186,6 +187,20 @@ def test_silent_server_times_out_as_source_error() -> None:
                               username="u", timeout=0.5)
         with pytest.raises(SourceError):
             ImapSource(account, lambda: "pw").__enter__()
+
+
+def test_an_internal_date_that_cannot_be_utc_is_none() -> None:
+    # imapclient hands over "31-Dec-9999 23:59:59 -0100" as it is (normalise_times is off);
+    # in UTC it is past the year 9999.
+    from imapclient.datetime_util import parse_to_datetime
+
+    source = ImapSource(ImapAccount(name="x", host="127.0.0.1", username="u"), lambda: "pw")
+    far = parse_to_datetime(b"31-Dec-9999 23:59:59 -0100", normalise=False)
+    fine = parse_to_datetime(b"14-May-2001 16:39:00 -0700", normalise=False)
+    folder = Folder("INBOX", "received")
+    assert source._raw_message(folder, 7, {b"BODY[]": b"x", b"INTERNALDATE": far}).internal_date is None
+    assert source._raw_message(folder, 8, {b"BODY[]": b"x", b"INTERNALDATE": fine}).internal_date == datetime(
+        2001, 5, 14, 23, 39, tzinfo=timezone.utc)
 
 
 def test_unreadable_ca_file_is_a_user_error(tmp_path) -> None:

@@ -79,6 +79,41 @@ def test_bad_date_falls_back_to_internal_date():
     assert "unreadable Date header" in record.problems
 
 
+@pytest.mark.parametrize("header", [
+    "Fri, 31 Dec 9999 23:59:59 +0000",  # overflows as soon as a time zone is added
+    "Fri, 31 Dec 9999 23:59:59 -1200",  # overflows on the way to UTC
+    "Thu, 1 Jan 1970 00:00:00 +0000",
+    "Mon, 1 Jan 2035 09:00:00 +0000",  # years after both the clock and its arrival
+])
+def test_absurd_date_takes_the_arrival_time(header):
+    arrived = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 20, tzinfo=timezone.utc)
+    record = parse(f"Date: {header}\r\nFrom: a@b.c\r\n\r\nx", internal_date=arrived, now=now)
+    assert record.date == arrived
+    assert any(p.startswith(("unreadable Date header", "implausible Date header (")) for p in record.problems)
+
+
+def test_a_date_a_little_ahead_of_the_clock_is_kept():
+    # Senders' clocks run fast; a day or so is a skewed clock, not an absurd date.
+    now = datetime(2026, 3, 20, tzinfo=timezone.utc)
+    record = parse("Date: Fri, 20 Mar 2026 20:00:00 +0000\r\n\r\nx", now=now)
+    assert record.date == datetime(2026, 3, 20, 20, 0, tzinfo=timezone.utc)
+    # Replaying an old mailbox: mail newer than the replayed clock, but no newer than its files, keeps its date.
+    record = parse("Date: Fri, 1 Jun 2001 10:00:00 +0000\r\n\r\nx", now=datetime(2001, 1, 1, tzinfo=timezone.utc),
+                   internal_date=datetime(2026, 12, 5, tzinfo=timezone.utc))
+    assert record.date == datetime(2001, 6, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def test_the_arrival_time_is_never_later_than_the_clock():
+    # A Maildir copied today, replayed with --now in 2001: not today's date.
+    copied = datetime(2026, 12, 5, 11, 0, tzinfo=timezone.utc)
+    replayed = datetime(2001, 6, 1, 8, 0, tzinfo=timezone.utc)
+    assert parse("Date: garbage\r\n\r\nx", internal_date=copied, now=replayed).date == replayed
+    assert parse("\r\nno date at all", internal_date=copied, now=replayed).date == replayed
+    # An absurd arrival time is no better than none.
+    assert parse("Date: garbage\r\n\r\nx", internal_date=datetime(1, 1, 1, tzinfo=timezone.utc), now=replayed).date == EPOCH
+
+
 def test_naive_date_is_taken_as_utc():
     record = parse("Date: Wed, 14 Nov 2001 14:09:44 -0000\r\n\r\nx")
     assert record.date == datetime(2001, 11, 14, 14, 9, 44, tzinfo=timezone.utc)

@@ -319,6 +319,17 @@ class TestMaildirSource(SourceContract):
         assert data_of(batches) == [make_message(2)]
         assert batches[0].messages[0].internal_date == datetime.fromtimestamp(100, tz=timezone.utc)
 
+    def test_internal_date_is_the_delivery_time_in_the_name(self, account: MaildirAccount) -> None:
+        # A copy without -p gives every file today's time; the name keeps when it was delivered.
+        (account.path / "cur" / "1000228352.M1P1.host:2,S").write_bytes(make_message(1))
+        (account.path / "cur" / "sync-tool-name:2,S").write_bytes(make_message(2))
+        os.utime(account.path / "cur" / "sync-tool-name:2,S", (1_000_000_000, 1_000_000_000))
+        with MaildirSource(account) as source:
+            messages = [m for b in read_all(source, folder_of(source, "received"), None) for m in b.messages]
+        dates = {m.uid: m.internal_date for m in messages}
+        assert dates == {"1000228352.M1P1.host": datetime.fromtimestamp(1000228352, tz=timezone.utc),
+                         "sync-tool-name": datetime.fromtimestamp(1_000_000_000, tz=timezone.utc)}
+
     def test_flag_change_by_another_client_is_not_new_mail(
         self, account: MaildirAccount, mail: MaildirSetup
     ) -> None:
