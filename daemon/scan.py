@@ -11,6 +11,15 @@ The cursor is written in the same transaction as the batch's records and
 only after them, so a killed scan re-reads at most one batch and message ids
 keep that free of duplicates. One account failing never stops the others:
 its error is recorded as the account's health and the pass moves on.
+
+No single message stops a batch either. Each message goes through its steps
+(``parse``, which also makes its date sane; ``extract``, the promises of
+sent mail; ``thread``; ``store``, its record, promises and nudges) on its
+own: the thread and store steps in a nested transaction that takes back only
+that message's writes. A message a step fails on is skipped, recorded as a
+`ScanProblem` (`record_scan_problems`, shown by ``kept status``) and logged
+once; the batch and its cursor are stored without it. Only a failing store
+(`StorageError`: damaged, locked, disk full) still fails the whole batch.
 """
 
 from __future__ import annotations
@@ -26,9 +35,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kept.daemon.feedback import carry_out_digest_reply, sentence_fingerprint
-from kept.errors import AuthenticationError, KeptError, SourceError, StorageWriteError, UserError
+from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
 from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
-from kept.extractors.cleaning import normalize_subject
+from kept.extractors.cleaning import normalize_subject, strip_control
 from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
@@ -37,9 +46,9 @@ from kept.extractors.replies import needs_reply
 from kept.daemon.threader import Threader
 from kept.mailboxes.base import Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
-from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage
+from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage, ScanProblem
 from kept.settings import Account, Settings
-from kept.storage.base import Store, history_key
+from kept.storage.base import Store, history_key, record_scan_problems
 from kept.storage.meta import account_health, health_key, meta_strings
 
 logger = logging.getLogger(__name__)
@@ -86,8 +95,12 @@ class AccountScan:
     :ivar promises: new promises found.
     :ivar kept: promises marked kept by a later message.
     :ivar problems: messages that could only be read in part.
+    :ivar skipped: messages left out because a step failed on them
+        (recorded as `ScanProblem`).
     :ivar seconds: wall time of the pass.
     :ivar error: why the account could not be scanned, or None.
+
+    Counts only what was saved: a batch whose transaction failed adds nothing.
     """
 
     account: str
@@ -96,6 +109,7 @@ class AccountScan:
     promises: int = 0
     kept: int = 0
     problems: int = 0
+    skipped: int = 0
     seconds: float = 0.0
     error: str | None = None
     folders: dict[str, int] = field(default_factory=dict)
@@ -181,6 +195,8 @@ class Scanner:
         self._open_index: dict[str, _OpenPromises] = {}
         # Senders of sent-folder mail that are not the user, each reported once.
         self._foreign_senders: set[str] = set()
+        # account -> history cutoff decided on its first scan, until written.
+        self._history_due: dict[str, datetime] = {}
 
     @property
     def extractor(self) -> CandidateFinder:
@@ -197,16 +213,17 @@ class Scanner:
                 continue
             if self.stop_requested():
                 break
-            results.append(self.scan_account(account))
-        try:
-            with self.store.transaction():
-                self.store.set_meta("last_scan", self.now().isoformat())
-        except StorageWriteError as exc:
-            logger.error("cannot record the time of the scan: %s", str(exc).splitlines()[0])
+            results.append(self.scan_account(account, record=False))
+        # Health and the scan's time in one write: a write per account made
+        # 10,000 empty accounts take 110 s, nearly all of it rewriting the file.
+        self.record_results(results, last_scan=True)
         return results
 
-    def scan_account(self, account: Account) -> AccountScan:
-        """One pass over one account; errors end up in the result and its health record."""
+    def scan_account(self, account: Account, *, record: bool = True) -> AccountScan:
+        """One pass over one account; errors end up in the result and, with `record`, its health record.
+
+        Without `record` the caller hands the result to `record_results`.
+        """
         result = AccountScan(account.name)
         started = time.monotonic()
         self._open_index.pop(account.name, None)
@@ -225,13 +242,8 @@ class Scanner:
         except (SourceError, KeptError, OSError) as exc:
             result.error = str(exc) or exc.__class__.__name__
         result.seconds = time.monotonic() - started
-        try:
-            self._record_health(account.name, result)
-        except StorageWriteError as exc:
-            # A full disk fails the batch and then this write too; the error
-            # is in the result, and the caller retries the account later.
-            logger.error("account %s: cannot record its health: %s", account.name, str(exc).splitlines()[0])
-            result.error = result.error or str(exc).splitlines()[0]
+        if record:
+            self.record_results([result])
         if result.error:
             logger.warning("account %s: scan failed: %s", account.name, result.error)
         else:
@@ -241,14 +253,36 @@ class Scanner:
             )
         return result
 
+    def record_results(self, results: list[AccountScan], *, last_scan: bool = False) -> None:
+        """Write the accounts' health (and, with `last_scan`, the time of the scan) in one transaction.
+
+        A write that fails (full disk, read-only folder) becomes each
+        account's error; the caller retries the accounts later.
+        """
+        try:
+            with self.store.transaction():
+                for result in results:
+                    self._record_health(result.account, result)
+                if last_scan:
+                    self.store.set_meta("last_scan", self.now().isoformat())
+        except StorageWriteError as exc:
+            reason = str(exc).splitlines()[0]
+            logger.error("cannot record the accounts' health and the time of the scan: %s", reason)
+            for result in results:
+                result.error = result.error or reason
+            return
+        for result in results:
+            self._history_due.pop(result.account, None)
+
     def _mark_history(self, account: Account, folders: list[Folder]) -> None:
-        """On an account's first scan, record where its history ends.
+        """On an account's first scan, decide where its history ends.
 
         A first scan reads years of mail; what is older than ``[digest]
         lookback_days`` then is history (`history_cutoff`), not news for the
         digest. Later scans and later backfills keep the first cutoff. A
         database from before this rule has cursors but no cutoff, and keeps
-        showing everything as it did.
+        showing everything as it did. The cutoff is written with the first
+        batch (`_write_history`), or with the account's health.
         """
         key = history_key(account.name)
         with self.store.transaction():
@@ -256,13 +290,20 @@ class Scanner:
                 return
             if any(self.store.get_cursor(account.name, folder.name) for folder in folders):
                 return
-            cutoff = self.now() - timedelta(days=self.settings.digest.lookback_days)
-            self.store.set_meta(key, cutoff.isoformat())
+            if account.name not in self._history_due:
+                self._history_due[account.name] = self.now() - timedelta(days=self.settings.digest.lookback_days)
+
+    def _write_history(self, account: str) -> None:
+        """Write the account's history cutoff if `_mark_history` decided one (inside the caller's transaction)."""
+        cutoff = self._history_due.get(account)
+        if cutoff is not None and self.store.get_meta(history_key(account)) is None:
+            self.store.set_meta(history_key(account), cutoff.isoformat())
 
     def _record_health(self, account: str, result: AccountScan) -> None:
         key = health_key(account)
         now = self.now().isoformat()
         with self.store.transaction():
+            self._write_history(account)
             health: dict[str, Any] = account_health(self.store, account)
             if result.error:
                 health.update(ok=False, error=result.error, last_attempt=now)
@@ -296,62 +337,134 @@ class Scanner:
     def _store_batch(
         self, account: Account, folder: Folder, raws: tuple[RawMessage, ...], cursor: Cursor, result: AccountScan
     ) -> None:
-        parsed: list[MailMessage] = []
+        # Counted here and added to `result` only once the batch is saved.
+        batch = AccountScan(account.name)
+        failed: list[ScanProblem] = []
+        now = self.now()
+        parsed: list[tuple[MailMessage, str]] = []
         for raw in raws:
-            message = parse_message(
-                raw, account=account.name, role=folder.role, folder=folder.name,
-                max_bytes=self.settings.max_message_bytes,
-            )
+            try:
+                message = parse_message(
+                    raw, account=account.name, role=folder.role, folder=folder.name,
+                    max_bytes=self.settings.max_message_bytes, now=now,
+                )
+            except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
+                failed.append(self._skip(account.name, folder, raw.uid, "", "parse", error))
+                continue
             if message.problems:
-                result.problems += 1
-            parsed.append(message)
+                batch.problems += 1
+            parsed.append((message, raw.uid))
         # Oldest first, so a promise is stored before the message that keeps it.
-        parsed.sort(key=lambda m: m.date)
-        fresh = []
+        parsed.sort(key=lambda pair: pair[0].date)
+        fresh: list[tuple[MailMessage, str]] = []
         seen_ids: set[str] = set()
         # One transaction for the whole batch: each has_message alone would
         # take and release the database's file lock.
         with self.store.transaction():
-            for message in parsed:
+            for message, uid in parsed:
                 if message.message_id in seen_ids or self.store.has_message(account.name, message.message_id):
-                    result.seen += 1
+                    batch.seen += 1
                     continue
                 seen_ids.add(message.message_id)
-                fresh.append(message)
-        sent = [m for m in fresh if m.role == "sent" and m.body_text.strip() and self._written_by_me(m)]
-        found: dict[str, list[PromiseCandidate]] = {}
-        if sent:
-            for message, candidates in zip(
-                sent, self.extractor.extract_many((m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m in sent)
-            ):
-                found[message.message_id] = candidates
+                fresh.append((message, uid))
+        found = self._find_promises(
+            folder, [(m, uid) for m, uid in fresh if m.role == "sent" and m.body_text.strip() and self._written_by_me(m)],
+            failed,
+        )
+        unextracted = {(p.message_id, p.uid) for p in failed}
         with self.store.transaction():
-            for message in fresh:
-                # The text is read for questions once; the rest is derived from them.
-                asking = asking_sentences(message.body_text)
-                until = last_day_asked(asking, message.date)
-                if message.role == "sent":
-                    # The user's own mail waits on an answer only when it asks for one.
-                    thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
-                else:
-                    thread, _changed = self.threader.add(
-                        message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
-                        asks_until=until,
-                    )
-                message = replace(message, thread_key=thread.key)
-                if not self.store.put_message(message):
+            for message, uid in fresh:
+                if (message.message_id, uid) in unextracted:
                     continue
-                result.messages += 1
-                # Bodies are never stored: a reply to the digest is carried out
-                # now, by every command that scans (scan, run, rebuild).
-                carry_out_digest_reply(self.store, message, self.settings, self.now())
-                if self.on_new_message is not None:
-                    self.on_new_message(message)
-                self._record_nudges(message)
-                if message.role == "sent":
-                    result.kept += self._close_kept_promises(message)
-                    result.promises += self._store_promises(message, found.get(message.message_id, []))
+                step = "thread"
+                try:
+                    # A nested transaction: a failure takes back this message's writes only.
+                    with self.store.transaction():
+                        message = self._thread(message)
+                        step = "store"
+                        added = self._store_message(message, found.get(message.message_id, []))
+                    batch.messages += added.messages
+                    batch.kept += added.kept
+                    batch.promises += added.promises
+                except StorageError:
+                    raise  # the database itself failed: no message is to blame
+                except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
+                    # The pass's index of open promises may hold what was just taken back.
+                    self._open_index.pop(account.name, None)
+                    failed.append(self._skip(account.name, folder, uid, message.message_id, step, error))
+            record_scan_problems(self.store, failed)
+            self._write_history(account.name)
             self.store.set_cursor(account.name, folder.name, cursor)
+        batch.skipped = len(failed)
+        for name in ("messages", "seen", "promises", "kept", "problems", "skipped"):
+            setattr(result, name, getattr(result, name) + getattr(batch, name))
+
+    def _find_promises(
+        self, folder: Folder, sent: list[tuple[MailMessage, str]], failed: list[ScanProblem]
+    ) -> dict[str, list[PromiseCandidate]]:
+        """Promise candidates of each message in `sent`, by Message-ID; a message the extractor fails on goes to `failed`."""
+        if not sent:
+            return {}
+        extractor = self.extractor  # a model that will not load is the account's error, not a message's
+        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m, _uid in sent]
+        try:
+            return {m.message_id: c for (m, _uid), c in zip(sent, extractor.extract_many(items), strict=True)}
+        except Exception:  # noqa: BLE001 - find the message to blame, one at a time
+            logger.debug("promise extraction failed on a batch; extracting its messages one by one", exc_info=True)
+        found: dict[str, list[PromiseCandidate]] = {}
+        for (message, uid), item in zip(sent, items):
+            try:
+                [found[message.message_id]] = list(extractor.extract_many([item]))
+            except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
+                failed.append(self._skip(message.account, folder, uid, message.message_id, "extract", error))
+        return found
+
+    def _skip(self, account: str, folder: Folder, uid: str, message_id: str, step: str, error: Exception) -> ScanProblem:
+        """The record of a message skipped because `step` raised `error`; logged once, here."""
+        text = " ".join(strip_control(str(error)).split())
+        reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        problem = ScanProblem(
+            account=account, folder=folder.name, uid=uid, message_id=message_id,
+            step=step, reason=reason[:300], at=self.now(),
+        )
+        logger.warning(
+            "account %s: skipped message %s in %s: %s failed (%s); see `kept status`",
+            account, message_id or uid, folder.name, step, problem.reason,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
+        return problem
+
+    def _thread(self, message: MailMessage) -> MailMessage:
+        """`message` put into its thread, with the thread's key."""
+        # The text is read for questions once; the rest is derived from them.
+        asking = asking_sentences(message.body_text)
+        until = last_day_asked(asking, message.date)
+        if message.role == "sent":
+            # The user's own mail waits on an answer only when it asks for one.
+            thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
+        else:
+            thread, _changed = self.threader.add(
+                message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
+                asks_until=until,
+            )
+        return replace(message, thread_key=thread.key)
+
+    def _store_message(self, message: MailMessage, candidates: list[PromiseCandidate]) -> AccountScan:
+        """Store a threaded message with what it brings (nudges, kept promises, new promises); what it added."""
+        added = AccountScan(message.account)
+        if not self.store.put_message(message):
+            return added
+        added.messages = 1
+        # Bodies are never stored: a reply to the digest is carried out
+        # now, by every command that scans (scan, run, rebuild).
+        carry_out_digest_reply(self.store, message, self.settings, self.now())
+        if self.on_new_message is not None:
+            self.on_new_message(message)
+        self._record_nudges(message)
+        if message.role == "sent":
+            added.kept = self._close_kept_promises(message)
+            added.promises = self._store_promises(message, candidates)
+        return added
 
     def _written_by_me(self, message: MailMessage) -> bool:
         """True unless a sent-folder message names an author who is not one of the user's addresses.

@@ -361,3 +361,29 @@ class Lead:
         """True while it may still be listed (open or snoozed)."""
         return self.status in ("open", "snoozed")
 
+
+@dataclass(frozen=True, slots=True)
+class ScanProblem:
+    """A message a scan skipped because one of its steps failed on it.
+
+    The scan records it, moves its cursor past the message and carries on
+    (`kept.storage.base.record_scan_problems`); ``kept status`` lists it.
+
+    :ivar account: the account being scanned.
+    :ivar folder: the folder the message is in.
+    :ivar uid: the source's id of the message in that folder (IMAP UID,
+        Maildir key, Exchange item id): where to find it.
+    :ivar message_id: its Message-ID, or '' when it was never parsed.
+    :ivar step: the step that failed: ``parse``, ``extract`` (promises),
+        ``thread`` or ``store`` (see `kept.daemon.scan`).
+    :ivar reason: the error, one line (exception type and message).
+    :ivar at: when the scan met it (the scanner's clock, UTC).
+    """
+
+    account: str
+    folder: str
+    uid: str
+    message_id: str
+    step: str
+    reason: str
+    at: datetime

@@ -29,10 +29,11 @@ cursor
     A source's position in a folder, keyed by (account, folder name).
 meta
     Small named JSON values: schema version, last scan time, account health,
-    dismissed promise sentences, digest bookkeeping, and each account's
-    history cutoff (`history_cutoff`). They are read through the typed
-    readers of `kept.storage.meta`: a hand-edited value of the wrong type is
-    treated as absent.
+    dismissed promise sentences, digest bookkeeping, each account's
+    history cutoff (`history_cutoff`) and the messages scans had to skip
+    (`scan_problems`). They are read through the typed readers of
+    `kept.storage.meta`: a hand-edited value of the wrong type is treated
+    as absent.
 
 Every ``put_*`` replaces the record with the same key, so storing the same
 thing twice changes nothing (scans are idempotent).
@@ -40,13 +41,14 @@ thing twice changes nothing (scans are idempotent).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from kept.models import Introduction, Lead, MailMessage, Promise, Thread
+from kept.models import Introduction, Lead, MailMessage, Promise, ScanProblem, Thread
 from kept.storage.meta import meta_moment
+from kept.storage.serialize import from_json, to_json
 
 #: 2: the TinyDB store moves message records to a second file (schema 1
 #: files still open, and take the new layout at their first write).
@@ -144,3 +146,56 @@ def history_key(account: str) -> str:
 def history_cutoff(store: Store, account: str) -> datetime | None:
     """Mail of `account` dated before this is history, not digest news; None: no history."""
     return meta_moment(store, history_key(account))
+
+
+#: Meta key of the list of messages scans skipped (`record_scan_problems`).
+SCAN_PROBLEMS_KEY = "scan_problems"
+#: The list keeps the newest this many; older ones have been shown for long enough.
+MAX_SCAN_PROBLEMS = 200
+
+
+def record_scan_problems(store: Store, problems: Iterable[ScanProblem]) -> None:
+    """Add `problems` to the store's list of skipped messages, newest last.
+
+    One entry per message (account, folder, uid): meeting it again (a
+    ``kept rebuild``) replaces its entry. At most `MAX_SCAN_PROBLEMS` are
+    kept. Call inside the transaction that stores the rest of the batch,
+    so the list and the cursor that moved past the message agree.
+    """
+    new = list(problems)
+    if not new:
+        return
+    with store.transaction():
+        entries = {_problem_key(p): p for p in scan_problems(store)}
+        for problem in new:
+            key = _problem_key(problem)
+            entries.pop(key, None)  # re-inserted last: newest last
+            entries[key] = problem
+        kept = list(entries.values())[-MAX_SCAN_PROBLEMS:]
+        store.set_meta(SCAN_PROBLEMS_KEY, [to_json(p) for p in kept])
+
+
+def scan_problems(store: Store) -> list[ScanProblem]:
+    """The messages scans skipped and why, oldest first (see `ScanProblem`).
+
+    Entries that do not read as a problem (a hand-edited value) are left out.
+    """
+    value = store.get_meta(SCAN_PROBLEMS_KEY)
+    if not isinstance(value, list):
+        return []
+    found = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            problem = from_json(ScanProblem, entry)
+        except (KeyError, TypeError, ValueError):
+            continue
+        texts = (problem.account, problem.folder, problem.uid, problem.message_id, problem.step, problem.reason)
+        if all(isinstance(text, str) for text in texts):
+            found.append(problem)
+    return found
+
+
+def _problem_key(problem: ScanProblem) -> tuple[str, str, str]:
+    return problem.account, problem.folder, problem.uid

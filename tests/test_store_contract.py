@@ -16,8 +16,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread, ThreadMessage
-from kept.storage.base import SCHEMA_VERSION, Store
+from kept.models import Address, Introduction, Lead, MailMessage, Promise, ScanProblem, Thread, ThreadMessage
+from kept.storage.base import (
+    MAX_SCAN_PROBLEMS,
+    SCAN_PROBLEMS_KEY,
+    SCHEMA_VERSION,
+    Store,
+    record_scan_problems,
+    scan_problems,
+)
 from kept.storage.memory import MemoryStore, ThreadIndex
 from kept.storage.serialize import from_json, to_json
 
@@ -536,6 +543,36 @@ class StoreContract:
         assert store.get_meta("dismissed") == ["I'll try", "I will see"]  # as JSON gives it back
         assert store.get_meta("health") == {"work": {"ok": True, "failures": 0}}
         assert store.get_meta("nothing", "default") is None
+
+    def test_scan_problems_are_kept_one_per_message_newest_last(self, store):
+        def problem(uid, step="thread", account="work", minutes=0):
+            return ScanProblem(account=account, folder="INBOX", uid=uid, message_id=f"<{uid}@x>",
+                               step=step, reason=f"ValueError: {step} broke", at=T0 + timedelta(minutes=minutes))
+
+        assert scan_problems(store) == []
+        record_scan_problems(store, [problem("1"), problem("2", "parse")])
+        record_scan_problems(store, [])
+        # Met again (a rebuild): one entry, the newest, moved to the end.
+        record_scan_problems(store, [problem("1", "store", minutes=5), problem("1", "store", account="home")])
+        store = self.reopen(store)
+        assert scan_problems(store) == [problem("2", "parse"), problem("1", "store", minutes=5),
+                                        problem("1", "store", account="home")]
+        record_scan_problems(store, [problem(str(n)) for n in range(MAX_SCAN_PROBLEMS + 10)])
+        kept = scan_problems(store)
+        assert len(kept) == MAX_SCAN_PROBLEMS and kept[-1].uid == str(MAX_SCAN_PROBLEMS + 9)
+
+    def test_scan_problems_are_written_with_the_transaction(self, store):
+        with pytest.raises(Boom), store.transaction():
+            record_scan_problems(store, [ScanProblem("work", "INBOX", "7", "", "parse", "Boom", T0)])
+            raise Boom
+        assert scan_problems(store) == []
+
+    @pytest.mark.parametrize("value", [5, "x", {"a": 1}, [5, "x", {"account": "work"}, {"uid": 1}]])
+    def test_hand_edited_scan_problems_read_as_none(self, store, value):
+        store.set_meta(SCAN_PROBLEMS_KEY, value)
+        assert scan_problems(store) == []
+        record_scan_problems(store, [ScanProblem("work", "INBOX", "7", "", "parse", "Boom", T0)])
+        assert [p.uid for p in scan_problems(store)] == ["7"]
 
     def test_meta_refuses_values_json_cannot_hold(self, store):
         with pytest.raises(TypeError):

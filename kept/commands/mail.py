@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from kept.clock import parse_now
@@ -19,6 +20,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     """One incremental pass over every account; progress bar on long backfills."""
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
+    # The time reported is the real time the scan took, writes included.
+    started = time.monotonic()
     store = open_store(settings)
     try:
         if sys.stderr.isatty() and not args.quiet:
@@ -43,6 +46,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             results = make_scanner(settings, store, now).scan_all(args.account)
     finally:
         store.close()
+    seconds = time.monotonic() - started
     if args.json:
         print_json([r.__dict__ for r in results])
     failed = [r for r in results if r.error]
@@ -50,14 +54,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     promises = sum(r.promises for r in results)
     kept_count = sum(r.kept for r in results)
     problems = sum(r.problems for r in results)
-    seconds = sum(r.seconds for r in results)
+    skipped = sum(r.skipped for r in results)
     if not args.json:
+        # Counts are of what was saved: a batch that could not be written adds nothing.
         line = (
             f"Scanned {len(results)} account(s) in {seconds:.1f} s: {messages} new messages, "
             f"{promises} new promises, {kept_count} kept"
         )
         if problems:
             line += f", {problems} messages only partly readable"
+        if skipped:
+            line += f", {skipped} messages skipped (see `kept status`)"
         print(line)
         for r in failed:
             print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
