@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
 
 
+#: The note a received message "from" the user carries (`Scanner._claimed_mine`).
+CLAIMED_MINE = "From is one of your addresses, but the message is not in a sent folder: read as received"
+
 # Promises are looked for in the first this many characters of a sent
 # message's fresh text: a 500,000-character body of sentences took the
 # language model half a minute, and real promises sit near the top.
@@ -197,6 +200,8 @@ class Scanner:
         self._foreign_senders: set[str] = set()
         # account -> history cutoff decided on its first scan, until written.
         self._history_due: dict[str, datetime] = {}
+        # Accounts whose received mail "from" the user was logged (`_claimed_mine`).
+        self._claimed_accounts: set[str] = set()
 
     @property
     def extractor(self) -> CandidateFinder:
@@ -353,6 +358,8 @@ class Scanner:
                 continue
             if message.problems:
                 batch.problems += 1
+            if message.role == "received" and message.from_addr is not None and message.from_addr.email in self.me:
+                message = self._claimed_mine(message)
             parsed.append((message, raw.uid))
         # Oldest first, so a promise is stored before the message that keeps it.
         parsed.sort(key=lambda pair: pair[0].date)
@@ -465,6 +472,23 @@ class Scanner:
             added.kept = self._close_kept_promises(message)
             added.promises = self._store_promises(message, candidates)
         return added
+
+    def _claimed_mine(self, message: MailMessage) -> MailMessage:
+        """Note on a received message "from" the user that it is read as received mail.
+
+        Only mail in a sent folder is the user's (`kept.extractors.waiting`):
+        anyone can write the user's address in From, and such a message in
+        the inbox must not close what waits on the user. The note stays on
+        the message record; the log says it once per account.
+        """
+        if message.account not in self._claimed_accounts:
+            self._claimed_accounts.add(message.account)
+            logger.info(
+                "account %s: a message in %s is from your own address but not in a sent folder "
+                "(a copy to yourself, or a forgery): it is read as received mail and answers nothing",
+                message.account, message.folder,
+            )
+        return replace(message, problems=(*message.problems, CLAIMED_MINE))
 
     def _written_by_me(self, message: MailMessage) -> bool:
         """True unless a sent-folder message names an author who is not one of the user's addresses.

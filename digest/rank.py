@@ -100,7 +100,7 @@ def _written_to(threads: Iterable[Thread], me: frozenset[str]) -> dict[str, int]
     counts: dict[str, int] = {}
     for thread in threads:
         for item in thread.messages:
-            if item.role == "sent" or item.sender in me:
+            if item.role == "sent":  # only mail in a sent folder is the user's (see waiting._is_mine)
                 for address in {*item.to, *item.cc} - me:
                     counts[address] = counts.get(address, 0) + 1
     return counts

@@ -142,7 +142,7 @@ def contact_histories(
             if item.message_id in seen:
                 continue
             seen.add(item.message_id)
-            if item.role == "sent" or item.sender in own:
+            if item.role == "sent":
                 recipients = [person(a) for a in dict.fromkeys(item.to + item.cc) if a and a not in own]
                 recipients = list(dict.fromkeys(recipients))
                 for address in recipients:
@@ -151,7 +151,8 @@ def contact_histories(
                         newest[address] = (item.date, item.message_id)
                     if len(recipients) <= PERSONAL_MAX_RECIPIENTS:
                         personal[address].append(item.date)
-            elif item.sender:
+            elif item.sender and item.sender not in own:
+                # Received mail "from" the user (a copy to self, a forgery) is nobody's contact.
                 sender = person(item.sender)
                 if item.automated:
                     automated[sender] += 1

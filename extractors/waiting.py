@@ -42,7 +42,23 @@ ANSWER_WINDOW = timedelta(days=2)
 
 
 def _is_mine(item: ThreadMessage, me: frozenset[str]) -> bool:
-    return item.role == "sent" or item.sender in me
+    """True for mail the user wrote: mail from their sent folders, and only that.
+
+    A From header is whatever the sender typed: a message in the inbox
+    "from" the user's own address, with the thread's subject, must not
+    answer what the user was asked. See `claims_to_be_mine`.
+    """
+    return item.role == "sent"
+
+
+def claims_to_be_mine(item: ThreadMessage, me: frozenset[str]) -> bool:
+    """True for received mail whose From is one of the user's addresses.
+
+    It is read as received mail that waits on nobody: a copy of the user's
+    own mail (a Bcc to self, a note to self, a reply to the digest) or a
+    forgery. It neither answers anyone nor asks the user anything.
+    """
+    return item.role != "sent" and item.sender in me
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,8 @@ def mail_history(threads: Iterable[Thread], me: frozenset[str]) -> MailHistory:
                     sent[address].append(item.date)
                     if words:
                         topics[address].append((item.date, words))
+            elif claims_to_be_mine(item, me):
+                continue
             elif item.sender and item.automated:
                 automated.add(item.sender)
             elif item.sender and (set(item.to) | set(item.cc)) & me:
@@ -218,6 +236,8 @@ def awaiting_my_reply(
         if _is_mine(item, me):
             unanswered.clear()
             continue
+        if claims_to_be_mine(item, me):
+            continue
         if item.automated or not item.sender or not item.needs_reply or is_mass(item):
             continue
         if not (set(item.to) & me or (not settings.direct_only and set(item.cc) & me)):
@@ -268,8 +288,9 @@ def awaiting_their_reply(
     """
     if thread.status == "done":
         return None
-    # An out-of-office or other machine reply answers nothing.
-    people = [m for m in thread.messages if not m.automated]
+    # An out-of-office or other machine reply answers nothing, and neither
+    # does received mail that only claims to be the user's.
+    people = [m for m in thread.messages if not m.automated and not claims_to_be_mine(m, me)]
     if not people:
         return None
     last = people[-1]
@@ -349,7 +370,7 @@ def reply_events(thread: Thread, me: frozenset[str]) -> Iterable[tuple[str, str,
             open_from_them.clear()
             for contact in (set(item.to) | set(item.cc)) - me - {""}:
                 open_to_them.setdefault(contact, item.date)
-        elif item.sender:
+        elif item.sender and not claims_to_be_mine(item, me):
             asked_at = open_to_them.pop(item.sender, None)
             if asked_at is not None:
                 yield "theirs", item.sender, item.date, (item.date - asked_at).total_seconds() / 3600

@@ -185,3 +185,32 @@ def test_sent_mail_written_by_someone_else_holds_no_promise_of_the_user(caplog):
     assert "slides" in promise.sentence
     warnings = [r.getMessage() for r in caplog.records if "assistant@x.org" in r.getMessage()]
     assert len(warnings) == 1 and "add the address if it is yours" in warnings[0]
+
+
+def test_inbox_mail_claiming_to_be_mine_does_not_end_a_wait():
+    """Issue 18 #8: a forged "from me" in the inbox, thread subject, no In-Reply-To."""
+    from kept.daemon.scan import CLAIMED_MINE
+    from kept.digest.build import digest_candidates
+
+    scanner, store, sources = make()
+    src = sources["acct"]
+
+    def waiting():
+        return [item.message_id for item in digest_candidates(store, NOW, scanner.settings).sections["waiting_on_me"]]
+
+    src.add(INBOX, raw_mail("q", sender="anna@x.org", date=utc(2026, 3, 15), subject="Budget",
+                            body="Can you approve the budget by Friday?"))
+    scanner.scan_all()
+    assert waiting() == ["<q@test>"]
+    src.add(INBOX, raw_mail("forged", sender=ME, to="anna@x.org", date=utc(2026, 3, 16), subject="Re: Budget",
+                            body="Approved."))
+    scanner.scan_all()
+    [thread] = list(store.threads())
+    assert [m.message_id for m in thread.messages] == ["<q@test>", "<forged@test>"]  # joined by subject
+    assert waiting() == ["<q@test>"]
+    assert CLAIMED_MINE in store.get_message("acct", "<forged@test>").problems
+    # The user's real answer, in the sent folder, ends the wait.
+    src.add(SENT, raw_mail("real", sender=ME, to="anna@x.org", date=utc(2026, 3, 17), subject="Re: Budget",
+                           body="Approved, see the attached sheet."))
+    scanner.scan_all()
+    assert waiting() == []

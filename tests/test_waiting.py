@@ -25,8 +25,8 @@ def thread(*items, status="open"):
     return Thread(key="t", account="acct", subject="s", messages=tuple(items), status=status)
 
 
-def msg(mid, sender, date, to=(ME,), cc=(), asks=False, automated=False):
-    return thread_message(record(mid, sender=sender, to=to, cc=cc, date=date, automated=automated), asks)
+def msg(mid, sender, date, to=(ME,), cc=(), asks=False, automated=False, role=None):
+    return thread_message(record(mid, sender=sender, to=to, cc=cc, date=date, automated=automated, role=role), asks)
 
 
 def test_unanswered_direct_message_waits_on_me():
@@ -70,6 +70,25 @@ def test_my_question_waits_on_them_until_answered():
     assert awaiting_their_reply(thread(statement), MINE, SETTINGS, NOW) is None
     recent = msg("t", ME, NOW - timedelta(days=1), to=("ben@y.org",), asks=True)
     assert awaiting_their_reply(thread(recent), MINE, SETTINGS, NOW) is None
+
+
+def test_inbox_mail_from_my_address_is_not_my_answer():
+    # Anyone can write my address in From: found in the inbox, it answers nothing.
+    asked = msg("a", "anna@x.org", utc(2026, 1, 5), asks=True)
+    forged = msg("f", ME, utc(2026, 1, 6), to=("anna@x.org",), role="received")
+    assert awaiting_my_reply(thread(asked, forged), MINE, SETTINGS, NOW).message_id == "<a@test>"
+    assert reply_lags([thread(asked, forged)], MINE) == {}
+    # The same message from my sent folder is my answer.
+    mine = msg("m", ME, utc(2026, 1, 6), to=("anna@x.org",), role="sent")
+    assert awaiting_my_reply(thread(asked, mine), MINE, SETTINGS, NOW) is None
+
+
+def test_inbox_mail_from_my_address_neither_answers_my_question_nor_waits_on_me():
+    question = msg("q", ME, utc(2026, 1, 2), to=("ben@y.org",), asks=True, role="sent")
+    forged = msg("f", ME, utc(2026, 1, 3), to=(ME,), asks=True, role="received")
+    assert awaiting_their_reply(thread(question, forged), MINE, SETTINGS, NOW).message_id == "<q@test>"
+    # A note to myself found in the inbox waits on nobody.
+    assert awaiting_my_reply(thread(forged), MINE, SETTINGS, NOW) is None
 
 
 def test_reply_lags_per_contact():
