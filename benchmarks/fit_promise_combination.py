@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from kept.extractors.encoder import bundled_adapter
     from kept.extractors.encoder import load_classifier
+    from kept.extractors.promise_sentences import _parse_text
     from kept.extractors.promises import (
         PromiseCombination,
         PromiseExtractor,
-        _parse_text,
         candidate_sentences,
         commitment_features,
         file_sha256,

