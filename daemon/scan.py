@@ -436,7 +436,7 @@ class Scanner:
         )
         logger.warning(
             "account %s: skipped message %s in %s: %s failed (%s); see `kept status`",
-            account, message_id or uid, folder.name, step, problem.reason,
+            account, strip_control(message_id or uid), folder.name, step, problem.reason,
             exc_info=logger.isEnabledFor(logging.DEBUG),
         )
         return problem

@@ -9,6 +9,7 @@ problem must be recorded for ``kept status``.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import re
@@ -310,3 +311,36 @@ def test_empty_accounts_cost_one_database_write(tmp_path: Path, monkeypatch: pyt
         assert all(store.get_meta(f"health:a{n}")["last_ok"] == "2026-03-20T09:00:00+00:00" for n in range(40))
     finally:
         store.close()
+
+
+def test_kept_status_lists_the_skipped_messages_as_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    config, maildir = write_config(tmp_path)
+    # A file name is the message's id in a Maildir, and may hold a terminal escape (an OSC 8 link).
+    hostile_name = "1773900000.\x1b]8;;evil.example\x07x\x1b]8;;\x07.host:2,S"
+    (maildir / "cur" / hostile_name).write_bytes(
+        raw_mail("bomb", sender="eve@x.org", date=utc(2026, 3, 19), subject="\x1b[5mblink"))
+    (maildir / "cur" / "fine:2,S").write_bytes(raw_mail("fine", sender="anna@x.org", date=utc(2026, 3, 19)))
+    real_add = Threader.add
+
+    def thread(self, message, *args, **kwargs):
+        if message.message_id == "<bomb@test>":
+            raise ValueError("bad \x1b[31mthread\x1b[0m\nsecond line")
+        return real_add(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(Threader, "add", thread)
+    now = ["--now", "2026-03-20T08:00:00+00:00"]
+    assert main(["--config", str(config), *now, "scan", "-q"]) == 0
+    assert "1 new messages" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert main(["--config", str(config), *now, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    [line] = [line for line in out.splitlines() if "<bomb@test>" in line]
+    assert line == ("  2026-03-20 08:00 a0 INBOX 1773900000.]8;;evil.examplex]8;;.host <bomb@test>: "
+                    "thread failed: ValueError: bad [31mthread[0m second line")
+    assert "skipped       1 messages a scan could not read" in out
+    assert main(["--config", str(config), *now, "status", "--json"]) == 0
+    [problem] = json.loads(capsys.readouterr().out)["skipped_messages"]
+    assert (problem["step"], problem["message_id"], problem["folder"]) == ("thread", "<bomb@test>", "INBOX")

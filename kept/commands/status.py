@@ -10,7 +10,13 @@ from kept.clock import parse_now
 from kept.commands.common import open_store, print_json
 from kept.commands.promises import promise_state
 from kept.config import load_settings
+from kept.extractors.cleaning import strip_control
+from kept.storage.base import scan_problems
 from kept.storage.meta import account_health, meta_moment
+from kept.storage.serialize import to_json
+
+#: `kept status` lists this many of the newest skipped messages; --json lists them all.
+SHOWN_PROBLEMS = 10
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -33,6 +39,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_scan = last.isoformat() if last else None
             health = {a.name: account_health(store, a.name) or None for a in settings.accounts}
             found = digest_candidates(store, now, settings)
+            skipped = scan_problems(store)
     finally:
         store.close()
     open_promises = [p for p in promises if p.is_open]
@@ -58,6 +65,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "stale_waiting_on_me": len(found.stale_waiting_on_me),
         "stale_waiting_on_them": len(found.stale_waiting_on_them),
         "accounts": health,
+        "skipped_messages": [to_json(problem) for problem in skipped],
     }
     if args.json:
         print_json(status)
@@ -81,4 +89,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             state = f"FAILING since {h.get('failing_since')}: {h.get('error')}"
         print(f"account {name:<8}{state}")
+    if skipped:
+        print(f"skipped       {len(skipped)} messages a scan could not read (kept went on without them):")
+        for problem in skipped[-SHOWN_PROBLEMS:]:
+            where = " ".join(_plain(part) for part in (problem.account, problem.folder, problem.uid))
+            print(f"  {problem.at:%Y-%m-%d %H:%M} {where} {_plain(problem.message_id) or '(no Message-ID)'}: "
+                  f"{_plain(problem.step)} failed: {_plain(problem.reason)}")
+        if len(skipped) > SHOWN_PROBLEMS:
+            print(f"  and {len(skipped) - SHOWN_PROBLEMS} older ones: kept status --json")
     return 0
+
+
+def _plain(text: str) -> str:
+    """`text` (from mail or a mail server) as one line of plain characters: no escapes reach the terminal."""
+    return " ".join(strip_control(text).split())[:300]
