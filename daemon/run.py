@@ -28,7 +28,7 @@ With a fixed ``--now`` (replaying an old mailbox) the clock still advances:
 it is that moment plus the time elapsed since start-up.
 
 Under systemd (``Type=notify``) the daemon sends ``READY=1`` when it is up,
-``WATCHDOG=1`` at half the watchdog interval (also between batches of a long
+``WATCHDOG=1`` at half the watchdog interval (also message by message in a long
 scan), ``STATUS=`` lines and ``STOPPING=1``.
 """
 
@@ -533,6 +533,7 @@ class Daemon:
             now=self.clock,
         )
         scanner.stop_requested = self._between_batches
+        scanner.heartbeat = self._heartbeat
         self.scanner = scanner
         maximum = timedelta(minutes=settings.daemon.retry_max_minutes)
         if self.backoff is None:

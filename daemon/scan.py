@@ -64,6 +64,12 @@ CLAIMED_MINE = "From is one of your addresses, but the message is not in a sent 
 # language model half a minute, and real promises sit near the top.
 MAX_PROMISE_TEXT_CHARS = 20_000
 
+# A batch's sent mail goes to the extractor in groups of at most this much
+# text, with a `Scanner.heartbeat` between groups: 200 long sent messages
+# full of candidate sentences are ten minutes of model time, longer than a
+# systemd watchdog waits (100,000 characters of them took 15 s).
+MAX_EXTRACT_CHARS = 100_000
+
 
 def default_batch_size() -> int:
     """Messages per batch: `BATCH_SIZE`, or ``$KEPT_SCAN_BATCH`` if set.
@@ -116,6 +122,24 @@ class AccountScan:
     seconds: float = 0.0
     error: str | None = None
     folders: dict[str, int] = field(default_factory=dict)
+
+
+def extraction_groups(
+    sent: list[tuple[MailMessage, str]], limit: int = MAX_EXTRACT_CHARS
+) -> list[list[tuple[MailMessage, str]]]:
+    """`sent` (message, uid) pairs in order, in groups of at most `limit`
+    characters of promise text (the part `MAX_PROMISE_TEXT_CHARS` lets the
+    extractor see); a longer message is a group of its own."""
+    groups: list[list[tuple[MailMessage, str]]] = []
+    size = limit
+    for pair in sent:
+        length = min(len(pair[0].body_text), MAX_PROMISE_TEXT_CHARS)
+        if size + length > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(pair)
+        size += length
+    return groups
 
 
 def promise_id(account: str, message_id: str, sentence: str) -> str:
@@ -191,6 +215,10 @@ class Scanner:
         self.tz = ZoneInfo(settings.timezone)
         self.threader = Threader(store, settings.addresses, settings.threads)
         self.stop_requested: Callable[[], bool] = lambda: False
+        # Called after every message read, stored or handed to the extractor
+        # and between batches: the daemon feeds its watchdog here, because
+        # one batch of large or hostile mail can take minutes.
+        self.heartbeat: Callable[[], None] = lambda: None
         # Called with every newly stored message, body included, inside the
         # batch's transaction (after a digest reply in it was carried out).
         self.on_new_message: Callable[[MailMessage], None] | None = None
@@ -361,6 +389,7 @@ class Scanner:
             if message.role == "received" and message.from_addr is not None and message.from_addr.email in self.me:
                 message = self._claimed_mine(message)
             parsed.append((message, raw.uid))
+            self.heartbeat()
         # Oldest first, so a promise is stored before the message that keeps it.
         parsed.sort(key=lambda pair: pair[0].date)
         fresh: list[tuple[MailMessage, str]] = []
@@ -381,6 +410,7 @@ class Scanner:
         unextracted = {(p.message_id, p.uid) for p in failed}
         with self.store.transaction():
             for message, uid in fresh:
+                self.heartbeat()
                 if (message.message_id, uid) in unextracted:
                     continue
                 step = "thread"
@@ -413,6 +443,15 @@ class Scanner:
         if not sent:
             return {}
         extractor = self.extractor  # a model that will not load is the account's error, not a message's
+        found: dict[str, list[PromiseCandidate]] = {}
+        for group in extraction_groups(sent):
+            self.heartbeat()
+            found.update(self._extract_group(extractor, folder, group, failed))
+        return found
+
+    def _extract_group(
+        self, extractor: CandidateFinder, folder: Folder, sent: list[tuple[MailMessage, str]], failed: list[ScanProblem]
+    ) -> dict[str, list[PromiseCandidate]]:
         items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m, _uid in sent]
         try:
             return {m.message_id: c for (m, _uid), c in zip(sent, extractor.extract_many(items), strict=True)}

@@ -566,3 +566,62 @@ def test_a_reply_that_cannot_be_carried_out_never_stops_the_scan(world, monkeypa
     assert "could not carry out your reply" in note
     assert [p.status for p in daemon.store.promises()] == ["open"]
     daemon.close()
+
+
+def test_watchdog_heartbeats_keep_coming_inside_a_long_batch(world, tmp_path, monkeypatch):
+    """A batch of mail that is slow to read (large HTML, from anyone) must not
+    starve the watchdog: systemd would kill the daemon mid-batch, the restart
+    would read the same batch again, and so on forever."""
+    from kept.extractors.message import parse_message
+    from kept.models import RawMessage
+
+    timeout = 2.0  # WatchdogSec: a heartbeat is due every second
+    html = "<p>Are you <b>coming</b> to the meeting, or not?</p>\n" * 6_000
+    slow = raw_mail("big-0", sender="news@x.org", date=local(17, 9, 0), body=html)
+    started = time.monotonic()
+    parse_message(RawMessage(uid="0", data=slow, internal_date=None), account="work", role="received", folder="INBOX")
+    per_message = time.monotonic() - started
+    # Enough messages that the batch takes well over the watchdog timeout.
+    count = max(4, int(3 * timeout / per_message) + 1)
+    inbox = MemorySource("work")
+    for n in range(count):
+        inbox.add(INBOX, raw_mail(f"big-{n}", sender=f"news{n}@x.org", date=local(17, 9, n % 60), body=html))
+    world.sources["work"] = inbox
+    monkeypatch.setenv("KEPT_SCAN_BATCH", str(count))  # one batch
+
+    path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.settimeout(0.05)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", str(int(timeout * 1_000_000)))
+    heartbeats: list[float] = []
+
+    def listen() -> None:
+        while not done:
+            try:
+                if listener.recv(64) == b"WATCHDOG=1":
+                    heartbeats.append(time.monotonic())
+            except TimeoutError:
+                pass
+
+    import threading
+
+    done = False
+    thread = threading.Thread(target=listen)
+    thread.start()
+    daemon = world.daemon()
+    try:
+        daemon.start()
+        begin = time.monotonic()
+        daemon.scan_pass()
+        end = time.monotonic()
+    finally:
+        done = True
+        thread.join()
+        daemon.close()
+        listener.close()
+    assert end - begin > timeout, "the batch was too quick to test the watchdog"
+    moments = [begin] + [t for t in heartbeats if begin <= t <= end] + [end]
+    longest = max(b - a for a, b in zip(moments, moments[1:]))
+    assert longest < timeout, f"no heartbeat for {longest:.1f} s of a {end - begin:.1f} s batch"

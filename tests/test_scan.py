@@ -214,3 +214,34 @@ def test_inbox_mail_claiming_to_be_mine_does_not_end_a_wait():
                            body="Approved, see the attached sheet."))
     scanner.scan_all()
     assert waiting() == []
+
+
+def test_sent_mail_goes_to_the_extractor_in_bounded_groups_with_heartbeats_between():
+    # A batch of long sent messages is minutes of language-model work: the
+    # scanner hands it over in groups and lets the daemon's watchdog
+    # heartbeat run between them.
+    from kept.daemon.scan import MAX_EXTRACT_CHARS, MAX_PROMISE_TEXT_CHARS
+
+    events: list[object] = []
+
+    class Recording(SendPromises):
+        def extract_many(self, items):
+            items = list(items)
+            events.append(sum(len(text) for text, _ in items))
+            return super().extract_many(items)
+
+    scanner, store, sources = make()
+    scanner._extractor_factory = Recording
+    scanner.heartbeat = lambda: events.append("beat")
+    body = "I'll send you the article. " + "More words here. " * (MAX_PROMISE_TEXT_CHARS // 17)
+    count = 3 * MAX_EXTRACT_CHARS // MAX_PROMISE_TEXT_CHARS
+    for n in range(count):
+        sources["acct"].add(SENT, raw_mail(f"s{n}", sender=ME, to=f"p{n}@x.org", date=utc(2026, 3, 1, n % 24),
+                                           subject=f"Article {n}", body=body))
+    result = scanner.scan_all()[0]
+    assert result.promises == count
+    groups = [event for event in events if isinstance(event, int)]
+    assert len(groups) >= 3 and max(groups) <= MAX_EXTRACT_CHARS
+    for before, group in zip(events, events[1:]):
+        if isinstance(group, int):
+            assert before == "beat"
