@@ -21,7 +21,8 @@ Store meta used here:
 ``muted_contacts``
     lower-cased addresses whose threads the digest leaves out.
 ``sent_digests``
-    ``{message_id: {"date": "YYYY-MM-DD", "index": [[n, kind, id], ...]}}``,
+    ``{message_id: {"date": "YYYY-MM-DD", "sent_at": ISO, "account": NAME or "",
+    "index": [[n, kind, id], ...]}}``,
     written by the daemon *before* a digest goes out (`kept.daemon.run`),
     so a reply to a digest whose sending was interrupted is still obeyed.
 ``pending_notes``
@@ -70,6 +71,7 @@ __all__ = [
     "resolve_promise",
     "resolve_thread",
     "sentence_fingerprint",
+    "snooze_date",
     "snooze_promise",
     "snooze_thread",
 ]
@@ -354,6 +356,15 @@ def _day_of_month(text: str, today: date) -> date | None:
     except ValueError:
         return None
     return when
+
+
+def snooze_date(text: str, today: date) -> date | None:
+    """The day a snooze ends, read as a reply to the digest reads it: "friday", "until 2026-12-01", "12 dec".
+
+    The command line (``kept promises snooze ID friday``) reads its day with
+    it too, so the two take the same words.
+    """
+    return _snooze_date(text, today)
 
 
 def _snooze_date(text: str, today: date) -> date | None:

@@ -325,7 +325,7 @@ def _send_one_digest(
         message_id = new_digest_message_id(settings, today)
         message = render(digest, settings, message_id=message_id)
         items = len(digest.index)
-        _plan_digest(store, outbox_key, message_id, message, today, now, digest.index, notes)
+        _plan_digest(store, outbox_key, message_id, message, today, now, digest.index, notes, account)
         sender_factory(settings).send(message)
     _confirm_digest(store, last_key, outbox_key, message_id, today, notes)
     logger.info("digest for %s%s sent: %d items", today.isoformat(), f" ({account})" if account else "", items)
@@ -360,8 +360,11 @@ def _plan_digest(
     now: datetime,
     index: Any,
     notes: list[str],
+    account: str | None = None,
 ) -> None:
     """Record a digest before it is sent: its numbering in ``sent_digests``, the message in `outbox_key`.
+
+    `account` is the one account it covers (``[digest] per_account``), or None.
 
     From here on a reply to it is obeyed, and a retry sends these bytes
     again, under the same Message-ID, never a second different digest.
@@ -371,6 +374,7 @@ def _plan_digest(
         sent[message_id] = {
             "date": today.isoformat(),
             "sent_at": now.isoformat(),
+            "account": account or "",
             "index": [[int(number), kind, ref] for number, kind, ref in index],
         }
         if len(sent) > SENT_DIGESTS_KEPT:

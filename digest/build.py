@@ -182,6 +182,7 @@ class FollowUpItem:
     :ivar to: who it went to: display names where known, else addresses.
     :ivar asked_at: when it was sent, in the user's time zone.
     :ivar waited_hours: hours since then.
+    :ivar parties: the addresses of `to`, in the same order.
     """
 
     number: int
@@ -192,6 +193,7 @@ class FollowUpItem:
     to: tuple[str, ...]
     asked_at: datetime
     waited_hours: float
+    parties: tuple[str, ...] = ()
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -426,6 +428,8 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         cutoffs = {name: history_cutoff(store, name) for name in accounts}
         news, history_promises = _split_history(promises, cutoffs)
         people = people_from_store(store, threads, me)
+        # Muting one of a person's addresses mutes the person.
+        muted = frozenset(alias for address in muted for alias in people.aliases(address))
         due_items, undated_items = _promise_sections(
             store, news, settings, now, today, zone, muted, unnumbered, people
         )
@@ -712,8 +716,9 @@ def _waiting_on_them(
         asked = awaiting_their_reply(thread, me, settings.threads, now, history)
         if asked is None:
             continue
-        recipients = [a for a in (*asked.to, *asked.cc) if a and a not in me]
-        if not recipients or set(recipients) <= muted:
+        # A muted recipient is not waited on; the others still are.
+        recipients = [a for a in (*asked.to, *asked.cc) if a and a not in me and a not in muted]
+        if not recipients:
             continue
         found.append((thread, asked, recipients))
     found.sort(key=lambda entry: (_aware(entry[1].date), entry[0].key))
@@ -722,6 +727,7 @@ def _waiting_on_them(
     for thread, asked, recipients in found:
         message = store.get_message(thread.account, asked.message_id)
         subject = one_line(message.subject if message and message.subject else thread.subject)
+        parties = tuple(dict.fromkeys(recipients))
         items.append(
             FollowUpItem(
                 number=numbering.next("thread", thread.key),
@@ -729,9 +735,10 @@ def _waiting_on_them(
                 account=thread.account,
                 message_id=asked.message_id,
                 subject=subject,
-                to=_labels(dict.fromkeys(recipients), _names(message), people),
+                to=_labels(parties, _names(message), people),
                 asked_at=_aware(asked.date).astimezone(zone),
                 waited_hours=(now - _aware(asked.date)).total_seconds() / 3600,
+                parties=parties,
             )
         )
     return tuple(items)

@@ -18,10 +18,38 @@ is shown with its traceback.
 
 from __future__ import annotations
 
-#: Exit code of `kept scan`, `kept rebuild` and `kept run --once` when some accounts could not be read.
+#: Exit code of a `UserError` that has no code of its own.
+EXIT_USER_ERROR = 1
+#: Exit code of a `ConfigError` (and of argparse's usage errors).
+EXIT_CONFIG = 2
+#: Exit code of an `AuthenticationError`.
+EXIT_LOGIN_REFUSED = 3
+#: Exit code of a `StorageError`.
+EXIT_DATABASE = 4
+#: Exit code of `kept scan`, `kept rebuild`, `kept run --once` and `kept check` when an account could not be read.
 EXIT_SCAN_FAILED = 5
+#: Exit code of `kept check` when a language model cannot be loaded.
+EXIT_MODEL = 6
 #: Exit code after Ctrl-C.
 EXIT_INTERRUPTED = 130
+
+#: Every exit code of the ``kept`` command and what it means: the one table
+#: `kept --help` shows (its epilog) and `kept.commands` documents.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "success"),
+    (EXIT_USER_ERROR, "a wrong argument: an unknown id, account or date"),
+    (EXIT_CONFIG, "the configuration (or the command line) is wrong"),
+    (EXIT_LOGIN_REFUSED, "a mail server refused the login"),
+    (EXIT_DATABASE, "the database cannot be used (damaged, locked, missing, unwritable)"),
+    (EXIT_SCAN_FAILED, "an account could not be read (the others were)"),
+    (EXIT_MODEL, "a language model is missing or damaged (kept check)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+
+
+def exit_code_table(indent: str = "  ") -> str:
+    """`EXIT_CODES` as aligned lines, one per code."""
+    return "\n".join(f"{indent}{code:<5}{meaning}" for code, meaning in EXIT_CODES)
 
 
 class KeptError(Exception):
@@ -31,7 +59,7 @@ class KeptError(Exception):
 class UserError(KeptError):
     """An error the user can fix. `hint` says how; the CLI prints both, no traceback."""
 
-    exit_code = 1
+    exit_code = EXIT_USER_ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -45,7 +73,7 @@ class UserError(KeptError):
 class ConfigError(UserError):
     """The configuration is invalid. `problems` holds one line per problem found."""
 
-    exit_code = 2
+    exit_code = EXIT_CONFIG
 
     def __init__(self, path: str, problems: list[str]) -> None:
         self.path = path
@@ -59,13 +87,13 @@ class ConfigError(UserError):
 class AuthenticationError(UserError):
     """The mail server refused the login."""
 
-    exit_code = 3
+    exit_code = EXIT_LOGIN_REFUSED
 
 
 class StorageError(UserError):
     """The database cannot be used (corrupt, locked, unwritable or too new)."""
 
-    exit_code = 4
+    exit_code = EXIT_DATABASE
 
 
 class StorageWriteError(StorageError):

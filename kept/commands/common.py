@@ -7,11 +7,14 @@ data (see `console`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from kept.errors import UserError
 from kept.settings import Settings
@@ -23,6 +26,18 @@ if TYPE_CHECKING:
     from kept.daemon.scan import ProgressCallback, Scanner
     from kept.storage.base import Store
     from kept.storage.tinydb_store import TinyDBStore
+
+
+class PlainFormatter(logging.Formatter):
+    """Log records as an interactive command shows them: ``kept: warning: MESSAGE``.
+
+    No time stamp and no logger name: they help a service's log, not a
+    person at a terminal. (The service's own format is set apart, in
+    `kept.commands._setup_logging`.)
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return f"kept: {record.levelname.lower()}: {record.message}"
 
 
 def open_store(settings: Settings) -> TinyDBStore:
@@ -44,6 +59,46 @@ def console() -> Console:
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
+
+
+def json_help(what: str, fields: Iterable[str]) -> str:
+    """The help of a ``--json`` option, naming the fields of each object it prints."""
+    return f"print {what} as JSON, with the fields: {', '.join(fields)}"
+
+
+def local_today(settings: Settings, now: datetime) -> date:
+    """The user's day at `now`, in the configured time zone."""
+    return now.astimezone(ZoneInfo(settings.timezone)).date()
+
+
+def snooze_day(words: Sequence[str], until: str | None, today: date, command: str) -> date:
+    """The day a snooze ends: ``friday`` after the id, or ``--until friday``.
+
+    Read as a reply to the digest reads "snooze 2 friday"
+    (`kept.daemon.feedback.snooze_date`): ``2026-12-01``, ``friday``,
+    ``next week``, ``for 3 days``, ``until monday``. It must be after `today`.
+    """
+    from kept.daemon.feedback import snooze_date
+
+    if words and until:
+        raise UserError(f"`{command}` got two dates: {' '.join(words)!r} and --until {until!r}", "give one")
+    text = " ".join(words) or until or ""
+    if not text:
+        raise UserError(f"`{command}` needs a day", f"e.g. {command} ID friday (or --until 2026-12-01)")
+    day = snooze_date(text, today)
+    if day is None or day <= today:
+        raise UserError(
+            f"{text!r} is not a day after today ({today:%Y-%m-%d})",
+            "write it like friday, next week, for 3 days or 2026-12-01",
+        )
+    return day
+
+
+def no_extra_words(words: Sequence[str], command: str) -> None:
+    """UserError when words follow the id of a command that takes only an id."""
+    if words:
+        raise UserError(f"`{command}` takes one id; {' '.join(words)!r} is left over",
+                        "to act on several, run it once for each")
 
 
 def hours(hours: float | None) -> str:

@@ -11,6 +11,13 @@ from kept.commands.common import open_store, print_json, write_private
 from kept.config import load_settings
 
 
+#: The fields of the object ``kept digest --json`` prints (as `--help` lists them).
+DIGEST_JSON_FIELDS = (
+    "day", "generated_at", "timezone", "account", "subject", "item_count", "index", "sections", "history",
+    "kept_recently", "notes", "health", "reply_lag",
+)
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
     """Show the digest (--preview, optionally --html FILE) or send it now (--send)."""
     from kept.digest.build import build_digest

@@ -11,14 +11,33 @@ from kept.clock import parse_now
 from kept.commands.common import make_scanner, open_store, print_json
 from kept.config import load_settings
 from kept.errors import EXIT_SCAN_FAILED, UserError
+from kept.settings import Settings
 
 if TYPE_CHECKING:
     from kept.mailboxes.base import Folder
 
 
+#: The fields of each account's object in ``kept scan --json`` (as `--help` lists them).
+SCAN_JSON_FIELDS = (
+    "account", "messages", "seen", "promises", "kept", "problems", "skipped", "seconds", "error", "folders",
+)
+
+
+def _check_account_name(settings: Settings, name: str | None) -> None:
+    """UserError when `name` is given and no account has it (a typo would scan nothing)."""
+    names = [account.name for account in settings.accounts]
+    if name is not None and name not in names:
+        raise UserError(f"there is no account {name!r}", f"use one of: {', '.join(names)}")
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    """One incremental pass over every account; progress bar on long backfills."""
+    """One incremental pass over every account; progress bar on long backfills.
+
+    A failing account is reported once, by the scanner's own warning; the
+    summary line counts it.
+    """
     settings = load_settings(args.config_path)
+    _check_account_name(settings, args.account)
     now = parse_now(args.now)
     # The time reported is the real time the scan took, writes included.
     started = time.monotonic()
@@ -47,27 +66,28 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         store.close()
     seconds = time.monotonic() - started
-    if args.json:
-        print_json([r.__dict__ for r in results])
     failed = [r for r in results if r.error]
+    if args.json:
+        print_json([{name: getattr(r, name) for name in SCAN_JSON_FIELDS} for r in results])
+        return EXIT_SCAN_FAILED if failed else 0
     messages = sum(r.messages for r in results)
     promises = sum(r.promises for r in results)
     kept_count = sum(r.kept for r in results)
     problems = sum(r.problems for r in results)
     skipped = sum(r.skipped for r in results)
-    if not args.json:
-        # Counts are of what was saved: a batch that could not be written adds nothing.
-        line = (
-            f"Scanned {len(results)} account(s) in {seconds:.1f} s: {messages} new messages, "
-            f"{promises} new promises, {kept_count} kept"
-        )
-        if problems:
-            line += f", {problems} messages only partly readable"
-        if skipped:
-            line += f", {skipped} messages skipped (see `kept status`)"
-        print(line)
-        for r in failed:
-            print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
+    # Counts are of what was saved: a batch that could not be written adds nothing.
+    line = (
+        f"Scanned {len(results)} account(s) in {seconds:.1f} s: {messages} new messages, "
+        f"{promises} new promises, {kept_count} kept"
+    )
+    if problems:
+        line += f", {problems} messages only partly readable"
+    if skipped:
+        line += f", {skipped} messages skipped (see `kept status`)"
+    if failed:
+        # Why each failed is in the scanner's warning above.
+        line += f"; {len(failed)} account(s) failed: {', '.join(r.account for r in failed)}"
+    print(line)
     return EXIT_SCAN_FAILED if failed else 0
 
 
@@ -96,10 +116,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         store.close()
     messages = sum(r.messages for r in results)
     promises = sum(r.promises for r in results)
-    print(f"Rebuilt {path}: {messages} messages, {promises} promises")
     failed = [r for r in results if r.error]
-    for r in failed:
-        print(f"  account {r.account} failed: {r.error}", file=sys.stderr)
+    line = f"Rebuilt {path}: {messages} messages, {promises} promises"
+    if failed:
+        # Why each failed is in the scanner's warning above.
+        line += f"; {len(failed)} account(s) failed: {', '.join(r.account for r in failed)}"
+    print(line)
     return EXIT_SCAN_FAILED if failed else 0
 
 

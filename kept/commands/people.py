@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from kept.clock import parse_day, parse_now
-from kept.commands.common import console, hours, open_store, print_json
+from kept.clock import parse_now
+from kept.commands.common import (
+    console, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
+)
+from kept.commands.numbers import is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.settings import Settings
@@ -17,13 +20,21 @@ from kept.storage.meta import meta_strings
 if TYPE_CHECKING:
     from kept.storage.base import Store
 
-__all__ = ["cmd_contacts", "cmd_nudges"]
+__all__ = ["CONTACT_JSON_FIELDS", "NUDGE_JSON_FIELDS", "cmd_contacts", "cmd_nudges"]
 
 
 def _days(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.0f} days" if value >= 1.5 else f"{value * 24:.0f} h"
+
+
+#: The fields of each object ``kept contacts --json`` prints (as `--help` lists them).
+CONTACT_JSON_FIELDS = (
+    "email", "name", "aliases", "last_exchange", "last_from_me", "sent", "received", "two_way_exchanges",
+    "rhythm_days", "my_median_reply_hours", "their_median_reply_hours", "open_promises", "waiting_on_me",
+    "waiting_on_them",
+)
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
@@ -93,6 +104,16 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The fields of each object ``kept nudges --json`` prints (as `--help` lists them); a
+#: field that does not apply to a nudge's kind is null.
+NUDGE_JSON_FIELDS = (
+    "number", "kind", "id", "text", "account", "message_id", "pending", "stage", "giver", "sentence",
+    "silent_days", "exchanges",
+)
+#: The kinds of digest items that are nudges (`kept.digest.nudges`).
+_NUDGE_KINDS = ("intro", "lead", "contact")
+
+
 def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Every nudge due today, as the digest would list it (without its item limit)."""
     from kept.digest.text import user_timezone
@@ -110,27 +131,31 @@ def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[st
         )
         settings = dataclasses.replace(settings, nudges=unlimited)
     sections = build_nudge_sections(store, list(store.threads()), settings, now, today, zone, muted, lambda k, i: 0)
+    numbers = todays_numbers(store, today)
     rows: list[dict[str, Any]] = []
     for intro in sections.introductions:
         text = f"You introduced {intro.who} on {intro.made_at:%Y-%m-%d}: ask each how it went"
         if intro.no_recent_contact:
             text += f" (you had not written to {' or '.join(intro.no_recent_contact)} in the {intro.no_recent_days} days before)"
         rows.append({"kind": "introduction", "id": intro.intro_id, "text": text,
-                     "pending": list(intro.pending), "message_id": intro.message_id, "account": intro.account})
+                     "pending": list(intro.pending), "message_id": intro.message_id, "account": intro.account,
+                     "number": numbers.number_of("intro", intro.intro_id)})
     for lead in sections.leads:
         about = f" {'to' if lead.stage == 'thank' else 'with'} {lead.about}" if lead.about else ""
         text = (f"Thank {lead.giver} for the lead{about} ({lead.received_at:%Y-%m-%d})" if lead.stage == "thank"
                 else f"Tell {lead.giver} how it went{about}")
         rows.append({"kind": "lead", "id": lead.lead_id, "stage": lead.stage, "text": text,
                      "giver": lead.giver_email, "sentence": lead.sentence,
-                     "message_id": lead.message_id, "account": lead.account})
+                     "message_id": lead.message_id, "account": lead.account,
+                     "number": numbers.number_of("lead", lead.lead_id)})
     for contact in sections.keep_in_touch:
         usual = (f"usually every {_days(contact.rhythm_days)}" if contact.rhythm_days is not None
                  else f"cadence {contact.allowed_days:.0f} days ({contact.cadence_from})")
         rows.append({"kind": "keep-in-touch", "id": contact.email,
                      "text": f"{contact.name}: silent {contact.silent_days} days, {usual}",
-                     "silent_days": contact.silent_days, "exchanges": contact.exchanges})
-    return rows
+                     "silent_days": contact.silent_days, "exchanges": contact.exchanges,
+                     "number": numbers.number_of("contact", contact.email)})
+    return [{name: row.get(name) for name in NUDGE_JSON_FIELDS} for row in rows]
 
 
 def cmd_nudges(args: argparse.Namespace) -> int:
@@ -142,20 +167,27 @@ def cmd_nudges(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         if args.action:
+            command = f"kept nudges {args.action}"
             if not args.id:
-                raise UserError(f"`kept nudges {args.action}` needs an id or address", "see the ids in `kept nudges`")
+                raise UserError(f"`{command}` needs a number, an id or an address", "see `kept nudges`")
+            today = local_today(settings, now)
+            if args.action != "snooze":
+                no_extra_words(args.when, command)
+                if args.until:
+                    raise UserError(f"`{command}` takes no --until", "--until is for snooze")
+            ref = args.id
+            if is_number(ref):
+                ref = todays_numbers(store, today).resolve(ref, _NUDGE_KINDS, command)
             if args.action == "done":
-                print(nudge_feedback.nudge_done(store, settings, args.id, now))
+                print(nudge_feedback.nudge_done(store, settings, ref, now))
             elif args.action == "snooze":
-                if not args.until:
-                    raise UserError("`kept nudges snooze` needs --until DATE", "e.g. --until friday")
-                today = now.astimezone(ZoneInfo(settings.timezone)).date()
-                print(nudge_feedback.nudge_snooze(store, args.id, parse_day(args.until, today)))
+                print(nudge_feedback.nudge_snooze(store, ref, snooze_day(args.when, args.until, today, command)))
             else:
-                print(nudge_feedback.nudge_dismiss(store, args.id, now))
+                print(nudge_feedback.nudge_dismiss(store, ref, now))
             return 0
         with store.transaction():
             rows = _nudge_rows(store, settings, now)
+            numbers = todays_numbers(store, local_today(settings, now))
     finally:
         store.close()
     if args.json:
@@ -169,10 +201,12 @@ def cmd_nudges(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title=f"Nudges ({len(rows)})")
-    for column in ("kind", "id", "nudge"):
+    table = Table(title=f"Nudges ({len(rows)})", caption=numbers_caption(numbers, rows))
+    # "#": the nudge's number in today's digest, for `kept nudges done 3`.
+    numbered = any(row["number"] for row in rows)
+    for column in ("#",) * numbered + ("kind", "id", "nudge"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["kind"], row["id"], row["text"])
+        table.add_row(*([str(row["number"] or "")] if numbered else []), row["kind"], row["id"], row["text"])
     console().print(table)
     return 0

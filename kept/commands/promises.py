@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kept.clock import parse_day, parse_now
-from kept.commands.common import console, open_store, print_json
+from kept.commands.common import console, local_today, no_extra_words, open_store, print_json, snooze_day
+from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.models import Promise
@@ -30,8 +32,16 @@ def promise_state(promise: Promise, today: date) -> str:
     return promise.status
 
 
-def _promise_row(p: Promise, today: date) -> dict[str, Any]:
+#: The fields of each object ``kept promises --json`` prints (as `--help` lists them).
+PROMISE_JSON_FIELDS = (
+    "number", "id", "status", "sentence", "action", "kind", "to", "made_at", "due", "due_is_default",
+    "confidence", "evidence", "closed_at", "message_id", "account", "rule",
+)
+
+
+def _promise_row(p: Promise, today: date, numbers: DigestNumbers) -> dict[str, Any]:
     return {
+        "number": numbers.number_of("promise", p.id),
         "id": p.id,
         "status": promise_state(p, today),
         "sentence": p.sentence,
@@ -66,6 +76,13 @@ def _stale_or_before(
     return chosen
 
 
+def _people_labels(store: Store, settings: Settings) -> Callable[[str], str]:
+    """The name kept knows for an address (`kept.extractors.people`), else the address."""
+    from kept.digest.people import people_from_store
+
+    return people_from_store(store, list(store.threads()), settings.addresses).label
+
+
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
@@ -75,7 +92,7 @@ def _bulk_promise_action(args: argparse.Namespace, settings: Settings, now: date
     from kept.daemon import feedback
 
     if args.action == "snooze":
-        raise UserError("`kept promises snooze` takes one promise id", "e.g. kept promises snooze 3f9a --until friday")
+        raise UserError("`kept promises snooze` takes one promise id", "e.g. kept promises snooze 3f9a friday")
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     store = open_store(settings)
     try:
@@ -92,25 +109,33 @@ def _bulk_promise_action(args: argparse.Namespace, settings: Settings, now: date
 def _promise_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from kept.daemon import feedback
 
+    command = f"kept promises {args.action}"
     if not args.id and (args.stale or args.before):
+        no_extra_words(args.when, command)
         return _bulk_promise_action(args, settings, now)
     if args.id and (args.stale or args.before):
         raise UserError("give a promise id or --stale/--before, not both", "see `kept promises --help`")
     if not args.id:
-        raise UserError(f"`kept promises {args.action}` needs a promise id", "see the ids in `kept promises`")
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+        raise UserError(f"`{command}` needs a promise's number or id", "see `kept promises`")
+    today = local_today(settings, now)
+    if args.action != "snooze":
+        no_extra_words(args.when, command)
+        if args.until:
+            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
     store = open_store(settings)
     try:
+        ref = args.id
+        if is_number(ref):
+            ref = todays_numbers(store, today).resolve(ref, ("promise",), command)
         if args.action == "done":
-            promise = feedback.mark_promise_done(store, args.id, now)
+            promise = feedback.mark_promise_done(store, ref, now)
             print(f"Promise {promise.id} is {promise.status}: {promise.sentence}")
         elif args.action == "snooze":
-            if not args.until:
-                raise UserError("`kept promises snooze` needs --until DATE", "e.g. --until friday")
-            promise = feedback.snooze_promise(store, args.id, parse_day(args.until, today))
+            until = snooze_day(args.when, args.until, today, command)
+            promise = feedback.snooze_promise(store, ref, until)
             print(f"Promise {promise.id} snoozed until {promise.snoozed_until}: {promise.sentence}")
         else:
-            promise = feedback.dismiss_promise(store, args.id, now)
+            promise = feedback.dismiss_promise(store, ref, now)
             print(f"Promise {promise.id} dismissed; this sentence will not be raised again.")
     finally:
         store.close()
@@ -123,7 +148,7 @@ def cmd_promises(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     if args.action:
         return _promise_action(args, settings, now)
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    today = local_today(settings, now)
     store = open_store(settings)
     try:
         with store.transaction():
@@ -132,6 +157,9 @@ def cmd_promises(args: argparse.Namespace) -> int:
                 _stale_or_before(store, promises, args, today, ZoneInfo(settings.timezone))
                 if args.stale or args.before else None
             )
+            numbers = todays_numbers(store, today)
+            # The table names people as the digest does ("Rosa Lindner"); JSON keeps addresses.
+            label = _people_labels(store, settings) if not args.json else str
     finally:
         store.close()
     if selected is not None:
@@ -145,7 +173,7 @@ def cmd_promises(args: argparse.Namespace) -> int:
     else:
         chosen = [p for p in promises if p.is_open]
     chosen.sort(key=lambda p: (p.due or date.max, p.made_at))
-    rows = [_promise_row(p, today) for p in chosen]
+    rows = [_promise_row(p, today, numbers) for p in chosen]
     if args.json:
         print_json(rows)
         return 0
@@ -161,16 +189,19 @@ def cmd_promises(args: argparse.Namespace) -> int:
             kept_table.add_column(column, overflow="fold")
         for row in rows:
             kept_table.add_row(row["id"], (row["closed_at"] or "–")[:16].replace("T", " "),
-                               ", ".join(row["to"][:2]), row["sentence"][:120], row["evidence"] or "–")
+                               ", ".join(map(label, row["to"][:2])), row["sentence"][:120], row["evidence"] or "–")
         console().print(kept_table)
         return 0
-    table = Table(title=f"Promises ({len(rows)})")
-    for column in ("id", "due", "to", "promise", "status"):
+    table = Table(title=f"Promises ({len(rows)})", caption=numbers_caption(numbers, rows))
+    # "#": the promise's number in today's digest, for `kept promises done 3`.
+    numbered = any(row["number"] for row in rows)
+    for column in ("#",) * numbered + ("id", "due", "to", "promise", "status"):
         table.add_column(column, overflow="fold")
     for row in rows:
         due = row["due"] or "–"
         if row["due_is_default"]:
             due += " (no date)"
-        table.add_row(row["id"], due, ", ".join(row["to"][:2]), row["sentence"][:120], row["status"])
+        cells = [row["id"], due, ", ".join(map(label, row["to"][:2])), row["sentence"][:120], row["status"]]
+        table.add_row(*([str(row["number"] or "")] if numbered else []), *cells)
     console().print(table)
     return 0

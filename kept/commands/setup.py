@@ -8,7 +8,9 @@ from pathlib import Path
 
 from kept.commands.common import open_store
 from kept.config import default_config_path, load_settings
-from kept.errors import KeptError, UserError
+from kept.errors import (
+    EXIT_DATABASE, EXIT_LOGIN_REFUSED, EXIT_MODEL, EXIT_SCAN_FAILED, AuthenticationError, KeptError, UserError,
+)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -63,12 +65,17 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the config, then try each account and the model; say which step failed."""
+    """Validate the config, then try each account and the model; say which step failed.
+
+    The exit code is that of the first step that failed (`kept.errors.EXIT_CODES`):
+    the configuration 2, a refused login 3, an account that cannot be read 5,
+    the database 4, a language model 6.
+    """
     from kept.mailboxes.factory import source_for
 
     settings = load_settings(args.config_path)
     print(f"config {settings.path}: ok ({len(settings.accounts)} account(s))")
-    failures = 0
+    failures: list[int] = []  # the exit code of each failed step, in order
     from kept.secrets import mechanism
 
     for account in settings.accounts:
@@ -81,14 +88,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             listing = ", ".join(f"{f.name} [{f.role}]" for f in folders)
             print(f"{where}: ok; folders: {listing}")
         except KeptError as exc:
-            failures += 1
+            failures.append(EXIT_LOGIN_REFUSED if isinstance(exc, AuthenticationError) else EXIT_SCAN_FAILED)
             print(f"{where}: FAILED: {exc}")
     try:
         store = open_store(settings)
         store.close()
         print(f"database {settings.database}: ok")
     except KeptError as exc:
-        failures += 1
+        failures.append(EXIT_DATABASE)
         print(f"database {settings.database}: FAILED: {exc}")
     if not args.skip_model:
         from kept.extractors.nlp import load_pipeline
@@ -100,7 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             load_pipeline(settings.promises.model)
             print(f"language model {settings.promises.model}: ok")
         except KeptError as exc:
-            failures += 1
+            failures.append(EXIT_MODEL)
             print(f"language model {settings.promises.model}: FAILED: {exc}")
         else:
             try:
@@ -110,6 +117,6 @@ def cmd_check(args: argparse.Namespace) -> int:
                 drift = (extractor.encoder.self_check_drift if extractor.encoder else None) or 0.0
                 print(f"promise encoder ({BASE_PACKAGE}): ok, self-check within {drift:.1e}")
             except KeptError as exc:
-                failures += 1
+                failures.append(EXIT_MODEL)
                 print(f"promise encoder ({BASE_PACKAGE}): FAILED: {exc}")
-    return 1 if failures else 0
+    return failures[0] if failures else 0

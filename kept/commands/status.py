@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,24 @@ from kept.storage.serialize import to_json
 
 #: `kept status` lists this many of the newest skipped messages; --json lists them all.
 SHOWN_PROBLEMS = 10
+
+
+#: The fields of the object ``kept status --json`` prints (as `--help` lists them).
+STATUS_JSON_FIELDS = (
+    "database", "last_scan", "messages", "threads", "promises", "waiting_on_me", "waiting_on_them",
+    "stale_waiting_on_me", "stale_waiting_on_them", "accounts",
+)
+
+
+def _local_minute(value: object, zone: ZoneInfo) -> str:
+    """A stored ISO time as the user reads it: their zone, to the minute."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -70,8 +89,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return 0
+    zone = ZoneInfo(settings.timezone)
     print(f"database      {status['database']}")
-    print(f"last scan     {last_scan or 'never'}")
+    print(f"last scan     {_local_minute(last_scan, zone) if last_scan else 'never'}")
     print(f"messages      {counts.get('sent', 0)} sent, {counts.get('received', 0)} received, "
           f"{len(threads)} threads")
     p = status["promises"]
@@ -85,9 +105,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not h:
             state = "never scanned"
         elif h.get("ok"):
-            state = f"ok, last scan {h.get('last_ok')}"
+            state = f"ok, last scan {_local_minute(h.get('last_ok'), zone)}"
         else:
-            state = f"FAILING since {h.get('failing_since')}: {h.get('error')}"
+            state = f"FAILING since {_local_minute(h.get('failing_since'), zone)}: {h.get('error')}"
         print(f"account {name:<8}{state}")
     if skipped:
         print(f"skipped       {len(skipped)} messages a scan could not read (kept went on without them):")

@@ -4,36 +4,115 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from kept.clock import parse_day, parse_now
-from kept.commands.common import console, hours, open_store, print_json
+from kept.clock import parse_now
+from kept.commands.common import (
+    console, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
+)
+from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.settings import Settings
+
+if TYPE_CHECKING:
+    from kept.digest.build import Candidates
+    from kept.storage.base import Store
+
+
+#: The fields of each object ``kept threads --json`` prints (as `--help` lists them).
+THREAD_JSON_FIELDS = (
+    "number", "thread", "account", "subject", "who", "emails", "since", "waiting_hours", "usual_hours",
+    "message_id",
+)
+
+
+def _thread_key(store: Store, numbers: DigestNumbers, ref: str, command: str) -> str:
+    """The key of the thread `ref` names: today's digest number, or a key or its prefix."""
+    from kept.daemon import feedback
+
+    if is_number(ref):
+        return numbers.resolve(ref, ("thread",), command)
+    return feedback.resolve_thread(store, ref).key
+
+
+def _waiting_rows(found: Candidates, stale: bool, waiting_on_them: bool) -> list[dict[str, Any]]:
+    """The rows of one list: waiting on the user (or on others), news (or history)."""
+    rows: list[dict[str, Any]] = []
+    if waiting_on_them:
+        for follow_up in found.stale_waiting_on_them if stale else found.sections["waiting_on_them"]:
+            rows.append({
+                "thread": follow_up.thread_key,
+                "account": follow_up.account,
+                "subject": follow_up.subject,
+                "who": list(follow_up.to),
+                "emails": list(follow_up.parties),
+                "since": follow_up.asked_at.isoformat(),
+                "waiting_hours": round(follow_up.waited_hours, 1),
+                "usual_hours": None,
+                "message_id": follow_up.message_id,
+            })
+    else:
+        for waiting in found.stale_waiting_on_me if stale else found.sections["waiting_on_me"]:
+            rows.append({
+                "thread": waiting.thread_key,
+                "account": waiting.account,
+                "subject": waiting.subject,
+                "who": [waiting.contact_name],
+                "emails": [waiting.contact],
+                "since": waiting.since.isoformat(),
+                "waiting_hours": round(waiting.waited_hours, 1),
+                "usual_hours": waiting.usual_hours,
+                "message_id": waiting.message_id,
+            })
+    return rows
+
+
+def _mute(store: Store, settings: Settings, now: datetime, numbers: DigestNumbers, ref: str) -> list[str]:
+    """Mute an address, or the people a listed thread (number or id) is waiting on or for."""
+    from kept.daemon import feedback
+    from kept.digest.build import digest_candidates
+
+    if "@" in ref:
+        return [feedback.mute_contact(store, ref)]
+    key = _thread_key(store, numbers, ref, "kept threads mute")
+    found = digest_candidates(store, now, settings)
+    for stale in (False, True):
+        for waiting_on_them in (False, True):
+            for row in _waiting_rows(found, stale, waiting_on_them):
+                if row["thread"] == key:
+                    return [feedback.mute_contact(store, address) for address in row["emails"]]
+    raise UserError(
+        f"thread {key} is not waiting on you or on anyone, so there is nobody to mute",
+        "give the address to mute, e.g. kept threads mute anna@example.com",
+    )
 
 
 def _thread_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from kept.daemon import feedback
 
+    command = f"kept threads {args.action}"
     if not args.id:
-        what = "an e-mail address" if args.action == "mute" else "a thread id"
-        raise UserError(f"`kept threads {args.action}` needs {what}", "see `kept threads`")
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+        what = "an e-mail address, or a thread's number or id" if args.action == "mute" else "a thread's number or id"
+        raise UserError(f"`{command}` needs {what}", "see `kept threads`")
+    today = local_today(settings, now)
+    if args.action != "snooze":
+        no_extra_words(args.when, command)
+        if args.until:
+            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
     store = open_store(settings)
     try:
+        numbers = todays_numbers(store, today)
         if args.action == "done":
-            thread = feedback.mark_thread_done(store, args.id, now)
-            print(f"Thread {thread.key} marked done; a new message reopens it.")
+            thread = feedback.mark_thread_done(store, _thread_key(store, numbers, args.id, command), now)
+            print(f"Thread {thread.key} ({thread.subject or 'no subject'}) marked done; a new message reopens it.")
         elif args.action == "snooze":
-            if not args.until:
-                raise UserError("`kept threads snooze` needs --until DATE", "e.g. --until friday")
-            thread = feedback.snooze_thread(store, args.id, parse_day(args.until, today))
-            print(f"Thread {thread.key} snoozed until {thread.snoozed_until}.")
+            until = snooze_day(args.when, args.until, today, command)
+            thread = feedback.snooze_thread(store, _thread_key(store, numbers, args.id, command), until)
+            print(f"Thread {thread.key} ({thread.subject or 'no subject'}) snoozed until {thread.snoozed_until}.")
         else:
-            address = feedback.mute_contact(store, args.id)
-            print(f"Muted {address}: their mail no longer shows as waiting.")
+            muted = _mute(store, settings, now, numbers, args.id)
+            print(f"Muted {', '.join(muted)}: their mail no longer shows as waiting.")
     finally:
         store.close()
     return 0
@@ -54,38 +133,17 @@ def cmd_threads(args: argparse.Namespace) -> int:
         return _thread_action(args, settings, now)
     store = open_store(settings)
     try:
-        found = digest_candidates(store, now, settings)
+        with store.transaction():
+            found = digest_candidates(store, now, settings)
+            numbers = todays_numbers(store, local_today(settings, now))
     finally:
         store.close()
-    rows: list[dict[str, Any]] = []
-    if args.waiting_on_them:
-        for follow_up in found.stale_waiting_on_them if args.stale else found.sections["waiting_on_them"]:
-            rows.append({
-                "thread": follow_up.thread_key,
-                "account": follow_up.account,
-                "subject": follow_up.subject,
-                "who": list(follow_up.to),
-                "since": follow_up.asked_at.isoformat(),
-                "waiting_hours": round(follow_up.waited_hours, 1),
-                "usual_hours": None,
-                "message_id": follow_up.message_id,
-            })
-    else:
-        for waiting in found.stale_waiting_on_me if args.stale else found.sections["waiting_on_me"]:
-            rows.append({
-                "thread": waiting.thread_key,
-                "account": waiting.account,
-                "subject": waiting.subject,
-                "who": [waiting.contact_name],
-                "emails": [waiting.contact],
-                "since": waiting.since.isoformat(),
-                "waiting_hours": round(waiting.waited_hours, 1),
-                "usual_hours": waiting.usual_hours,
-                "message_id": waiting.message_id,
-            })
+    rows = _waiting_rows(found, args.stale, args.waiting_on_them)
+    for row in rows:
+        row["number"] = numbers.number_of("thread", row["thread"])
     rows.sort(key=lambda r: r["since"])
     if args.json:
-        print_json(rows)
+        print_json([{name: row[name] for name in THREAD_JSON_FIELDS} for row in rows])
         return 0
     if not rows:
         if args.stale:
@@ -98,13 +156,14 @@ def cmd_threads(args: argparse.Namespace) -> int:
     title = "Waiting on others" if args.waiting_on_them else "People waiting on you"
     if args.stale:
         title += " (older than your first scan's lookback)"
-    table = Table(title=title)
-    for column in ("#", "who", "subject", "waiting", "usual", "thread"):
+    table = Table(title=title, caption=numbers_caption(numbers, rows))
+    # "#": the item's number in today's digest, for `kept threads done 3`.
+    numbered = any(row["number"] for row in rows)
+    for column in ("#",) * numbered + ("who", "subject", "waiting", "usual", "id"):
         table.add_column(column)
-    for n, row in enumerate(rows, 1):
-        table.add_row(
-            str(n), ", ".join(row["who"]), row["subject"][:60], hours(row["waiting_hours"]),
-            hours(row["usual_hours"]), row["thread"],
-        )
+    for row in rows:
+        cells = [", ".join(row["who"]), row["subject"][:60], hours(row["waiting_hours"]),
+                 hours(row["usual_hours"]), row["thread"]]
+        table.add_row(*([str(row["number"] or "")] if numbered else []), *cells)
     console().print(table)
     return 0
