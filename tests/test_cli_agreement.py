@@ -191,7 +191,9 @@ def reply_snooze_day(words: str) -> date:
     return command.until
 
 
-@pytest.mark.parametrize("words", [["friday"], ["next", "week"], ["for", "3", "days"], ["until", "2026-12-01"]])
+@pytest.mark.parametrize(
+    "words", [["friday"], ["next", "week"], ["for", "3", "days"], ["until", "2026-12-01"], ["2026-12-01"], ["12", "dec"]]
+)
 def test_snooze_takes_the_day_after_the_id_as_a_digest_reply_does(
     config: Path, capsys: pytest.CaptureFixture[str], words: list[str]
 ) -> None:

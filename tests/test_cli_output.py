@@ -153,6 +153,9 @@ def test_interactive_warnings_are_plain(tmp_path: Path) -> None:
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("kept: warning: ") for line in lines), result.stderr
     assert "has permissions 0755" in result.stderr
+    # -v tells whose message each line is.
+    verbose = run_kept("--config", str(config), "-v", "status")
+    assert re.search(r"^kept: warning: kept\.config: .* has permissions 0755", verbose.stderr, re.MULTILINE)
 
 
 # -- exit codes -----------------------------------------------------------------

@@ -179,7 +179,7 @@ def _setup_logging(verbosity: int, interactive: bool = False) -> None:
     if interactive:
         # A person at a terminal reads "kept: warning: ...", not a log line.
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(PlainFormatter())
+        handler.setFormatter(PlainFormatter(names=verbosity > 0))
         logging.basicConfig(level=level, handlers=[handler])
         return
     if os.environ.get("JOURNAL_STREAM"):

@@ -31,13 +31,19 @@ if TYPE_CHECKING:
 class PlainFormatter(logging.Formatter):
     """Log records as an interactive command shows them: ``kept: warning: MESSAGE``.
 
-    No time stamp and no logger name: they help a service's log, not a
-    person at a terminal. (The service's own format is set apart, in
-    `kept.commands._setup_logging`.)
+    No time stamp: it helps a service's log, not a person at a terminal.
+    The logger's name only with `names` (``-v``), where it tells whose
+    trace a line is (``kept: debug: imapclient.imaplib: ...``). The
+    service's own format is set apart, in `kept.commands._setup_logging`.
     """
 
+    def __init__(self, names: bool = False) -> None:
+        super().__init__()
+        self.names = names
+
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        return f"kept: {record.levelname.lower()}: {record.message}"
+        name = f"{record.name}: " if self.names else ""
+        return f"kept: {record.levelname.lower()}: {name}{record.message}"
 
 
 def open_store(settings: Settings) -> TinyDBStore:
