@@ -116,18 +116,21 @@ def todays_numbers(store: Store, day: date) -> DigestNumbers:
 
     Reads meta ``sent_digests``; changes nothing.
     """
-    sent: dict[str, Any] = store.get_meta("sent_digests") or {}
+    # Read as a reply's numbers are read (`kept.daemon.feedback`): malformed rows are left out.
+    from kept.daemon.feedback import digest_index
+    from kept.storage.meta import meta_records
+
     latest: dict[str, dict[str, Any]] = {}
-    for record in sent.values():
-        if not isinstance(record, dict) or record.get("date") != day.isoformat():
+    for record in meta_records(store, "sent_digests").values():
+        if record.get("date") != day.isoformat():
             continue
         account = str(record.get("account") or "")
         if account not in latest or str(record.get("sent_at", "")) >= str(latest[account].get("sent_at", "")):
             latest[account] = record
     items: dict[int, list[tuple[str, str]]] = {}
     for record in latest.values():
-        for number, kind, ref_id in record.get("index", []):
-            items.setdefault(int(number), []).append((str(kind), str(ref_id)))
+        for number, (kind, ref_id) in digest_index(record).items():
+            items.setdefault(number, []).append((kind, ref_id))
     return DigestNumbers(day, {n: tuple(found) for n, found in sorted(items.items())}, bool(latest))
 
 
