@@ -23,7 +23,7 @@ SHOWN_PROBLEMS = 10
 #: The fields of the object ``kept status --json`` prints (as `--help` lists them).
 STATUS_JSON_FIELDS = (
     "database", "last_scan", "messages", "threads", "promises", "waiting_on_me", "waiting_on_them",
-    "stale_waiting_on_me", "stale_waiting_on_them", "accounts",
+    "stale_waiting_on_me", "stale_waiting_on_them", "accounts", "skipped_messages",
 )
 
 
