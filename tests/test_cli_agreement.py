@@ -174,6 +174,22 @@ def test_before_todays_digest_is_sent_lists_show_ids_and_numbers_are_refused(
     assert f"Thread {key}" in kept(config, capsys, "threads", "done", key[:4])
 
 
+def test_a_preview_whose_numbers_differ_from_the_sent_digest_says_so(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["--config", str(config), "--now", NOW, "digest"]) == 0
+    assert "already sent" not in capsys.readouterr().err  # nothing sent today: the preview is today's digest
+    send_digest(config)
+    capsys.readouterr()
+    assert main(["--config", str(config), "--now", NOW, "digest"]) == 0
+    assert "already sent" not in capsys.readouterr().err  # same items, same numbers
+    kept(config, capsys, "promises", "done", "1")
+    assert main(["--config", str(config), "--now", NOW, "digest"]) == 0
+    err = capsys.readouterr().err
+    assert "today's digest was already sent and numbered its items otherwise" in err
+
+
 def test_mute_a_listed_thread_by_its_number(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = numbered_lines(send_digest(config))
     number = next(n for n, line in text.items() if line.startswith("Kenji Watanabe"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kept.clock import parse_now
 from kept.commands.common import open_store, print_json, write_private
+from kept.commands.numbers import todays_numbers
 from kept.config import load_settings
 
 
@@ -39,8 +40,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
     try:
         with store.transaction():
             digest = build_digest(store, now, settings)
+            sent = todays_numbers(store, digest.day)
     finally:
         store.close()
+    preview_numbers = {number: ((kind, ref_id),) for number, kind, ref_id in digest.index}
+    if sent.sent and preview_numbers != sent.items:
+        # "done 3" goes by the digest in the user's inbox, not by this preview.
+        print("kept: today's digest was already sent and numbered its items otherwise; this preview's "
+              "numbers are not the ones `done 3` acts on (in a reply or here): `kept threads`, "
+              "`kept promises` and `kept nudges` show those", file=sys.stderr)
     # The preview holds names and sentences from the user's mail: private,
     # like the database.
     if args.html:
