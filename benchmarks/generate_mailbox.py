@@ -1,6 +1,6 @@
 """Build a realistic, deterministic mailbox of any size for benchmarks and fault tests.
 
-The mailbox belongs to ``me@example.com`` and mixes what a real one holds:
+The mailbox belongs to ``me@home.example`` and mixes what a real one holds:
 
 * conversations of one to seven messages with a few hundred contacts, about
   30 % of all mail sent by the owner (those go to the ``.Sent`` folder);
@@ -36,7 +36,7 @@ from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
-ME = "me@example.com"
+ME = "me@home.example"
 ME_NAME = "Sam Rivera"
 #: The moment the newest message is dated; scans of a generated mailbox use it as ``--now``.
 END = datetime(2026, 3, 18, 7, 0, tzinfo=timezone.utc)

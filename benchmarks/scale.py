@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.generate_mailbox import END, MailboxGenerator, write_maildir  # noqa: E402
+from benchmarks.generate_mailbox import END, ME, MailboxGenerator, write_maildir  # noqa: E402
 from dovecot import DovecotServer  # noqa: E402
 
 NOW = (END.replace(hour=8)).isoformat()
@@ -93,7 +93,7 @@ def write_config(directory: Path, server: DovecotServer, user) -> Path:
     config.write_text(
         f"""\
 [kept]
-addresses = ["me@example.com"]
+addresses = ["{ME}"]
 timezone = "UTC"
 database = "{directory / 'state' / 'kept.json'}"
 

@@ -134,12 +134,37 @@ def _timezone(value: str) -> str | None:
     return None
 
 
+#: Domains of example addresses: RFC 2606 reserves the first three for
+#: documentation, the rest are what people write in templates.
+PLACEHOLDER_DOMAINS = (
+    "example.com", "example.net", "example.org",
+    "domain.com", "yourdomain.com", "your-domain.com", "mydomain.com", "yourcompany.com",
+)
+
+
+def placeholder_problem(address: str) -> str | None:
+    """Why `address` is not a real address of the user (a placeholder), or None."""
+    local, at, domain = address.strip().rpartition("@")
+    domain = domain.lower().rstrip(".")
+    if not at or not local or not domain:
+        return f"{_quote(address)} is not an e-mail address"
+    if "." not in domain or domain.endswith(".tld"):
+        return f"{_quote(address)} is not a complete address (the part after @ needs a domain like corp.org)"
+    if domain in PLACEHOLDER_DOMAINS or domain.endswith(tuple("." + d for d in PLACEHOLDER_DOMAINS)):
+        return f"{_quote(address)} is a placeholder, not your address; fix: put your own address here"
+    return None
+
+
 def _addresses(value: list[Any]) -> str | None:
     if not value:
         return "must list at least one of your own e-mail addresses"
     bad = [a for a in value if not isinstance(a, str) or "@" not in a]
     if bad:
-        return f"{bad[0]!r} is not an e-mail address"
+        return f"{_quote(bad[0])} is not an e-mail address"
+    for address in value:
+        problem = placeholder_problem(address)
+        if problem:
+            return problem
     return None
 
 
@@ -193,7 +218,9 @@ def _delivery(value: str) -> str | None:
 
 
 def _email(value: str) -> str | None:
-    return None if not value or "@" in value else "must be an e-mail address"
+    if not value:
+        return None
+    return placeholder_problem(value) if "@" in value else "must be an e-mail address"
 
 
 DIGEST_KEYS: dict[str, _Key] = {

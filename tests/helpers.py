@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kept.models import Address, MailMessage
 
-ME = "me@example.com"
+# The user. Not at example.com: kept refuses that placeholder as your address.
+ME = "me@home.example"
 
 
 def utc(*args: int) -> datetime:

@@ -17,7 +17,7 @@ from kept.settings import ExchangeAccount, ImapAccount
 
 BASE = """
 [kept]
-addresses = ["sam@example.com"]
+addresses = ["sam@rivera.example"]
 
 """
 
@@ -31,7 +31,7 @@ def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
 
 @pytest.mark.parametrize("provider", sorted(PRESETS))
 def test_every_preset_is_a_valid_config(provider, tmp_path) -> None:
-    settings = load_settings(write(tmp_path, render_config(provider, "sam@example.com")))
+    settings = load_settings(write(tmp_path, render_config(provider, "sam@rivera.example")))
     (account,) = settings.accounts
     assert account.name == provider
     assert settings.digest.smtp is not None

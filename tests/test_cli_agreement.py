@@ -236,7 +236,7 @@ def test_snooze_until_still_works_and_a_past_day_is_refused(config: Path, capsys
 
 # -- mute -----------------------------------------------------------------------
 
-ME = "sam@example.com"
+ME = "sam@home.example"
 WHEN = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 
 

@@ -118,7 +118,7 @@ def two_account_config(tmp_path: Path) -> Path:
     tmp_path.chmod(0o700)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[kept]\naddresses = ["me@example.com"]\ntimezone = "Europe/Berlin"\ndatabase = "{tmp_path / "kept.json"}"\n\n'
+        f'[kept]\naddresses = ["me@home.example"]\ntimezone = "Europe/Berlin"\ndatabase = "{tmp_path / "kept.json"}"\n\n'
         f'[accounts.home]\ntype = "maildir"\npath = "{tmp_path / "Maildir"}"\ninbox = ""\nsent = ".Sent"\n\n'
         f'[accounts.gone]\ntype = "maildir"\npath = "{tmp_path / "nothing-here"}"\n',
         encoding="utf-8",
@@ -173,7 +173,7 @@ def check_config(tmp_path: Path, server: DovecotServer, user: MailUser, port: in
     tmp_path.chmod(0o700)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[kept]\naddresses = ["{user.name}@example.com"]\ntimezone = "UTC"\ndatabase = "{tmp_path / "kept.json"}"\n\n'
+        f'[kept]\naddresses = ["{user.name}@home.example"]\ntimezone = "UTC"\ndatabase = "{tmp_path / "kept.json"}"\n\n'
         f'[accounts.test]\ntype = "imap"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "tls"\n'
         f'username = "{user.name}"\npassword_env = "{password_env}"\nca_file = "{server.ca_file}"\ntimeout = 10\n',
         encoding="utf-8",

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 GOOD = """
 [kept]
-addresses = ["Me@Example.com", "alias@example.org"]
+addresses = ["Me@Home.Example", "alias@work.example"]
 timezone = "Europe/Berlin"
 database = "state/kept.json"
 
@@ -41,15 +41,45 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_example_config_loads():
-    settings = load_settings(ROOT / "config.example.toml")
-    assert settings.addresses == ("you@example.com",)
+def test_example_config_is_complete_but_for_your_address(tmp_path):
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(ROOT / "config.example.toml")
+    assert info.value.problems == [
+        "[kept] key 'addresses' = ['you@example.com']: 'you@example.com' is a placeholder, not your address; "
+        "fix: put your own address here",
+    ]
+    settings = load_settings(write(tmp_path, example.replace("you@example.com", "me@home.example")))
+    assert settings.addresses == ("me@home.example",)
     assert [a.name for a in settings.accounts] == ["work"]
+
+
+@pytest.mark.parametrize(("section", "value"), [
+    ("kept", 'addresses = ["me@home.example", "you@example.com"]'),
+    ("kept", 'addresses = ["anna@mail.example.org"]'),
+    ("kept", 'addresses = ["user@domain"]'),
+    ("kept", 'addresses = ["you@yourdomain.com"]'),
+    ("kept", 'addresses = ["me@company.tld"]'),
+    ("digest", 'to = "me@example.net"'),
+])
+def test_placeholder_addresses_are_configuration_errors(tmp_path, section, value):
+    text = GOOD.replace('addresses = ["Me@Home.Example", "alias@work.example"]', "")
+    text = text.replace(f"[{section}]", f"[{section}]\n{value}") if f"[{section}]" in text else \
+        text + f"\n[{section}]\n{value}\n"
+    if section != "kept":
+        text = text.replace("[kept]", '[kept]\naddresses = ["me@home.example"]')
+    with pytest.raises(ConfigError, match="is a placeholder, not your address|is not a complete address"):
+        load_settings(write(tmp_path, text))
+
+
+def test_real_addresses_at_look_alike_domains_are_fine(tmp_path):
+    text = GOOD.replace('"alias@work.example"', '"anna@example.co.uk", "bo@myexample.com", "cy@corp.test"')
+    assert len(load_settings(write(tmp_path, text)).addresses) == 4
 
 
 def test_good_config_becomes_typed_settings(tmp_path):
     settings = load_settings(write(tmp_path, GOOD))
-    assert settings.addresses == ("me@example.com", "alias@example.org")
+    assert settings.addresses == ("me@home.example", "alias@work.example")
     assert settings.database == tmp_path / "state" / "kept.json"
     assert settings.promises.default_horizon_days["deliver"] == 5
     assert settings.promises.default_horizon_days["call-or-meet"] == 14

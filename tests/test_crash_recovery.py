@@ -45,7 +45,7 @@ def write_config(path: Path, maildir: Path, database: Path) -> Path:
     path.write_text(
         f"""\
 [kept]
-addresses = ["me@example.com"]
+addresses = ["me@home.example"]
 timezone = "UTC"
 database = "{database}"
 

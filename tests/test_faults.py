@@ -67,7 +67,7 @@ def write_config(directory: Path, server: DovecotServer, user: MailUser, port: i
     config.write_text(
         f"""\
 [kept]
-addresses = ["me@example.com"]
+addresses = ["me@home.example"]
 timezone = "UTC"
 database = "kept.json"
 

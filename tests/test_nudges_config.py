@@ -12,7 +12,7 @@ from kept.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 
 BASE = {
-    "kept": {"addresses": ["me@example.com"]},
+    "kept": {"addresses": ["me@home.example"]},
     "accounts": {"local": {"type": "maildir", "path": "/tmp/Mail"}},
 }
 
@@ -36,8 +36,10 @@ def test_defaults_without_a_section():
     assert settings.nudges.thanks.thank_within_days == 3
 
 
-def test_example_config_documents_the_section():
-    settings = load_settings(ROOT / "config.example.toml")
+def test_example_config_documents_the_section(tmp_path):
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace("you@example.com", "me@home.example")
+    (tmp_path / "config.toml").write_text(example, encoding="utf-8")
+    settings = load_settings(tmp_path / "config.toml")
     assert settings.nudges.keep_in_touch.min_exchanges == 4
     assert settings.nudges.thanks.report_back_after_days == 30
 
