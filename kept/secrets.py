@@ -69,6 +69,26 @@ def password_for(account: ImapAccount | ExchangeAccount, what: str = "password")
     )
 
 
+def keyring_usable() -> bool:
+    """True if the keyring library has a backend that can keep secrets on this machine.
+
+    On a server without a desktop session there is no Secret Service, and
+    keyring falls back to its "fail" backend (priority 0), which refuses
+    every read and write.
+    """
+    import keyring
+    from keyring.backends import fail, null
+
+    try:
+        backend = keyring.get_keyring()
+        if isinstance(backend, (fail.Keyring, null.Keyring)):
+            return False
+        return float(backend.priority) > 0
+    except Exception:  # a backend named in keyringrc that cannot load here
+        logger.debug("the keyring backend is not usable", exc_info=True)
+        return False
+
+
 def keyring_password(name: str) -> str:
     """The password stored in the system keyring for account `name`."""
     import keyring

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kept.presets import PRESETS
 
     p.add_argument("--provider", choices=sorted(PRESETS), help="write a config for this provider")
-    p.add_argument("--address", metavar="EMAIL", help="your e-mail address, for --provider")
+    p.add_argument("--address", metavar="EMAIL", help="your e-mail address (written into the config)")
     p = add("auth", cmd_auth, "sign in to Microsoft 365 (OAuth2 device code); stores the token in the keyring")
     p.add_argument("account", help="the [accounts.NAME] to sign in")
     p = add("check", cmd_check, "validate the config and try every account")

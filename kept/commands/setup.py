@@ -14,26 +14,33 @@ from kept.errors import (
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Write a commented config file to the platform config folder; never overwrite."""
-    from importlib.resources import files
+    """Write a commented config file to the platform config folder; never overwrite.
 
+    It carries the system's time zone and ``--address``; with ``--provider``,
+    passwords come from the keyring, or from ``pass`` on a machine whose
+    keyring has no usable backend.
+    """
     path = Path(args.config).expanduser() if args.config else default_config_path()
     if path.exists():
         raise UserError(
             f"{path} already exists; kept never overwrites a config",
             f"edit it, or check it with `kept check --config {path}`",
         )
-    if getattr(args, "provider", None):
-        from kept.presets import render_config
+    from kept.presets import EXAMPLE_ADDRESS, render_config, render_example, system_timezone
+    from kept.secrets import keyring_usable
 
-        text = render_config(args.provider, args.address or "you@example.com")
+    zone = system_timezone()
+    address = args.address.strip() if args.address else None
+    if getattr(args, "provider", None):
+        text = render_config(args.provider, address or EXAMPLE_ADDRESS, timezone=zone, keyring=keyring_usable())
     else:
-        text = files("kept").joinpath("config.example.toml").read_text(encoding="utf-8")
+        text = render_example(address, timezone=zone)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    print(f"Wrote {path}\nNext: edit it (addresses and [accounts.*]), then run `kept check`.")
+    edit = "[accounts.*]" if address else "addresses and [accounts.*]"
+    print(f"Wrote {path} (time zone {zone})\nNext: edit it ({edit}), then run `kept check`.")
     return 0
 
 
