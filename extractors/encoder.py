@@ -10,7 +10,7 @@ This is the only module of kept that imports ``tokenizers`` and
 * the **adapter** is kept's own data, ``patterns/promise_encoder.safetensors``
   (about a megabyte): low-rank updates (LoRA) to the base model's linear
   layers, its layer norms and a one-unit classification head, trained on the
-  hand-labelled sentences by ``benchmarks/train_promise_encoder.py`` (PyTorch
+  hand-labelled sentences by ``training/train_promise_encoder.py`` (PyTorch
   there only), plus metadata: the base it was trained on, the sequence
   length, and reference sentences with the probabilities training computed
   for them;

@@ -50,7 +50,7 @@ class PromiseCombination:
     clip(encoder_logit) + bias)``, where ``p_rules`` is the re-scorer's
     probability of one commitment and ``encoder_logit`` the encoder's raw
     score of its sentence, clipped to ``±encoder_clip``. The weights are a
-    logistic regression fitted by ``benchmarks/fit_promise_combination.py``
+    logistic regression fitted by ``training/fit_promise_combination.py``
     on labelled sentences neither part was trained on, so the result is
     calibrated; ``threshold`` is chosen there for precision.
 
@@ -129,7 +129,7 @@ def load_combination(path: str | Path | None, scorer_file: str | Path, encoder_f
         if raw[key] != file_sha256(other):
             raise PromiseModelError(
                 f"{file} was fitted for another {Path(other).name}",
-                hint="refit it: make train-encoder (or benchmarks/fit_promise_combination.py --fold ...)",
+                hint="refit it: make train-encoder (or training/fit_promise_combination.py --fold ...)",
             )
     return PromiseCombination(
         scorer_weight=float(raw["scorer_weight"]), encoder_weight=float(raw["encoder_weight"]),

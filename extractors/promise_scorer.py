@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 # is a promise is decided by a logistic regression over features of the
 # candidate: which rows fired on it, its subject, modal and frame words, the
 # action verb, negation, questions, conditions, hedges and a small lexical
-# window. It is trained by ``benchmarks/train_promise_model.py`` (scikit-learn
+# window. It is trained by ``training/train_promise_model.py`` (scikit-learn
 # there only) and shipped as data, ``patterns/promise_model.json``, which is
 # scored here in plain Python so kept needs no learning library at run time.
 

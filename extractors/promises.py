@@ -41,7 +41,7 @@ module joins them (`PromiseExtractor`) and decides (`choose`):
    action verb, negation, questions, conditions, hedges and a small lemma
    window (`commitment_features`). The model is data,
    ``patterns/promise_model.json``, trained by
-   ``benchmarks/train_promise_model.py`` and scored in plain Python
+   ``training/train_promise_model.py`` and scored in plain Python
    (`kept.extractors.promise_scorer`);
    its probability is then combined with a second judgement of the whole
    sentence by a fine-tuned transformer (`kept.extractors.encoder`) into

@@ -224,7 +224,7 @@ def test_calibrating_on_the_encoders_own_training_data_is_refused() -> None:
 
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "fit_promise_combination.py"), "--no-write"],
+        [sys.executable, str(root / "training" / "fit_promise_combination.py"), "--no-write"],
         capture_output=True, text=True, timeout=300, cwd=root,
     )  # fmt: skip
     assert done.returncode != 0

@@ -88,7 +88,7 @@ def test_counterfactuals_flip_a_training_sentence() -> None:
 
 
 def test_cross_fitting_leaves_out_a_fold_and_its_counterfactuals() -> None:
-    from benchmarks.train_promise_encoder import DEFAULT_CALIBRATION, DEFAULT_TRAIN, _rows, fold_of, split_fold
+    from training.train_promise_encoder import DEFAULT_CALIBRATION, DEFAULT_TRAIN, _rows, fold_of, split_fold
 
     rows = _rows(DEFAULT_TRAIN)
     calibration = _rows(DEFAULT_CALIBRATION)

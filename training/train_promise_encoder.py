@@ -2,7 +2,7 @@
 
 Usage (``make train-encoder`` sets up the training venv and runs this)::
 
-    .venv-train/bin/python benchmarks/train_promise_encoder.py \\
+    .venv-train/bin/python training/train_promise_encoder.py \\
         [--train 'tests/data/promises-*.jsonl' ...] [--epochs 4] [--rank 8] \\
         [--seed 0] [--out extractors/patterns/promise_encoder.safetensors]
 
@@ -28,7 +28,7 @@ trained on. The combination with the re-scorer is fitted on the cue2
 sentences by cross-fitting: ``--fold K/N`` trains on everything except
 those sentences of fold K (by message) and the counterfactual edits of
 them, and writes them out, for
-``benchmarks/fit_promise_combination.py --fold ADAPTER=ROWS``;
+``training/fit_promise_combination.py --fold ADAPTER=ROWS``;
 ``make train-encoder`` runs both folds, the final model and the fit.
 """
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/label_agreement.py [--no-model]
+    .venv/bin/python training/label_agreement.py [--no-model]
 
 ``tests/data/agreement/second-labeller-*.jsonl`` hold a second, independent
 labelling of 900 sentences that were labelled before (all of

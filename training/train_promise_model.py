@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/train_promise_model.py [--data 'tests/data/promises-*.jsonl']
+    .venv/bin/python training/train_promise_model.py [--data 'tests/data/promises-*.jsonl']
                                                        [--out extractors/patterns/promise_model.json]
                                                        [--no-write] [--seed N] [--target-precision 0.85]
 

@@ -71,15 +71,15 @@ named ``promises-*.jsonl`` so that training never picks them up.
 Usage::
 
     # reproduce a historical candidate file
-    python benchmarks/sample_promise_candidates.py --preset val \\
+    python training/sample_promise_candidates.py --preset val \\
         --enron /tmp/enron --out /tmp/promises-val-candidates.jsonl
 
     # a new set: start from a preset and override what differs
-    python benchmarks/sample_promise_candidates.py --preset sent-more \\
+    python training/sample_promise_candidates.py --preset sent-more \\
         --seed 35 --exclude tests/data/promises-sent-more.jsonl --id-prefix sent-more2
 
     # or describe it completely
-    python benchmarks/sample_promise_candidates.py --folder inbox \\
+    python training/sample_promise_candidates.py --folder inbox \\
         --mailbox allen-p=300 --cue-share 0.6 --min-words 4 --seed 36 \\
         --automated nemec-g-inbox --id-prefix inbox --exclude tests/data/promises-dev.jsonl
 

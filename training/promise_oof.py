@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/promise_oof.py [C] [--out /tmp/oof.json]
+    .venv/bin/python training/promise_oof.py [C] [--out /tmp/oof.json]
 
 Every labelled file (``tests/data/promises-*.jsonl``) goes through the
 extractor's candidate generation; a 5-fold CV (seed 7) scores each sentence

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/fit_promise_combination.py
+    .venv/bin/python training/fit_promise_combination.py
         [--calibrate 'tests/data/heldout-cue2-*.jsonl' ...]
         [--evaluate tests/data/heldout-cue3-sent.jsonl ...]
         [--target-precision 0.9] [--out extractors/patterns/promise_combination.json] [--no-write]
@@ -11,7 +11,7 @@ The combination is fitted on labelled sentences neither part saw: the
 re-scorer was trained on ``promises-*.jsonl`` only, and the encoder's scores
 come from cross-fitting (``--fold ADAPTER=ROWS``: each fold's encoder scores
 the cue2 sentences it was not trained on; see
-``benchmarks/train_promise_encoder.py``), or, without ``--fold``, from the
+``training/train_promise_encoder.py``), or, without ``--fold``, from the
 given encoder on ``--calibrate`` files it never saw.
 for each sentence, the commitment the re-scorer likes best gives
 ``logit(p_rules)``, and the encoder's raw score of its sentence (clipped)
