@@ -95,7 +95,7 @@ train-promises: $(VENV)/.train-installed
 # --index-url https://download.pytorch.org/whl/cpu to get one.
 TRAIN_VENV := .venv-train
 # The shipped adapter's seed: of seeds 0-3, trained the same way, it had the
-# best cross-fitted F1 on the calibration sentences (README).
+# best cross-fitted F1 on the calibration sentences (docs/promises.md).
 ENCODER_SEED ?= 2
 train-encoder: $(VENV)/.train-installed
 	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
@@ -114,7 +114,7 @@ train-encoder: $(VENV)/.train-installed
 shell-files: install
 	$(PY) -m kept.shellfiles --prefix build/shell
 
-# Scale benchmark against a private Dovecot (see README, "Reliability and security").
+# Scale benchmark against a private Dovecot (see docs/benchmarks.md, "Scale").
 SIZE ?= 10000
 bench-scale: install
 	sh .ci/install-dovecot.sh

@@ -16,6 +16,7 @@ functions stay pure.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -49,6 +50,23 @@ class Preset:
     alternative: tuple[str, ...] = field(default_factory=tuple)
 
 
+# Personal Microsoft accounts (Outlook.com, Hotmail, Live, MSN, in every
+# country's spelling) sign in at the "consumers" endpoint; work and school
+# accounts (Microsoft 365) at "organizations". "common" takes both, but only
+# for an app registration that allows both.
+_PERSONAL_MICROSOFT = re.compile(
+    r"(?:outlook|hotmail|live|msn|windowslive|passport)\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})"
+)
+
+
+def microsoft_tenant(address: str) -> str:
+    """The ``oauth2_tenant`` for a Microsoft `address`: ``"consumers"`` for a
+    personal Outlook.com (Hotmail, Live, MSN) address, ``"organizations"`` for
+    any other (a Microsoft 365 work or school account)."""
+    domain = address.rsplit("@", 1)[-1].lower()
+    return "consumers" if _PERSONAL_MICROSOFT.fullmatch(domain) else "organizations"
+
+
 PRESETS: dict[str, Preset] = {
     "gmail": Preset(
         title="Gmail / Google Workspace",
@@ -75,7 +93,7 @@ PRESETS: dict[str, Preset] = {
         account={
             "type": "imap", "host": "outlook.office365.com", "port": 993, "security": "tls",
             "username": "{address}", "sent_folder": "Sent Items", "auth": "oauth2",
-            "oauth2_client_id": "00000000-0000-0000-0000-000000000000", "oauth2_tenant": "common",
+            "oauth2_client_id": "00000000-0000-0000-0000-000000000000", "oauth2_tenant": "{tenant}",
         },
         smtp={
             "host": "smtp.office365.com", "port": 587, "security": "starttls", "username": "{address}",
@@ -83,9 +101,12 @@ PRESETS: dict[str, Preset] = {
         },
         notes=(
             "Microsoft 365: no passwords, OAuth2 only. Put the client id of your app",
-            "registration in oauth2_client_id (README: 'Microsoft 365'), then run",
+            "registration in oauth2_client_id (docs/providers.md: 'Microsoft 365'), then run",
             "  kept auth outlook",
             "once and enter the code it shows. The refresh token goes to the system keyring.",
+            "oauth2_tenant: organizations = work or school accounts, consumers = Outlook.com,",
+            "common = both (if the app registration allows both), or your tenant id if the",
+            "app registration is for your organisation only.",
         ),
     ),
     "fastmail": Preset(
@@ -234,7 +255,7 @@ def render_config(provider: str, address: str, *, timezone: str = "UTC", keyring
     local = address.split("@", 1)[0]
 
     def fill(value: Any) -> Any:
-        return value.format(address=address, local=local) if isinstance(value, str) else value
+        return value.format(address=address, local=local, tenant=microsoft_tenant(address)) if isinstance(value, str) else value
 
     account = _with_password_source(preset.account, keyring)
     smtp = _with_password_source(preset.smtp, keyring)

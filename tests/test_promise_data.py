@@ -1,7 +1,7 @@
 """The hand-labelled promise sets in tests/data: well-formed, and the
 evaluation sets never leak into training data.
 
-The benchmark figures in README are only as good as this: a sentence of
+The benchmark figures in docs/promises.md are only as good as this: a sentence of
 ``final-check.jsonl`` or ``heldout-cue3-sent.jsonl`` that is also in a file
 the re-scorer or the encoder trains on would make them look better than
 kept is.

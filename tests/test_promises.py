@@ -24,9 +24,9 @@ from kept.extractors.promises import (
     split_sentences,
 )
 
-#: Clear examples the shipped re-scorer + encoder get wrong (README, "What
-#: counts as a promise"): strict, so a retrain that gets one right must say so.
-KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the shipped promise model; see README")
+#: Clear examples the shipped re-scorer + encoder get wrong (docs/promises.md, "Known
+#: misses"): strict, so a retrain that gets one right must say so.
+KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the shipped promise model; see docs/promises.md")
 
 # Wednesday 14 March 2001, Houston time.
 SENT_AT = datetime(2001, 3, 14, 10, 22, tzinfo=timezone(timedelta(hours=-6)))

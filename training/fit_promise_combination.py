@@ -47,7 +47,7 @@ DEFAULT_OUT = ROOT / "extractors" / "patterns" / "promise_combination.json"
 #: rules already rule out. The smaller the clip the more it skips; +-1.5 is
 #: the smallest whose cross-fitted calibration F1 was within 0.005 of +-3's
 #: (0.849 against 0.851; +-1: 0.844). On the Enron sent mail it cut the
-#: sentences the encoder runs on from 1,404 to 960 (README, "Measured on real mail").
+#: sentences the encoder runs on from 1,404 to 960 (docs/benchmarks.md, "Scanning real mail").
 ENCODER_CLIP = 1.5
 
 
