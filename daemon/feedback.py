@@ -1,17 +1,12 @@
-"""The user's corrections: done, snooze, dismiss and mute.
+"""The user's corrections: done, snooze, dismiss and mute, and the grammar of a reply to the digest.
 
 Two ways in lead here:
 
 * the command line (``kept promises done ID``, ``kept threads mute CONTACT``,
   ...) calls the store functions below with an id or a unique prefix of one;
 * a reply to the daily digest ("done 3", "snooze 2 friday") is read by
-  `parse_commands` and carried out by `apply_digest_reply`, which resolves
-  the numbers through the index of the digest being answered.
-
-A reply is only obeyed when it answers a digest kept really sent (its
-Message-ID is in meta ``sent_digests``) and comes from one of the user's own
-addresses. Anything else changes nothing and leaves a note for the next
-digest, so a forged reply cannot silently close the user's promises.
+  `parse_commands`; `kept.daemon.replies` checks it answers a digest kept
+  sent and carries it out through these functions.
 
 Store meta used here:
 
@@ -20,19 +15,6 @@ Store meta used here:
     user said are not promises; the scanner never raises them again.
 ``muted_contacts``
     lower-cased addresses whose threads the digest leaves out.
-``sent_digests``
-    ``{message_id: {"date": "YYYY-MM-DD", "sent_at": ISO, "account": NAME or "",
-    "index": [[n, kind, id], ...]}}``,
-    written by the daemon *before* a digest goes out (`kept.daemon.run`),
-    so a reply to a digest whose sending was interrupted is still obeyed.
-``pending_notes``
-    lines to confirm in the next digest; cleared once it is sent.
-``applied_replies``
-    Message-IDs of digest replies already carried out (the same reply may
-    turn up in the sent folder and the inbox, or in two accounts).
-``unchecked_replies``
-    how many replies to digests older than kept's records were read since
-    the last digest (one note counts them).
 """
 
 from __future__ import annotations
@@ -41,33 +23,26 @@ import dataclasses
 import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Iterable
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from kept.errors import UserError
 from kept.extractors.dates import resolve_due
-from kept.models import MailMessage, Promise, Thread
-from kept.settings import Settings
+from kept.models import Promise, Thread
 from kept.storage.base import Store
-from kept.storage.meta import meta_records, meta_strings, meta_table
+from kept.storage.meta import meta_strings
 
 __all__ = [
     "Command",
-    "DIGEST_ID_MARKER",
-    "add_pending_notes",
-    "apply_digest_reply",
-    "carry_out_digest_reply",
+    "close_promises",
+    "digest_index",
     "dismiss_promise",
     "mark_promise_done",
     "mark_thread_done",
     "mute_contact",
-    "new_digest_message_id",
     "parse_commands",
-    "references_a_digest",
     "resolve_promise",
     "resolve_thread",
     "sentence_fingerprint",
@@ -78,26 +53,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Every digest's Message-ID carries this (`kept.digest.render.digest_message_id`
-# uses the same prefix), so a reply to a digest kept has no record of (a
-# forgery, or a database restored from backup) can be told apart from
-# ordinary mail and reported rather than silently ignored.
-DIGEST_ID_MARKER = "kept-digest-"
-
-# The day in a digest's Message-ID.
-_DIGEST_DAY = re.compile(re.escape(DIGEST_ID_MARKER) + r"(\d{8})-")
-
 # Shorter prefixes than this match too much by accident ("done a").
 MIN_PREFIX = 4
-
-# How many digest-reply Message-IDs are remembered as carried out.
-APPLIED_REPLIES_KEPT = 500
-
-# Meta ``unchecked_replies``: the count of replies to digests kept has no record of.
-UNCHECKED_FIELDS: dict[str, type | tuple[type, ...]] = {"count": int, "first": str, "last": str, "note": (str, type(None))}
-
-# Lines of a quoted sentence shown back in notes.
-SNIPPET_CHARS = 70
 
 
 def sentence_fingerprint(sentence: str) -> str:
@@ -473,199 +430,6 @@ def parse_commands(text: str, today: date) -> tuple[list[Command], list[str]]:
     return commands, unparsed
 
 
-# -- carrying out a reply -------------------------------------------------
-
-
-def new_digest_message_id(settings: Settings, day: date) -> str:
-    """A fresh Message-ID for the digest of `day`, recognisable by `DIGEST_ID_MARKER`."""
-    address = settings.digest_to
-    domain = address.rpartition("@")[2] or "kept.invalid"
-    return f"<{DIGEST_ID_MARKER}{day:%Y%m%d}-{secrets.token_hex(8)}@{domain}>"
-
-
-def references_a_digest(message: MailMessage) -> bool:
-    """True if the message answers (or claims to answer) a kept digest."""
-    refs = ((message.in_reply_to,) if message.in_reply_to else ()) + tuple(message.references)
-    return any(DIGEST_ID_MARKER in ref for ref in refs)
-
-
-def add_pending_notes(store: Store, notes: Iterable[str]) -> None:
-    """Queue lines to be confirmed in the next digest."""
-    notes = [n for n in notes if n]
-    if not notes:
-        return
-    with store.transaction():
-        pending = meta_strings(store, "pending_notes")
-        pending.extend(notes)
-        store.set_meta("pending_notes", pending)
-
-
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
-
-
-def _describe(message: MailMessage, settings: Settings) -> str:
-    when = message.date.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
-    return f'sent {when}, subject "{_snippet(message.subject)}"'
-
-
-def _waiting_contacts(thread: Thread, me: frozenset[str]) -> list[str]:
-    """Who a thread is waiting on the user for: the latest outside sender."""
-    for item in reversed(thread.messages):
-        if item.role == "received" and item.sender and item.sender not in me:
-            return [item.sender]
-    return []
-
-
-def _digest_days(refs: Iterable[str]) -> list[date]:
-    """The days named in digest Message-IDs (``<kept-digest-YYYYMMDD-...>``) among `refs`."""
-    days = []
-    for ref in refs:
-        found = _DIGEST_DAY.search(ref)
-        if found:
-            try:
-                days.append(datetime.strptime(found.group(1), "%Y%m%d").date())
-            except ValueError:
-                continue
-    return days
-
-
-def _older_than_records(refs: tuple[str, ...], sent: dict[str, Any]) -> bool:
-    """True if the digest answered is older than every digest kept has a record of.
-
-    That happens after ``kept rebuild`` (the new database has no digests
-    yet) and for digests beyond the last ones kept remembers: the reply
-    cannot be checked, but nothing suggests a forgery either.
-    """
-    answered = _digest_days(refs)
-    if not answered:
-        return False
-    known = [str(record.get("date", "")) for record in sent.values() if isinstance(record, dict)]
-    return not known or max(answered).isoformat() < min(known)
-
-
-def _count_unchecked_reply(store: Store, day: date) -> str:
-    """Count a reply to a digest older than kept's records in one pending note; return the note.
-
-    After ``kept rebuild`` every old reply is read again, and one line for
-    each would drown the next digest. Meta ``unchecked_replies`` holds the
-    count, the first and last day and the note as queued; once that note
-    has gone out with a digest, counting starts again.
-    """
-    pending = meta_strings(store, "pending_notes")
-    counted = meta_table(store, "unchecked_replies", UNCHECKED_FIELDS)
-    if counted.keys() != UNCHECKED_FIELDS.keys() or counted["note"] not in pending:
-        counted = {"count": 0, "first": day.isoformat(), "last": day.isoformat(), "note": None}
-    count = int(counted["count"]) + 1
-    first, last = min(str(counted["first"]), day.isoformat()), max(str(counted["last"]), day.isoformat())
-    why = "(the database was rebuilt or is new, or the digest is too old)"
-    if count == 1:
-        note = (f"Did not carry out your reply of {first}: it answers a digest kept has no record of {why}, "
-                f"so kept cannot tell what its numbers meant; nothing was changed.")
-    else:
-        note = (f"Did not carry out {count} of your replies written {first} to {last}: they answer digests "
-                f"kept has no record of {why}, so kept cannot tell what their numbers meant; nothing was changed.")
-    if counted["note"] in pending:
-        pending[pending.index(counted["note"])] = note
-    else:
-        pending.append(note)
-    store.set_meta("pending_notes", pending)
-    store.set_meta("unchecked_replies", {"count": count, "first": first, "last": last, "note": note})
-    return note
-
-
-def carry_out_digest_reply(store: Store, message: MailMessage, settings: Settings, now: datetime) -> list[str]:
-    """`apply_digest_reply` for the scanner: a reply that fails leaves a note instead of an exception.
-
-    The scanner calls this for every message it stores, inside the batch's
-    transaction, so every command that reads mail (``kept scan``, ``kept
-    run``, ``kept rebuild``) obeys replies; their bodies are never stored,
-    so no later run could. If carrying out the reply fails, its own changes
-    are undone (a nested transaction), the batch is stored all the same and
-    the next digest says the reply was not carried out.
-    """
-    if not references_a_digest(message):
-        return []
-    try:
-        with store.transaction():
-            return apply_digest_reply(store, message, settings, now)
-    except Exception:  # one bad reply must never stop a scan
-        logger.error("could not carry out the digest reply %s", message.message_id, exc_info=True)
-        note = f"kept could not carry out your reply of {message.date:%Y-%m-%d %H:%M} UTC; nothing was changed."
-        add_pending_notes(store, [note])
-        return [note]
-
-
-def apply_digest_reply(store: Store, message: MailMessage, settings: Settings, now: datetime) -> list[str]:
-    """Carry out a reply to a digest and queue what happened for the next digest.
-
-    `message` must still carry its fresh text (`MailMessage.body_text`); the
-    scanner provides it (`carry_out_digest_reply`). A message that does not
-    refer to a digest at all returns ``[]`` and changes nothing. A reply to a
-    digest kept never sent, or not from one of ``settings.addresses``, also
-    changes nothing, but says so in a note. Each reply is carried out once,
-    however often it is read (meta ``applied_replies``).
-
-    Words like "friday" or "tomorrow" are read from the day the reply was
-    written, which is not the day it is read when a scan comes late.
-
-    All changes and the notes are written in one transaction: on an
-    exception none of them is kept.
-
-    :returns: the notes queued (also appended to meta ``pending_notes``;
-        replies kept has no record of share one note there).
-    """
-    if not references_a_digest(message):
-        return []
-    refs = ((message.in_reply_to,) if message.in_reply_to else ()) + tuple(reversed(message.references))
-    me = frozenset(settings.addresses)
-    today = min(message.date, now).astimezone(ZoneInfo(settings.timezone)).date()
-    notes: list[str] = []
-    counted = ""
-    with store.transaction():
-        applied = meta_strings(store, "applied_replies")
-        if message.message_id in applied:
-            return []
-        sent: dict[str, Any] = meta_records(store, "sent_digests")
-        digest_id = next((ref for ref in refs if ref in sent), None)
-        sender = message.from_addr.email if message.from_addr else ""
-        if digest_id is None and sender in me and _older_than_records(refs, sent):
-            counted = _count_unchecked_reply(store, today)
-            logger.warning("a reply to a digest kept has no record of any more (message %s)", message.message_id)
-        elif digest_id is None:
-            notes.append(
-                f"Ignored a reply claiming to be from you that answers a digest kept never sent "
-                f"(from {sender or 'an unknown sender'}, {_describe(message, settings)}); nothing was changed."
-            )
-            logger.warning("ignored a reply to an unknown digest (message %s)", message.message_id)
-        elif sender not in me:
-            notes.append(
-                f"Ignored a reply claiming to be from you that came from {sender or 'an unknown sender'} "
-                f"({_describe(message, settings)}); nothing was changed."
-            )
-            logger.warning("ignored a digest reply from a foreign address (message %s)", message.message_id)
-        else:
-            record = sent[digest_id]
-            index = digest_index(record)
-            commands, unparsed = parse_commands(message.body_text, today)
-            for command in commands:
-                for number in command.numbers:
-                    notes.append(_apply_one(store, command, number, index, record, settings, now))
-            for line in unparsed:
-                notes.append(f'Did not understand "{_snippet(line)}" in your reply; nothing was changed for it.')
-            if not commands and not unparsed:
-                notes.append("Your reply to the digest had no instructions in it; nothing was changed.")
-            logger.info(
-                "digest reply %s: %d instructions, %d lines not understood",
-                message.message_id, len(commands), len(unparsed),
-            )
-        applied.append(message.message_id)
-        store.set_meta("applied_replies", applied[-APPLIED_REPLIES_KEPT:])
-        add_pending_notes(store, notes)
-    return notes + [counted] if counted else notes
-
-
 def digest_index(record: dict[str, Any]) -> dict[int, tuple[str, str]]:
     """Item number -> (kind, id) of one ``sent_digests`` record; malformed rows are left out."""
     rows = record.get("index")
@@ -677,71 +441,3 @@ def digest_index(record: dict[str, Any]) -> dict[int, tuple[str, str]]:
         ):
             index[row[0]] = (row[1], row[2])
     return index
-
-
-def _apply_one(
-    store: Store,
-    command: Command,
-    number: int,
-    index: dict[int, tuple[str, str]],
-    record: dict[str, Any],
-    settings: Settings,
-    now: datetime,
-) -> str:
-    """Carry out one command for one item number; return the note saying what happened."""
-    digest_day = record.get("date", "")
-    if number not in index:
-        return f"#{number} is not in the digest of {digest_day}; nothing was changed for \"{command.line}\"."
-    kind, ref_id = index[number]
-    try:
-        if kind == "promise":
-            return _apply_to_promise(store, command, number, ref_id, now)
-        if kind == "thread":
-            return _apply_to_thread(store, command, number, ref_id, settings, now)
-        if kind in ("intro", "lead", "contact"):
-            from kept.daemon.nudge_feedback import apply_nudge_command  # it imports this module
-
-            return apply_nudge_command(store, settings, command.action, number, kind, ref_id, command.until, now)
-    except UserError as exc:
-        return f"Could not do \"{command.line}\" for #{number}: {str(exc).splitlines()[0]}."
-    return f"#{number} of the digest of {digest_day} refers to something kept no longer knows; nothing changed."
-
-
-def _apply_to_promise(store: Store, command: Command, number: int, promise_id: str, now: datetime) -> str:
-    if store.get_promise(promise_id) is None:
-        return f"#{number} refers to a promise kept no longer has; nothing was changed."
-    if command.action == "done":
-        promise = mark_promise_done(store, promise_id, now)
-        return f'Marked #{number} done: "{_snippet(promise.sentence)}"'
-    if command.action == "snooze":
-        assert command.until is not None
-        promise = snooze_promise(store, promise_id, command.until)
-        return f'Snoozed #{number} until {command.until:%A %d %B}: "{_snippet(promise.sentence)}"'
-    if command.action == "dismiss":
-        promise = dismiss_promise(store, promise_id, now)
-        return f'Dismissed #{number} as not a promise; kept will not raise it again: "{_snippet(promise.sentence)}"'
-    return f"#{number} is a promise; \"mute\" works on people waiting on you, so nothing was changed."
-
-
-def _apply_to_thread(
-    store: Store, command: Command, number: int, key: str, settings: Settings, now: datetime
-) -> str:
-    thread = store.get_thread(key)
-    if thread is None:
-        return f"#{number} refers to a conversation kept no longer has; nothing was changed."
-    label = f'"{_snippet(thread.subject)}"' if thread.subject else "(no subject)"
-    if command.action == "done":
-        mark_thread_done(store, key, now)
-        return f"Marked #{number} done: conversation {label}"
-    if command.action == "snooze":
-        assert command.until is not None
-        snooze_thread(store, key, command.until)
-        return f"Snoozed #{number} until {command.until:%A %d %B}: conversation {label}"
-    if command.action == "mute":
-        contacts = _waiting_contacts(thread, frozenset(settings.addresses))
-        if not contacts:
-            return f"#{number}: found nobody to mute in conversation {label}; nothing was changed."
-        for contact in contacts:
-            mute_contact(store, contact)
-        return f"Muted {', '.join(contacts)} (#{number}); their mail no longer appears in the digest."
-    return f"#{number} is a conversation, not a promise; \"{command.line}\" changed nothing."

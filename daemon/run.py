@@ -8,8 +8,8 @@ once, then loops:
   backoff and jitter (`kept.daemon.backoff`), and never holds up the others;
 * at ``[digest] send_at`` in ``[kept] timezone`` it sends the digest. Both
   are jobs of its own `schedule.Scheduler`, driven by the daemon's clock;
-* replies to a digest are carried out while they are scanned, as by every
-  command that scans (`kept.daemon.feedback.carry_out_digest_reply`).
+* replies to a digest are read while they are scanned and carried out at
+  the end of the pass, as by every command that scans (`kept.daemon.replies`).
 
 The digest goes out at most once per local day, across restarts: it is
 planned (Message-ID, numbering, the message) before it is sent, and meta
@@ -60,7 +60,7 @@ from kept.clock import parse_now
 from kept.config import load_settings
 from kept.daemon import notify
 from kept.daemon.backoff import Backoff
-from kept.daemon.feedback import new_digest_message_id
+from kept.daemon.replies import new_digest_message_id
 from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
 from kept.errors import EXIT_SCAN_FAILED, ConfigError, KeptError, StorageWriteError
 from kept.mailboxes.base import MailSource
@@ -668,6 +668,7 @@ class Daemon:
                 self.backoff.failed(account.name, self.clock())
             else:
                 self.backoff.succeeded(account.name)
+        self.scanner.carry_out_replies()
         now = self.clock()
         self._last_scan = now
         try:

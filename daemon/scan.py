@@ -34,7 +34,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from kept.daemon.feedback import carry_out_digest_reply, sentence_fingerprint
+from kept.daemon.feedback import sentence_fingerprint
+from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
 from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
 from kept.extractors.cleaning import normalize_subject, strip_control
@@ -247,10 +248,19 @@ class Scanner:
             if self.stop_requested():
                 break
             results.append(self.scan_account(account, record=False))
+        self.carry_out_replies()
         # Health and the scan's time in one write: a write per account made
         # 10,000 empty accounts take 110 s, nearly all of it rewriting the file.
         self.record_results(results, last_scan=True)
         return results
+
+    def carry_out_replies(self) -> None:
+        """Carry out the digest replies this pass read, now that what they name is stored.
+
+        A pass that was asked to stop leaves them queued for the next one.
+        """
+        if not self.stop_requested():
+            carry_out_pending_replies(self.store, self.settings, self.now())
 
     def scan_account(self, account: Account, *, record: bool = True) -> AccountScan:
         """One pass over one account; errors end up in the result and, with `record`, its health record.
@@ -501,9 +511,9 @@ class Scanner:
         if not self.store.put_message(message):
             return added
         added.messages = 1
-        # Bodies are never stored: a reply to the digest is carried out
-        # now, by every command that scans (scan, run, rebuild).
-        carry_out_digest_reply(self.store, message, self.settings, self.now())
+        # Bodies are never stored: a reply to the digest is read now, by
+        # every command that scans, and carried out at the end of the pass.
+        take_digest_reply(self.store, message, self.settings, self.now())
         if self.on_new_message is not None:
             self.on_new_message(message)
         self._record_nudges(message)

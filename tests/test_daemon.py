@@ -545,7 +545,7 @@ def test_once_mode_exit_code_reports_failed_accounts(world):
 
 
 def test_a_reply_that_cannot_be_carried_out_never_stops_the_scan(world, monkeypatch):
-    import kept.daemon.feedback as feedback_module
+    import kept.daemon.replies as replies_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
@@ -555,7 +555,7 @@ def test_a_reply_that_cannot_be_carried_out_never_stops_the_scan(world, monkeypa
     daemon.start()
     daemon.scan_pass()
     digest_id = daemon.digest_job(scan_first=False)
-    monkeypatch.setattr(feedback_module, "apply_digest_reply", broken)
+    monkeypatch.setattr(replies_module, "mark_promise_done", broken)
     world.sources["work"].add(INBOX, raw_mail("reply1", sender=ME, date=local(18, 8, 0), body="done 1\n",
                                               headers={"In-Reply-To": digest_id}))
     world.sources["work"].add(INBOX, raw_mail("later", sender="bob@y.org", date=local(18, 8, 1)))

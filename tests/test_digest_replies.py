@@ -23,7 +23,7 @@ import pytest
 
 from kept.cli import main
 from kept.config import load_settings
-from kept.daemon.feedback import new_digest_message_id
+from kept.daemon.replies import new_digest_message_id
 from kept.daemon.run import send_digest_if_due
 from kept.models import Promise
 from kept.storage.tinydb_store import TinyDBStore
@@ -139,10 +139,13 @@ def test_kept_scan_then_kept_run_leaves_no_reply_behind(tmp_path: Path) -> None:
     assert promise is not None and (promise.status, promise.snoozed_until) == ("snoozed", date(2026, 12, 1))
 
 
-def test_kept_rebuild_reads_old_replies_and_says_it_could_not_check_them(tmp_path: Path) -> None:
-    """The rebuilt database knows no digest: the replies are counted in one note, not dropped, not obeyed."""
+def test_kept_rebuild_of_an_unreadable_database_counts_old_replies_in_one_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing tells what the old digests' numbers meant: the replies are counted, not dropped, not obeyed."""
     config = write_config(tmp_path)
     digest_id = database_that_sent_a_digest(tmp_path)
+    (tmp_path / "kept.json").write_bytes(b"\x00garbage")
     deliver(tmp_path, "local", "reply1", a_reply(digest_id))
     deliver(tmp_path, "local", "reply2", a_reply(digest_id, "done 2\n", name="reply2"))
     assert kept(config, "rebuild") == 0
@@ -150,6 +153,70 @@ def test_kept_rebuild_reads_old_replies_and_says_it_could_not_check_them(tmp_pat
     assert status == "(none)"  # the promise came from no mail of this mailbox
     [note] = notes
     assert note.startswith("Did not carry out 2 of your replies written 2026-03-17 to 2026-03-17")
+
+
+def test_a_reply_read_before_what_it_names_is_carried_out_at_the_end_of_the_pass(tmp_path: Path) -> None:
+    """A first scan (or a rebuild) may read the reply before the conversation it names: it waits for the pass."""
+    config = write_config(tmp_path, accounts=("a", "b"))
+    settings = load_settings(config)
+    digest_id = new_digest_message_id(settings, DIGEST_DAY)
+    # Account "a" holds the reply, account "b" (scanned later) the conversation.
+    deliver(tmp_path, "a", "reply1", a_reply(digest_id, "snooze 1 12 dec\n"))
+    deliver(tmp_path, "b", "ask", raw_mail("ask", sender="anna@example.org", date=utc(2026, 3, 16, 9, 0),
+                                           subject="Budget", body="Can you send me the budget?\n"))
+    from kept.daemon.threader import _new_key
+
+    thread_key = _new_key("b", "<ask@test>")  # a new conversation's key: a hash of its first message
+    store = TinyDBStore(tmp_path / "kept.json")
+    try:
+        with store.transaction():
+            store.set_meta("sent_digests", {digest_id: {"date": DIGEST_DAY.isoformat(),
+                                                        "index": [[1, "thread", thread_key]]}})
+    finally:
+        store.close()
+    assert kept(config, "scan", "-q") == 0
+    store = TinyDBStore(tmp_path / "kept.json")
+    try:
+        thread = store.get_thread(thread_key)
+        with store.transaction():
+            notes = store.get_meta("pending_notes")
+    finally:
+        store.close()
+    assert thread is not None and (thread.status, thread.snoozed_until) == ("snoozed", date(2026, 12, 12))
+    assert notes == ['Snoozed #1 until Saturday 12 December: conversation "budget"']
+
+
+def test_a_pass_stopped_after_reading_a_reply_leaves_it_for_the_next_one(tmp_path: Path) -> None:
+    """SIGTERM right after the batch holding the reply: it waits in the database, the next run carries it out."""
+    from kept.daemon.scan import Scanner
+
+    config = write_config(tmp_path)
+    digest_id = database_that_sent_a_digest(tmp_path)
+    deliver(tmp_path, "local", "reply1", a_reply(digest_id))
+    settings = load_settings(config)
+    store = TinyDBStore(settings.database)
+    try:
+        stop = []
+        scanner = Scanner(settings, store, extractor_factory=lambda: None,  # type: ignore[arg-type, return-value]
+                          now=lambda: utc(2026, 3, 18, 7, 0))
+        scanner.on_new_message = lambda message: stop.append(message.message_id)
+        scanner.stop_requested = lambda: bool(stop)
+        scanner.scan_all()
+    finally:
+        store.close()
+    assert stop == ["<reply1@test>"]
+    status, notes = state(tmp_path)
+    assert (status, notes) == ("open", [])
+    store = TinyDBStore(settings.database)
+    try:
+        with store.transaction():
+            [waiting] = store.get_meta("pending_replies")
+    finally:
+        store.close()
+    assert waiting["message_id"] == "<reply1@test>" and waiting["commands"] == [["done", [1], None, "done 1"]]
+    assert "body" not in waiting
+    assert kept(config, "run", "--once") == 0
+    assert state(tmp_path) == ("done", ['Marked #1 done: "I\'ll send you the article."'])
 
 
 # -- a digest whose sending was interrupted ------------------------------------------

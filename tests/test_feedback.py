@@ -10,19 +10,17 @@ import pytest
 
 from kept.daemon.feedback import (
     Command,
-    apply_digest_reply,
     dismiss_promise,
     mark_promise_done,
     mark_thread_done,
     mute_contact,
-    new_digest_message_id,
     parse_commands,
-    references_a_digest,
     resolve_promise,
+    sentence_fingerprint,
     snooze_promise,
     snooze_thread,
 )
-from kept.daemon.feedback import sentence_fingerprint
+from kept.daemon.replies import apply_digest_reply, new_digest_message_id, references_a_digest
 from kept.errors import UserError
 from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
 from kept.settings import Settings
@@ -359,7 +357,7 @@ def test_second_address_of_the_user_is_accepted(store):
 
 
 def test_a_failing_reply_leaves_nothing_half_done(store, monkeypatch):
-    import kept.daemon.feedback as feedback
+    import kept.daemon.replies as replies
 
     digest_id = sent_digest(store)
     before = snapshot(store)
@@ -367,7 +365,7 @@ def test_a_failing_reply_leaves_nothing_half_done(store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(feedback, "snooze_thread", broken)
+    monkeypatch.setattr(replies, "snooze_thread", broken)
     with pytest.raises(RuntimeError):
         apply_digest_reply(store, reply("done 1\nsnooze 3 friday", digest_id), SETTINGS, NOW)
     assert snapshot(store) == before

@@ -20,7 +20,7 @@ import pytest
 
 from kept.cli import main
 from kept.config import load_settings
-from kept.daemon.feedback import apply_digest_reply
+from kept.daemon.replies import apply_digest_reply
 from kept.daemon.run import send_digest_if_due
 from kept.digest.nudges import TOUCH_STATE_KEY
 from kept.models import Address, MailMessage

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kept.daemon.feedback import DIGEST_ID_MARKER
+from kept.daemon.replies import DIGEST_ID_MARKER
 from kept.daemon.run import send_digest_if_due
 from kept.daemon.scan import Scanner
 from kept.settings import DigestSettings, Settings

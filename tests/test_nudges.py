@@ -295,7 +295,7 @@ def test_sample_mailbox_digest_shows_one_case_of_each_habit(tmp_path):
     from pathlib import Path
 
     from kept.config import load_settings
-    from kept.daemon.feedback import apply_digest_reply
+    from kept.daemon.replies import apply_digest_reply
     from kept.daemon.scan import Scanner
     from kept.digest.build import build_digest
     from kept.digest.render import render_html, render_text
