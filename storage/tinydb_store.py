@@ -125,6 +125,7 @@ __all__ = [
     "TinyDBStore",
     "marker_path",
     "messages_path",
+    "read_meta",
     "set_aside",
 ]
 
@@ -352,6 +353,25 @@ def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIM
     finally:
         lock.release()
     return moved
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The meta table of the main database file `path`, read as plain JSON, not opened as a database.
+
+    For ``kept rebuild``, which keeps what the user told kept from the file
+    it set aside; that file may be damaged elsewhere, or have no message file.
+
+    :raises StorageError: when the file cannot be read or holds no meta table.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise StorageError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
+    meta = data.get("meta") if isinstance(data, dict) else None
+    if not isinstance(meta, dict):
+        raise StorageError(f"{path} holds no meta table")
+    return {key: document["value"] for key, document in meta.items()
+            if isinstance(document, dict) and "value" in document}
 
 
 def _damaged(path: Path, reason: str) -> StorageError:

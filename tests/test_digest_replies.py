@@ -139,6 +139,52 @@ def test_kept_scan_then_kept_run_leaves_no_reply_behind(tmp_path: Path) -> None:
     assert promise is not None and (promise.status, promise.snoozed_until) == ("snoozed", date(2026, 12, 1))
 
 
+def test_kept_rebuild_carries_old_replies_out_again_without_announcing_them_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The rebuilt database keeps the digests sent: the user's corrections by reply come back."""
+    config = write_config(tmp_path)
+    deliver(tmp_path, "local", "ask", raw_mail("ask", sender="anna@example.org", date=utc(2026, 3, 16, 9, 0),
+                                                subject="Budget", body="Can you send me the budget?\n"))
+    assert kept(config, "scan", "-q") == 0
+    store = TinyDBStore(tmp_path / "kept.json")
+    try:
+        [thread] = list(store.threads())
+        digest_id = new_digest_message_id(load_settings(config), DIGEST_DAY)
+        with store.transaction():
+            store.set_meta("sent_digests", {digest_id: {"date": DIGEST_DAY.isoformat(),
+                                                        "index": [[1, "thread", thread.key]]}})
+    finally:
+        store.close()
+    deliver(tmp_path, "local", "reply1", a_reply(digest_id))
+    assert kept(config, "scan", "-q") == 0
+    store = TinyDBStore(tmp_path / "kept.json")
+    try:
+        assert store.get_thread(thread.key).status == "done"
+        with store.transaction():
+            assert store.get_meta("pending_notes") == ['Marked #1 done: conversation "budget"']
+            # The next digest told the user, and the user dismissed a sentence from the command line.
+            store.set_meta("pending_notes", [])
+            store.set_meta("last_digest_date", "2026-03-18")
+            store.set_meta("dismissed_sentences", ["0123456789abcdef"])
+    finally:
+        store.close()
+
+    capsys.readouterr()
+    assert kept(config, "rebuild") == 0
+    assert "your replies to the digests are carried out again" in capsys.readouterr().out
+    store = TinyDBStore(tmp_path / "kept.json")
+    try:
+        assert store.get_thread(thread.key).status == "done"
+        with store.transaction():
+            assert store.get_meta("pending_notes") == []  # told once already
+            assert store.get_meta("last_digest_date") == "2026-03-18"  # no second digest today
+            assert store.get_meta("dismissed_sentences") == ["0123456789abcdef"]
+            assert store.get_meta("pending_replies") == []
+    finally:
+        store.close()
+
+
 def test_kept_rebuild_of_an_unreadable_database_counts_old_replies_in_one_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -148,7 +194,9 @@ def test_kept_rebuild_of_an_unreadable_database_counts_old_replies_in_one_note(
     (tmp_path / "kept.json").write_bytes(b"\x00garbage")
     deliver(tmp_path, "local", "reply1", a_reply(digest_id))
     deliver(tmp_path, "local", "reply2", a_reply(digest_id, "done 2\n", name="reply2"))
+    capsys.readouterr()
     assert kept(config, "rebuild") == 0
+    assert "Could not read your corrections" in capsys.readouterr().err
     status, notes = state(tmp_path)
     assert status == "(none)"  # the promise came from no mail of this mailbox
     [note] = notes

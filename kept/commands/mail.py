@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kept.clock import parse_now
 from kept.commands.common import make_scanner, open_store, print_json
 from kept.config import load_settings
-from kept.errors import EXIT_SCAN_FAILED, UserError
+from kept.errors import EXIT_SCAN_FAILED, StorageError, UserError
 from kept.settings import Settings
 
 if TYPE_CHECKING:
     from kept.mailboxes.base import Folder
+    from kept.storage.base import Store
 
 
 #: The fields of each account's object in ``kept scan --json`` (as `--help` lists them).
@@ -111,6 +113,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         print(f"Moved the old database to {aside}")
     store = open_store(settings)
     try:
+        if aside is not None:
+            _keep_across_rebuild(store, aside)
         results = make_scanner(settings, store, now).scan_all()
     finally:
         store.close()
@@ -123,6 +127,22 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         line += f"; {len(failed)} account(s) failed: {', '.join(r.account for r in failed)}"
     print(line)
     return EXIT_SCAN_FAILED if failed else 0
+
+
+def _keep_across_rebuild(store: Store, aside: Path) -> None:
+    """Copy the digests sent and the user's corrections from the database set aside, if it can be read."""
+    from kept.daemon.replies import keep_across_rebuild
+    from kept.storage.tinydb_store import read_meta
+
+    try:
+        old_meta = read_meta(aside)
+    except StorageError as exc:
+        print(f"Could not read your corrections and the digests sent from the old database ({exc}); "
+              "replies to those digests are counted in the next digest, not carried out again.", file=sys.stderr)
+        return
+    if keep_across_rebuild(store, old_meta):
+        print("Kept from the old database: the digests sent and your corrections; "
+              "your replies to the digests are carried out again.")
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
