@@ -213,18 +213,28 @@ def take_digest_reply(store: Store, message: MailMessage, settings: Settings, no
     return True
 
 
-def _pending_replies(store: Store) -> list[dict[str, Any]]:
-    """Meta ``pending_replies``, without entries of the wrong shape (a hand edit)."""
+def _pending_replies(store: Store, *, repair: bool = False) -> list[dict[str, Any]]:
+    """Meta ``pending_replies``, without entries of the wrong shape (a hand edit); `repair` writes that back."""
     value = store.get_meta("pending_replies")
     entries = value if isinstance(value, list) else []
-    readable = [
-        entry for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("message_id"), str)
-        and isinstance(entry.get("digests"), list) and isinstance(entry.get("written"), str)
-    ]
-    if len(readable) != len(entries) or (value is not None and not isinstance(value, list)):
-        logger.warning("meta pending_replies holds entries that are not replies; they are left out")
+    readable = [entry for entry in entries if _is_reply_entry(entry)]
+    if len(readable) != len(entries) or not isinstance(value, (list, type(None))):
+        logger.warning("the database's meta value pending_replies is not a list of replies (%.60r); "
+                       "kept leaves out what is not one", value)
+        if repair:
+            store.set_meta("pending_replies", readable)
     return readable
+
+
+def _is_reply_entry(entry: Any) -> bool:
+    if not (isinstance(entry, dict) and isinstance(entry.get("message_id"), str)
+            and isinstance(entry.get("digests"), list) and isinstance(entry.get("written"), str)):
+        return False
+    try:
+        moment = datetime.fromisoformat(entry["written"])
+    except ValueError:
+        return False
+    return moment.tzinfo is not None
 
 
 # -- carrying replies out -----------------------------------------------------------
@@ -240,7 +250,7 @@ def carry_out_pending_replies(store: Store, settings: Settings, now: datetime) -
     """
     try:
         with store.transaction():
-            pending = _pending_replies(store)
+            pending = _pending_replies(store, repair=True)
     except StorageError as exc:
         logger.error("cannot read the digest replies waiting: %s", str(exc).splitlines()[0])
         return []
