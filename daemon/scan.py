@@ -49,7 +49,7 @@ from kept.mailboxes.base import Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage, ScanProblem
 from kept.settings import Account, Settings
-from kept.storage.base import Store, history_key, record_scan_problems
+from kept.storage.base import Store, history_key, promise_revision, record_scan_problems
 from kept.storage.meta import account_health, health_key, meta_strings
 
 logger = logging.getLogger(__name__)
@@ -628,10 +628,8 @@ class Scanner:
                 subject=message.subject,
             )
             if self.store.get_promise(promise.id) is None:
-                self.store.put_promise(promise)
+                self._save_promise(promise)
                 added += 1
-                if message.account in self._open_index:
-                    self._open_index[message.account].add(promise)
         return added
 
     def _promise_record_id(self, message: MailMessage, sentence: str) -> str | None:
@@ -660,22 +658,41 @@ class Scanner:
             evidence = find_fulfilment(promise, message, self.me)
             if not evidence:
                 continue
-            # The index is this pass's copy; the user may have closed the
-            # promise meanwhile (`kept promises done`), so ask the store.
+            # What is stored is changed, not the index's copy of it.
             current = self.store.get_promise(promise.id)
             index.discard(promise)
             if current is None or not current.is_open:
                 continue
-            self.store.put_promise(replace(current, status="kept", evidence=evidence, closed_at=message.date))
+            self._save_promise(replace(current, status="kept", evidence=evidence, closed_at=message.date))
             closed += 1
         return closed
 
     def _open_promises(self, account: str) -> _OpenPromises:
-        """This pass's index of the account's open promises, read from the store on first use."""
+        """The account's open promises as the store holds them now (call inside the transaction that uses them).
+
+        The index is kept for the pass, and read again from the store when
+        the promise revision shows that someone else changed a promise since
+        the scanner last looked: another scan storing the promise a later
+        message of this one keeps (two scans of one database left such
+        promises open for good), the user closing one, a digest reply.
+        """
+        revision = promise_revision(self.store)
         index = self._open_index.get(account)
-        if index is None:
-            index = self._open_index[account] = _OpenPromises(p for p in self.store.promises(account) if p.is_open)
+        if index is None or index.revision != revision:
+            index = _OpenPromises((p for p in self.store.promises(account) if p.is_open), revision)
+            self._open_index[account] = index
         return index
+
+    def _save_promise(self, promise: Promise) -> None:
+        """Store a promise the scanner found or closed, keeping its index of open promises current."""
+        index = self._open_promises(promise.account)
+        self.store.put_promise(promise)
+        if promise.is_open:
+            index.add(promise)
+        else:
+            index.discard(promise)
+        # Read back in the same transaction: the scanner's own change is the only one since.
+        index.revision = promise_revision(self.store)
 
 
 class _OpenPromises:
@@ -683,10 +700,12 @@ class _OpenPromises:
 
     Looking through every promise for every sent message made a backfill
     quadratic; this index is built once per pass and kept up to date by the
-    scanner as it stores and closes promises.
+    scanner as it stores and closes promises. `revision` is the store's
+    promise revision it matches (`kept.storage.base.promise_revision`).
     """
 
-    def __init__(self, promises: Iterable[Promise]) -> None:
+    def __init__(self, promises: Iterable[Promise], revision: str | None) -> None:
+        self.revision = revision
         self._promises: dict[str, Promise] = {}
         self._by_thread: dict[str, set[str]] = {}
         self._by_party: dict[str, set[str]] = {}

@@ -30,10 +30,10 @@ cursor
 meta
     Small named JSON values: schema version, last scan time, account health,
     dismissed promise sentences, digest bookkeeping, each account's
-    history cutoff (`history_cutoff`) and the messages scans had to skip
-    (`scan_problems`). They are read through the typed readers of
-    `kept.storage.meta`: a hand-edited value of the wrong type is treated
-    as absent.
+    history cutoff (`history_cutoff`), the messages scans had to skip
+    (`scan_problems`) and the promise revision (`promise_revision`). They
+    are read through the typed readers of `kept.storage.meta`: a
+    hand-edited value of the wrong type is treated as absent.
 
 Every ``put_*`` replaces the record with the same key, so storing the same
 thing twice changes nothing (scans are idempotent).
@@ -41,6 +41,7 @@ thing twice changes nothing (scans are idempotent).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -96,7 +97,11 @@ class Store(Protocol):
         """The promise with this id, or None."""
 
     def put_promise(self, promise: Promise) -> bool:
-        """Store or replace a promise. True if it was new."""
+        """Store or replace a promise. True if it was new.
+
+        A put that changes what is stored also gives meta `PROMISE_REVISION`
+        a new value, in the same transaction.
+        """
 
     def promises(self, account: str | None = None) -> Iterator[Promise]:
         """All promises (of one account, if given), oldest first."""
@@ -136,6 +141,30 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release files and locks. The store must not be used afterwards."""
+
+
+#: Meta key of a random token that every change to the stored promises
+#: replaces (see `promise_revision`).
+PROMISE_REVISION = "promise_revision"
+
+
+def promise_revision(store: Store) -> str | None:
+    """A token that changes whenever any process stores, changes or removes a promise.
+
+    Whoever keeps a copy of promises across transactions (the scanner's
+    index of open promises) reads this inside the transaction that uses the
+    copy, and reads the promises again when it differs from the token seen
+    when the copy was made. The token is random, not a count, so a database
+    replaced by another (``kept rebuild``) never repeats one. None: no
+    promise was ever stored.
+    """
+    value = store.get_meta(PROMISE_REVISION)
+    return value if isinstance(value, str) else None
+
+
+def new_promise_revision() -> str:
+    """A fresh value for meta `PROMISE_REVISION` (the stores call this)."""
+    return uuid.uuid4().hex
 
 
 def history_key(account: str) -> str:

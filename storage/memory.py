@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
-from kept.storage.base import SCHEMA_VERSION
+from kept.storage.base import PROMISE_REVISION, SCHEMA_VERSION, new_promise_revision
 
 __all__ = ["MemoryStore", "ThreadIndex", "dated_order", "json_copy", "promise_order"]
 
@@ -314,9 +314,11 @@ class MemoryStore:
     def put_promise(self, promise: Promise) -> bool:
         """Store or replace a promise. True if it was new."""
         with self.transaction():
-            is_new = promise.id not in self._promises
-            self._put(self._promises, promise.id, promise)
-            return is_new
+            previous = self._promises.get(promise.id)
+            if previous != promise:
+                self._put(self._promises, promise.id, promise)
+                self._put(self._meta, PROMISE_REVISION, new_promise_revision())
+            return previous is None
 
     def promises(self, account: str | None = None) -> Iterator[Promise]:
         """All promises (of one account, if given), oldest first."""

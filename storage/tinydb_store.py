@@ -114,7 +114,7 @@ from tinydb.table import Table
 
 from kept.errors import StorageError, StorageWriteError
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
-from kept.storage.base import SCHEMA_VERSION
+from kept.storage.base import PROMISE_REVISION, SCHEMA_VERSION, new_promise_revision
 from kept.storage.memory import ThreadIndex, dated_order, json_copy, promise_order
 from kept.storage.serialize import from_json, to_json
 
@@ -1535,7 +1535,10 @@ class TinyDBStore:
         """Store or replace a promise. True if it was new."""
         document = to_json(promise)
         with self.transaction():
-            return self._tables["promises"].put(promise.id, document) is None
+            previous = self._tables["promises"].put(promise.id, document)
+            if previous != document:
+                self._tables["meta"].put(PROMISE_REVISION, {"value": new_promise_revision()})
+            return previous is None
 
     def promises(self, account: str | None = None) -> Iterator[Promise]:
         """All promises (of one account, if given), oldest first."""
@@ -1700,6 +1703,8 @@ class TinyDBStore:
                         if name == "threads":
                             self._storage.thread_index().discard(key)
             meta = self._tables["meta"]
+            if removed["promises"]:
+                meta.put(PROMISE_REVISION, {"value": new_promise_revision()})
             for key, stored in meta.raw_items():
                 value = _as_document(stored).get("value")
                 if isinstance(value, list) and any(isinstance(v, str) and pattern.fullmatch(v) for v in value):

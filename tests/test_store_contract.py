@@ -22,6 +22,7 @@ from kept.storage.base import (
     SCAN_PROBLEMS_KEY,
     SCHEMA_VERSION,
     Store,
+    promise_revision,
     record_scan_problems,
     scan_problems,
 )
@@ -452,6 +453,32 @@ class StoreContract:
         store = self.reopen(store)
         assert store.get_promise("p-1") == kept
         assert len(list(store.promises())) == 1
+
+    def test_every_change_to_a_promise_gives_a_new_revision(self, store):
+        assert promise_revision(store) is None
+        promise = make_promise()
+        store.put_promise(promise)
+        first = promise_revision(store)
+        assert first is not None
+        store.put_promise(promise)  # the same again: nothing changed
+        assert promise_revision(store) == first
+        store.put_promise(dataclasses.replace(promise, status="done", closed_at=T0))
+        second = promise_revision(store)
+        assert second not in (None, first)
+        store.put_promise(make_promise("p-2"))
+        third = promise_revision(store)
+        assert third not in (first, second)
+        store = self.reopen(store)
+        assert promise_revision(store) == third
+
+    def test_a_promise_put_that_is_rolled_back_leaves_the_revision(self, store):
+        store.put_promise(make_promise())
+        before = promise_revision(store)
+        with pytest.raises(Boom), store.transaction():
+            store.put_promise(make_promise("p-2"))
+            assert promise_revision(store) != before
+            raise Boom
+        assert promise_revision(store) == before
 
     def test_promises_oldest_first_by_account(self, store):
         store.put_promise(make_promise("late", made_at=T0 + timedelta(days=2)))

@@ -14,7 +14,7 @@ import pytest
 
 from kept.errors import StorageError
 from kept.storage import tinydb_store
-from kept.storage.base import SCHEMA_VERSION
+from kept.storage.base import SCHEMA_VERSION, promise_revision
 from kept.models import Address
 from kept.storage.serialize import to_json
 from kept.storage.tinydb_store import TinyDBStore, marker_path, messages_path, set_aside
@@ -774,6 +774,19 @@ def test_forget_rewrites_the_message_file_without_the_person(db_path):
     reopened = TinyDBStore(db_path, hot_messages=5)
     assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in [*range(10), 20, 21, 22])
     reopened.close()
+
+
+def test_forget_gives_the_promises_a_new_revision_only_when_it_removes_one(db_path):
+    store = TinyDBStore(db_path)
+    store.put_promise(make_promise("p-1", counterparties=("bob@example.org",)))
+    store.put_promise(make_promise("p-2", counterparties=("ann@example.org",)))
+    before = promise_revision(store)
+    store.forget("nobody@example.org")
+    assert promise_revision(store) == before
+    store.forget("bob@example.org")
+    assert promise_revision(store) not in (None, before)
+    assert [p.id for p in store.promises()] == ["p-2"]
+    store.close()
 
 
 def test_forget_in_a_failed_inner_transaction_is_undone(db_path):
