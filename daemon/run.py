@@ -47,11 +47,12 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from functools import wraps
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as time_of_day
 from pathlib import Path
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import schedule
@@ -62,11 +63,12 @@ from kept.daemon import notify
 from kept.daemon.backoff import Backoff
 from kept.daemon.replies import new_digest_message_id
 from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
-from kept.errors import EXIT_SCAN_FAILED, ConfigError, KeptError, StorageWriteError
+from kept.errors import EXIT_SCAN_FAILED, ConfigError, DatabaseBusyError, KeptError, StorageWriteError
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
 from kept.settings import Account, Settings
 from kept.storage.base import Store
+from kept.storage.instance_lock import SERVICE, WRITER, InstanceLock
 from kept.storage.meta import meta_day, meta_records, meta_strings
 
 if TYPE_CHECKING:
@@ -90,6 +92,8 @@ EXIT_OK = 0
 # The loop wakes at least this often (seconds), so a wall-clock jump after
 # suspend is noticed quickly and flags set by signals are never left waiting.
 MAX_SLEEP = 30.0
+# A job postponed because a command held the writer lock is tried again this often (seconds).
+POSTPONED_RETRY = 5.0
 # Before sending the digest, scan again if the last scan is older than this.
 FRESH_SCAN = timedelta(minutes=1)
 # Replies to digests older than the last this many are reported, not obeyed.
@@ -435,6 +439,46 @@ def _default_extractor(settings: Settings) -> CandidateFinder:
     return PromiseExtractor(settings.promises.model)
 
 
+_Job = TypeVar("_Job", bound=Callable[..., Any])
+
+
+def _one_writer(job: str, postponed: Callable[[], Any]) -> Callable[[_Job], _Job]:
+    """Run the decorated job holding the database's writer lock (`kept.storage.instance_lock`).
+
+    The service takes the lock around each job, never between them, so
+    ``kept scan``, ``kept rebuild`` and ``kept forget`` can run while it is
+    installed. When one of them holds the lock, the service postpones the job
+    to the next turn of its loop and returns ``postponed()``; ``kept run --once``
+    waits briefly and then fails with `DatabaseBusyError`, as ``kept scan`` does.
+    """
+
+    def decorate(method: _Job) -> _Job:
+        @wraps(method)
+        def locked(self: Daemon, *args: Any, **kwargs: Any) -> Any:
+            lock = self._writer
+            if lock is None:
+                return method(self, *args, **kwargs)
+            try:
+                lock.acquire(wait=0.0 if self._service is not None else None)
+            except DatabaseBusyError as exc:
+                if self._service is None:
+                    raise
+                if job not in self._postponed:
+                    logger.info("%s postponed: %s", job, str(exc).splitlines()[0])
+                    notify.status(f"{job} postponed: another kept command is writing to the database")
+                self._postponed.add(job)
+                return postponed()
+            try:
+                self._postponed.discard(job)
+                return method(self, *args, **kwargs)
+            finally:
+                lock.release()
+
+        return locked  # type: ignore[return-value]
+
+    return decorate
+
+
 class Daemon:
     """The state of one ``kept run``.
 
@@ -484,6 +528,11 @@ class Daemon:
         self._watchdog_every: float | None = None
         self._last_heartbeat = 0.0
         self._wakeup: socket.socket | None = None
+        # The database's writer lock (taken around each job) and, for the
+        # service, the lock it holds for its lifetime; see `_one_writer`.
+        self._writer: InstanceLock | None = None
+        self._service: InstanceLock | None = None
+        self._postponed: set[str] = set()
 
     # -- flags (the only things signal handlers touch) -------------------
 
@@ -502,18 +551,26 @@ class Daemon:
 
     # -- start-up and shut-down -------------------------------------------
 
-    def start(self) -> None:
+    def start(self, service: bool = False) -> None:
         """Load config, database and model, schedule the jobs, tell systemd we are ready.
 
+        :param service: run as the service (``kept run``, not ``--once``):
+            refuse to start beside another one, and postpone a job while a
+            command holds the writer lock instead of failing.
         :raises UserError: when the config, database or model cannot be loaded.
+        :raises DatabaseBusyError: when another ``kept run`` serves this database.
         """
         settings = load_settings(self.settings_path)
-        self.store = self.store_factory(settings)
+        command = "kept run" if service else "kept run --once"
+        self._writer = InstanceLock(settings.database, WRITER, command)
+        if service:
+            self._service = InstanceLock(settings.database, SERVICE, command, wait=0.0)
+            self._service.acquire()
         try:
+            self.store = self.store_factory(settings)
             self._extractor = self.extractor_factory(settings)
         except BaseException:
-            self.store.close()
-            self.store = None
+            self.close()
             raise
         self._apply_settings(settings)
         interval = notify.watchdog_interval()
@@ -550,10 +607,13 @@ class Daemon:
         self.scheduler.every().day.at(settings.digest.send_at).do(self.digest_job)
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the database and its locks."""
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self._service is not None:
+            self._service.release()
+            self._service = None
 
     # -- the loop -----------------------------------------------------------
 
@@ -589,6 +649,12 @@ class Daemon:
             if self.reload() and not self._stop:
                 self.scan_pass()
         self._heartbeat()
+        if not self._stop and self._postponed:
+            # The command that held the writer lock may be done: try again.
+            if "scan" in self._postponed:
+                self.scan_pass()
+            if "digest" in self._postponed and not self._stop:
+                self.digest_job()
         if not self._stop:
             self.scheduler.run_pending()
         now = self.clock()
@@ -606,7 +672,7 @@ class Daemon:
     def _next_wake(self) -> float:
         assert self.scheduler is not None and self.backoff is not None
         now = self.clock()
-        waits = [MAX_SLEEP]
+        waits = [MAX_SLEEP if not self._postponed else POSTPONED_RETRY]
         idle = self.scheduler.idle_seconds
         if idle is not None:
             waits.append(idle)
@@ -653,6 +719,7 @@ class Daemon:
         names = [a.name for a in self.settings.accounts if self.backoff.ready(a.name, now)]
         return self._scan_accounts(names)
 
+    @_one_writer("scan", postponed=list)
     def _scan_accounts(self, names: list[str]) -> list[AccountScan]:
         assert self.settings is not None and self.scanner is not None and self.store is not None
         assert self.backoff is not None
@@ -684,6 +751,7 @@ class Daemon:
         notify.status(line)
         return results
 
+    @_one_writer("digest", postponed=lambda: None)
     def digest_job(self, scan_first: bool = True) -> str | None:
         """Send today's digest if it is due (scanning first if the last scan is stale)."""
         assert self.settings is not None and self.store is not None
@@ -790,7 +858,7 @@ def run(settings_path: Path | None, now_override: datetime | None = None, once: 
     daemon = Daemon(settings_path, now_override, **options)
     restore = _install_signal_handlers(daemon)
     try:
-        daemon.start()
+        daemon.start(service=not once)
         try:
             code = daemon.run_once() if once else daemon.run_forever()
         finally:

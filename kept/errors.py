@@ -8,6 +8,7 @@
      |    +-- AuthenticationError  the server refused the credentials
      |    +-- StorageError         the database is unreadable, locked or from a newer kept
      |         +-- StorageWriteError   writing it failed (disk full); the old version is intact, retried
+     |         +-- DatabaseBusyError   another kept command is writing to it (exit code 7)
      +-- SourceError               a mail source failed (server down, connection cut); retried
      +-- ParseError                a message could not be read at all (never escapes a scan)
 
@@ -30,6 +31,8 @@ EXIT_DATABASE = 4
 EXIT_SCAN_FAILED = 5
 #: Exit code of `kept check` when a language model cannot be loaded.
 EXIT_MODEL = 6
+#: Exit code of a `DatabaseBusyError`: another kept command is writing to the database.
+EXIT_DATABASE_BUSY = 7
 #: Exit code after Ctrl-C.
 EXIT_INTERRUPTED = 130
 
@@ -43,6 +46,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_DATABASE, "the database cannot be used (damaged, locked, missing, unwritable)"),
     (EXIT_SCAN_FAILED, "an account could not be read (the others were)"),
     (EXIT_MODEL, "a language model is missing or damaged (kept check)"),
+    (EXIT_DATABASE_BUSY, "another kept command is writing to the database (it says which); try again"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 
@@ -102,6 +106,16 @@ class StorageWriteError(StorageError):
     Unlike a damaged or missing database this may clear by itself, so the
     daemon retries instead of stopping.
     """
+
+
+class DatabaseBusyError(StorageError):
+    """Another kept process holds the database's writer lock (`kept.storage.instance_lock`).
+
+    Its own exit code, so a script can tell "try again in a moment" from a
+    damaged database.
+    """
+
+    exit_code = EXIT_DATABASE_BUSY
 
 
 class SourceError(KeptError):

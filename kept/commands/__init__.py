@@ -33,6 +33,7 @@ a test keeps this table equal to it)::
   4    the database cannot be used (damaged, locked, missing, unwritable)
   5    an account could not be read (the others were)
   6    a language model is missing or damaged (kept check)
+  7    another kept command is writing to the database (it says which); try again
   130  interrupted (Ctrl-C)
 
 `kept check` exits with the code of the first step that failed, in the

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,25 @@ class PlainFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         name = f"{record.name}: " if self.names else ""
         return f"kept: {record.levelname.lower()}: {name}{record.message}"
+
+
+def writer_lock(settings: Settings, command: str, *, feedback: bool = False) -> AbstractContextManager[None]:
+    """Hold the database's writer lock for a command that scans or rewrites it.
+
+    ``kept rebuild`` and ``kept forget`` pass ``feedback=True``: no feedback
+    command may act on the database while they change it wholesale. See
+    `kept.storage.instance_lock` for who holds what, and why.
+    """
+    from kept.storage.instance_lock import holding_writer
+
+    return holding_writer(settings.database, command, feedback=feedback)
+
+
+def feedback_lock(settings: Settings, command: str) -> AbstractContextManager[None]:
+    """Hold the database's feedback lock for a done / snooze / dismiss / mute command."""
+    from kept.storage.instance_lock import holding_feedback
+
+    return holding_feedback(settings.database, command)
 
 
 def open_store(settings: Settings) -> TinyDBStore:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from kept import __version__
-from kept.commands.common import open_store, print_json
+from kept.commands.common import open_store, print_json, writer_lock
 from kept.config import load_settings
 from kept.errors import UserError
 
@@ -33,11 +33,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise UserError(f"{args.address!r} is not an e-mail address", "e.g. kept forget ann@example.com")
     if address in {a.lower() for a in settings.addresses}:
         raise UserError(f"{address} is one of your own addresses", "kept forget erases other people")
-    store = open_store(settings)
-    try:
-        removed = store.forget(address)
-    finally:
-        store.close()
+    with writer_lock(settings, "kept forget", feedback=True):
+        store = open_store(settings)
+        try:
+            removed = store.forget(address)
+        finally:
+            store.close()
     if not removed:
         print(f"Nothing stored about {address}.")
     else:

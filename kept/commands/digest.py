@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from kept.clock import parse_now
-from kept.commands.common import open_store, print_json, write_private
+from kept.commands.common import open_store, print_json, write_private, writer_lock
 from kept.commands.numbers import todays_numbers
 from kept.config import load_settings
 
@@ -29,11 +29,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.send:
         from kept.daemon.run import send_digest_if_due
 
-        store = open_store(settings)
-        try:
-            message_id = send_digest_if_due(store, settings, now, force=True)
-        finally:
-            store.close()
+        with writer_lock(settings, "kept digest --send"):
+            store = open_store(settings)
+            try:
+                message_id = send_digest_if_due(store, settings, now, force=True)
+            finally:
+                store.close()
         print(f"Sent the digest to {settings.digest_to} ({message_id})")
         return 0
     store = open_store(settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kept.clock import parse_now
-from kept.commands.common import make_scanner, open_store, print_json
+from kept.commands.common import make_scanner, open_store, print_json, writer_lock
 from kept.config import load_settings
 from kept.errors import EXIT_SCAN_FAILED, StorageError, UserError
 from kept.settings import Settings
@@ -43,30 +43,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     # The time reported is the real time the scan took, writes included.
     started = time.monotonic()
-    store = open_store(settings)
-    try:
-        if sys.stderr.isatty() and not args.quiet:
-            from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn,
-            )
+    with writer_lock(settings, "kept scan"):
+        store = open_store(settings)
+        try:
+            if sys.stderr.isatty() and not args.quiet:
+                from rich.progress import (
+                    BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn,
+                )
 
-            with Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeRemainingColumn(), transient=True,
-            ) as bar:
-                tasks: dict[tuple[str, str], TaskID] = {}
+                with Progress(
+                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), transient=True,
+                ) as bar:
+                    tasks: dict[tuple[str, str], TaskID] = {}
 
-                def progress(account: str, folder: Folder, done: int, total: int) -> None:
-                    key = (account, folder.name)
-                    if key not in tasks:
-                        tasks[key] = bar.add_task(f"{account} {folder.name}", total=total)
-                    bar.update(tasks[key], completed=done, total=total)
+                    def progress(account: str, folder: Folder, done: int, total: int) -> None:
+                        key = (account, folder.name)
+                        if key not in tasks:
+                            tasks[key] = bar.add_task(f"{account} {folder.name}", total=total)
+                        bar.update(tasks[key], completed=done, total=total)
 
-                results = make_scanner(settings, store, now, progress).scan_all(args.account)
-        else:
-            results = make_scanner(settings, store, now).scan_all(args.account)
-    finally:
-        store.close()
+                    results = make_scanner(settings, store, now, progress).scan_all(args.account)
+            else:
+                results = make_scanner(settings, store, now).scan_all(args.account)
+        finally:
+            store.close()
     seconds = time.monotonic() - started
     failed = [r for r in results if r.error]
     if args.json:
@@ -107,17 +108,21 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from kept.storage.tinydb_store import set_aside
 
     path = settings.database
-    # The marker goes aside too: it is what makes a missing database an error.
-    aside = set_aside(path, f"broken-{now.strftime('%Y%m%dT%H%M%S')}")
-    if aside is not None:
-        print(f"Moved the old database to {aside}")
-    store = open_store(settings)
-    try:
+    # Held from before the move to the end of the scan: a scan running
+    # meanwhile would write its cursors into the new database and skip the
+    # mail before them for good.
+    with writer_lock(settings, "kept rebuild", feedback=True):
+        # The marker goes aside too: it is what makes a missing database an error.
+        aside = set_aside(path, f"broken-{now.strftime('%Y%m%dT%H%M%S')}")
         if aside is not None:
-            _keep_across_rebuild(store, aside)
-        results = make_scanner(settings, store, now).scan_all()
-    finally:
-        store.close()
+            print(f"Moved the old database to {aside}")
+        store = open_store(settings)
+        try:
+            if aside is not None:
+                _keep_across_rebuild(store, aside)
+            results = make_scanner(settings, store, now).scan_all()
+        finally:
+            store.close()
     messages = sum(r.messages for r in results)
     promises = sum(r.promises for r in results)
     failed = [r for r in results if r.error]

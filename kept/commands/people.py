@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from kept.clock import parse_now
 from kept.commands.common import (
-    console, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
+    console, feedback_lock, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
 )
 from kept.commands.numbers import is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
@@ -158,33 +158,43 @@ def _nudge_rows(store: Store, settings: Settings, now: datetime) -> list[dict[st
     return [{name: row.get(name) for name in NUDGE_JSON_FIELDS} for row in rows]
 
 
-def cmd_nudges(args: argparse.Namespace) -> int:
-    """List introductions, leads and keep-in-touch nudges, or act on one: done, snooze, dismiss."""
+def _nudge_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    """``kept nudges done|snooze|dismiss REF``."""
     from kept.daemon import nudge_feedback
 
-    settings = load_settings(args.config_path)
-    now = parse_now(args.now)
+    command = f"kept nudges {args.action}"
+    if not args.id:
+        raise UserError(f"`{command}` needs a number, an id or an address", "see `kept nudges`")
+    today = local_today(settings, now)
+    if args.action != "snooze":
+        no_extra_words(args.when, command)
+        if args.until:
+            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
     store = open_store(settings)
     try:
-        if args.action:
-            command = f"kept nudges {args.action}"
-            if not args.id:
-                raise UserError(f"`{command}` needs a number, an id or an address", "see `kept nudges`")
-            today = local_today(settings, now)
-            if args.action != "snooze":
-                no_extra_words(args.when, command)
-                if args.until:
-                    raise UserError(f"`{command}` takes no --until", "--until is for snooze")
-            ref = args.id
-            if is_number(ref):
-                ref = todays_numbers(store, today).resolve(ref, _NUDGE_KINDS, command)
-            if args.action == "done":
-                print(nudge_feedback.nudge_done(store, settings, ref, now))
-            elif args.action == "snooze":
-                print(nudge_feedback.nudge_snooze(store, ref, snooze_day(args.when, args.until, today, command)))
-            else:
-                print(nudge_feedback.nudge_dismiss(store, ref, now))
-            return 0
+        ref = args.id
+        if is_number(ref):
+            ref = todays_numbers(store, today).resolve(ref, _NUDGE_KINDS, command)
+        if args.action == "done":
+            print(nudge_feedback.nudge_done(store, settings, ref, now))
+        elif args.action == "snooze":
+            print(nudge_feedback.nudge_snooze(store, ref, snooze_day(args.when, args.until, today, command)))
+        else:
+            print(nudge_feedback.nudge_dismiss(store, ref, now))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_nudges(args: argparse.Namespace) -> int:
+    """List introductions, leads and keep-in-touch nudges, or act on one: done, snooze, dismiss."""
+    settings = load_settings(args.config_path)
+    now = parse_now(args.now)
+    if args.action:
+        with feedback_lock(settings, f"kept nudges {args.action}"):
+            return _nudge_action(args, settings, now)
+    store = open_store(settings)
+    try:
         with store.transaction():
             rows = _nudge_rows(store, settings, now)
             numbers = todays_numbers(store, local_today(settings, now))

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kept.clock import parse_day, parse_now
-from kept.commands.common import console, local_today, no_extra_words, open_store, print_json, snooze_day
+from kept.commands.common import (
+    console, feedback_lock, local_today, no_extra_words, open_store, print_json, snooze_day,
+)
 from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.errors import UserError
@@ -147,7 +149,8 @@ def cmd_promises(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
     if args.action:
-        return _promise_action(args, settings, now)
+        with feedback_lock(settings, f"kept promises {args.action}"):
+            return _promise_action(args, settings, now)
     today = local_today(settings, now)
     store = open_store(settings)
     try:

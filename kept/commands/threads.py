@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from kept.clock import parse_now
 from kept.commands.common import (
-    console, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
+    console, feedback_lock, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
 )
 from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
@@ -130,7 +130,8 @@ def cmd_threads(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
     if args.action:
-        return _thread_action(args, settings, now)
+        with feedback_lock(settings, f"kept threads {args.action}"):
+            return _thread_action(args, settings, now)
     store = open_store(settings)
     try:
         with store.transaction():
