@@ -313,7 +313,8 @@ class InstanceLock:
             who = holder.describe()
         waited = f" (waited {wait:g} s)" if wait > 0 else ""
         if holder is not None and holder.command == "kept run":
-            hint = "the service lets go between passes: run the command again in a minute"
+            hint = ("the service lets go of it when its pass is done (seconds, or longer for the first "
+                    "scan of a big mailbox): run the command again then")
         elif self.kind == SERVICE:
             hint = "stop the other one first (`systemctl --user stop kept`, or end that process)"
         else:

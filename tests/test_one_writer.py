@@ -213,8 +213,10 @@ def test_feedback_works_during_a_scan_but_waits_for_a_rebuild(
     assert gate.reached.wait(120)
     assert main([*base, "promises", "done", promise_id]) == 0
     assert main([*base, "threads", "mute", "someone@example.org"]) == 0
-    # Readers never wait.
+    # Readers never wait; status says who is writing.
+    capsys.readouterr()
     assert main([*base, "status"]) == 0
+    assert f"writing now   kept scan (pid {os.getpid()}, since " in capsys.readouterr().out
     assert main([*base, "promises", "--json"]) == 0
     assert main([*base, "digest", "--preview"]) == 0
     gate.open()
@@ -232,7 +234,8 @@ def test_feedback_works_during_a_scan_but_waits_for_a_rebuild(
     assert main([*base, "nudges", "dismiss", "someone@example.org"]) == BUSY
     error = capsys.readouterr().err
     assert f"kept rebuild (pid {os.getpid()}, since " in error and "is changing it" in error
-    assert main([*base, "status"]) == 0  # still free for readers
+    assert main([*base, "status", "--json"]) == 0  # still free for readers
+    assert f'"writing_now": "kept rebuild (pid {os.getpid()}, since ' in capsys.readouterr().out
     gate.open()
     rebuild.join(120)
     assert codes["rebuild"] == 0

@@ -23,7 +23,7 @@ SHOWN_PROBLEMS = 10
 #: The fields of the object ``kept status --json`` prints (as `--help` lists them).
 STATUS_JSON_FIELDS = (
     "database", "last_scan", "messages", "threads", "promises", "waiting_on_me", "waiting_on_them",
-    "stale_waiting_on_me", "stale_waiting_on_them", "accounts", "skipped_messages",
+    "stale_waiting_on_me", "stale_waiting_on_them", "accounts", "skipped_messages", "service", "writing_now",
 )
 
 
@@ -45,6 +45,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     conversations, split into news and what is older than the history cutoff.
     """
     from kept.digest.build import digest_candidates
+    from kept.storage.instance_lock import SERVICE, WRITER, current_holder
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
@@ -61,6 +62,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             skipped = scan_problems(store)
     finally:
         store.close()
+    # Who holds the locks, as their notes say (read without waiting: a reader never waits).
+    holders = {kind: current_holder(settings.database, kind) for kind in (SERVICE, WRITER)}
+    running = {kind: h.describe() if h is not None and h.alive() else None for kind, h in holders.items()}
     open_promises = [p for p in promises if p.is_open]
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     overdue = [p for p in open_promises if promise_state(p, today) == "overdue"]
@@ -85,6 +89,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         "stale_waiting_on_them": len(found.stale_waiting_on_them),
         "accounts": health,
         "skipped_messages": [to_json(problem) for problem in skipped],
+        "service": running[SERVICE],
+        "writing_now": running[WRITER],
     }
     if args.json:
         print_json(status)
@@ -92,6 +98,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     zone = ZoneInfo(settings.timezone)
     print(f"database      {status['database']}")
     print(f"last scan     {_local_minute(last_scan, zone) if last_scan else 'never'}")
+    if running[SERVICE]:
+        print(f"service       {running[SERVICE]}")
+    if running[WRITER]:
+        print(f"writing now   {running[WRITER]}")
     print(f"messages      {counts.get('sent', 0)} sent, {counts.get('received', 0)} received, "
           f"{len(threads)} threads")
     p = status["promises"]
