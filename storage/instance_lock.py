@@ -7,9 +7,13 @@ read. A scan reads a folder's cursor once, then stores batch after batch
 with the cursor advanced; a ``kept rebuild`` that set the database aside in
 between received that cursor in its new database, skipped the mail before
 it and reported success (issue 18: 1,645 of 1,845 sent messages, for good).
-Two scans at once store each other's halves of one backfill; a scan holding
-a fetched batch of someone's mail puts it back after ``kept forget``
-erased them. So these commands hold a lock for their whole run:
+Two scans at once store each other's halves of one backfill, and one of
+them may store the message that keeps a promise before the other stores
+the promise, which then stays open for good (the scanner's own check of its
+open promises, `kept.storage.base.promise_revision`, cannot see a promise
+not stored yet); a scan holding a fetched batch of someone's mail puts it
+back after ``kept forget`` erased them. So these commands hold a lock for
+their whole run:
 
 =====================================  ============================================
 who                                    holds
