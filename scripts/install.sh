@@ -45,7 +45,7 @@ pip install --no-deps --force-reinstall "$src"
 
 mkdir -p "$bin_dir"
 ln -sf "$venv/bin/kept" "$bin_dir/kept"
-"$venv/bin/python" -m kept.shellfiles --prefix "$share_prefix" >/dev/null
+(cd / && "$venv/bin/python" -m kept.shellfiles --prefix "$share_prefix" >/dev/null)
 
 echo "kept $("$venv/bin/kept" --version | cut -d' ' -f2) is installed: $bin_dir/kept"
 echo "Shell completion and 'man kept' are in $share_prefix/share."
