@@ -43,6 +43,7 @@ __all__ = [
     "mark_thread_done",
     "mute_contact",
     "parse_commands",
+    "resolve_prefix",
     "resolve_promise",
     "resolve_thread",
     "sentence_fingerprint",
@@ -66,8 +67,13 @@ def sentence_fingerprint(sentence: str) -> str:
 # -- looking things up ----------------------------------------------------
 
 
-def _resolve(ref: str, keys: Iterable[str], noun: str, listing: str) -> str:
-    """The one key equal to `ref` or starting with it; UserError otherwise."""
+def resolve_prefix(ref: str, keys: Iterable[str], noun: str, listing: str) -> str:
+    """The one key equal to `ref` or starting with it; UserError otherwise.
+
+    Shared by every id the user types: promises and threads here, nudges in
+    `kept.daemon.nudge_feedback` (which builds on this module, never the
+    other way round).
+    """
     wanted = ref.strip().lower()
     if not wanted:
         raise UserError(f"no {noun} given", f"pass an id as shown by `{listing}`")
@@ -99,7 +105,7 @@ def resolve_promise(store: Store, ref: str) -> Promise:
         exact = store.get_promise(ref.strip())
         if exact is not None:
             return exact
-        key = _resolve(ref, (p.id for p in store.promises()), "promise", "kept promises --all")
+        key = resolve_prefix(ref, (p.id for p in store.promises()), "promise", "kept promises --all")
         promise = store.get_promise(key)
     assert promise is not None
     return promise
@@ -114,7 +120,7 @@ def resolve_thread(store: Store, ref: str) -> Thread:
         exact = store.get_thread(ref.strip())
         if exact is not None:
             return exact
-        key = _resolve(ref, (t.key for t in store.threads()), "thread", "kept threads")
+        key = resolve_prefix(ref, (t.key for t in store.threads()), "thread", "kept threads")
         thread = store.get_thread(key)
     assert thread is not None
     return thread

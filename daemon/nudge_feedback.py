@@ -25,7 +25,7 @@ import dataclasses
 from datetime import date, datetime
 from typing import Any
 
-from kept.daemon.feedback import _resolve, mute_contact
+from kept.daemon.feedback import mute_contact, resolve_prefix
 from kept.digest.nudges import TOUCH_STATE_KEY
 from kept.errors import UserError
 from kept.extractors.leads import thanked_at
@@ -60,7 +60,7 @@ def resolve_nudge(store: Store, ref: str) -> tuple[str, Any]:
             return "lead", lead
         keys = {i.id: "intro" for i in store.introductions()}
         keys.update({lead.id: "lead" for lead in store.leads()})
-        key = _resolve(wanted, keys, "nudge", LISTING)
+        key = resolve_prefix(wanted, keys, "nudge", LISTING)
         if keys[key] == "intro":
             return "intro", store.get_introduction(key)
         return "lead", store.get_lead(key)

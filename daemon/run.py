@@ -52,7 +52,7 @@ from datetime import date, datetime, timedelta, timezone
 from datetime import time as time_of_day
 from pathlib import Path
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import schedule
@@ -63,18 +63,18 @@ from kept.daemon import notify
 from kept.daemon.backoff import Backoff
 from kept.daemon.replies import new_digest_message_id
 from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
+from kept.digest.build import build_digest
+from kept.digest.render import render_digest
 from kept.errors import EXIT_SCAN_FAILED, ConfigError, DatabaseBusyError, KeptError, StorageWriteError
+from kept.extractors.promises import PromiseExtractor
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
+from kept.mailboxes.smtp import sender_for
 from kept.settings import Account, Settings
 from kept.storage.base import Store
 from kept.storage.instance_lock import SERVICE, WRITER, InstanceLock
 from kept.storage.meta import meta_day, meta_records, meta_strings
-
-if TYPE_CHECKING:
-    # Only for annotations: the digest and delivery stacks load when first used.
-    from kept.digest.build import Digest
-    from kept.mailboxes.smtp import Sender
+from kept.storage.tinydb_store import TinyDBStore
 
 __all__ = [
     "ClockScheduler",
@@ -204,24 +204,6 @@ def send_time(settings: Settings, day: date) -> datetime:
     return datetime.combine(day, time_of_day.fromisoformat(settings.digest.send_at), tzinfo=ZoneInfo(settings.timezone))
 
 
-def _default_builder() -> Callable[..., Digest]:
-    from kept.digest.build import build_digest
-
-    return build_digest
-
-
-def _default_renderer() -> Callable[..., EmailMessage]:
-    from kept.digest.render import render_digest
-
-    return render_digest
-
-
-def _default_sender_factory() -> Callable[[Settings], Sender]:
-    from kept.mailboxes.smtp import sender_for
-
-    return sender_for
-
-
 def send_digest_if_due(
     store: Store,
     settings: Settings,
@@ -257,9 +239,9 @@ def send_digest_if_due(
     :raises KeptError: or OSError when delivery failed (the plan stays for
         the retry; the digest is not recorded as sent).
     """
-    build = build or _default_builder()
-    render = render or _default_renderer()
-    sender_factory = sender_factory or _default_sender_factory()
+    build = build or build_digest
+    render = render or render_digest
+    sender_factory = sender_factory or sender_for
     if settings.digest.per_account and len(settings.accounts) > 1:
         sent_id = None
         for account in settings.accounts:
@@ -428,14 +410,10 @@ def _confirm_digest(
 
 
 def _default_store(settings: Settings) -> Store:
-    from kept.storage.tinydb_store import TinyDBStore
-
     return TinyDBStore(settings.database)
 
 
 def _default_extractor(settings: Settings) -> CandidateFinder:
-    from kept.extractors.promises import PromiseExtractor
-
     return PromiseExtractor(settings.promises.model)
 
 

@@ -45,7 +45,9 @@ from kept.extractors.waiting import (
     LagStats,
     awaiting_my_reply,
     awaiting_their_reply,
+    mail_history,
     median_reply_hours,
+    my_names,
     reply_lags,
 )
 from kept.models import MailMessage, Promise, Thread
@@ -637,8 +639,6 @@ def _waiting_on_me(
     numbering: Numbering,
     people: People | None = None,
 ) -> tuple[WaitingItem, ...]:
-    from kept.extractors.waiting import mail_history, my_names
-
     me = frozenset(settings.addresses)
     # Who the user writes to, and when, decides whether a message was
     # answered elsewhere or comes from a stranger (see awaiting_my_reply).
@@ -705,8 +705,6 @@ def _waiting_on_them(
     numbering: Numbering,
     people: People | None = None,
 ) -> tuple[FollowUpItem, ...]:
-    from kept.extractors.waiting import mail_history
-
     me = frozenset(settings.addresses)
     history = mail_history(threads, me)
     found = []

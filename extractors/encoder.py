@@ -38,6 +38,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
 
 from kept.errors import UserError
 
@@ -157,10 +160,6 @@ class SentenceClassifier:
     self_check_drift: float | None = None
 
     def __init__(self, adapter: str | Path | None = None, base_dir: str | Path | None = None) -> None:
-        from safetensors import SafetensorError, safe_open
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
         adapter_path = Path(adapter) if adapter is not None else bundled_adapter()
         base_path = Path(base_dir) if base_dir is not None else _base_dir()
         try:

@@ -43,6 +43,7 @@ def load_pipeline(name: str = DEFAULT_MODEL) -> Language:
         if nlp is not None:
             return nlp
         try:
+            # spaCy takes half a second to import; commands that never read a sentence skip it.
             import spacy
         except ImportError as exc:  # pragma: no cover - spacy is a hard dependency
             raise UserError("spaCy is not installed", hint="pip install spacy==3.8.18") from exc

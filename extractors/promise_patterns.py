@@ -353,7 +353,7 @@ class PromiseMatcher:
     """
 
     def __init__(self, rows: Sequence[PatternRow], nlp: Language) -> None:
-        from spacy.matcher import DependencyMatcher, Matcher
+        from spacy.matcher import DependencyMatcher, Matcher  # spaCy (0.5 s) loads with the first pipeline, see nlp
 
         self.rows = list(rows)
         self.nlp = nlp

@@ -39,6 +39,7 @@ class KeyringTokenCache:
     """
 
     def __init__(self, name: str) -> None:
+        # keyring and msal (150 ms together) load only when a Microsoft sign-in is used.
         import keyring
         import msal
 
@@ -50,7 +51,7 @@ class KeyringTokenCache:
 
     def save(self) -> None:
         """Write the cache back if MSAL changed it (a new or rotated refresh token)."""
-        import keyring
+        import keyring  # loaded on first use, see __init__
 
         if self.cache.has_state_changed:
             serialized = self.cache.serialize()
@@ -59,7 +60,7 @@ class KeyringTokenCache:
 
     def _keyring_call(self, call: Callable[[], _T]) -> _T:
         """Run one keyring operation; a locked or missing keyring becomes a UserError."""
-        from keyring.errors import KeyringError
+        from keyring.errors import KeyringError  # loaded on first use, see __init__
 
         try:
             return call()
@@ -72,7 +73,7 @@ class KeyringTokenCache:
 
 def _application(name: str, oauth2: OAuth2Settings, cache: KeyringTokenCache, verify: bool | str = True) -> Any:
     """MSAL's public client application for `oauth2` (Any: msal ships no type information)."""
-    import msal
+    import msal  # loaded on first use, see KeyringTokenCache
 
     return msal.PublicClientApplication(
         oauth2.client_id,

@@ -31,6 +31,7 @@ import subprocess
 from typing import Any
 
 from kept.errors import UserError
+from kept.oauth2 import cached_access_token
 from kept.settings import ExchangeAccount, ImapAccount
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def keyring_usable() -> bool:
     keyring falls back to its "fail" backend (priority 0), which refuses
     every read and write.
     """
+    # keyring (60 ms, its backends found through entry points) loads only when it is asked about.
     import keyring
     from keyring.backends import fail, null
 
@@ -91,7 +93,7 @@ def keyring_usable() -> bool:
 
 def keyring_password(name: str) -> str:
     """The password stored in the system keyring for account `name`."""
-    import keyring
+    import keyring  # loaded only when a keyring password is read, see keyring_usable
     from keyring.errors import KeyringError
 
     try:
@@ -124,8 +126,6 @@ def access_token_for(account: ImapAccount | ExchangeAccount, scopes: tuple[str, 
             f"{account.name}: auth = \"oauth2\" but neither token_command nor oauth2_client_id is set",
             hint=f"set token_command = \"...\" or oauth2_client_id in [{_section(account.name)}]",
         )
-    from kept.oauth2 import cached_access_token
-
     return cached_access_token(account.name, oauth2, scopes)
 
 

@@ -55,7 +55,7 @@ from exchangelib.errors import (
     ErrorInvalidSyncStateData,
     UnauthorizedError,
 )
-from exchangelib.items import ID_ONLY
+from exchangelib.items import ID_ONLY, Message
 from exchangelib.services import GetItem, SyncFolderItems
 from exchangelib.fields import FieldPath
 
@@ -355,8 +355,6 @@ class ExchangeSource:
 
 
 def _item_field(name: str) -> Any:
-    from exchangelib.items import Message
-
     return Message.get_field_by_fieldname(name)
 
 

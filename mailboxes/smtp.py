@@ -26,6 +26,8 @@ from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
 from kept.errors import AuthenticationError, SourceError, UserError
+from kept.mailboxes.append import ImapAppendSender
+from kept.mailboxes.factory import secret_for
 from kept.mailboxes.tls import client_context
 from kept.oauth2 import SMTP_SCOPES, cached_access_token
 from kept.secrets import password_for, run_secret_command
@@ -240,14 +242,8 @@ def sender_for(settings: Settings) -> Sender:
     """
     digest = settings.digest
     if digest.delivery == "imap":
-        # Imported here: the append sender pulls in the IMAP client stack,
-        # which an SMTP-only setup never needs.
-        from kept.mailboxes.append import ImapAppendSender
-
         for account in settings.accounts:
             if isinstance(account, ImapAccount) and account.name == digest.append_account:
-                from kept.mailboxes.factory import secret_for
-
                 return ImapAppendSender(account, secret_for(account))
         raise UserError(
             f"digest: append_account {digest.append_account!r} is not one of your IMAP accounts",

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # storage.base reads its own meta through this module
-    from kept.storage.base import Store
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +38,20 @@ def _report(key: str, value: Any, expected: str) -> None:
     )
 
 
-def meta_text(store: Store, key: str) -> str | None:
+class MetaReader(Protocol):
+    """What these readers need of a store: its meta values.
+
+    Every `kept.storage.base.Store` is one. Declared here rather than
+    importing `Store`, because `kept.storage.base` reads its own meta
+    through this module and imports it.
+    """
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """The meta value stored under `key`, or `default`."""
+        ...
+
+
+def meta_text(store: MetaReader, key: str) -> str | None:
     """The string in meta `key`, or None."""
     value = store.get_meta(key)
     if value is None or isinstance(value, str):
@@ -50,7 +60,7 @@ def meta_text(store: Store, key: str) -> str | None:
     return None
 
 
-def meta_moment(store: Store, key: str) -> datetime | None:
+def meta_moment(store: MetaReader, key: str) -> datetime | None:
     """The ISO date-time in meta `key` (naive ones are UTC), or None."""
     text = meta_text(store, key)
     if text is None:
@@ -63,7 +73,7 @@ def meta_moment(store: Store, key: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def meta_day(store: Store, key: str) -> date | None:
+def meta_day(store: MetaReader, key: str) -> date | None:
     """The ISO date in meta `key`, or None."""
     text = meta_text(store, key)
     if text is None:
@@ -75,7 +85,7 @@ def meta_day(store: Store, key: str) -> date | None:
         return None
 
 
-def meta_strings(store: Store, key: str) -> list[str]:
+def meta_strings(store: MetaReader, key: str) -> list[str]:
     """The list of strings in meta `key` (other entries left out), or []."""
     value = store.get_meta(key)
     if value is None:
@@ -89,7 +99,7 @@ def meta_strings(store: Store, key: str) -> list[str]:
     return strings
 
 
-def meta_table(store: Store, key: str, fields: dict[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
+def meta_table(store: MetaReader, key: str, fields: dict[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
     """The table in meta `key`, or {}.
 
     With `fields`, each named field of the wrong type is left out (a missing
@@ -110,7 +120,7 @@ def meta_table(store: Store, key: str, fields: dict[str, type | tuple[type, ...]
     return table
 
 
-def meta_records(store: Store, key: str) -> dict[str, dict[str, Any]]:
+def meta_records(store: MetaReader, key: str) -> dict[str, dict[str, Any]]:
     """The table of tables in meta `key` (entries that are not tables left out), or {}."""
     table = meta_table(store, key)
     records = {name: dict(entry) for name, entry in table.items() if isinstance(entry, dict)}
@@ -143,6 +153,6 @@ def health_key(account: str) -> str:
     return f"health:{account}"
 
 
-def account_health(store: Store, account: str) -> dict[str, Any]:
+def account_health(store: MetaReader, account: str) -> dict[str, Any]:
     """How the account's last scans went (`HEALTH_FIELDS`), or {} if never scanned."""
     return meta_table(store, health_key(account), HEALTH_FIELDS)

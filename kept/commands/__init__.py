@@ -19,6 +19,12 @@ is a function ``cmd_NAME(args) -> exit code`` in its family's module. Adding
 a command: write the function in its family's module (or a new one) and one
 ``add(...)`` line here.
 
+Each command imports the stages it uses (store, daemon, digest, extractors)
+inside its function: every ``kept`` run imports all these modules to build
+the parser, and importing the whole pipeline up front would add about 0.3 s
+to each of them (``kept --help``, ``kept init``). These are not circles
+dodged: nothing imports the command line (tests/test_architecture.py).
+
 Every command goes through `main`, the one place where errors become
 messages and exit codes: a `UserError` prints one readable message (and its
 fix) with no traceback; anything else is a bug and keeps its traceback.
