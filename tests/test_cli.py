@@ -114,6 +114,29 @@ def test_unknown_promise_id_is_a_user_error(sample_config: Path, capsys: pytest.
 
 
 @pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["promises", "done"], "`kept promises done` needs a promise's number or id"),
+        (["threads", "snooze"], "`kept threads snooze` needs a thread's number or id"),
+        (["threads", "mute"], "`kept threads mute` needs an e-mail address, or a thread's number or id"),
+        (["nudges", "dismiss"], "`kept nudges dismiss` needs a number, an id or an address"),
+        (["promises", "done", "3", "friday"], "`kept promises done` takes one id; 'friday' is left over"),
+        (["threads", "done", "3", "--until", "friday"], "`kept threads done` takes no --until"),
+        (["nudges", "done", "anna@example.com", "soon"], "`kept nudges done` takes one id; 'soon' is left over"),
+        (["nudges", "snooze", "anna@example.com", "someday"], "'someday' is not a day after today"),
+    ],
+)
+def test_item_commands_check_their_words_alike(
+    sample_config: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # done / snooze / dismiss / mute of every family share one front door (kept.commands.common.correcting).
+    capsys.readouterr()
+    assert main(["--config", str(sample_config), "--now", NOW, *argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
     ("argv", "verbosity"),
     [
         (["status"], 0),

@@ -6,17 +6,21 @@ data (see `console`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from kept.commands.numbers import DigestNumbers, is_number, todays_numbers
 from kept.errors import UserError
 from kept.settings import Settings
 
@@ -71,6 +75,69 @@ def open_store(settings: Settings) -> TinyDBStore:
     from kept.storage.tinydb_store import TinyDBStore
 
     return TinyDBStore(settings.database)
+
+
+@contextmanager
+def reading(settings: Settings) -> Iterator[TinyDBStore]:
+    """The configured database, open for one consistent read (one transaction), closed after."""
+    store = open_store(settings)
+    try:
+        with store.transaction():
+            yield store
+    finally:
+        store.close()
+
+
+@dataclass
+class Correction:
+    """One ``kept FAMILY done|snooze|dismiss|mute REF [DAY]`` at work (see `correcting`).
+
+    :ivar command: e.g. ``kept promises done``, for messages.
+    :ivar today: the user's day at `now`.
+    """
+
+    args: argparse.Namespace
+    command: str
+    settings: Settings
+    store: TinyDBStore
+    now: datetime
+    today: date
+
+    @cached_property
+    def numbers(self) -> DigestNumbers:
+        """The numbers of today's digest (read once, when first asked)."""
+        return todays_numbers(self.store, self.today)
+
+    def ref(self, kinds: Sequence[str]) -> str:
+        """The id given: a digest number becomes the id of the item of `kinds` it stands for."""
+        ref: str = self.args.id
+        return self.numbers.resolve(ref, kinds, self.command) if is_number(ref) else ref
+
+    def until(self) -> date:
+        """For snooze: the day it ends (`snooze_day`)."""
+        return snooze_day(self.args.when, self.args.until, self.today, self.command)
+
+
+@contextmanager
+def correcting(args: argparse.Namespace, settings: Settings, now: datetime, listing: str, needs: str) -> Iterator[Correction]:
+    """Check the words of ``LISTING ACTION REF [DAY]``, then hold the feedback lock and the open store.
+
+    :param listing: the command that lists these items, e.g. ``kept promises``.
+    :param needs: what REF may be, for the message when it is missing.
+    """
+    command = f"{listing} {args.action}"
+    if not args.id:
+        raise UserError(f"`{command}` needs {needs}", f"see `{listing}`")
+    if args.action != "snooze":
+        no_extra_words(args.when, command)
+        if args.until:
+            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
+    with feedback_lock(settings, command):
+        store = open_store(settings)
+        try:
+            yield Correction(args, command, settings, store, now, local_today(settings, now))
+        finally:
+            store.close()
 
 
 def console() -> Console:

@@ -8,12 +8,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kept.clock import parse_now
-from kept.commands.common import (
-    console, feedback_lock, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
-)
-from kept.commands.numbers import is_number, numbers_caption, todays_numbers
+from kept.commands.common import console, correcting, hours, local_today, print_json, reading
+from kept.commands.numbers import numbers_caption, todays_numbers
 from kept.config import load_settings
-from kept.errors import UserError
 from kept.settings import Settings
 from kept.storage.meta import meta_strings
 
@@ -45,17 +42,13 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
-    store = open_store(settings)
-    try:
-        with store.transaction():
-            threads = list(store.threads())
-            people = people_from_store(store, threads, settings.addresses)
-            rows = contact_summaries(
-                threads, store.promises(), settings.addresses, settings.threads, now, people,
-                my_names(settings.name, settings.addresses),
-            )
-    finally:
-        store.close()
+    with reading(settings) as store:
+        threads = list(store.threads())
+        people = people_from_store(store, threads, settings.addresses)
+        rows = contact_summaries(
+            threads, store.promises(), settings.addresses, settings.threads, now, people,
+            my_names(settings.name, settings.addresses),
+        )
     if args.json:
         print_json([
             {
@@ -162,27 +155,14 @@ def _nudge_action(args: argparse.Namespace, settings: Settings, now: datetime) -
     """``kept nudges done|snooze|dismiss REF``."""
     from kept.daemon import nudge_feedback
 
-    command = f"kept nudges {args.action}"
-    if not args.id:
-        raise UserError(f"`{command}` needs a number, an id or an address", "see `kept nudges`")
-    today = local_today(settings, now)
-    if args.action != "snooze":
-        no_extra_words(args.when, command)
-        if args.until:
-            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
-    store = open_store(settings)
-    try:
-        ref = args.id
-        if is_number(ref):
-            ref = todays_numbers(store, today).resolve(ref, _NUDGE_KINDS, command)
+    with correcting(args, settings, now, "kept nudges", "a number, an id or an address") as act:
+        ref = act.ref(_NUDGE_KINDS)
         if args.action == "done":
-            print(nudge_feedback.nudge_done(store, settings, ref, now))
+            print(nudge_feedback.nudge_done(act.store, settings, ref, now))
         elif args.action == "snooze":
-            print(nudge_feedback.nudge_snooze(store, ref, snooze_day(args.when, args.until, today, command)))
+            print(nudge_feedback.nudge_snooze(act.store, ref, act.until()))
         else:
-            print(nudge_feedback.nudge_dismiss(store, ref, now))
-    finally:
-        store.close()
+            print(nudge_feedback.nudge_dismiss(act.store, ref, now))
     return 0
 
 
@@ -191,15 +171,10 @@ def cmd_nudges(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
     if args.action:
-        with feedback_lock(settings, f"kept nudges {args.action}"):
-            return _nudge_action(args, settings, now)
-    store = open_store(settings)
-    try:
-        with store.transaction():
-            rows = _nudge_rows(store, settings, now)
-            numbers = todays_numbers(store, local_today(settings, now))
-    finally:
-        store.close()
+        return _nudge_action(args, settings, now)
+    with reading(settings) as store:
+        rows = _nudge_rows(store, settings, now)
+        numbers = todays_numbers(store, local_today(settings, now))
     if args.json:
         print_json(rows)
         return 0

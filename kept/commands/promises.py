@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from kept.clock import parse_day, parse_now
 from kept.commands.common import (
-    console, feedback_lock, local_today, no_extra_words, open_store, print_json, snooze_day,
+    console, correcting, feedback_lock, local_today, no_extra_words, open_store, print_json, reading,
 )
-from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, todays_numbers
+from kept.commands.numbers import DigestNumbers, numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.models import Promise
@@ -111,36 +111,23 @@ def _bulk_promise_action(args: argparse.Namespace, settings: Settings, now: date
 def _promise_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from kept.daemon import feedback
 
-    command = f"kept promises {args.action}"
     if not args.id and (args.stale or args.before):
-        no_extra_words(args.when, command)
-        return _bulk_promise_action(args, settings, now)
+        no_extra_words(args.when, f"kept promises {args.action}")
+        with feedback_lock(settings, f"kept promises {args.action}"):
+            return _bulk_promise_action(args, settings, now)
     if args.id and (args.stale or args.before):
         raise UserError("give a promise id or --stale/--before, not both", "see `kept promises --help`")
-    if not args.id:
-        raise UserError(f"`{command}` needs a promise's number or id", "see `kept promises`")
-    today = local_today(settings, now)
-    if args.action != "snooze":
-        no_extra_words(args.when, command)
-        if args.until:
-            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
-    store = open_store(settings)
-    try:
-        ref = args.id
-        if is_number(ref):
-            ref = todays_numbers(store, today).resolve(ref, ("promise",), command)
+    with correcting(args, settings, now, "kept promises", "a promise's number or id") as act:
+        ref = act.ref(("promise",))
         if args.action == "done":
-            promise = feedback.mark_promise_done(store, ref, now)
+            promise = feedback.mark_promise_done(act.store, ref, now)
             print(f"Promise {promise.id} is {promise.status}: {promise.sentence}")
         elif args.action == "snooze":
-            until = snooze_day(args.when, args.until, today, command)
-            promise = feedback.snooze_promise(store, ref, until)
+            promise = feedback.snooze_promise(act.store, ref, act.until())
             print(f"Promise {promise.id} snoozed until {promise.snoozed_until}: {promise.sentence}")
         else:
-            promise = feedback.dismiss_promise(store, ref, now)
+            promise = feedback.dismiss_promise(act.store, ref, now)
             print(f"Promise {promise.id} dismissed; this sentence will not be raised again.")
-    finally:
-        store.close()
     return 0
 
 
@@ -149,22 +136,17 @@ def cmd_promises(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
     if args.action:
-        with feedback_lock(settings, f"kept promises {args.action}"):
-            return _promise_action(args, settings, now)
+        return _promise_action(args, settings, now)
     today = local_today(settings, now)
-    store = open_store(settings)
-    try:
-        with store.transaction():
-            promises = list(store.promises())
-            selected = (
-                _stale_or_before(store, promises, args, today, ZoneInfo(settings.timezone))
-                if args.stale or args.before else None
-            )
-            numbers = todays_numbers(store, today)
-            # The table names people as the digest does ("Rosa Lindner"); JSON keeps addresses.
-            label = _people_labels(store, settings) if not args.json else str
-    finally:
-        store.close()
+    with reading(settings) as store:
+        promises = list(store.promises())
+        selected = (
+            _stale_or_before(store, promises, args, today, ZoneInfo(settings.timezone))
+            if args.stale or args.before else None
+        )
+        numbers = todays_numbers(store, today)
+        # The table names people as the digest does ("Rosa Lindner"); JSON keeps addresses.
+        label = _people_labels(store, settings) if not args.json else str
     if selected is not None:
         chosen = selected
     elif args.kept:

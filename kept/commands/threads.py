@@ -7,9 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kept.clock import parse_now
-from kept.commands.common import (
-    console, feedback_lock, hours, local_today, no_extra_words, open_store, print_json, snooze_day,
-)
+from kept.commands.common import console, correcting, hours, local_today, print_json, reading
 from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.errors import UserError
@@ -91,30 +89,19 @@ def _mute(store: Store, settings: Settings, now: datetime, numbers: DigestNumber
 def _thread_action(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from kept.daemon import feedback
 
-    command = f"kept threads {args.action}"
-    if not args.id:
-        what = "an e-mail address, or a thread's number or id" if args.action == "mute" else "a thread's number or id"
-        raise UserError(f"`{command}` needs {what}", "see `kept threads`")
-    today = local_today(settings, now)
-    if args.action != "snooze":
-        no_extra_words(args.when, command)
-        if args.until:
-            raise UserError(f"`{command}` takes no --until", "--until is for snooze")
-    store = open_store(settings)
-    try:
-        numbers = todays_numbers(store, today)
+    what = "an e-mail address, or a thread's number or id" if args.action == "mute" else "a thread's number or id"
+    with correcting(args, settings, now, "kept threads", what) as act:
+        store, numbers, command = act.store, act.numbers, act.command
         if args.action == "done":
             thread = feedback.mark_thread_done(store, _thread_key(store, numbers, args.id, command), now)
             print(f"Thread {thread.key} ({thread.subject or 'no subject'}) marked done; a new message reopens it.")
         elif args.action == "snooze":
-            until = snooze_day(args.when, args.until, today, command)
+            until = act.until()
             thread = feedback.snooze_thread(store, _thread_key(store, numbers, args.id, command), until)
             print(f"Thread {thread.key} ({thread.subject or 'no subject'}) snoozed until {thread.snoozed_until}.")
         else:
             muted = _mute(store, settings, now, numbers, args.id)
             print(f"Muted {', '.join(muted)}: their mail no longer shows as waiting.")
-    finally:
-        store.close()
     return 0
 
 
@@ -130,15 +117,10 @@ def cmd_threads(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
     if args.action:
-        with feedback_lock(settings, f"kept threads {args.action}"):
-            return _thread_action(args, settings, now)
-    store = open_store(settings)
-    try:
-        with store.transaction():
-            found = digest_candidates(store, now, settings)
-            numbers = todays_numbers(store, local_today(settings, now))
-    finally:
-        store.close()
+        return _thread_action(args, settings, now)
+    with reading(settings) as store:
+        found = digest_candidates(store, now, settings)
+        numbers = todays_numbers(store, local_today(settings, now))
     rows = _waiting_rows(found, args.stale, args.waiting_on_them)
     for row in rows:
         row["number"] = numbers.number_of("thread", row["thread"])
