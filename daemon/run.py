@@ -62,10 +62,11 @@ from kept.config import load_settings
 from kept.daemon import notify
 from kept.daemon.backoff import Backoff
 from kept.daemon.replies import new_digest_message_id
-from kept.daemon.scan import AccountScan, CandidateFinder, Scanner
+from kept.daemon.scan import AccountScan, Scanner
 from kept.digest.build import build_digest
 from kept.digest.render import render_digest
 from kept.errors import EXIT_SCAN_FAILED, ConfigError, DatabaseBusyError, KeptError, StorageWriteError
+from kept.extractors.base import CandidateFinder
 from kept.extractors.promises import PromiseExtractor
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for

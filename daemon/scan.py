@@ -31,13 +31,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kept.daemon.feedback import sentence_fingerprint
 from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
 from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
+from kept.extractors.base import CandidateFinder
 from kept.extractors.cleaning import normalize_subject, strip_control
 from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
@@ -80,15 +81,6 @@ def default_batch_size() -> int:
     """
     value = os.environ.get("KEPT_SCAN_BATCH", "")
     return int(value) if value.isdigit() and int(value) > 0 else BATCH_SIZE
-
-
-class CandidateFinder(Protocol):
-    """What the scanner needs of a promise extractor (see kept.extractors.promises)."""
-
-    def extract_many(
-        self, items: Iterable[tuple[str, datetime | None]]
-    ) -> Iterable[list[PromiseCandidate]]:
-        """Promises in each (fresh text, sent at) item, in order."""
 
 
 ProgressCallback = Callable[[str, Folder, int, int], None]

@@ -1,1 +1,1 @@
-"""Turning raw mail into records: parsing, threading, promises."""
+"""Turning raw mail into records and findings: parsing, cleaning, promises, asks, nudges (interface: `base`)."""
