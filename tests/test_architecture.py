@@ -24,6 +24,7 @@ circle), and these rules are checked:
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -290,3 +291,10 @@ def test_imports_are_read_wherever_they_are(tmp_path: Path) -> None:
 def test_the_package_dir_mapping_is_pyproject_s() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["tool"]["setuptools"]["package-dir"] == PACKAGE_DIRS
+
+
+def test_docs_architecture_names_the_same_folders() -> None:
+    # The page a newcomer reads first says which folder each import package is.
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(kept(?:\.\w+)?)` \| `(\w+)/` \|", page, flags=re.M))
+    assert rows == PACKAGE_DIRS

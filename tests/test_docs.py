@@ -71,6 +71,29 @@ def test_the_link_check_finds_a_broken_link(tmp_path):
     assert "title" in anchors(page) and "nowhere" not in anchors(page)
 
 
+#: A file of the repository named in prose: ``daemon/threader.py``, ``tests/data/x.jsonl``.
+REPO_PATH = re.compile(
+    r"(?<![\w/.~-])((?:daemon|extractors|storage|mailboxes|digest|kept|benchmarks|training|tests|scripts|docs|systemd)"
+    r"/[\w./-]*\w\.(?:py|md|toml|sh|json|jsonl|service))\b"
+)
+
+
+def repo_paths(text: str) -> list[str]:
+    return REPO_PATH.findall(text)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_file_named_exists(page):
+    # Code moves (extractors/threads.py became daemon/threader.py); the pages follow it.
+    missing = [path for path in repo_paths(page.read_text(encoding="utf-8")) if not (ROOT / path).exists()]
+    assert not missing, f"{page.name} names files that do not exist: {missing}"
+
+
+def test_the_path_check_finds_a_file_named_in_prose():
+    text = "see `extractors/threads.py`, daemon/threader.py and tests/data/final-check.jsonl; ~/.config/kept/config.toml"
+    assert repo_paths(text) == ["extractors/threads.py", "daemon/threader.py", "tests/data/final-check.jsonl"]
+
+
 def test_the_readme_sample_config_is_valid(tmp_path):
     text = README.read_text(encoding="utf-8")
     [sample] = re.findall(r"A small config reads.*?```toml\n(.*?)```", text, flags=re.S)
