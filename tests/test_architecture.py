@@ -70,11 +70,7 @@ LAZY_IMPORTS = {
 MAX_LINES = 1000
 
 #: Modules allowed past `MAX_LINES` for now, with the reason.
-LONG_MODULES = {
-    # Being split into its files, locking/transactions and migration by the
-    # store-split branch (issue 19); remove this entry when that lands.
-    "kept.storage.tinydb_store": "being split (issue 19)",
-}
+LONG_MODULES: dict[str, str] = {}
 
 
 def package_modules() -> dict[str, Path]:
