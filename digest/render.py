@@ -7,8 +7,11 @@ inline styles cannot express), no remote images and no JavaScript.
 
 Everything shown comes from other people's mail and is hostile: the HTML
 template is autoescaped, the only links are the ``mailto:`` URLs
-`kept.digest.build` makes, and header values are flattened to one line
-before they reach the `email` package.
+`kept.digest.build` makes, every value either template shows has its
+control and bidi override characters made visible (`_as_data`: the text
+part is also what ``kept digest --preview`` prints on a terminal), and
+header values are flattened to one line before they reach the `email`
+package.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from email.utils import format_datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from kept.digest.build import SECTIONS, Digest
 from kept.digest.text import MONTHS, WEEKDAYS, long_date, one_line
 from kept.settings import Settings
+from kept.terminal import terminal_text
 
 __all__ = [
     "ANSWER_HELP",
@@ -130,8 +135,22 @@ def lag_line(digest: Digest) -> str:
     )
 
 
+def _as_data(value: object) -> object:
+    """Every ``{{ value }}`` of the templates, before escaping: controls and bidi overrides shown as escapes.
+
+    Line breaks stay (`kept.terminal.terminal_text`); numbers and None are
+    left to Jinja2, and HTML a macro made stays HTML.
+    """
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, Markup):
+        return Markup(terminal_text(value))
+    return terminal_text(value)
+
+
 def _environment() -> Environment:
     env = Environment(
+        finalize=_as_data,
         loader=PackageLoader("kept.digest", "templates"),
         # Escape everything except the plain-text template: a new template
         # is safe by default.

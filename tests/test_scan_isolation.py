@@ -340,7 +340,8 @@ def test_kept_status_lists_the_skipped_messages_as_plain_text(
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     [line] = [line for line in out.splitlines() if "<bomb@test>" in line]
-    assert line == ("  2026-03-20 08:00 a0 INBOX 1773900000.]8;;evil.examplex]8;;.host <bomb@test>: "
+    # Controls are shown as escapes (`kept.terminal`): the file can still be found by its name.
+    assert line == ("  2026-03-20 08:00 a0 INBOX 1773900000.\\x1b]8;;evil.example\\x07x\\x1b]8;;\\x07.host <bomb@test>: "
                     "thread failed: ValueError: bad [31mthread[0m second line")
     assert "skipped       1 messages a scan could not read" in out
     assert main(["--config", str(config), *now, "status", "--json"]) == 0

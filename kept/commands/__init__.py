@@ -67,6 +67,7 @@ from kept.commands.status import STATUS_JSON_FIELDS, cmd_status
 from kept.commands.threads import THREAD_JSON_FIELDS, cmd_threads
 from kept.config import default_config_path
 from kept.errors import EXIT_INTERRUPTED, UserError, exit_code_table
+from kept.terminal import terminal_text
 
 __all__ = ["build_parser", "main", "parse_arguments"]
 
@@ -217,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except UserError as exc:
-        print(f"kept: {exc}", file=sys.stderr)
+        # It may quote a server's reply or a name from mail.
+        print(f"kept: {terminal_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kept: interrupted", file=sys.stderr)

@@ -1,13 +1,14 @@
 """What every command module shares: the store, the console, JSON output.
 
-Mail text printed to the terminal goes through here so that it is shown as
-data (see `console`).
+Mail text printed to the terminal is shown as data, never as markup or
+escapes: tables through `console` and `kept.terminal.add_row`, lines
+through `kept.terminal.terminal_line`, JSON through `print_json` (see
+`kept.terminal`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 from kept.commands.numbers import DigestNumbers, is_number, todays_numbers
 from kept.errors import UserError
 from kept.settings import Settings
+from kept.terminal import make_console, terminal_json, terminal_text
 
 if TYPE_CHECKING:
     # Only for annotations: rich, the scanner and TinyDB load when a command needs them.
@@ -48,7 +50,8 @@ class PlainFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         name = f"{record.name}: " if self.names else ""
-        return f"kept: {record.levelname.lower()}: {name}{record.message}"
+        # A warning may quote a subject, a folder or a server's reply.
+        return f"kept: {record.levelname.lower()}: {name}{terminal_text(record.message)}"
 
 
 def writer_lock(settings: Settings, command: str, *, feedback: bool = False) -> AbstractContextManager[None]:
@@ -141,17 +144,13 @@ def correcting(args: argparse.Namespace, settings: Settings, now: datetime, list
 
 
 def console() -> Console:
-    from rich.console import Console
-
-    # Piped output (a log, `| less`) gets a fixed comfortable width rather
-    # than rich's 80-column fallback, which folds every table cell.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
-    return Console(highlight=False, soft_wrap=False, width=width)
+    """The console tables are printed with: no markup, no emoji codes (`kept.terminal.make_console`)."""
+    return make_console()
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """Print `value` as JSON, with no control or bidi character raw (`kept.terminal.terminal_json`)."""
+    sys.stdout.write(terminal_json(value) + "\n")
 
 
 def json_help(what: str, fields: Iterable[str]) -> str:

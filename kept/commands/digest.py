@@ -10,6 +10,7 @@ from kept.clock import parse_now
 from kept.commands.common import open_store, print_json, write_private, writer_lock
 from kept.commands.numbers import todays_numbers
 from kept.config import load_settings
+from kept.terminal import terminal_line, terminal_text
 
 
 #: The fields of the object ``kept digest --json`` prints (as `--help` lists them).
@@ -61,6 +62,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.json:
         print_json(digest_data(digest))
         return 0
-    print(f"Subject: {digest.subject}\n")
-    print(render_text(digest))
+    print(f"Subject: {terminal_line(digest.subject)}\n")
+    # The text part escapes what it shows already (`kept.digest.render`); this is the terminal's own guard.
+    print(terminal_text(render_text(digest)))
     return 0

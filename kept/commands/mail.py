@@ -13,6 +13,7 @@ from kept.commands.common import make_scanner, open_store, print_json, writer_lo
 from kept.config import load_settings
 from kept.errors import EXIT_SCAN_FAILED, StorageError, UserError
 from kept.settings import Settings
+from kept.terminal import terminal_line
 
 if TYPE_CHECKING:
     from kept.mailboxes.base import Folder
@@ -51,8 +52,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn,
                 )
 
+                # A folder's name is the mail server's: shown as it is, never read as markup.
                 with Progress(
-                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), transient=True,
                 ) as bar:
                     tasks: dict[tuple[str, str], TaskID] = {}
@@ -60,7 +62,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     def progress(account: str, folder: Folder, done: int, total: int) -> None:
                         key = (account, folder.name)
                         if key not in tasks:
-                            tasks[key] = bar.add_task(f"{account} {folder.name}", total=total)
+                            tasks[key] = bar.add_task(terminal_line(f"{account} {folder.name}"), total=total)
                         bar.update(tasks[key], completed=done, total=total)
 
                     results = make_scanner(settings, store, now, progress).scan_all(args.account)

@@ -13,6 +13,7 @@ from kept.commands.numbers import numbers_caption, todays_numbers
 from kept.config import load_settings
 from kept.settings import Settings
 from kept.storage.meta import meta_strings
+from kept.terminal import add_row, terminal_line
 
 if TYPE_CHECKING:
     from kept.storage.base import Store
@@ -73,8 +74,8 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     if not rows:
         print("No two-way contacts yet: nobody you wrote to has written back.")
         return 0
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     zone = ZoneInfo(settings.timezone)
     table = Table(title=f"Contacts ({len(rows)})")
@@ -85,13 +86,13 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     for row in rows:
         last = row.last_exchange.astimezone(zone)
         direction = "you" if row.last_from_me else "them"
-        # A display name comes from mail: escaped, so "[...]" in it is not Rich markup.
-        who = escape(f"{row.name} <{row.email}>" if row.name else row.email)
+        # Two lines, each shown as data (`kept.terminal`).
+        who = terminal_line(f"{row.name} <{row.email}>" if row.name else row.email)
         if row.aliases:
-            who += escape(f"\n(also {', '.join(row.aliases)})")
-        table.add_row(
-            who, f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), hours(row.my_reply_hours),
-            hours(row.their_reply_hours), str(len(row.open_promises) or "–"), str(row.open_threads or "–"),
+            who += "\n" + terminal_line(f"(also {', '.join(row.aliases)})")
+        add_row(
+            table, Text(who), f"{last:%Y-%m-%d} ({direction})", _days(row.rhythm_days), hours(row.my_reply_hours),
+            hours(row.their_reply_hours), len(row.open_promises) or "–", row.open_threads or "–",
         )
     console().print(table)
     return 0
@@ -158,11 +159,11 @@ def _nudge_action(args: argparse.Namespace, settings: Settings, now: datetime) -
     with correcting(args, settings, now, "kept nudges", "a number, an id or an address") as act:
         ref = act.ref(_NUDGE_KINDS)
         if args.action == "done":
-            print(nudge_feedback.nudge_done(act.store, settings, ref, now))
+            print(terminal_line(nudge_feedback.nudge_done(act.store, settings, ref, now)))
         elif args.action == "snooze":
-            print(nudge_feedback.nudge_snooze(act.store, ref, act.until()))
+            print(terminal_line(nudge_feedback.nudge_snooze(act.store, ref, act.until())))
         else:
-            print(nudge_feedback.nudge_dismiss(act.store, ref, now))
+            print(terminal_line(nudge_feedback.nudge_dismiss(act.store, ref, now)))
     return 0
 
 
@@ -192,6 +193,6 @@ def cmd_nudges(args: argparse.Namespace) -> int:
     for column in ("#",) * numbered + ("kind", "id", "nudge"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*([str(row["number"] or "")] if numbered else []), row["kind"], row["id"], row["text"])
+        add_row(table, *([row["number"] or ""] if numbered else []), row["kind"], row["id"], row["text"])
     console().print(table)
     return 0

@@ -17,6 +17,7 @@ from kept.config import load_settings
 from kept.errors import UserError
 from kept.models import Promise
 from kept.settings import Settings
+from kept.terminal import add_row, terminal_line
 
 if TYPE_CHECKING:
     from kept.storage.base import Store
@@ -121,10 +122,10 @@ def _promise_action(args: argparse.Namespace, settings: Settings, now: datetime)
         ref = act.ref(("promise",))
         if args.action == "done":
             promise = feedback.mark_promise_done(act.store, ref, now)
-            print(f"Promise {promise.id} is {promise.status}: {promise.sentence}")
+            print(terminal_line(f"Promise {promise.id} is {promise.status}: {promise.sentence}"))
         elif args.action == "snooze":
             promise = feedback.snooze_promise(act.store, ref, act.until())
-            print(f"Promise {promise.id} snoozed until {promise.snoozed_until}: {promise.sentence}")
+            print(terminal_line(f"Promise {promise.id} snoozed until {promise.snoozed_until}: {promise.sentence}"))
         else:
             promise = feedback.dismiss_promise(act.store, ref, now)
             print(f"Promise {promise.id} dismissed; this sentence will not be raised again.")
@@ -173,8 +174,8 @@ def cmd_promises(args: argparse.Namespace) -> int:
         for column in ("id", "kept on", "to", "promise", "evidence"):
             kept_table.add_column(column, overflow="fold")
         for row in rows:
-            kept_table.add_row(row["id"], (row["closed_at"] or "–")[:16].replace("T", " "),
-                               ", ".join(map(label, row["to"][:2])), row["sentence"][:120], row["evidence"] or "–")
+            add_row(kept_table, row["id"], (row["closed_at"] or "–")[:16].replace("T", " "),
+                    ", ".join(map(label, row["to"][:2])), row["sentence"][:120], row["evidence"] or "–")
         console().print(kept_table)
         return 0
     table = Table(title=f"Promises ({len(rows)})", caption=numbers_caption(numbers, rows))
@@ -187,6 +188,6 @@ def cmd_promises(args: argparse.Namespace) -> int:
         if row["due_is_default"]:
             due += " (no date)"
         cells = [row["id"], due, ", ".join(map(label, row["to"][:2])), row["sentence"][:120], row["status"]]
-        table.add_row(*([str(row["number"] or "")] if numbered else []), *cells)
+        add_row(table, *([row["number"] or ""] if numbered else []), *cells)
     console().print(table)
     return 0

@@ -11,10 +11,10 @@ from kept.clock import parse_now
 from kept.commands.common import open_store, print_json
 from kept.commands.promises import promise_state
 from kept.config import load_settings
-from kept.extractors.cleaning import strip_control
 from kept.storage.base import scan_problems
 from kept.storage.meta import account_health, meta_moment
 from kept.storage.serialize import to_json
+from kept.terminal import terminal_line
 
 #: `kept status` lists this many of the newest skipped messages; --json lists them all.
 SHOWN_PROBLEMS = 10
@@ -99,9 +99,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"database      {status['database']}")
     print(f"last scan     {_local_minute(last_scan, zone) if last_scan else 'never'}")
     if running[SERVICE]:
-        print(f"service       {running[SERVICE]}")
+        print(f"service       {_plain(running[SERVICE])}")
     if running[WRITER]:
-        print(f"writing now   {running[WRITER]}")
+        print(f"writing now   {_plain(running[WRITER])}")
     print(f"messages      {counts.get('sent', 0)} sent, {counts.get('received', 0)} received, "
           f"{len(threads)} threads")
     p = status["promises"]
@@ -117,7 +117,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         elif h.get("ok"):
             state = f"ok, last scan {_local_minute(h.get('last_ok'), zone)}"
         else:
-            state = f"FAILING since {_local_minute(h.get('failing_since'), zone)}: {h.get('error')}"
+            state = f"FAILING since {_local_minute(h.get('failing_since'), zone)}: {_plain(h.get('error'))}"
         print(f"account {name:<8}{state}")
     if skipped:
         print(f"skipped       {len(skipped)} messages a scan could not read (kept went on without them):")
@@ -130,6 +130,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plain(text: str) -> str:
-    """`text` (from mail or a mail server) as one line of plain characters: no escapes reach the terminal."""
-    return " ".join(strip_control(text).split())[:300]
+def _plain(text: object) -> str:
+    """`text` (from mail or a mail server) as one line a terminal only displays (`kept.terminal`)."""
+    return terminal_line(" ".join(str(text).split())[:300])

@@ -12,6 +12,7 @@ from kept.commands.numbers import DigestNumbers, is_number, numbers_caption, tod
 from kept.config import load_settings
 from kept.errors import UserError
 from kept.settings import Settings
+from kept.terminal import add_row, terminal_line
 
 if TYPE_CHECKING:
     from kept.digest.build import Candidates
@@ -94,14 +95,18 @@ def _thread_action(args: argparse.Namespace, settings: Settings, now: datetime) 
         store, numbers, command = act.store, act.numbers, act.command
         if args.action == "done":
             thread = feedback.mark_thread_done(store, _thread_key(store, numbers, args.id, command), now)
-            print(f"Thread {thread.key} ({thread.subject or 'no subject'}) marked done; a new message reopens it.")
+            print(terminal_line(
+                f"Thread {thread.key} ({thread.subject or 'no subject'}) marked done; a new message reopens it."
+            ))
         elif args.action == "snooze":
             until = act.until()
             thread = feedback.snooze_thread(store, _thread_key(store, numbers, args.id, command), until)
-            print(f"Thread {thread.key} ({thread.subject or 'no subject'}) snoozed until {thread.snoozed_until}.")
+            print(terminal_line(
+                f"Thread {thread.key} ({thread.subject or 'no subject'}) snoozed until {thread.snoozed_until}."
+            ))
         else:
             muted = _mute(store, settings, now, numbers, args.id)
-            print(f"Muted {', '.join(muted)}: their mail no longer shows as waiting.")
+            print(terminal_line(f"Muted {', '.join(muted)}: their mail no longer shows as waiting."))
     return 0
 
 
@@ -147,6 +152,6 @@ def cmd_threads(args: argparse.Namespace) -> int:
     for row in rows:
         cells = [", ".join(row["who"]), row["subject"][:60], hours(row["waiting_hours"]),
                  hours(row["usual_hours"]), row["thread"]]
-        table.add_row(*([str(row["number"] or "")] if numbered else []), *cells)
+        add_row(table, *([row["number"] or ""] if numbered else []), *cells)
     console().print(table)
     return 0
