@@ -37,6 +37,8 @@ class Backoff:
     :param base: the first pause.
     :param jitter: the largest fraction (0..1) a pause may be shortened by.
     :param rng: random generator (``random.Random(seed)`` in tests).
+    :param kind: what the names are, for the log ("account work: ..."); empty
+        when a name says it by itself ("digest delivery: ...").
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Backoff:
         base: timedelta = timedelta(minutes=1),
         jitter: float = 0.2,
         rng: random.Random | None = None,
+        kind: str = "account",
     ) -> None:
         if not 0 <= jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
@@ -53,6 +56,7 @@ class Backoff:
         self.jitter = jitter
         self._rng = rng or random.Random()
         self._accounts: dict[str, _State] = {}
+        self._kind = f"{kind} " if kind else ""
 
     def delay(self, failures: int) -> timedelta:
         """The pause after `failures` failures in a row (>= 1), jitter applied."""
@@ -67,13 +71,14 @@ class Backoff:
         failures = state.failures + 1 if state else 1
         retry_at = now + self.delay(failures)
         self._accounts[account] = _State(failures, retry_at)
-        logger.info("account %s: failure %d in a row, next try at %s", account, failures, retry_at.isoformat())
+        logger.info("%s%s: failure %d in a row, next try at %s", self._kind, account, failures,
+                    f"{retry_at:%Y-%m-%d %H:%M:%S %Z}".rstrip())
         return retry_at
 
     def succeeded(self, account: str) -> None:
         """Forget the account's failures."""
         if self._accounts.pop(account, None) is not None:
-            logger.info("account %s: reachable again", account)
+            logger.info("%s%s: working again", self._kind, account)
 
     def failures(self, account: str) -> int:
         """How many times in a row the account has failed."""

@@ -65,12 +65,14 @@ from kept.daemon.replies import new_digest_message_id
 from kept.daemon.scan import AccountScan, Scanner
 from kept.digest.build import build_digest
 from kept.digest.render import render_digest
-from kept.errors import EXIT_SCAN_FAILED, ConfigError, DatabaseBusyError, KeptError, StorageWriteError
+from kept.errors import (
+    EXIT_DELIVERY, EXIT_SCAN_FAILED, ConfigError, DatabaseBusyError, KeptError, StorageWriteError, UserError,
+)
 from kept.extractors.base import CandidateFinder
 from kept.extractors.promises import PromiseExtractor
 from kept.mailboxes.base import MailSource
 from kept.mailboxes.factory import source_for
-from kept.mailboxes.smtp import sender_for
+from kept.mailboxes.smtp import route_problem, sender_for
 from kept.settings import Account, Settings
 from kept.storage.base import Store
 from kept.storage.instance_lock import SERVICE, WRITER, InstanceLock
@@ -240,6 +242,8 @@ def send_digest_if_due(
     :raises KeptError: or OSError when delivery failed (the plan stays for
         the retry; the digest is not recorded as sent).
     """
+    if settings.digest.delivery == "none" and not force:
+        return None
     build = build or build_digest
     render = render or render_digest
     sender_factory = sender_factory or sender_for
@@ -309,13 +313,16 @@ def _send_one_digest(
             logger.info("digest for %s%s: nothing to report, not sent", today.isoformat(),
                         f" ({account})" if account else "")
             return None
+        # Made first: a route that is not configured fails before a plan is written.
+        sender = sender_factory(settings)
         message_id = new_digest_message_id(settings, today)
         message = render(digest, settings, message_id=message_id)
         items = len(digest.index)
         _plan_digest(store, outbox_key, message_id, message, today, now, digest.index, notes, account)
-        sender_factory(settings).send(message)
+        sender.send(message)
     _confirm_digest(store, last_key, outbox_key, message_id, today, notes)
-    logger.info("digest for %s%s sent: %d items", today.isoformat(), f" ({account})" if account else "", items)
+    logger.info("digest for %s%s sent to %s: %d items", today.isoformat(), f" ({account})" if account else "",
+                settings.digest_to, items)
     return message_id
 
 
@@ -499,7 +506,7 @@ class Daemon:
         self.scanner: Scanner | None = None
         self.scheduler: ClockScheduler | None = None
         self.backoff: Backoff | None = None
-        self.digest_backoff = Backoff(DIGEST_RETRY_MAX, rng=self.rng)
+        self.digest_backoff = Backoff(DIGEST_RETRY_MAX, rng=self.rng, kind="")
         self._extractor: CandidateFinder | None = None
         self._stop = False
         self._reload = False
@@ -512,6 +519,8 @@ class Daemon:
         self._writer: InstanceLock | None = None
         self._service: InstanceLock | None = None
         self._postponed: set[str] = set()
+        # Why the last attempt to send the digest failed (None: it did not); `run_once`'s exit code.
+        self.digest_failure: Exception | None = None
 
     # -- flags (the only things signal handlers touch) -------------------
 
@@ -559,6 +568,9 @@ class Daemon:
             len(settings.accounts), settings.daemon.scan_every_minutes,
             settings.digest.send_at, settings.timezone,
         )
+        problem = route_problem(settings)
+        if problem is not None:
+            logger.warning("no digest can be sent: %s", problem)
         notify.ready()
         notify.status("started; first scan running")
 
@@ -601,7 +613,13 @@ class Daemon:
         results = self.scan_pass()
         if not self._stop:
             self.digest_job(scan_first=False)
-        return EXIT_SCAN_FAILED if any(r.error for r in results) else EXIT_OK
+        if any(r.error for r in results):
+            return EXIT_SCAN_FAILED
+        failure = self.digest_failure
+        if failure is not None:
+            # Cron mails the log of a run that fails; the digest it expected did not go out.
+            return failure.exit_code if isinstance(failure, UserError) else EXIT_DELIVERY
+        return EXIT_OK
 
     def run_forever(self) -> int:
         """Scan, send, sleep until stopped; return the exit code (0)."""
@@ -748,10 +766,13 @@ class Daemon:
                 build=self.build, render=self.render, sender_factory=self.sender_factory,
             )
         except (KeptError, OSError) as exc:
+            self.digest_failure = exc
             retry_at = self.digest_backoff.failed(_DIGEST_RETRY_KEY, self.clock())
-            logger.error("could not send the digest: %s; trying again at %s", exc, retry_at.isoformat())
-            notify.status(f"digest delivery failing: {exc}")
+            retry = f" (next try {retry_at:%Y-%m-%d %H:%M} UTC)" if self._service is not None else ""
+            logger.error("could not send the digest%s: %s", retry, exc)
+            notify.status(f"digest delivery failing: {str(exc).splitlines()[0]}")
             return None
+        self.digest_failure = None
         self.digest_backoff.succeeded(_DIGEST_RETRY_KEY)
         return message_id
 

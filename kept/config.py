@@ -32,6 +32,7 @@ from kept.models import PROMISE_KINDS
 from kept.settings import (
     DEFAULT_HOLDING_REPLY,
     DEFAULT_HORIZONS,
+    DELIVERIES,
     Account,
     DaemonSettings,
     DigestSettings,
@@ -214,7 +215,9 @@ def _time_of_day(value: str) -> str | None:
 
 
 def _delivery(value: str) -> str | None:
-    return None if value in ("smtp", "imap") else "must be 'smtp' or 'imap' (IMAP APPEND into your inbox)"
+    if value in DELIVERIES:
+        return None
+    return "must be 'smtp', 'imap' (IMAP APPEND into your inbox), 'command' (e.g. msmtp) or 'none'"
 
 
 def _email(value: str) -> str | None:
@@ -233,6 +236,7 @@ DIGEST_KEYS: dict[str, _Key] = {
     "holding_reply": _Key(str, DEFAULT_HOLDING_REPLY, maximum=10_000, multiline=True),
     "delivery": _Key(str, "smtp", check=_delivery),
     "append_account": _Key(str, ""),
+    "command": _Key(list, [], check=_string_list),
     "smtp": _Key(dict, None),
     "per_account": _Key(bool, False),
     "lookback_days": _Key(int, 14, check=_non_negative, maximum=DAYS),
@@ -803,7 +807,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         problems.add(
             "digest", "delivery",
             "is 'smtp' but there is no [digest.smtp] section; fix: add one with host = ..., "
-            "or set delivery = \"imap\" and append_account = \"NAME\"",
+            "or set delivery = \"imap\" (with append_account), \"command\" or \"none\"",
             "smtp",
         )
 
@@ -838,6 +842,9 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
                 f"must name an account with oauth2_client_id ({', '.join(signed_in) or 'none configured'})",
                 smtp.oauth2_account,
             )
+    if dig["delivery"] == "command" and not (dig["command"] and dig["command"][0]):
+        problems.add("digest", "command", 'must name the program that sends the digest, e.g. ["msmtp", "-t"]',
+                     dig["command"])
     if dig["delivery"] == "imap":
         imap_names = [a.name for a in accounts if isinstance(a, ImapAccount)]
         if dig["append_account"] not in imap_names:
@@ -878,6 +885,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             holding_reply=dig["holding_reply"],
             delivery=dig["delivery"],
             append_account=dig["append_account"],
+            command=tuple(dig["command"]),
             smtp=smtp,
             per_account=dig["per_account"],
             lookback_days=dig["lookback_days"],

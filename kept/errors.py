@@ -10,6 +10,7 @@
      |         +-- StorageWriteError   writing it failed (disk full); the old version is intact, retried
      |         +-- DatabaseBusyError   another kept command is writing to it (exit code 7)
      +-- SourceError               a mail source failed (server down, connection cut); retried
+     |    +-- DeliveryError        the digest could not be delivered (also a UserError, exit code 8)
      +-- ParseError                a message could not be read at all (never escapes a scan)
 
 `UserError` is the only kind the CLI turns into a short message and an exit
@@ -33,6 +34,8 @@ EXIT_SCAN_FAILED = 5
 EXIT_MODEL = 6
 #: Exit code of a `DatabaseBusyError`: another kept command is writing to the database.
 EXIT_DATABASE_BUSY = 7
+#: Exit code of a `DeliveryError`: the digest could not be delivered (or, in `kept check`, its route fails).
+EXIT_DELIVERY = 8
 #: Exit code after Ctrl-C.
 EXIT_INTERRUPTED = 130
 
@@ -47,6 +50,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_SCAN_FAILED, "an account could not be read (the others were)"),
     (EXIT_MODEL, "a language model is missing or damaged (kept check)"),
     (EXIT_DATABASE_BUSY, "another kept command is writing to the database (it says which); try again"),
+    (EXIT_DELIVERY, "the digest could not be delivered (server unreachable, certificate, refused)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 
@@ -120,6 +124,18 @@ class DatabaseBusyError(StorageError):
 
 class SourceError(KeptError):
     """A mail source failed in a way that retrying later may fix."""
+
+
+class DeliveryError(UserError, SourceError):
+    """The digest could not be delivered: the server cannot be reached, its
+    certificate is not trusted, it refused the message, or the delivery command failed.
+
+    A `UserError` because the CLI shows it as one message with a fix (often
+    the fix is in ``[digest]``); a `SourceError` because the service retries
+    it, as trying again later may work.
+    """
+
+    exit_code = EXIT_DELIVERY
 
 
 class ParseError(KeptError):

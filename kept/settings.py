@@ -235,6 +235,10 @@ class SmtpSettings:
     oauth2_account: str = ""
 
 
+#: The ways ``[digest] delivery`` can send the digest.
+DELIVERIES = ("smtp", "imap", "command", "none")
+
+
 @dataclass(frozen=True, slots=True)
 class DigestSettings:
     """``[digest]``: the daily e-mail.
@@ -249,9 +253,13 @@ class DigestSettings:
         days later.
     :ivar holding_reply: the holding reply's body ({first_name}, {date},
         {my_name} are filled in).
-    :ivar delivery: ``"smtp"`` or ``"imap"`` (IMAP APPEND into the inbox of
-        the account named by `append_account`).
+    :ivar delivery: one of `DELIVERIES`: ``"smtp"``, ``"imap"`` (IMAP APPEND
+        into the inbox of the account named by `append_account`),
+        ``"command"`` (piped to `command`, e.g. msmtp) or ``"none"`` (no digest
+        is sent; the commands still work).
     :ivar append_account: the IMAP account to append the digest to.
+    :ivar command: for ``delivery = "command"``: the program and its
+        arguments; it reads the whole message on stdin (``sendmail -t``).
     :ivar smtp: the SMTP server, for ``delivery = "smtp"``.
     :ivar per_account: one digest per account instead of one for all accounts.
     :ivar lookback_days: the first scan of an account stores all of its mail,
@@ -272,6 +280,7 @@ class DigestSettings:
     holding_reply: str = DEFAULT_HOLDING_REPLY
     delivery: str = "smtp"
     append_account: str = ""
+    command: tuple[str, ...] = ()
     smtp: SmtpSettings | None = None
     per_account: bool = False
     lookback_days: int = 14

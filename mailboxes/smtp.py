@@ -7,10 +7,14 @@ server certificate is verified unless the configuration explicitly turns
 that off; ``ca_file`` adds a CA for self-signed servers.
 
 Errors: `kept.errors.AuthenticationError` when the server refuses the
-login, `kept.errors.SourceError` for anything retrying later may fix
-(network, TLS handshake, server refusing the message), `kept.errors.UserError`
-for configuration that cannot work (unreadable ca_file, no password source).
-The password never reaches a log.
+login, `kept.errors.DeliveryError` (a `SourceError` the daemon retries, and a
+`UserError` the CLI shows as one message with its fix) for the network, the
+TLS handshake, a certificate or the server refusing the message,
+`kept.errors.UserError` for configuration that cannot work (unreadable
+ca_file, no password source). The password never reaches a log.
+
+`check_route` is ``kept check``'s look at the route: everything a delivery
+does except handing over a message.
 """
 
 from __future__ import annotations
@@ -25,17 +29,26 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
-from kept.errors import AuthenticationError, SourceError, UserError
+from kept.errors import AuthenticationError, ConfigError, DeliveryError, UserError
 from kept.mailboxes.append import ImapAppendSender
+from kept.mailboxes.command import CommandSender
 from kept.mailboxes.factory import secret_for
 from kept.mailboxes.tls import client_context
 from kept.oauth2 import SMTP_SCOPES, cached_access_token
 from kept.secrets import password_for, run_secret_command
 from kept.settings import Account, ExchangeAccount, ImapAccount, Settings, SmtpSettings
 
-__all__ = ["Sender", "SmtpSender", "sender_for", "smtp_password"]
+__all__ = ["Sender", "SmtpSender", "check_route", "route_problem", "sender_for", "smtp_password"]
 
 logger = logging.getLogger(__name__)
+
+#: The fix for a server kept cannot reach or speak TLS with.
+CONNECTION_HINT = (
+    'check host, port and security in [digest.smtp] (port 465 goes with security = "tls", 587 with '
+    '"starttls") and that this machine can reach the server'
+)
+#: The fix for a recipient the server refused.
+RECIPIENT_HINT = "check [digest] to (default: the first of [kept] addresses)"
 
 
 @runtime_checkable
@@ -43,7 +56,10 @@ class Sender(Protocol):
     """Something that delivers the digest e-mail."""
 
     def send(self, message: EmailMessage) -> None:
-        """Deliver `message`; raise AuthenticationError, SourceError or UserError."""
+        """Deliver `message`; raise AuthenticationError, DeliveryError or UserError."""
+
+    def check(self) -> str:
+        """Try the route without delivering anything; say what worked, or raise as `send` does."""
 
 
 def smtp_password(settings: SmtpSettings) -> str:
@@ -105,13 +121,40 @@ class SmtpSender:
         config = self._settings
         return f"SmtpSender({config.host}:{config.port}, {config.security})"
 
+    @property
+    def where(self) -> str:
+        """The server as ``host:port``, for messages."""
+        return f"{self._settings.host}:{self._settings.port}"
+
     def send(self, message: EmailMessage) -> None:
         """Connect, secure the connection, log in if configured, send, disconnect."""
+        where = self.where
+        with self._session("cannot send the digest") as client:
+            refused = client.send_message(message)
+            if refused:
+                raise DeliveryError(
+                    f"digest: the SMTP server {where} refused the recipients {', '.join(sorted(refused))}",
+                    hint=RECIPIENT_HINT,
+                )
+        logger.info("digest: sent %s through %s", message.get("Message-ID", "(no Message-ID)"), where)
+
+    def check(self) -> str:
+        """Do all that `send` does before sending (connect, TLS or STARTTLS, EHLO,
+        log in), then QUIT without sending anything; say what worked."""
+        config = self._settings
+        with self._session("cannot reach the SMTP server"):
+            pass
+        login = f"logged in as {config.username}" if config.username else "no login configured"
+        return f"SMTP {self.where} ({config.security}): ok, {login}; nothing sent"
+
+    @contextmanager
+    def _session(self, action: str) -> Iterator[smtplib.SMTP]:
+        """A client connected over TLS and logged in (if configured); QUIT when the block ends."""
         config = self._settings
         context = self._ssl_context()
-        where = f"{config.host}:{config.port}"
+        where = self.where
         logger.debug("digest: connecting to SMTP %s (%s)", where, config.security)
-        with self._errors(f"cannot send the digest through {where}"):
+        with self._errors(f"{action} through {where}"):
             if config.security == "tls":
                 client: smtplib.SMTP = smtplib.SMTP_SSL(
                     config.host, config.port, timeout=config.timeout, context=context
@@ -122,24 +165,19 @@ class SmtpSender:
                 if config.security != "tls":
                     client.ehlo()
                     if not client.has_extn("starttls"):
-                        raise SourceError(
+                        raise DeliveryError(
                             f"digest: the SMTP server {where} does not offer STARTTLS; "
-                            "kept does not send in cleartext (use security = \"tls\" and port 465 "
-                            "if the server speaks implicit TLS)"
+                            "kept does not send in cleartext",
+                            hint='use security = "tls" and port 465 in [digest.smtp] if the server speaks '
+                                 "implicit TLS; otherwise this server cannot carry the digest safely",
                         )
                     client.starttls(context=context)
                     client.ehlo()
                 if config.username:
                     self._login(client, where)
-                refused = client.send_message(message)
-                if refused:
-                    raise SourceError(
-                        f"digest: the SMTP server {where} refused the recipients "
-                        f"{', '.join(sorted(refused))}"
-                    )
+                yield client
             finally:
                 _quit_quietly(client)
-        logger.info("digest: sent %s through %s", message.get("Message-ID", "(no Message-ID)"), where)
 
     def _login(self, client: smtplib.SMTP, where: str) -> None:
         config = self._settings
@@ -175,7 +213,8 @@ class SmtpSender:
             ) from error
         except smtplib.SMTPException as error:
             # The password itself is never part of what smtplib raises.
-            raise SourceError(f"digest: login to the SMTP server {where} failed: {error}") from error
+            raise DeliveryError(f"digest: login to the SMTP server {where} failed: {error}",
+                                hint=CONNECTION_HINT) from error
 
     def _ssl_context(self) -> ssl.SSLContext:
         config = self._settings
@@ -183,23 +222,37 @@ class SmtpSender:
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        """Turn network, TLS and protocol failures into SourceError."""
+        """Turn network, TLS and protocol failures into one DeliveryError with a fix."""
         try:
             yield
         except ssl.SSLCertVerificationError as error:
-            raise SourceError(
-                f"digest: {action}: the server certificate is not trusted "
-                f"({error.verify_message}); set ca_file in [digest.smtp] to its certificate"
+            raise DeliveryError(
+                f"digest: {action}: the server certificate is not trusted ({error.verify_message})",
+                hint="set ca_file in [digest.smtp] to the server's certificate (or its CA's), "
+                     "or check host: it must be the name on the certificate",
             ) from error
+        except ssl.SSLError as error:
+            raise DeliveryError(f"digest: {action}: TLS failed ({error.reason or error})",
+                                hint=CONNECTION_HINT) from error
         except smtplib.SMTPRecipientsRefused as error:
-            raise SourceError(
-                f"digest: {action}: recipients refused: {', '.join(sorted(error.recipients))}"
+            raise DeliveryError(
+                f"digest: {action}: recipients refused: {', '.join(sorted(error.recipients))}",
+                hint=RECIPIENT_HINT,
             ) from error
         except smtplib.SMTPResponseException as error:
             detail = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
-            raise SourceError(f"digest: {action}: server answered {error.smtp_code} {detail}") from error
+            raise DeliveryError(
+                f"digest: {action}: server answered {error.smtp_code} {_one_line(detail)}",
+                hint="the server refused the digest: check [digest] to and the sender your account may use",
+            ) from error
         except (smtplib.SMTPException, OSError) as error:
-            raise SourceError(f"digest: {action}: {error or error.__class__.__name__}") from error
+            raise DeliveryError(f"digest: {action}: {error or error.__class__.__name__}",
+                                hint=CONNECTION_HINT) from error
+
+
+def _one_line(text: str) -> str:
+    """A server's answer on one line, without control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _login_plain_utf8(client: smtplib.SMTP, username: str, password: str) -> None:
@@ -233,32 +286,61 @@ def _quit_quietly(client: smtplib.SMTP) -> None:
             pass
 
 
+def route_problem(settings: Settings) -> str | None:
+    """Why ``[digest]`` names no way to send the digest, or None when it does.
+
+    A config without ``[digest]`` (or with only what the digest lists) is
+    valid, so the commands work; but the service would then fail to send
+    every day. ``delivery = "none"`` says that is meant.
+    """
+    if settings.digest.delivery == "smtp" and settings.digest.smtp is None:
+        return (
+            "[digest] does not say how the digest is sent (delivery is 'smtp' but there is no [digest.smtp] "
+            'section); fix: add [digest.smtp] with host = "...", or set [digest] delivery = "imap" (with '
+            'append_account), "command" (e.g. command = ["msmtp", "-t"]) or "none" (no digest, only the commands)'
+        )
+    return None
+
+
+def check_route(settings: Settings) -> str:
+    """``kept check``'s look at the digest route, sending nothing; a line saying what worked.
+
+    :raises ConfigError: when no route is configured.
+    :raises AuthenticationError: when the server refuses the login.
+    :raises UserError: (DeliveryError and others) when the route fails.
+    """
+    if settings.digest.delivery == "none":
+        return 'not sent (delivery = "none")'
+    return sender_for(settings).check()
+
+
 def sender_for(settings: Settings) -> Sender:
     """The `Sender` that ``[digest] delivery`` asks for.
 
     ``"smtp"``: `SmtpSender` for ``[digest.smtp]``. ``"imap"``:
     `kept.mailboxes.append.ImapAppendSender` for the IMAP account named by
-    ``append_account``. Raises UserError when that configuration is missing.
+    ``append_account``. ``"command"``: `kept.mailboxes.command.CommandSender`.
+    Raises ConfigError when that configuration is missing, and for ``"none"``.
     """
     digest = settings.digest
+    problem = route_problem(settings)
+    if problem is not None:
+        raise ConfigError(str(settings.path), [problem])
     if digest.delivery == "imap":
         for account in settings.accounts:
             if isinstance(account, ImapAccount) and account.name == digest.append_account:
                 return ImapAppendSender(account, secret_for(account))
-        raise UserError(
-            f"digest: append_account {digest.append_account!r} is not one of your IMAP accounts",
-            hint='set [digest] append_account = "NAME" to an [accounts.NAME] section with type = "imap"',
-        )
-    if digest.delivery == "smtp":
-        if digest.smtp is None:
-            raise UserError(
-                "digest: delivery is 'smtp' but there is no [digest.smtp] section",
-                hint='add [digest.smtp] with host = "...", or set delivery = "imap"',
-            )
+        raise ConfigError(str(settings.path), [
+            f"[digest] append_account {digest.append_account!r} is not one of your IMAP accounts; fix: set it to "
+            'the NAME of an [accounts.NAME] section with type = "imap"'
+        ])
+    if digest.delivery == "command":
+        return CommandSender(digest.command)
+    if digest.delivery == "smtp" and digest.smtp is not None:
         if digest.smtp.auth == "oauth2":
             return SmtpSender(digest.smtp, functools.partial(smtp_access_token, digest.smtp, settings.accounts))
         return SmtpSender(digest.smtp)
-    raise UserError(
-        f"digest: unknown delivery {digest.delivery!r}",
-        hint='set [digest] delivery = "smtp" or "imap"',
-    )
+    raise ConfigError(str(settings.path), [
+        f'[digest] delivery = {digest.delivery!r}: kept sends no digest; fix: set delivery = "smtp", "imap" '
+        'or "command" to send one'
+    ])

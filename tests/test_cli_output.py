@@ -167,6 +167,9 @@ def test_one_table_of_exit_codes_in_help_and_docstring() -> None:
     assert table in (kept.commands.__doc__ or "")
     codes = [code for code, _ in EXIT_CODES]
     assert codes == sorted(set(codes))
+    # The user's table (docs/commands.md) names every code, and no other.
+    commands_page = (Path(__file__).resolve().parent.parent / "docs" / "commands.md").read_text(encoding="utf-8")
+    assert [int(code) for code in re.findall(r"^\| (\d+) \|", commands_page, re.MULTILINE)] == codes
 
 
 def check_config(tmp_path: Path, server: DovecotServer, user: MailUser, port: int, password_env: str) -> Path:
@@ -174,6 +177,7 @@ def check_config(tmp_path: Path, server: DovecotServer, user: MailUser, port: in
     config = tmp_path / "config.toml"
     config.write_text(
         f'[kept]\naddresses = ["{user.name}@home.example"]\ntimezone = "UTC"\ndatabase = "{tmp_path / "kept.json"}"\n\n'
+        '[digest]\ndelivery = "none"\n\n'
         f'[accounts.test]\ntype = "imap"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "tls"\n'
         f'username = "{user.name}"\npassword_env = "{password_env}"\nca_file = "{server.ca_file}"\ntimeout = 10\n',
         encoding="utf-8",

@@ -40,10 +40,13 @@ a test keeps this table equal to it)::
   5    an account could not be read (the others were)
   6    a language model is missing or damaged (kept check)
   7    another kept command is writing to the database (it says which); try again
+  8    the digest could not be delivered (server unreachable, certificate, refused)
   130  interrupted (Ctrl-C)
 
 `kept check` exits with the code of the first step that failed, in the
-order it checks them: configuration, accounts, database, models.
+order it checks them: configuration, accounts, digest route, database,
+models. `kept run --once` exits 5 when an account could not be read, else
+with the code of the digest's failure (8, 3 or 2) when it could not be sent.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ from pathlib import Path
 from kept.commands.common import open_store
 from kept.config import default_config_path, load_settings
 from kept.errors import (
-    EXIT_DATABASE, EXIT_LOGIN_REFUSED, EXIT_MODEL, EXIT_SCAN_FAILED, AuthenticationError, KeptError, UserError,
+    EXIT_CONFIG, EXIT_DATABASE, EXIT_DELIVERY, EXIT_LOGIN_REFUSED, EXIT_MODEL, EXIT_SCAN_FAILED, AuthenticationError,
+    ConfigError, KeptError, UserError,
 )
+from kept.settings import Settings
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -71,12 +73,27 @@ def cmd_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_digest_route(settings: Settings) -> list[int]:
+    """Try the way the digest goes out, sending nothing; print the outcome; return the exit code if it failed."""
+    from kept.mailboxes.smtp import check_route
+
+    try:
+        print(f"digest route: {check_route(settings)}")
+        return []
+    except ConfigError as exc:
+        print(f"digest route: FAILED: {'; '.join(exc.problems)}")
+        return [EXIT_CONFIG]
+    except KeptError as exc:
+        print(f"digest route: FAILED: {exc}")
+        return [EXIT_LOGIN_REFUSED if isinstance(exc, AuthenticationError) else EXIT_DELIVERY]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config, then try each account and the model; say which step failed.
 
     The exit code is that of the first step that failed (`kept.errors.EXIT_CODES`):
     the configuration 2, a refused login 3, an account that cannot be read 5,
-    the database 4, a language model 6.
+    the digest route 2 (none configured), 3 or 8, the database 4, a language model 6.
     """
     from kept.mailboxes.factory import source_for
 
@@ -97,6 +114,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         except KeptError as exc:
             failures.append(EXIT_LOGIN_REFUSED if isinstance(exc, AuthenticationError) else EXIT_SCAN_FAILED)
             print(f"{where}: FAILED: {exc}")
+    failures += _check_digest_route(settings)
     try:
         store = open_store(settings)
         store.close()
