@@ -365,6 +365,9 @@ def _carry_out(store: Store, entry: Mapping[str, Any], settings: Settings, now: 
         for command in commands:
             for number in command.numbers:
                 notes.append(_apply_one(store, command, number, index, record, settings, now))
+                # The kind only: the note itself quotes mail, which stays out of the log.
+                logger.info("digest reply %s: %s #%d (%s)", message_id, command.action, number,
+                            index[number][0] if number in index else "not in that digest")
         for line in unparsed:
             notes.append(f'Did not understand "{line}" in your reply; nothing was changed for it.')
         if entry.get("more"):

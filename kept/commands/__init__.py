@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -186,18 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbosity: int, interactive: bool = False) -> None:
-    level = logging.WARNING - 10 * min(verbosity, 2)
-    if interactive:
-        # A person at a terminal reads "kept: warning: ...", not a log line.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(PlainFormatter(names=verbosity > 0))
-        logging.basicConfig(level=level, handlers=[handler])
+    if not interactive:
+        from kept.logs import setup_service_logging
+
+        setup_service_logging(verbosity)  # INFO by default; journald's priorities under systemd
         return
-    if os.environ.get("JOURNAL_STREAM"):
-        fmt = "%(levelname)s %(name)s: %(message)s"  # journald adds its own time stamp
-    else:
-        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+    # A person at a terminal reads "kept: warning: ...", not a log line.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PlainFormatter(names=verbosity > 0))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbosity, 2), handlers=[handler])
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
