@@ -19,12 +19,14 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from keyring.backends import fail
 
 from dovecot import DovecotServer, MailUser
 from kept.cli import main
 from kept.errors import EXIT_CONFIG, EXIT_DELIVERY, EXIT_LOGIN_REFUSED
 from kept.storage.tinydb_store import TinyDBStore
 from test_delivery import PASSWORD, USERNAME, certificate, smtp_server  # noqa: F401  (fixtures)
+from test_headless_setup import DictKeyring, backend  # noqa: F401  (a fixture)
 
 from tests.helpers import ME, raw_mail, utc
 
@@ -148,6 +150,27 @@ def test_a_failing_smtp_route_is_one_message_with_a_fix_and_its_exit_code(
     # The service's one pass fails too: cron mails its log.
     assert kept(config, "run", "--once") == code
     assert received.messages == []
+
+
+def test_check_reads_the_smtp_password_from_the_keyring_or_says_there_is_none(
+    smtp_server, certificate, tmp_path, capsys, backend,  # noqa: F811
+) -> None:
+    controller, received = smtp_server
+    digest = smtp_digest(controller.port, certificate[0]).replace(
+        'password_env = "KEPT_TEST_SMTP_PASSWORD"', "password_keyring = true")
+    config = write_config(tmp_path, digest)
+    backend(fail.Keyring())  # a machine without a desktop session
+    assert kept(config, "check", "--skip-model") == EXIT_DELIVERY
+    out = capsys.readouterr().out
+    assert "digest route: FAILED: digest.smtp: cannot read the system keyring" in out
+    assert "fix: unlock the keyring (log in to a desktop session), or use password_command instead" in out
+    assert received.logins == []
+
+    working = DictKeyring()
+    working.set_password("kept", "digest.smtp", PASSWORD)
+    backend(working)
+    assert kept(config, "check", "--skip-model") == 0
+    assert received.logins == [USERNAME] and received.messages == []
 
 
 def test_run_once_exits_zero_when_the_digest_went_out(smtp_server, certificate, tmp_path) -> None:  # noqa: F811
