@@ -106,13 +106,27 @@ _CONTACT_YOU = re.compile(
     r"drop\s+you\s+an?\s+(?:line|note|e-?mail)\b|be\s+in\s+touch\b",
     re.IGNORECASE,
 )
+# "I will email you a form", "... some photos": the mail carries a thing, so
+# writing to them is not enough (labelled wrong "kept" on the dev digests).
+_CONTACT_WITH_OBJECT = re.compile(
+    r"(?:e-?mail|write(?:\s+to)?|contact|reach)\s+you\s+(?:a|an|the|some|my|our|this|that|these|those|copies|\d)\b",
+    re.IGNORECASE,
+)
+#: A later message to more people than this is a mailing: it keeps no
+#: promise made to a few of them ("We will get you documents" is not kept by
+#: the updated assignment list sent to the whole group).
+MASS_RECIPIENTS = 10
+#: A call or meeting outside the thread counts only this many days past its
+#: due day: "Thanks for the call" a week after "Let's talk tomorrow" was
+#: another call.
+CALL_GRACE_DAYS = 2
 # Saying it is not done yet: such a message defers the promise, it does not keep it.
 _DEFERRAL = re.compile(
     r"\b(?:still\s+(?:working|waiting|looking|trying|checking)|working\s+on\s+it|"
     r"(?:haven't|have\s+not|hasn't|has\s+not)\s+(?:heard|had\s+(?:a\s+)?(?:chance|time)|gotten|got|received|been\s+able)|"
     r"(?:will|'ll|shall)\s+(?:get|be)\s+back\s+(?:to|with|in\s+touch)|until\s+i\s+get\s+back|"
     r"(?:will|'ll)\s+(?:let\s+you\s+know|be\s+in\s+touch|follow\s+up)|sorry\s+(?:about|for)\s+the\s+delay|"
-    r"(?:didn't|did\s+not)\s+get\s+to|ran\s+out\s+of\s+time|(?:wasn't|was\s+not|haven't\s+been|have\s+not\s+been)\s+able)\b",
+    r"(?:didn't|did\s+not)\s+get\s+to|(?:could|can|did|have|has)(?:n't|\s+not)\s+(?:yet\s+)?(?:find|found|locate|reach|get\s+(?:hold|through))|ran\s+out\s+of\s+time|(?:wasn't|was\s+not|haven't\s+been|have\s+not\s+been)\s+able)\b",
     re.IGNORECASE,
 )
 # Figures: money, percentages, quantities with units.
@@ -360,6 +374,8 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         in_thread = direct = False
     if not (in_thread or direct or to_named):
         return None
+    if len(recipients) > MASS_RECIPIENTS and len(parties) <= MASS_RECIPIENTS:
+        return None
 
     body = later.body_text[:_MAX_BODY]
     where = f"in {later.message_id}"
@@ -373,7 +389,8 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     acknowledges = is_acknowledgement(body) and not (_REPORT.search(body) or _inline_answer(body))
     # "I will email you tomorrow to see when we can meet": writing to them is
     # the promised thing, whatever the subject (and a question is fine).
-    if _CONTACT_YOU.match(promise.action) and (in_thread or direct) and not (
+    contact_only = bool(_CONTACT_YOU.match(promise.action)) and not _CONTACT_WITH_OBJECT.match(promise.action)
+    if contact_only and (in_thread or direct) and len(recipients) <= MAX_COUNTERPARTIES_OUTSIDE_THREAD and not (
         acknowledges or _DEFERRAL.search(body)
     ):
         return f"wrote to them {where}"
@@ -388,7 +405,9 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         # "Let's talk tomorrow", "I'll call you": wording that the call took
         # place, to the person, in the window, needs no topic; "I will meet
         # with Kim" is not kept by "Nice to see you" to someone else.
-        related = in_thread or direct
+        due = promise.due or _utc(promise.made_at).date()
+        prompt = _utc(later.date).date() <= due + timedelta(days=CALL_GRACE_DAYS)
+        related = in_thread or (direct and (prompt or _shares_topic(promise, later)))
     else:
         related = in_thread or _shares_topic(promise, later)
     if not related:

@@ -308,3 +308,36 @@ def test_a_promise_to_write_is_kept_by_writing(action: str) -> None:
     assert find_fulfilment(write, replace(later, body_text="Still working on it, will get back to you."), me) is None
     assert find_fulfilment(write, replace(later, to=(OTHER,)), me) is None
     assert find_fulfilment(write, replace(later, date=MADE_AT + timedelta(days=60)), me) is None
+
+
+# Wrong "kept" statuses of the labelled Enron digests (dev rounds and the
+# consumed 2026-12-04 held-out round), each as a rule.
+
+
+def test_email_you_a_thing_is_not_kept_by_any_mail_to_them() -> None:
+    """"I will email you a form" needs the form, not any later mail to the person."""
+    later = message(subject="Leander closing", body_text="Sally, the closing is set for Friday at 10.", thread_key="t-other")
+    assert find_fulfilment(promise("deliver", "email you a form to record serial numbers"), later) is None
+    assert find_fulfilment(promise("other", "email you tomorrow to see when we can meet"), later) is not None
+
+
+def test_a_mailing_keeps_no_promise_made_to_one_person() -> None:
+    crowd = tuple(Address(f"P{i}", f"p{i}@enron.com") for i in range(12))
+    later = message(to=(SALLY, *crowd), has_attachment=True, attachment_names=("assignments.xls",),
+                    body_text="Attached is the updated assignment list.")
+    assert find_fulfilment(promise("deliver", "get you documents"), later) is None
+    assert find_fulfilment(promise("deliver", "get you documents"), replace(later, to=(SALLY,))) is not None
+
+
+def test_thanks_for_the_call_a_week_later_is_another_call() -> None:
+    p = replace(promise("call-or-meet", "talk tomorrow"), sentence="Let's talk tomorrow.", thread_key="t-a")
+    week_later = message(thread_key="t-b", subject="EIM resources", date=MADE_AT + timedelta(days=7),
+                         body_text="Sally, thanks for the call. The resources are lined up.")
+    assert find_fulfilment(p, week_later) is None
+    assert find_fulfilment(p, replace(week_later, date=MADE_AT + timedelta(days=1, hours=3))) is not None
+
+
+def test_saying_it_could_not_be_found_keeps_nothing() -> None:
+    p = replace(promise("other", "try and find my title policy this evening"), sentence="I will try and find my title policy this evening.")
+    later = message(body_text="Bob, I found the warranty deed but I could not find the title policy. I will call the title company.")
+    assert find_fulfilment(p, later) is None
