@@ -110,6 +110,8 @@ class PromiseItem:
         configured horizon.
     :ivar days_left: days from today until `due` (negative: overdue), or None.
     :ivar parties: the addresses it was made to (`Promise.counterparties`).
+    :ivar confidence: how sure the extractor was (`Promise.confidence`);
+        below `kept.digest.rank.LISTING_CONFIDENCE` it is never numbered.
     """
 
     number: int
@@ -124,6 +126,7 @@ class PromiseItem:
     due_is_default: bool
     days_left: int | None
     parties: tuple[str, ...] = ()
+    confidence: float = 1.0
 
     @property
     def overdue(self) -> bool:
@@ -615,6 +618,7 @@ def _promise_sections(
             due_is_default=promise.due_is_default,
             days_left=(promise.due - today).days if promise.due is not None else None,
             parties=promise.counterparties,
+            confidence=promise.confidence,
         )
 
     # Numbers are handed out in display order: section 1 first, then 2.

@@ -301,3 +301,19 @@ def test_a_lotus_style_name_is_shown_first_name_first() -> None:
     store.put_thread(Thread("old", "home", "old", (sent("<o2@x>", "peggy.hedstrom@example.org", utc(2, 11)),)))
     [item] = build_digest(store, NOW, make_settings()).waiting_on_me
     assert item.contact_name == "Peggy Hedstrom"
+
+
+def test_a_promise_the_extractor_was_unsure_of_is_counted_not_numbered() -> None:
+    from dataclasses import replace
+
+    from kept.digest.rank import LISTING_CONFIDENCE
+
+    store = MemoryStore()
+    store.put_promise(promise("sure", made=utc(10), due=date(2026, 11, 18)))
+    unsure = promise("unsure", made=utc(11), due=date(2026, 11, 18), sentence="Sounds good, I will abide.")
+    store.put_promise(replace(unsure, confidence=LISTING_CONFIDENCE - 0.05))
+    digest = build_digest(store, NOW, make_settings())
+    assert [item.promise_id for item in digest.due] == ["sure"]
+    assert digest.more_in("due") == 1
+    assert "and 1 more — kept promises" in render_text(digest)
+    assert "abide" not in render_text(digest) and "abide" not in render_html(digest)
