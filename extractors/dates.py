@@ -404,7 +404,9 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
             _PREP + r"(?:today|tonight|this\s+(?:morning|afternoon|evening)|later\s+(?:today|tonight|in\s+the\s+day)|"
             r"(?:the\s+)?end\s+of\s+(?:the\s+|to)?day|eod|cob|(?:the\s+)?close\s+of\s+business|"
             r"mid\s*-?\s*(?:morning|afternoon|day)|later\s+this\s+(?:morning|afternoon|evening)|"
-            r"during\s+the\s+day|(?:before\s+)?(?:I|we)\s+leave\s+(?:for\s+the\s+day|today|tonight|the\s+office\s+today))"
+            r"during\s+the\s+day|(?:before\s+)?(?:I|we)\s+leave\s+(?:for\s+the\s+day|today|tonight|the\s+office\s+today)|"
+            # "I'll call you before I leave." (labelled held-out digest): the end of that day.
+            r"before\s+(?:I|we)\s+(?:leave|go\s+home|head\s+(?:home|out)|take\s+off)(?=\s*(?:[.!;,)]|$)))"
         ),
         _fixed(0),
         _RELATIVE,

@@ -28,6 +28,8 @@ SATURDAY = datetime(2001, 3, 17, 9, 0)
         ("I'll do it today.", date(2001, 3, 14), "today"),
         ("I'll call you tonight.", date(2001, 3, 14), "tonight"),
         ("I'll call you this afternoon.", date(2001, 3, 14), "this afternoon"),
+        ("I'll call you before I leave.", date(2001, 3, 14), "before I leave"),
+        ("I will call you before I go home, promise.", date(2001, 3, 14), "before I go home"),
         ("I'll send it by 5 pm.", date(2001, 3, 14), "by 5 pm"),
         ("Let's meet next week.", date(2001, 3, 19), "next week"),
         ("I'll call early next week.", date(2001, 3, 19), "early next week"),
