@@ -9,9 +9,10 @@ thread is looked up (at 200,000 messages that is about 70,000 threads, and
 would be most of the cost of opening), so a scan that finds nothing new
 never pays for it.
 
-People: `address_pattern` matches an address as a whole address in any
-case, and `text_of` is the text of a document it is searched in, for
-``kept forget``.
+People, for ``kept forget``: `Person` finds a person's address (as a whole
+address, in any case) and the names their mail gives them in a text, and
+`names_for` collects those names from stored documents; `text_of` is the
+text of a document they are searched in.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from kept.storage.files import damaged
 from kept.storage.lines import Stored, as_document
 from kept.storage.memory import ThreadIndex
 
-__all__ = ["LazyThreadIndex", "address_pattern", "text_of", "thread_entry"]
+__all__ = ["MIN_NAME_WORDS", "LazyThreadIndex", "Person", "address_pattern", "names_for", "text_of", "thread_entry"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,74 @@ def address_pattern(address: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w.+-]){re.escape(address.strip().lower())}(?![\w-]|\.\w)", re.IGNORECASE)
 
 
-def text_of(document: Mapping[str, Any]) -> str:
-    """A document as the text `address_pattern` is searched in (JSON, non-ASCII as it is)."""
+def text_of(document: Any) -> str:
+    """A document (or any JSON value) as the text `address_pattern` is searched in (JSON, non-ASCII as it is)."""
     return json.dumps(document, ensure_ascii=False)
+
+
+#: A name is searched for only with at least this many words: a one-word
+#: display name ("Ann", "Support") would find far more than the person.
+MIN_NAME_WORDS = 2
+
+
+class Person:
+    """Someone ``kept forget`` erases: an address, and the names their mail gives them.
+
+    `mentions` is true of a text holding the address as a whole address in
+    any case (``ann@x.org`` is not in ``joann@x.org``), or one of the names
+    as whole words in any case, any run of white space between them. Names
+    of fewer than `MIN_NAME_WORDS` words, and names holding an ``@``, are
+    not searched for.
+    """
+
+    def __init__(self, address: str, names: Iterable[str] = ()) -> None:
+        self.address = address.strip().lower()
+        searched = {" ".join(name.split()) for name in names if _searchable(name)}
+        #: The names searched for, sorted.
+        self.names = tuple(sorted(searched, key=lambda name: (name.lower(), name)))
+        patterns = [address_pattern(self.address).pattern]
+        patterns += [r"(?<!\w)" + r"\s+".join(map(re.escape, name.split())) + r"(?!\w)" for name in self.names]
+        self._pattern = re.compile("|".join(patterns), re.IGNORECASE)
+
+    def __repr__(self) -> str:
+        return f"Person({self.address!r}, {len(self.names)} names)"
+
+    def mentions(self, text: str) -> bool:
+        """True if `text` holds the address or one of the names."""
+        return self._pattern.search(text) is not None
+
+    def mentioned_in(self, document: Any) -> bool:
+        """True if a document (or any JSON value) holds the address or one of the names."""
+        return self.mentions(text_of(document))
+
+
+def _searchable(name: str) -> bool:
+    return "@" not in name and len(re.findall(r"\w+", name)) >= MIN_NAME_WORDS
+
+
+def names_for(address: str, document: Any) -> Iterator[str]:
+    """The display names `document` gives the address, wherever it pairs them.
+
+    Three pairings are stored: ``{"name": ..., "email": ...}`` (a message's
+    From, To and Cc), ``from_name`` with ``from_email`` (a lead) and the
+    parallel lists ``names`` and ``people`` (an introduction).
+    """
+    address = address.strip().lower()
+    if isinstance(document, list):
+        for item in document:
+            yield from names_for(address, item)
+        return
+    if not isinstance(document, dict):
+        return
+    for name_key, email_key in (("name", "email"), ("from_name", "from_email")):
+        name, email = document.get(name_key), document.get(email_key)
+        if isinstance(name, str) and isinstance(email, str) and name and email.lower() == address:
+            yield name
+    people, names = document.get("people"), document.get("names")
+    if isinstance(people, list) and isinstance(names, list):
+        for email, name in zip(people, names, strict=False):
+            if isinstance(name, str) and isinstance(email, str) and email.lower() == address:
+                yield name
+    for value in document.values():
+        if isinstance(value, (dict, list)):
+            yield from names_for(address, value)

@@ -47,7 +47,7 @@ from kept.errors import StorageError
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 from kept.storage.base import PROMISE_REVISION, new_promise_revision
 from kept.storage.files import Signature, damaged, marker_path, messages_path, write_atomically
-from kept.storage.index import address_pattern, text_of
+from kept.storage.index import Person, names_for
 from kept.storage.lines import Stored, as_document, member_document, member_line, pair_key
 from kept.storage.main_file import HOT_MESSAGES, TABLES, Database, KeyedTable, MainFile, read_meta
 from kept.storage.memory import dated_order, json_copy, promise_order
@@ -443,34 +443,56 @@ class TinyDBStore:
                     exported[name] = json_copy([as_document(d) for d in table.raw_documents()])
             return exported
 
-    def forget(self, address: str) -> dict[str, int]:
-        """Erase everything stored about the person at `address` (``kept forget``).
+    def meta_keys(self) -> list[str]:
+        """The names of every meta value stored, in the order they were first stored."""
+        with self.transaction():
+            return [key for key, _ in self._tables["meta"].raw_items()]
 
-        Removed, in one transaction:
+    def person(self, address: str) -> Person:
+        """The person at `address`, with every name the stored records give them (for `forget`).
 
-        * every thread any of whose messages is from, to or cc `address`,
-          with all its message records and its promises;
-        * every other message record and promise that names the address
-          (sender, recipient, counterparty), and every record of any other
-          table (introductions, leads, ...) that names it anywhere;
-        * the address in meta lists (muted contacts).
+        Read from the From, To and Cc of every message, leads and introductions.
+        """
+        names: set[str] = set()
+        with self.transaction():
+            for _, document in self._all_messages():
+                names.update(names_for(address, document))
+            for name in ("introductions", "leads"):
+                for stored in self._tables[name].raw_documents():
+                    names.update(names_for(address, as_document(stored)))
+        return Person(address, names)
+
+    def forget(self, address: str | Person) -> dict[str, int]:
+        """Erase everything stored about a person (``kept forget``): their address, and the names their mail gives them.
+
+        Removed, in one transaction, where the address or one of the names
+        (see `Person`) appears:
+
+        * every thread that names them (any of its messages from, to or cc
+          them, its subject), with all its message records and its promises;
+        * every other message record, promise, introduction or lead that
+          names them anywhere (a promise to someone else naming them too);
+        * in meta: the entries of lists that name them (muted contacts,
+          notes for the next digest, scan problems, digest replies), the
+          entries of tables keyed by address or id that do (keep-in-touch
+          decisions), and any other value that does, whole (a planned
+          digest, an account's health).
 
         Both files are rewritten without them. Cursors are kept, so the
         next scan does not read that mail again. Mail still in the mailbox
-        comes back after a ``kept rebuild``.
+        comes back after a ``kept rebuild``. Copies ``kept rebuild`` set
+        aside are `kept.storage.transaction_lock.forget_in_set_aside_copies`'s.
 
-        :returns: how many records were removed, by table.
+        :returns: how many records were removed, by table (meta: entries and values).
         """
-        pattern = address_pattern(address)
         removed: Counter[str] = Counter()
         with self.transaction():
+            person = address if isinstance(address, Person) else self.person(address)
             threads = self._tables["threads"]
-            gone_threads = {
-                key for key, stored in threads.raw_items() if pattern.search(text_of(as_document(stored)))
-            }
+            gone_threads = {key for key, stored in threads.raw_items() if person.mentioned_in(as_document(stored))}
 
             def named(document: Mapping[str, Any]) -> bool:
-                return document.get("thread_key") in gone_threads or bool(pattern.search(text_of(document)))
+                return document.get("thread_key") in gone_threads or person.mentioned_in(document)
 
             # Messages: a match in either file removes the message from both.
             gone_messages = {key for key, document in self._all_messages() if named(document)}
@@ -497,10 +519,20 @@ class TinyDBStore:
                 meta.put(PROMISE_REVISION, {"value": new_promise_revision()})
             for key, stored in meta.raw_items():
                 value = as_document(stored).get("value")
-                if isinstance(value, list) and any(isinstance(v, str) and pattern.fullmatch(v) for v in value):
-                    kept_values = [v for v in value if not (isinstance(v, str) and pattern.fullmatch(v))]
-                    meta.put(key, {"value": kept_values})
-                    removed["meta"] += len(value) - len(kept_values)
+                if not person.mentioned_in(value):
+                    continue
+                if isinstance(value, list):
+                    left: Any = [item for item in value if not person.mentioned_in(item)]
+                elif isinstance(value, dict) and all(isinstance(item, (dict, list)) for item in value.values()):
+                    # A table of records by key (keep-in-touch decisions by address): their entries go.
+                    left = {k: v for k, v in value.items() if not (person.mentions(k) or person.mentioned_in(v))}
+                else:
+                    # One record or one value (a planned digest, an account's health): it goes whole.
+                    meta.delete(key)
+                    removed["meta"] += 1
+                    continue
+                meta.put(key, {"value": left})
+                removed["meta"] += len(value) - len(left)
         removed = +removed  # drop zero counts
         logger.info("Forgot a contact: %s", ", ".join(f"{n} {name}" for name, n in sorted(removed.items())))
         return dict(removed)

@@ -33,10 +33,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise UserError(f"{args.address!r} is not an e-mail address", "e.g. kept forget ann@example.com")
     if address in {a.lower() for a in settings.addresses}:
         raise UserError(f"{address} is one of your own addresses", "kept forget erases other people")
+    from kept.daemon.forget import forget_person
+
     with writer_lock(settings, "kept forget", feedback=True):
         store = open_store(settings)
         try:
-            removed = store.forget(address)
+            removed = forget_person(store, address)
         finally:
             store.close()
     if not removed:
