@@ -9,6 +9,7 @@
      |    +-- StorageError         the database is unreadable, locked or from a newer kept
      |         +-- StorageWriteError   writing it failed (disk full); the old version is intact, retried
      |         +-- DatabaseBusyError   another kept command is writing to it (exit code 7)
+     |    +-- NotConfirmedError    kept rebuild / kept forget got no yes (exit code 9)
      +-- SourceError               a mail source failed (server down, connection cut); retried
      |    +-- DeliveryError        the digest could not be delivered (also a UserError, exit code 8)
      +-- ParseError                a message could not be read at all (never escapes a scan)
@@ -36,6 +37,8 @@ EXIT_MODEL = 6
 EXIT_DATABASE_BUSY = 7
 #: Exit code of a `DeliveryError`: the digest could not be delivered (or, in `kept check`, its route fails).
 EXIT_DELIVERY = 8
+#: Exit code of a `NotConfirmedError`: a command that changes the database wholesale got no yes.
+EXIT_NOT_CONFIRMED = 9
 #: Exit code after Ctrl-C.
 EXIT_INTERRUPTED = 130
 
@@ -51,6 +54,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_MODEL, "a language model is missing or damaged (kept check)"),
     (EXIT_DATABASE_BUSY, "another kept command is writing to the database (it says which); try again"),
     (EXIT_DELIVERY, "the digest could not be delivered (server unreachable, certificate, refused)"),
+    (EXIT_NOT_CONFIRMED, "not confirmed: kept rebuild and kept forget ask first (--yes answers for you)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 
@@ -120,6 +124,16 @@ class DatabaseBusyError(StorageError):
     """
 
     exit_code = EXIT_DATABASE_BUSY
+
+
+class NotConfirmedError(UserError):
+    """``kept rebuild`` or ``kept forget`` was not confirmed: the answer was no, or nobody could be asked.
+
+    Its own exit code, so a script that forgot ``--yes`` can tell "nothing
+    was done" from a failure.
+    """
+
+    exit_code = EXIT_NOT_CONFIRMED
 
 
 class SourceError(KeptError):

@@ -168,7 +168,7 @@ def test_deleted_database_is_refused_not_rescanned_from_zero(
         error = capsys.readouterr().err
         assert "missing, but kept has used it before" in error and "kept rebuild" in error
         assert not database.exists()
-    assert main(["--config", str(config), "--now", NOW, "rebuild"]) == 0
+    assert main(["--config", str(config), "--now", NOW, "rebuild", "--yes"]) == 0
     assert comparable(database) == reference
 
 
@@ -193,7 +193,7 @@ def test_rebuild_sets_garbage_aside_and_rescans(
     config = write_config(tmp_path / "config.toml", mailbox, database)
     TinyDBStore(database).close()
     database.write_bytes(b"\x00" * 4096)
-    assert main(["--config", str(config), "--now", NOW, "rebuild"]) == 0
+    assert main(["--config", str(config), "--now", NOW, "rebuild", "--yes"]) == 0
     assert comparable(database) == reference
     assert [p.read_bytes() for p in database.parent.glob("kept.json.broken-*")] == [b"\x00" * 4096]
     assert main(["--config", str(config), "--now", NOW, "scan", "-q"]) == 0

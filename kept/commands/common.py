@@ -186,6 +186,35 @@ def snooze_day(words: Sequence[str], until: str | None, today: date, command: st
     return day
 
 
+def confirm(what: str, command: str, yes: bool) -> None:
+    """Ask "This will `what`. Continue? [y/N]" on a terminal; return only on a yes.
+
+    `yes` (``--yes``) answers for the user. Without it, a command whose
+    stdin is not a terminal (a script, cron, a pipe) is refused rather than
+    run unasked: what these commands throw away cannot be got back.
+
+    :raises NotConfirmedError: on any answer but y/yes (also end of input),
+        or when there is no terminal to ask.
+    """
+    from kept.errors import NotConfirmedError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise NotConfirmedError(
+            f"`{command}` asks before it goes ahead, and there is no terminal to ask (stdin is not one); "
+            "nothing was changed",
+            f"run `{command} --yes` to go ahead without asking",
+        )
+    sys.stderr.write(f"This will {what}. Continue? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if answer.strip().lower() not in ("y", "yes"):
+        if not answer.endswith("\n"):
+            sys.stderr.write("\n")  # end of input: the prompt's line is still open
+        raise NotConfirmedError(f"`{command}` was not confirmed; nothing was changed")
+
+
 def no_extra_words(words: Sequence[str], command: str) -> None:
     """UserError when words follow the id of a command that takes only an id."""
     if words:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from kept import __version__
-from kept.commands.common import open_store, print_json, writer_lock
+from kept.commands.common import confirm, open_store, print_json, writer_lock
 from kept.config import load_settings
 from kept.errors import UserError
 
@@ -33,6 +33,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise UserError(f"{args.address!r} is not an e-mail address", "e.g. kept forget ann@example.com")
     if address in {a.lower() for a in settings.addresses}:
         raise UserError(f"{address} is one of your own addresses", "kept forget erases other people")
+    confirm(f"erase everything kept stores about {address} (their messages, conversations, promises made to "
+            f"them, nudges); mail still in your mailbox comes back at the next `kept rebuild`",
+            f"kept forget {address}", args.yes)
     from kept.daemon.forget import forget_person
 
     with writer_lock(settings, "kept forget", feedback=True):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kept.clock import parse_now
-from kept.commands.common import make_scanner, open_store, print_json, writer_lock
+from kept.commands.common import confirm, make_scanner, open_store, print_json, writer_lock
 from kept.config import load_settings
 from kept.errors import EXIT_SCAN_FAILED, StorageError, UserError
 from kept.settings import Settings
@@ -110,6 +110,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from kept.storage.tinydb_store import set_aside
 
     path = settings.database
+    accounts = len(settings.accounts)
+    confirm(f"set the database {path} aside and build a new one by reading all mail of your {accounts} "
+            f"account{'s' if accounts != 1 else ''} again (what you told kept is carried over)",
+            "kept rebuild", args.yes)
     # Held from before the move to the end of the scan: a scan running
     # meanwhile would write its cursors into the new database and skip the
     # mail before them for good.
