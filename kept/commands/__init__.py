@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("when", nargs="*", metavar="DATE", help=SNOOZE_DAY)
     p.add_argument("--until", metavar="DATE", help="for snooze: the same as DATE")
     p.add_argument("--before", metavar="DATE",
-                   help="open promises made before DATE (2026-12-01, friday, last month)")
+                   help="open promises made before DATE (2026-12-01, 12 dec, friday, last month, 3 weeks ago)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--open", action="store_true", help="open promises (default)")
     group.add_argument("--stale", action="store_true",
