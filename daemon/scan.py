@@ -50,8 +50,8 @@ from kept.mailboxes.base import Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage, ScanProblem
 from kept.settings import Account, Settings
-from kept.storage.base import Store, history_key, promise_revision, record_scan_problems
-from kept.storage.meta import account_health, health_key, meta_strings
+from kept.storage.base import Store, promise_revision, record_scan_problems
+from kept.storage.meta import account_health, health_key, history_cutoff, history_key, meta_strings
 
 logger = logging.getLogger(__name__)
 
@@ -317,11 +317,12 @@ class Scanner:
         digest. Later scans and later backfills keep the first cutoff. A
         database from before this rule has cursors but no cutoff, and keeps
         showing everything as it did. The cutoff is written with the first
-        batch (`_write_history`), or with the account's health.
+        batch (`_write_history`), or with the account's health. A cutoff
+        that does not read as a time is absent here as everywhere
+        (`kept.storage.meta.history_cutoff`).
         """
-        key = history_key(account.name)
         with self.store.transaction():
-            if self.store.get_meta(key) is not None:
+            if history_cutoff(self.store, account.name) is not None:
                 return
             if any(self.store.get_cursor(account.name, folder.name) for folder in folders):
                 return
@@ -331,7 +332,7 @@ class Scanner:
     def _write_history(self, account: str) -> None:
         """Write the account's history cutoff if `_mark_history` decided one (inside the caller's transaction)."""
         cutoff = self._history_due.get(account)
-        if cutoff is not None and self.store.get_meta(history_key(account)) is None:
+        if cutoff is not None and history_cutoff(self.store, account) is None:
             self.store.set_meta(history_key(account), cutoff.isoformat())
 
     def _record_health(self, account: str, result: AccountScan) -> None:

@@ -44,11 +44,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from kept.models import Introduction, Lead, MailMessage, Promise, ScanProblem, Thread
-from kept.storage.meta import meta_moment
+# The history cutoff's key and typed reader live with the other typed meta
+# reads; imported here too, where the store's vocabulary is.
+from kept.storage.meta import history_cutoff as history_cutoff, history_key as history_key
 from kept.storage.serialize import from_json, to_json
 
 #: 2: the TinyDB store moves message records to a second file (schema 1
@@ -165,16 +166,6 @@ def promise_revision(store: Store) -> str | None:
 def new_promise_revision() -> str:
     """A fresh value for meta `PROMISE_REVISION` (the stores call this)."""
     return uuid.uuid4().hex
-
-
-def history_key(account: str) -> str:
-    """Store meta key of the account's history cutoff (see `history_cutoff`)."""
-    return f"history_before:{account}"
-
-
-def history_cutoff(store: Store, account: str) -> datetime | None:
-    """Mail of `account` dated before this is history, not digest news; None: no history."""
-    return meta_moment(store, history_key(account))
 
 
 #: Meta key of the list of messages scans skipped (`record_scan_problems`).

@@ -156,3 +156,21 @@ def health_key(account: str) -> str:
 def account_health(store: MetaReader, account: str) -> dict[str, Any]:
     """How the account's last scans went (`HEALTH_FIELDS`), or {} if never scanned."""
     return meta_table(store, health_key(account), HEALTH_FIELDS)
+
+
+def history_key(account: str) -> str:
+    """Store meta key of the account's history cutoff (see `history_cutoff`)."""
+    return f"history_before:{account}"
+
+
+def history_cutoff(store: Store, account: str) -> datetime | None:
+    """Mail of `account` dated before this is history, not digest news; None: no history.
+
+    The one reader of the cutoff, for the scanner that writes it and the
+    digest and lists that use it. A value that is not a date and time (a
+    hand edit, damage) is absent, like any wrong meta value: nothing is
+    history, and the account's next first scan (one with no cursors, such
+    as ``kept rebuild``'s) writes a good cutoff over it. An account
+    scanned before keeps no cutoff, as a database from before cutoffs did.
+    """
+    return meta_moment(store, history_key(account))
