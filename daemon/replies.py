@@ -24,12 +24,11 @@ user's promises. Each reply is carried out once, however often it is read
 (the same reply in the sent folder and the inbox, in two accounts): meta
 ``applied_replies``.
 
-`keep_across_rebuild` carries what the user told kept and what kept told
-the user from the database ``kept rebuild`` set aside into the new one: the
-digests sent (so the rebuild carries old replies out again and the user's
-corrections come back), which replies were already confirmed (carried out
-again without a second note), dismissed sentences, muted contacts, the
-notes not yet sent and the digest of the day.
+``kept rebuild`` carries this meta into the database it builds
+(`kept.daemon.rebuild`): with the digests sent and ``applied_replies`` known,
+replies the rebuild reads again are not carried out a second time (their
+corrections come back with the records), and a reply to a digest sent
+before the rebuild still resolves.
 
 Store meta used here:
 
@@ -42,8 +41,9 @@ Store meta used here:
 ``applied_replies``
     Message-IDs of digest replies already carried out.
 ``confirmed_replies``
-    Message-IDs of replies whose outcome a digest before ``kept rebuild``
-    already told the user.
+    Message-IDs of replies whose outcome a digest already told the user
+    (written by ``kept rebuild`` before it carried feedback over, which
+    carried them out again): carried out without a second note.
 ``pending_notes``
     lines to confirm in the next digest; cleared once it is sent.
 ``unchecked_replies``
@@ -72,7 +72,6 @@ from kept.daemon.feedback import (
     snooze_thread,
 )
 from kept.daemon.nudge_feedback import apply_nudge_command
-from kept.digest.nudges import TOUCH_STATE_KEY
 from kept.errors import StorageError, UserError
 from kept.models import MailMessage, Thread
 from kept.settings import Settings
@@ -84,7 +83,6 @@ __all__ = [
     "add_pending_notes",
     "apply_digest_reply",
     "carry_out_pending_replies",
-    "keep_across_rebuild",
     "new_digest_message_id",
     "references_a_digest",
     "take_digest_reply",
@@ -98,10 +96,8 @@ logger = logging.getLogger(__name__)
 # ordinary mail and reported rather than silently ignored.
 DIGEST_ID_MARKER = "kept-digest-"
 
-# How many digest-reply Message-IDs are remembered as carried out, and as
-# confirmed before a rebuild.
+# How many digest-reply Message-IDs are remembered as carried out.
 APPLIED_REPLIES_KEPT = 500
-CONFIRMED_REPLIES_KEPT = 1000
 
 # Meta ``unchecked_replies``: the count of replies to digests kept has no record of.
 UNCHECKED_FIELDS: dict[str, type | tuple[type, ...]] = {"count": int, "first": str, "last": str, "note": (str, type(None))}
@@ -113,14 +109,6 @@ SNIPPET_CHARS = 70
 MAX_DIGEST_REFS = 20
 MAX_ITEMS = 100
 MAX_UNPARSED_LINES = 10
-
-# What `kept rebuild` keeps from the database it sets aside: meta keys, and
-# key prefixes (per-account digests).
-KEPT_ACROSS_REBUILD = (
-    "sent_digests", "pending_replies", "pending_notes", "unchecked_replies", "last_digest_date",
-    "dismissed_sentences", "muted_contacts", TOUCH_STATE_KEY,
-)
-KEPT_ACROSS_REBUILD_PREFIXES = ("last_digest_date:", "digest_outbox")
 
 
 def new_digest_message_id(settings: Settings, day: date) -> str:
@@ -514,35 +502,3 @@ def _apply_to_thread(
             mute_contact(store, contact)
         return f"Muted {', '.join(contacts)} (#{number}); their mail no longer appears in the digest."
     return f"#{number} is a conversation, not a promise; \"{command.line}\" changed nothing."
-
-
-# -- kept rebuild ---------------------------------------------------------------
-
-
-def keep_across_rebuild(store: Store, old_meta: Mapping[str, Any]) -> list[str]:
-    """Copy what the user told kept, and what kept told the user, from a set-aside database's meta.
-
-    Call it on the new, empty database before the rebuild scans: with the
-    digests sent known, the scan carries old replies out again, so the
-    corrections they made come back; replies the old database had carried
-    out go to meta ``confirmed_replies`` and are not announced a second
-    time. The day's digest record stays, so a rebuild never brings a second
-    digest that day.
-
-    :returns: the meta keys copied.
-    """
-    copied = []
-    with store.transaction():
-        for key, value in old_meta.items():
-            if value is not None and (key in KEPT_ACROSS_REBUILD or key.startswith(KEPT_ACROSS_REBUILD_PREFIXES)):
-                store.set_meta(key, value)
-                copied.append(key)
-        confirmed: list[str] = []
-        for key in ("confirmed_replies", "applied_replies"):
-            value = old_meta.get(key)
-            if isinstance(value, list):
-                confirmed.extend(message_id for message_id in value if isinstance(message_id, str))
-        if confirmed:
-            store.set_meta("confirmed_replies", list(dict.fromkeys(confirmed))[-CONFIRMED_REPLIES_KEPT:])
-            copied.append("confirmed_replies")
-    return copied

@@ -732,7 +732,8 @@ class Daemon:
                 self.backoff.failed(account.name, self.clock())
             else:
                 self.backoff.succeeded(account.name)
-        self.scanner.carry_out_replies()
+        every_account = len(results) == len(self.settings.accounts)
+        self.scanner.carry_out_replies(complete=every_account and not any(r.error for r in results))
         now = self.clock()
         self._last_scan = now
         try:

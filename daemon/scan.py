@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kept.daemon.feedback import sentence_fingerprint
+from kept.daemon.rebuild import apply_carried
 from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
 from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
@@ -240,18 +241,22 @@ class Scanner:
             if self.stop_requested():
                 break
             results.append(self.scan_account(account, record=False))
-        self.carry_out_replies()
+        every_account = only is None and len(results) == len(self.settings.accounts)
+        self.carry_out_replies(complete=every_account and not any(r.error for r in results))
         # Health and the scan's time in one write: a write per account made
         # 10,000 empty accounts take 110 s, nearly all of it rewriting the file.
         self.record_results(results, last_scan=True)
         return results
 
-    def carry_out_replies(self) -> None:
+    def carry_out_replies(self, complete: bool = False) -> None:
         """Carry out the digest replies this pass read, now that what they name is stored.
 
-        A pass that was asked to stop leaves them queued for the next one.
+        First the corrections ``kept rebuild`` carried over, if any wait
+        (`apply_carried`; `complete`: every account was read without error).
+        A pass that was asked to stop leaves both queued for the next one.
         """
         if not self.stop_requested():
+            apply_carried(self.store, complete=complete)
             carry_out_pending_replies(self.store, self.settings, self.now())
 
     def scan_account(self, account: Account, *, record: bool = True) -> AccountScan:

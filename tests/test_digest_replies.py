@@ -89,6 +89,10 @@ def a_reply(digest_id: str, body: str = "done 1\n", name: str = "reply1") -> byt
                     headers={"In-Reply-To": digest_id, "References": digest_id})
 
 
+def a_reply_id(name: str = "reply1") -> str:
+    return f"<{name}@test>"
+
+
 def state(root: Path) -> tuple[str, list[str]]:
     """The promise's status and the notes waiting for the next digest."""
     store = TinyDBStore(root / "kept.json")
@@ -139,10 +143,10 @@ def test_kept_scan_then_kept_run_leaves_no_reply_behind(tmp_path: Path) -> None:
     assert promise is not None and (promise.status, promise.snoozed_until) == ("snoozed", date(2026, 12, 1))
 
 
-def test_kept_rebuild_carries_old_replies_out_again_without_announcing_them_twice(
+def test_kept_rebuild_keeps_a_replys_correction_without_carrying_the_reply_out_twice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The rebuilt database keeps the digests sent: the user's corrections by reply come back."""
+    """The rebuilt database keeps the digests sent and the replies carried out: the corrections come back once."""
     config = write_config(tmp_path)
     deliver(tmp_path, "local", "ask", raw_mail("ask", sender="anna@example.org", date=utc(2026, 3, 16, 9, 0),
                                                 subject="Budget", body="Can you send me the budget?\n"))
@@ -160,7 +164,8 @@ def test_kept_rebuild_carries_old_replies_out_again_without_announcing_them_twic
     assert kept(config, "scan", "-q") == 0
     store = TinyDBStore(tmp_path / "kept.json")
     try:
-        assert store.get_thread(thread.key).status == "done"
+        done = store.get_thread(thread.key)
+        assert done.status == "done"
         with store.transaction():
             assert store.get_meta("pending_notes") == ['Marked #1 done: conversation "budget"']
             # The next digest told the user, and the user dismissed a sentence from the command line.
@@ -172,11 +177,12 @@ def test_kept_rebuild_carries_old_replies_out_again_without_announcing_them_twic
 
     capsys.readouterr()
     assert kept(config, "rebuild", "--yes") == 0
-    assert "your replies to the digests are carried out again" in capsys.readouterr().out
+    assert "Carried over from the old database: what you said about 1 conversation (done" in capsys.readouterr().out
     store = TinyDBStore(tmp_path / "kept.json")
     try:
-        assert store.get_thread(thread.key).status == "done"
+        assert store.get_thread(thread.key) == done  # closed when the reply said so, not again now
         with store.transaction():
+            assert store.get_meta("applied_replies") == [a_reply_id()]
             assert store.get_meta("pending_notes") == []  # told once already
             assert store.get_meta("last_digest_date") == "2026-03-18"  # no second digest today
             assert store.get_meta("dismissed_sentences") == ["0123456789abcdef"]

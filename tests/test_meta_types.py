@@ -36,7 +36,7 @@ SAM = "sam@rivera-consulting.example"
 KEYS = [
     "muted_contacts", "dismissed_sentences", "pending_notes", "applied_replies", "sent_digests",
     "unchecked_replies", "last_digest_date", "last_scan", "health:sample", "history_before:sample",
-    TOUCH_STATE_KEY, "digest_outbox", "pending_replies", "confirmed_replies",
+    TOUCH_STATE_KEY, "digest_outbox", "pending_replies", "confirmed_replies", "rebuild_carried",
 ]
 #: Values of the wrong type for every one of them.
 WRONG = [5, "x", [1, ["a"], None], {"k": 5, "l": [1]}]

@@ -104,9 +104,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    """Set a damaged database aside and rebuild it by scanning all mail again."""
+    """Set a damaged database aside and rebuild it by scanning all mail again, keeping what the user told kept.
+
+    What is carried over, and how: `kept.daemon.rebuild`.
+    """
     settings = load_settings(args.config_path)
     now = parse_now(args.now)
+    from kept.daemon.rebuild import carried_waiting
     from kept.storage.tinydb_store import set_aside
 
     path = settings.database
@@ -126,7 +130,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         try:
             if aside is not None:
                 _keep_across_rebuild(store, aside)
+            # The scan's pass ends by applying the corrections carried over.
             results = make_scanner(settings, store, now).scan_all()
+            waiting = carried_waiting(store)
         finally:
             store.close()
     messages = sum(r.messages for r in results)
@@ -137,23 +143,30 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         # Why each failed is in the scanner's warning above.
         line += f"; {len(failed)} account(s) failed: {', '.join(r.account for r in failed)}"
     print(line)
+    if waiting.total:
+        print(f"{waiting.total} of the items carried over from the old database are not in the mail read so far; "
+              "the next scan that reads every account applies what it finds.")
     return EXIT_SCAN_FAILED if failed else 0
 
 
 def _keep_across_rebuild(store: Store, aside: Path) -> None:
-    """Copy the digests sent and the user's corrections from the database set aside, if it can be read."""
-    from kept.daemon.replies import keep_across_rebuild
-    from kept.storage.tinydb_store import read_meta
+    """Carry over from the database set aside what the mail cannot tell again, if it can be read."""
+    from kept.daemon.rebuild import carry_over
+    from kept.storage.aside import read_set_aside
 
     try:
-        old_meta = read_meta(aside)
+        old = read_set_aside(aside)
     except StorageError as exc:
         print(f"Could not read your corrections and the digests sent from the old database ({exc}); "
-              "replies to those digests are counted in the next digest, not carried out again.", file=sys.stderr)
+              "replies to those digests are counted in the next digest, not carried out.", file=sys.stderr)
         return
-    if keep_across_rebuild(store, old_meta):
-        print("Kept from the old database: the digests sent and your corrections; "
-              "your replies to the digests are carried out again.")
+    carried = carry_over(store, old)
+    worded = f"what you said about {carried.describe()} (done, snoozed, dismissed), " if carried.total else ""
+    print(f"Carried over from the old database: {worded}muted contacts, the digests sent "
+          "(a reply to one still works) and where each account's history ends.")
+    if old.unreadable:
+        print(f"{old.unreadable} damaged records in the old database could not be read; what you said about "
+              "them is lost.", file=sys.stderr)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
