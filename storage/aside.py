@@ -4,24 +4,23 @@
 because it may be damaged, then reads all mail again. What the mail cannot
 tell it again, what the user told kept and what kept told the user, it
 takes from the main file set aside: its meta values and its promises,
-conversations, introductions and leads. The file is read as plain JSON (the
-layout `kept.storage.tinydb_store` documents: table -> key -> document, a meta
-document holds ``{"value": ...}``), never opened as a database: a missing
-message file, a missing marker or a record that no longer decodes must not
-stop the rebuild. Records that do not decode are counted and left out.
+conversations, introductions and leads. The file is read as plain JSON
+(`kept.storage.main_file.read_tables`), never opened as a database: a
+missing message file, a missing marker or a record that no longer decodes
+must not stop the rebuild. Records that do not decode are counted and left
+out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kept.errors import StorageError
 from kept.models import Introduction, Lead, Promise, Thread
+from kept.storage.main_file import read_tables
 from kept.storage.serialize import from_json
 
 __all__ = ["SetAside", "read_set_aside"]
@@ -52,15 +51,8 @@ def read_set_aside(path: Path) -> SetAside:
     :raises StorageError: when the file cannot be read, is not JSON or holds
         no meta table (then nothing in it can be trusted).
     """
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as error:
-        raise StorageError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
-    meta = data.get("meta") if isinstance(data, dict) else None
-    if not isinstance(meta, dict):
-        raise StorageError(f"{path} holds no meta table")
-    found = SetAside(meta={key: document["value"] for key, document in meta.items()
-                           if isinstance(document, dict) and "value" in document})
+    data = read_tables(path)
+    found = SetAside(meta=data["meta"])
 
     def records(table: str, kind: type[_R], check: Callable[[_R], bool]) -> list[_R]:
         documents = data.get(table)

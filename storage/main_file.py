@@ -76,7 +76,7 @@ from kept.storage.lines import (
 from kept.storage.memory import ThreadIndex
 from kept.storage.message_file import ARCHIVE_META, MessageFile
 
-__all__ = ["HOT_MESSAGES", "TABLES", "Database", "KeyedTable", "MainFile", "WriteFile", "read_meta"]
+__all__ = ["HOT_MESSAGES", "TABLES", "Database", "KeyedTable", "MainFile", "WriteFile", "read_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -543,11 +543,14 @@ class MainFile(Storage):
         return len(outgoing)
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """The meta table of the main database file `path`, read as plain JSON, not opened as a database.
+def read_tables(path: Path) -> dict[str, dict[str, Any]]:
+    """The tables of the main database file `path`, read as plain JSON, not opened as a database.
 
-    For ``kept rebuild``, which keeps what the user told kept from the file
-    it set aside; that file may be damaged elsewhere, or have no message file.
+    Table name -> document key -> document, a meta document reduced to its
+    value; tables that are not objects are left out. For ``kept rebuild``,
+    which carries over what the user told kept from the file it set aside
+    (`kept.storage.aside`); that file may be damaged elsewhere, or have no
+    message file.
 
     :raises StorageError: when the file cannot be read or holds no meta table.
     """
@@ -558,6 +561,8 @@ def read_meta(path: Path) -> dict[str, Any]:
     meta = data.get("meta") if isinstance(data, dict) else None
     if not isinstance(meta, dict):
         raise StorageError(f"{path} holds no meta table")
-    return {key: document["value"] for key, document in meta.items()
-            if isinstance(document, dict) and "value" in document}
+    tables = {name: table for name, table in data.items() if isinstance(table, dict)}
+    tables["meta"] = {key: document["value"] for key, document in meta.items()
+                      if isinstance(document, dict) and "value" in document}
+    return tables
 

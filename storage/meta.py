@@ -163,7 +163,7 @@ def history_key(account: str) -> str:
     return f"history_before:{account}"
 
 
-def history_cutoff(store: Store, account: str) -> datetime | None:
+def history_cutoff(store: MetaReader, account: str) -> datetime | None:
     """Mail of `account` dated before this is history, not digest news; None: no history.
 
     The one reader of the cutoff, for the scanner that writes it and the

@@ -49,7 +49,7 @@ from kept.storage.base import PROMISE_REVISION, new_promise_revision
 from kept.storage.files import Signature, damaged, marker_path, messages_path, write_atomically
 from kept.storage.index import Person, names_for
 from kept.storage.lines import Stored, as_document, member_document, member_line, pair_key
-from kept.storage.main_file import HOT_MESSAGES, TABLES, Database, KeyedTable, MainFile, read_meta
+from kept.storage.main_file import HOT_MESSAGES, TABLES, Database, KeyedTable, MainFile
 from kept.storage.memory import dated_order, json_copy, promise_order
 from kept.storage.message_file import MessageFile
 from kept.storage.serialize import from_json, to_json
@@ -64,7 +64,6 @@ __all__ = [
     "TinyDBStore",
     "marker_path",
     "messages_path",
-    "read_meta",
     "set_aside",
 ]
 
