@@ -57,7 +57,7 @@ from kept.errors import StorageError
 from kept.models import Introduction, Lead, Promise, Thread
 from kept.storage.aside import SetAside
 from kept.storage.base import Store
-from kept.storage.meta import meta_records, meta_table
+from kept.storage.meta import meta_records
 from kept.storage.serialize import from_json, to_json
 
 __all__ = ["CARRIED_KEY", "KEPT_META", "Carried", "apply_carried", "carried_waiting", "carry_over"]
@@ -79,6 +79,8 @@ _USER_STATUSES = ("done", "dismissed", "snoozed")
 #: The tables of the queue, in the order they are applied (conversations first:
 #: a restored promise takes its conversation's new key).
 _TABLES = ("threads", "promises", "introductions", "leads")
+#: The key naming an entry's table in meta `CARRIED_KEY`.
+_TABLE_TAG = "carried_as"
 
 
 @dataclass(frozen=True)
@@ -121,20 +123,45 @@ def carry_over(store: Store, old: SetAside) -> Carried:
         "introductions": [to_json(i) for i in old.introductions if i.status != "open"],
         "leads": [to_json(lead) for lead in old.leads if lead.status != "open" or lead.thanked_at is not None],
     }
-    waiting = old.meta.get(CARRIED_KEY)
+    waiting = _queue_of(old.meta.get(CARRIED_KEY))
     queue: dict[str, list[dict[str, Any]]] = {}
     for table in _TABLES:
         # What an interrupted rebuild still had queued, then the records (newer: they win).
-        earlier = waiting.get(table) if isinstance(waiting, dict) else None
-        entries = (list(earlier) if isinstance(earlier, list) else []) + from_records[table]
-        by_key = {_entry_key(entry): entry for entry in entries if isinstance(entry, dict)}
-        queue[table] = list(by_key.values())
+        entries = waiting.get(table, []) + from_records[table]
+        queue[table] = list({_entry_key(entry): entry for entry in entries}.values())
     with store.transaction():
         for key, value in old.meta.items():
             if value is not None and (key in KEPT_META or key.startswith(KEPT_META_PREFIXES)):
                 store.set_meta(key, value)
-        store.set_meta(CARRIED_KEY, queue if any(queue.values()) else None)
+        store.set_meta(CARRIED_KEY, _stored(queue))
     return _count(queue)
+
+
+def _stored(queue: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    """The queue as meta `CARRIED_KEY` holds it: one list of entries, each tagged with its table, or None.
+
+    One flat list, so that ``kept forget`` (which drops the entries of a
+    meta list that name the person) drops the person's entries, not more.
+    """
+    stored = [{**entry, _TABLE_TAG: table} for table in _TABLES for entry in queue.get(table, ())]
+    return stored or None
+
+
+def _queue_of(value: Any) -> dict[str, list[dict[str, Any]]]:
+    """Meta `CARRIED_KEY` read back by table; entries of the wrong shape (a hand edit) left out."""
+    queue: dict[str, list[dict[str, Any]]] = {table: [] for table in _TABLES}
+    if value is None:
+        return queue
+    if not isinstance(value, list):
+        logger.warning("the database's meta value %s is not a list of corrections (it is %.60r); "
+                       "kept treats it as absent", CARRIED_KEY, value)
+        return queue
+    for entry in value:
+        if isinstance(entry, dict) and entry.get(_TABLE_TAG) in queue:
+            queue[str(entry[_TABLE_TAG])].append({k: v for k, v in entry.items() if k != _TABLE_TAG})
+        else:
+            logger.warning("a correction carried over from before kept rebuild is not one (%.60r); left out", entry)
+    return queue
 
 
 def _digest_items(sent_digests: Any) -> set[str]:
@@ -183,8 +210,7 @@ def _count(queue: Mapping[str, list[Any]], worded: bool = True) -> Carried:
 
 def carried_waiting(store: Store) -> Carried:
     """How many records carried over from before a rebuild still wait to be found again."""
-    queue = store.get_meta(CARRIED_KEY)
-    return _count(queue, worded=False) if isinstance(queue, dict) else Carried()
+    return _count(_queue_of(store.get_meta(CARRIED_KEY)), worded=False)
 
 
 # -- after the scan ------------------------------------------------------------------
@@ -216,15 +242,14 @@ def _apply_queue(store: Store, complete: bool) -> Carried | None:
     with store.transaction():
         if store.get_meta(CARRIED_KEY) is None:
             return None
-        queue = meta_table(store, CARRIED_KEY)
+        queue = _queue_of(store.get_meta(CARRIED_KEY))
         thread_keys: dict[str, str] = {}
         promise_ids: dict[str, str] = {}
         waiting: dict[str, list[dict[str, Any]]] = {}
         finder = _PromiseFinder(store)
         for table in _TABLES:
             waiting[table] = []
-            entries = queue.get(table)
-            for entry in entries if isinstance(entries, list) else ():
+            for entry in queue[table]:
                 try:
                     found = _apply_entry(store, table, entry, thread_keys, promise_ids, finder)
                 except StorageError:
@@ -245,7 +270,7 @@ def _apply_queue(store: Store, complete: bool) -> Carried | None:
                     "mail again (deleted or moved?)", lost.describe(),
                 )
             waiting, left = {}, Carried()
-        store.set_meta(CARRIED_KEY, waiting if left.total else None)
+        store.set_meta(CARRIED_KEY, _stored(waiting))
     return left
 
 

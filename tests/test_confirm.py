@@ -2,7 +2,7 @@
 
 On a terminal they ask "Continue? [y/N]" and go ahead only on a yes;
 ``--yes`` answers for the user; with no terminal to ask (a script, cron, a
-pipe) and no ``--yes`` they refuse with one message and exit code 8
+pipe) and no ``--yes`` they refuse with one message and exit code 9
 (`kept.errors.EXIT_NOT_CONFIRMED`), changing nothing.
 
 The terminal is a real one: a pseudo-terminal whose other end the test

@@ -350,8 +350,8 @@ def test_what_a_complete_pass_did_not_find_is_dropped_and_said(caplog: pytest.Lo
     assert "what you said before kept rebuild about 1 promise was left out" in caplog.text
 
 
-@pytest.mark.parametrize("damaged", [5, "x", [1], {"promises": 5, "threads": [1, "x"]},
-                                     {"promises": [{"id": "p-1"}]}])
+@pytest.mark.parametrize("damaged", [5, "x", [1], {"promises": [{"id": "p-1"}]}, [{"carried_as": "nope"}],
+                                     [{"carried_as": "promises", "id": "p-1"}], [{"carried_as": "threads"}]])
 def test_a_damaged_queue_is_left_out_not_a_traceback(damaged: object) -> None:
     store = MemoryStore()
     store.set_meta(CARRIED_KEY, damaged)
@@ -376,3 +376,18 @@ def test_the_set_aside_file_is_read_as_json_and_damaged_records_are_counted(tmp_
     assert [p.id for p in old.promises] == ["p-1"] and [t.key for t in old.threads] == ["t-1"]
     assert old.meta["muted_contacts"] == ["anna@example.org"]
     assert old.unreadable == 2
+
+
+def test_kept_forget_takes_the_person_out_of_the_queue_and_nobody_else(tmp_path: Path) -> None:
+    """The queue is one list, so forgetting Anna drops her entries and keeps Bob's."""
+    store = TinyDBStore(tmp_path / "kept.json")
+    try:
+        carry_over(store, SetAside(promises=[
+            a_promise("p-anna", "<m1@x>", status="done", closed_at=T0),
+            a_promise("p-bob", "<m2@x>", status="done", closed_at=T0, counterparties=("bob@example.org",)),
+        ]))
+        store.forget("anna@example.org")
+        assert [entry["id"] for entry in store.get_meta(CARRIED_KEY)] == ["p-bob"]
+        assert "anna@example.org" not in json.dumps(store.export())
+    finally:
+        store.close()
