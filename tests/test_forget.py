@@ -152,7 +152,7 @@ def test_forget_leaves_no_trace_in_any_file_kept_wrote(
     (maildir / ".Sent" / "cur" / "reply.msg:2,S").write_bytes(reply)
     assert in_a_process("scan", "-q", hot_messages=2).returncode == 0
     # A rebuild sets the database (both files) aside and reads the mail again.
-    assert main([*kept, "rebuild"]) == 0
+    assert main([*kept, "rebuild", "--yes"]) == 0
     (maildir / "cur" / "y2.msg:2,S").write_bytes(raw_mail(
         "y2", sender="Yuri Ames <yuri@example.org>", date=utc(2026, 3, 16), subject="Re: Lunch", in_reply_to="y1"))
     assert in_a_process("scan", "-q", hot_messages=2).returncode == 0
@@ -168,7 +168,7 @@ def test_forget_leaves_no_trace_in_any_file_kept_wrote(
         "db/kept.messages.json.broken-20260318T080000"}
 
     capsys.readouterr()
-    assert main([*kept, "forget", ADDRESS]) == 0
+    assert main([*kept, "forget", "--yes", ADDRESS]) == 0
     said = capsys.readouterr().out
 
     assert traces(home) == []
