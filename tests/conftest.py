@@ -7,6 +7,7 @@ green run always means the IMAP code was exercised against a real server.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dovecot import INSTALL_HINT, DovecotServer, MailUser  # noqa: E402
+
+# The promise encoder's built graphs go to the build folder, not the user's
+# cache folder; the kept processes tests start inherit the setting.
+os.environ.setdefault("KEPT_CACHE_DIR", str(Path(__file__).resolve().parent.parent / "build" / "encoder-cache"))
 
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[DovecotServer]:
