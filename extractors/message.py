@@ -12,6 +12,7 @@ import codecs
 import email
 import email.policy
 import email.utils
+import functools
 import hashlib
 import logging
 import re
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.header import decode_header
 from email.message import Message
+from email.policy import EmailPolicy
+from typing import Any, Literal
 
 from kept.extractors.cleaning import html_to_text, split_fresh, strip_control
 from kept.models import Address, MailMessage, RawMessage, Role
@@ -57,6 +60,20 @@ _MSGID = re.compile(r"<([^<>\s]{1,900})>")
 _LINK = re.compile(r"\bhttps?://[^\s<>\"'`{}|\\^\[\]]{1,2000}", re.IGNORECASE)
 _LINK_TRAILING = ".,;:!?)]}'\""
 _WHITESPACE = re.compile(r"\s+")
+#: A header of only bare addresses ("a@b.com, c.d@e.org"): RFC 5322 dot-atoms
+#: on both sides of the @, nothing else.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+_BARE_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
+#: Header values up to this long are parsed once per process and remembered
+#: (`_HeaderCachingPolicy`); longer ones (address lists, References) rarely
+#: repeat and would make the cache large.
+HEADER_CACHE_VALUE_CHARS = 300
+#: How headers are read: "cached" (kept's way: `_HeaderCachingPolicy` and
+#: bare address lists read directly) or "default" (the stdlib's
+#: ``policy.default`` parsing every header at every read), which gives the
+#: same records and is kept for ``benchmarks/parse_headers.py``.
+HeaderParsing = Literal["cached", "default"]
 _EMAIL_SHAPE = re.compile(r"^[^\s@<>()\[\],;:\"]{1,200}@[^\s@<>()\[\],;:\"]{1,200}$")
 
 _AUTOMATED_SENDER = re.compile(
@@ -146,6 +163,7 @@ def parse_message(
     folder: str,
     max_bytes: int = 10_000_000,
     now: datetime | None = None,
+    headers: HeaderParsing = "cached",
 ) -> MailMessage:
     """Parse one raw message into a `MailMessage`; never raises.
 
@@ -158,6 +176,8 @@ def parse_message(
     :param now: the reader's clock (``--now`` when replaying). A Date header
         more than `FUTURE_SLACK` past it and the arrival time is absurd, and
         a date taken from the arrival time is never later than it.
+    :param headers: how headers are read (`HeaderParsing`); the records are
+        the same either way.
     """
     data = raw.data if isinstance(raw.data, (bytes, bytearray)) else bytes(raw.data or b"")
     now = sane_date(now)
@@ -166,7 +186,7 @@ def parse_message(
     try:
         record = _parse(
             raw, bytes(data), fallback_id, problems, account=account, role=role, folder=folder,
-            max_bytes=max_bytes, now=now,
+            max_bytes=max_bytes, now=now, headers=headers,
         )
     except Exception as error:  # noqa: BLE001 - one bad message must never stop a scan
         problems.append(f"unparseable: {type(error).__name__}")
@@ -202,13 +222,14 @@ def _parse(
     folder: str,
     max_bytes: int,
     now: datetime | None,
+    headers: HeaderParsing,
 ) -> MailMessage:
     size = len(data)
     if size > max_bytes:
         data = data[:max_bytes]
         problems.append(f"truncated at {max_bytes} bytes")
     data = _cap_structure(data, problems)
-    message = _load(data, problems)
+    message = _load(data, problems, headers)
 
     message_id = _message_id(_header(message, "Message-ID", problems)) or fallback_id
     if message_id == fallback_id:
@@ -216,7 +237,7 @@ def _parse(
     in_reply_to_ids = _msgids(_header(message, "In-Reply-To", problems))
     references = tuple(dict.fromkeys(_msgids(_header(message, "References", problems))))[:MAX_REFERENCES]
 
-    from_list = _addresses(message, "From", problems)
+    from_list = _addresses(message, "From", problems, headers)
     from_addr = from_list[0] if from_list else None
     if from_addr is not None and not from_addr.name:
         # Archive exports (the Enron corpus) leave From a bare address and
@@ -224,8 +245,8 @@ def _parse(
         from_addr = Address(name=_export_sender_name(message), email=from_addr.email)
     if from_addr is None:
         problems.append("no readable From header")
-    to = _addresses(message, "To", problems)
-    cc = _addresses(message, "Cc", problems)
+    to = _addresses(message, "To", problems, headers)
+    cc = _addresses(message, "Cc", problems, headers)
 
     date = _date(message, raw, problems, now)
     subject = _one_line(_header(message, "Subject", problems))
@@ -296,10 +317,38 @@ def _cap_structure(data: bytes, problems: list[str]) -> bytes:
     return data
 
 
-def _load(data: bytes, problems: list[str]) -> Message:
+@functools.lru_cache(maxsize=2048)
+def _parsed_header(name: str, value: str) -> Any:
+    return email.policy.default.header_fetch_parse(name, value)
+
+
+class _HeaderCachingPolicy(EmailPolicy):
+    """``policy.default`` that parses each short header value once per process.
+
+    The stdlib parses a header again at every read: Content-Type alone about
+    eight times per message (by the parser, the MIME walk, the charset, the
+    file name, the automated-mail check), and the same few Content-Type,
+    Precedence or short Subject values recur across a mailbox. The header
+    objects are immutable, and the same name and raw value always give the
+    same object, so remembering them changes no record
+    (``benchmarks/parse_headers.py`` compares every message both ways).
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        """The parsed header, from the cache when the value is short."""
+        if hasattr(value, "name") or len(value) > HEADER_CACHE_VALUE_CHARS:
+            return super().header_fetch_parse(name, value)
+        return _parsed_header(name, value)
+
+
+_CACHING_POLICY = _HeaderCachingPolicy()
+
+
+def _load(data: bytes, problems: list[str], headers: HeaderParsing = "cached") -> Message:
     """Parse with the modern policy, falling back to compat32 if that fails."""
     try:
-        return email.message_from_bytes(data, policy=email.policy.default)
+        policy = _CACHING_POLICY if headers == "cached" else email.policy.default
+        return email.message_from_bytes(data, policy=policy)
     except Exception as error:  # noqa: BLE001 - the parser is stdlib code fed hostile bytes
         problems.append(f"parser fell back to compat32 ({type(error).__name__})")
         return email.message_from_bytes(data, policy=email.policy.compat32)
@@ -412,21 +461,39 @@ def _msgids(value: str) -> list[str]:
     return found
 
 
-def _addresses(message: Message, name: str, problems: list[str]) -> tuple[Address, ...]:
+def _bare_addresses(message: Message, name: str) -> list[tuple[str, str]] | None:
+    """The addresses of a header that holds bare addresses only, read without
+    the stdlib's full address grammar (which gives the same pairs for these,
+    at a tenth of the cost); None for any other header."""
+    raw = _raw_header(message, name)
+    if raw is None or "@" not in raw:
+        return None
+    # Unfolded as the stdlib does (only CR and LF; str.splitlines cuts more).
+    items = [item.strip() for item in _LINE_BREAKS.sub("", raw).split(",")]
+    if not all(_BARE_ADDRESS.fullmatch(item) for item in items):
+        return None
+    return [("", item) for item in items]
+
+
+def _addresses(message: Message, name: str, problems: list[str], headers: HeaderParsing = "cached") -> tuple[Address, ...]:
     """Parse an address header into `Address` records, robust to garbage."""
     pairs: list[tuple[str, str]] = []
     try:
-        header = message.get(name)
-        if header is None:
-            return ()
-        parsed = getattr(header, "addresses", None)
-        if parsed is None:
-            raise ValueError("no structured addresses")
-        pairs = [(a.display_name or "", a.addr_spec or "") for a in parsed]
-        # The modern parser drops what it cannot read; if it found nothing
-        # in a non-empty header, try the lenient parser before giving up.
-        if not pairs and str(header).strip() and "@" in str(header):
-            raise ValueError("nothing parsed")
+        bare = _bare_addresses(message, name) if headers == "cached" else None
+        if bare is not None:
+            pairs = bare
+        else:
+            header = message.get(name)
+            if header is None:
+                return ()
+            parsed = getattr(header, "addresses", None)
+            if parsed is None:
+                raise ValueError("no structured addresses")
+            pairs = [(a.display_name or "", a.addr_spec or "") for a in parsed]
+            # The modern parser drops what it cannot read; if it found nothing
+            # in a non-empty header, try the lenient parser before giving up.
+            if not pairs and str(header).strip() and "@" in str(header):
+                raise ValueError("nothing parsed")
     except Exception:  # noqa: BLE001
         raw = _raw_header(message, name)
         if raw is None:
