@@ -1,14 +1,24 @@
-"""Scan the three Enron dev mailboxes with `kept scan`'s code path and print messages/s.
+"""Backfill of real Enron Maildirs by `kept scan`, against the floor, side by side.
 
-Each mailbox is scanned twice from an empty database: as a local Maildir,
-and through a real Dovecot IMAP server (started here, as in the tests) into
-which the same messages were appended. Model loading is timed separately
-and not counted in messages/s. Usage::
+For each mailbox, in one run:
 
-    .venv/bin/python benchmarks/scan_enron.py [--enron DIR] [--no-imap] [--mailbox allen-p]
+* the **floor**: read every message file of the inbox and sent folders and
+  parse it with the stdlib (``email.message_from_bytes`` with
+  ``policy.default``, then ``get_body()``), timed in this process;
+* the **backfill**: ``kept --config FILE scan`` in a process of its own, from
+  an empty database, model load included (the encoder's graph is built
+  beforehand, as a user's first ``kept check`` does), with its CPU time and
+  peak RSS from the operating system.
 
-Needs ../shared/enron-dev (unpacked to a temporary folder when --enron is
-not given) and, for the IMAP half, Dovecot (`.ci/install-dovecot.sh`).
+Printed: the ratio backfill / floor (target <= 2) by CPU time, which a
+neighbour's load on a shared machine does not move, and by wall time; and
+peak RSS (target <= 300 MB). Usage::
+
+    .venv/bin/python benchmarks/scan_enron.py [--enron DIR] [--mailbox allen-p ...]
+        [--enron-more DIR --writer arnold-j ...]
+
+``--enron`` is the folder holding allen-p/, beck-s/, nemec-g/ (default
+/tmp/enron, else ../shared/enron-dev unpacked to a temporary folder).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import collections
 import email
 import email.policy
 import os
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -25,15 +36,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from kept.daemon.scan import Scanner  # noqa: E402
-from kept.extractors.promises import PromiseExtractor  # noqa: E402
-from kept.settings import MaildirAccount, Settings  # noqa: E402
-from kept.storage.tinydb_store import TinyDBStore  # noqa: E402
-
 MAILBOXES = ("allen-p", "beck-s", "nemec-g")
 ARCHIVE = ROOT.parent / "shared" / "enron-dev" / "enron-dev.tar.gz"
+RATIO_TARGET = 2.0
+RSS_TARGET_MB = 300.0
 
 
 def unpack(target: Path) -> Path:
@@ -47,6 +53,7 @@ def unpack(target: Path) -> Path:
 
 
 def files_of(folder: Path) -> list[Path]:
+    """The message files of one Maildir folder."""
     return sorted(p for sub in ("cur", "new") for p in (folder / sub).glob("*") if p.is_file())
 
 
@@ -59,77 +66,83 @@ def owner_address(maildir: Path) -> str:
     return counts.most_common(1)[0][0]
 
 
-def run_scan(settings: Settings, extractor: PromiseExtractor, source_factory=None) -> tuple[float, list]:
-    store = TinyDBStore(settings.database)
-    kwargs = {"source_factory": source_factory} if source_factory else {}
-    scanner = Scanner(settings, store, extractor_factory=lambda: extractor, **kwargs)
+def floor(paths: list[Path]) -> tuple[float, float]:
+    """CPU and wall seconds to read and parse `paths` with the stdlib."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for path in paths:
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body()  # type: ignore[attr-defined]
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def backfill(config: Path) -> tuple[float, float, float, int]:
+    """CPU s, wall s, peak RSS MB and exit code of ``kept scan`` with `config`."""
     started = time.perf_counter()
-    results = scanner.scan_all()
-    elapsed = time.perf_counter() - started
-    store.close()
-    return elapsed, results
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kept.cli", "--config", str(config), "scan"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
+    )  # fmt: skip
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if process.stderr is not None:
+        process.stderr.close()
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def write_config(work: Path, name: str, maildir: Path, owner: str) -> Path:
+    """A private kept config scanning `maildir` into a fresh database."""
+    database = work / f"{name}.json"
+    for old in work.glob(f"{name}.json*"):
+        old.unlink()
+    config = work / f"{name}.toml"
+    config.write_text(
+        f'[kept]\naddresses = ["{owner}"]\ntimezone = "America/Chicago"\ndatabase = "{database}"\n\n'
+        f'[digest]\ndelivery = "none"\n\n'
+        f'[accounts.{name.replace("-", "_")}]\ntype = "maildir"\npath = "{maildir}"\ninbox = ""\nsent = ".Sent"\n',
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--enron", type=Path, help="folder holding allen-p/, beck-s/, nemec-g/")
-    parser.add_argument("--no-imap", action="store_true", help="skip the Dovecot half")
     parser.add_argument("--mailbox", action="append", choices=MAILBOXES)
+    parser.add_argument("--enron-more", type=Path, default=Path("/tmp/enron-more/enron-more"))
+    parser.add_argument("--writer", action="append", default=[], help="a writer of --enron-more (repeatable)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="kept-bench-"))
-    enron = args.enron or unpack(work / "enron")
+    work.chmod(0o700)
+    enron = args.enron or (Path("/tmp/enron") if Path("/tmp/enron/allen-p").is_dir() else unpack(work / "enron"))
+    mailboxes = [(name, enron / name / "Maildir") for name in (args.mailbox or MAILBOXES)]
+    mailboxes += [(name, args.enron_more / name / "Maildir") for name in args.writer]
 
-    started = time.perf_counter()
-    extractor = PromiseExtractor()
-    extractor.extract("I will send it tomorrow.", None)  # force the model load
-    print(f"model load: {time.perf_counter() - started:.2f} s")
-
-    server = None
-    if not args.no_imap:
-        from tests.dovecot import DovecotServer
-
-        server = DovecotServer.start()
+    # The encoder's graph, built once as a user's first kept check does.
+    subprocess.run(
+        [sys.executable, "-c", "from kept.extractors.encoder import load_classifier; load_classifier()"], check=True
+    )
     rows = []
-    try:
-        for name in args.mailbox or MAILBOXES:
-            maildir = enron / name / "Maildir"
-            me = owner_address(maildir)
-            inbox, sent = files_of(maildir), files_of(maildir / ".Sent")
-            total = len(inbox) + len(sent)
-            settings = Settings(
-                path=work / "config.toml", addresses=(me,), database=work / f"{name}-maildir.json",
-                timezone="America/Chicago",
-                accounts=(MaildirAccount(name=name, path=maildir, inbox="", sent=".Sent"),),
-            )
-            elapsed, results = run_scan(settings, extractor)
-            r = results[0]
-            assert r.error is None, r.error
-            rows.append((name, "maildir", total, r.messages, r.promises, r.kept, r.problems, elapsed,
-                         settings.database.stat().st_size))
-            if server is not None:
-                user = server.new_user()
-                server.create_folder(user, "Sent")
-                server.append_many(user, "INBOX", (p.read_bytes() for p in inbox))
-                server.append_many(user, "Sent", (p.read_bytes() for p in sent))
-                os.environ["KEPT_TEST_PASSWORD"] = user.password
-                account = server.account(user, name=name)
-                settings = Settings(
-                    path=work / "config.toml", addresses=(me,), database=work / f"{name}-imap.json",
-                    timezone="America/Chicago", accounts=(account,),
-                )
-                elapsed, results = run_scan(settings, extractor)
-                r = results[0]
-                assert r.error is None, r.error
-                rows.append((name, "imap", total, r.messages, r.promises, r.kept, r.problems, elapsed,
-                             settings.database.stat().st_size))
-    finally:
-        if server is not None:
-            server.stop()
-    print(f"{'mailbox':<9} {'source':<8} {'files':>6} {'stored':>6} {'promises':>8} {'kept':>5} "
-          f"{'partial':>7} {'seconds':>8} {'msg/s':>7} {'db KB':>7}")
-    for name, kind, total, stored, promises, kept, problems, elapsed, size in rows:
-        print(f"{name:<9} {kind:<8} {total:>6} {stored:>6} {promises:>8} {kept:>5} {problems:>7} "
-              f"{elapsed:>8.1f} {total / elapsed:>7.0f} {size // 1024:>7}")
+    for name, maildir in mailboxes:
+        paths = files_of(maildir) + files_of(maildir / ".Sent")
+        floor_cpu, floor_wall = floor(paths)
+        config = write_config(work, name, maildir, owner_address(maildir))
+        cpu, wall, rss, code = backfill(config)
+        if code != 0:
+            print(f"{name}: kept scan exited {code}", file=sys.stderr)
+            return 1
+        size = (work / f"{name}.json").stat().st_size
+        sent = len(files_of(maildir / ".Sent"))
+        rows.append((name, len(paths), sent, floor_cpu, cpu, floor_wall, wall, rss, size))
+    print("kept scan from an empty database (model load included) against the floor (read + parse + get_body)")
+    print(f"{'mailbox':<14} {'files':>6} {'sent':>5} {'floor CPU':>9} {'scan CPU':>8} {'x floor':>7} {'/2':>5} "
+          f"{'floor wall':>10} {'scan wall':>9} {'x floor':>7} {'RSS MB':>7} {'/300':>5} {'db KB':>6}")
+    for name, count, sent, floor_cpu, cpu, floor_wall, wall, rss, size in rows:
+        ratio = cpu / floor_cpu
+        print(f"{name:<14} {count:>6} {sent:>5} {floor_cpu:>9.1f} {cpu:>8.1f} {ratio:>7.2f} {ratio / RATIO_TARGET:>5.2f} "
+              f"{floor_wall:>10.1f} {wall:>9.1f} {wall / floor_wall:>7.2f} {rss:>7.0f} {rss / RSS_TARGET_MB:>5.2f} "
+              f"{size // 1024:>6}")
+    print("Targets: x floor <= 2 (/2 <= 1) and RSS <= 300 MB (/300 <= 1).")
     return 0
 
 
