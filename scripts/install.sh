@@ -46,6 +46,10 @@ pip install --no-deps --force-reinstall "$src"
 mkdir -p "$bin_dir"
 ln -sf "$venv/bin/kept" "$bin_dir/kept"
 (cd / && "$venv/bin/python" -m kept.shellfiles --prefix "$share_prefix" >/dev/null)
+# The promise encoder's ONNX graph, built once from the installed weights
+# into ~/.cache/kept: the service, which sees the home folder read-only,
+# reads it there instead of building it at every start.
+(cd / && "$venv/bin/python" -c "from kept.extractors.encoder import load_classifier; load_classifier()")
 
 echo "kept $("$venv/bin/kept" --version | cut -d' ' -f2) is installed: $bin_dir/kept"
 echo "Shell completion and 'man kept' are in $share_prefix/share."
