@@ -45,6 +45,7 @@ from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_t
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
+from kept.extractors.people import first_name_from_address, given_name, written_on_behalf
 from kept.extractors.replies import needs_reply
 from kept.daemon.threader import Threader
 from kept.mailboxes.base import Cursor, Folder, MailSource
@@ -206,6 +207,10 @@ class Scanner:
         self.progress = progress
         self.batch_size = batch_size or default_batch_size()
         self.me = frozenset(settings.addresses)
+        self._my_first_names = frozenset(
+            name.lower() for name in (given_name(settings.name), *map(first_name_from_address, settings.addresses)) if name
+        )
+        self._assisted_accounts: set[str] = set()
         self.tz = ZoneInfo(settings.timezone)
         self.threader = Threader(store, settings.addresses, settings.threads)
         self.stop_requested: Callable[[], bool] = lambda: False
@@ -538,7 +543,11 @@ class Scanner:
         return replace(message, problems=(*message.problems, CLAIMED_MINE))
 
     def _written_by_me(self, message: MailMessage) -> bool:
-        """True unless a sent-folder message names an author who is not one of the user's addresses.
+        """True unless a sent-folder message names an author who is not the user.
+
+        The author is someone else when the From address is not one of the
+        user's, or when the text speaks of the user by first name in the
+        third person (an assistant writing from the user's address).
 
         An assistant's mail filed in the user's Sent folder (Enron's beck-s
         holds dozens) carries the assistant's promises, not the user's. An
@@ -547,6 +556,15 @@ class Scanner:
         """
         sender = message.from_addr.email if message.from_addr else ""
         if not sender or sender in self.me:
+            if written_on_behalf(message.body_text, self._my_first_names):
+                if message.account not in self._assisted_accounts:
+                    self._assisted_accounts.add(message.account)
+                    logger.info(
+                        "account %s: sent mail that speaks of you by first name (\"... asked me to\") "
+                        "was written on your behalf: its promises are not taken as yours",
+                        message.account,
+                    )
+                return False
             return True
         if sender not in self._foreign_senders:
             self._foreign_senders.add(sender)

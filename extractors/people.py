@@ -48,6 +48,7 @@ __all__ = [
     "first_name_from_address",
     "given_name",
     "name_key",
+    "written_on_behalf",
 ]
 
 #: Display names longer than this are not names.
@@ -201,6 +202,37 @@ def first_name_from_address(address: str) -> str:
     """ "Phillip" for ``phillip.allen@enron.com``, '' when the address does not spell one out."""
     key = address_name_key(address)
     return key[0].capitalize() if key else ""
+
+
+# What an assistant writes of the person whose mail she sends: "Sally asked
+# me to ...", "Sally is out all day", "Sally would like ...". A verb that
+# follows the name in lower case; "--Sally  Can I also ..." (the user's own
+# sign-off before a new paragraph) does not match.
+_OF_SOMEONE = (
+    r"(?:asked|asks|wants|wanted|would|will|is|was|has|had|said|says|requested|needs|needed|"
+    r"can|cannot|can't|won't|isn't|wasn't|called|mentioned|suggested|thought|thinks|feels|prefers|plans|"
+    r"agreed|approved|forwarded|sent|left|returned|may|might|should|did|does|didn't|doesn't)\b"
+)
+
+
+def written_on_behalf(text: str, first_names: Iterable[str]) -> bool:
+    """True if `text`, sent from the user's address, speaks of the user in the third person.
+
+    Assistants send from their manager's address and write "Sally asked me
+    to set up several meetings ... I will get back with you": the promises
+    are the assistant's. People do not write of themselves by first name, so
+    one such phrase is enough. The greeting line is skipped (writing to
+    another Sally), and the name must be capitalised ("phillip says:" is a
+    pasted chat log).
+    """
+    names = [name for name in first_names if len(name) >= 3 and name.isalpha()]
+    if not names:
+        return False
+    body = text.split("\n", 1)[1] if "\n" in text else ""
+    pattern = re.compile(
+        r"(?<![-\w])(?:" + "|".join(re.escape(name.capitalize()) for name in names) + r")\s+" + _OF_SOMEONE
+    )
+    return pattern.search(body) is not None
 
 
 def _letters(address: str) -> str:

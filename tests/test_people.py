@@ -12,6 +12,7 @@ from kept.digest.nudges import build_nudge_sections
 from kept.extractors.contacts import contact_summaries
 from kept.extractors.message import parse_message
 from kept.extractors.people import (
+    written_on_behalf,
     People,
     address_name_key,
     build_people,
@@ -315,3 +316,23 @@ def test_namesakes_told_apart_by_a_middle_initial_stay_apart():
     spelled_apart = [mail(1, Address("Robert Williams", "robert.c.williams@enron.com")),
                      mail(2, Address("Robert Williams", "robert.w.williams@enron.com"))]
     assert build_people(spelled_apart, {ME}).canonical == {}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Bob,\n\nSally asked me to set up several meetings for next week.", True),
+    ("Bob,\n\nSally is out all day w/ UT recruiting function.", True),
+    ("Hi,\nFYI, Sally's plans are to be in the office Jan 2 only.", False),   # a possessive, not a subject
+    ("Hi,\nSally's assistant will call you.", False),
+    ("Hi,\nsally says: send me the rentroll", False),                          # a pasted chat log
+    ("Thanks.  --Sally  Can I also see the list?", False),                     # her own sign-off
+    ("Sally is right,\nsee below.", False),                                   # the greeting line
+    ("Bob,\nI will send it.\n\nSally", False),
+    ("Bob,\nSallyanne is out today.", False),
+])
+def test_written_on_behalf_reads_the_user_in_the_third_person(text: str, expected: bool) -> None:
+    assert written_on_behalf(text, ["sally"]) is expected
+
+
+def test_written_on_behalf_needs_a_name() -> None:
+    assert written_on_behalf("Hi,\nMe is out.", []) is False
+    assert written_on_behalf("Hi,\nAl is out.", ["al"]) is False

@@ -187,6 +187,31 @@ def test_sent_mail_written_by_someone_else_holds_no_promise_of_the_user(caplog):
     assert len(warnings) == 1 and "add the address if it is yours" in warnings[0]
 
 
+def test_sent_mail_an_assistant_wrote_from_my_address_holds_no_promise_of_mine(caplog):
+    """ "Sally asked me to set up ... I'll send ..." from Sally's own address is her assistant's promise."""
+    sally = "sally.beck@x.org"
+    settings = Settings(
+        path=Path("/dev/null"), addresses=(sally,), database=Path("/dev/null"),
+        accounts=(MaildirAccount(name="acct", path=Path("/nonexistent")),),
+    )
+    src = MemorySource("acct")
+    store = MemoryStore()
+    scanner = Scanner(settings, store, extractor_factory=SendPromises, source_factory=lambda account: src,
+                      now=lambda: NOW)
+    for n in range(2):
+        src.add(SENT, raw_mail(f"a{n}", sender=sally, to="bob@x.org", date=utc(2026, 3, 2 + n),
+                               body="Bob,\n\nSally asked me to set up a meeting. I'll send the agenda.\n\nThanks,\nPatti\n"))
+    src.add(SENT, raw_mail("mine", sender=sally, to="bob@x.org", date=utc(2026, 3, 5),
+                           body="Sally,\n\nI'll send you the slides tomorrow.\n\n--Sally\n"))
+    with caplog.at_level("INFO"):
+        [result] = scanner.scan_all()
+    assert result.messages == 3 and result.promises == 1
+    [promise] = list(store.promises())
+    assert "slides" in promise.sentence
+    notes = [r.getMessage() for r in caplog.records if "on your behalf" in r.getMessage()]
+    assert len(notes) == 1
+
+
 def test_inbox_mail_claiming_to_be_mine_does_not_end_a_wait():
     """Issue 18 #8: a forged "from me" in the inbox, thread subject, no In-Reply-To."""
     from kept.daemon.scan import CLAIMED_MINE
