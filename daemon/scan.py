@@ -38,7 +38,7 @@ from kept.daemon.feedback import sentence_fingerprint
 from kept.daemon.rebuild import apply_carried
 from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
-from kept.extractors.asks import asking_sentences, last_day_asked, wants_answer
+from kept.extractors.asks import asking_sentences, last_day_around, last_day_asked, wants_answer
 from kept.extractors.base import CandidateFinder
 from kept.extractors.cleaning import normalize_subject, strip_control
 from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
@@ -500,6 +500,10 @@ class Scanner:
         until = last_day_asked(asking, message.date)
         if message.role == "sent":
             # The user's own mail waits on an answer only when it asks for one.
+            # A question of the user's about an event ends with the event even
+            # when the day is named in another sentence; received questions
+            # keep the stricter reading (waiting on you is the costlier miss).
+            until = last_day_around(message.body_text, asking, message.date)
             thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
         else:
             thread, _changed = self.threader.add(

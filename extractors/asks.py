@@ -22,6 +22,7 @@ __all__ = [
     "asks",
     "asks_for_answer",
     "asks_until",
+    "last_day_around",
     "last_day_asked",
     "wants_answer",
 ]
@@ -224,6 +225,42 @@ def wants_answer(asking: Sequence[str]) -> bool:
 # A day named as a deadline ("by Friday") does not end the question with it:
 # the answer is owed all the more.
 _DEADLINE = re.compile(r"^(?:by|before|until|till|no\s+later\s+than|not\s+later\s+than)\b", re.IGNORECASE)
+
+
+# The writer's own absence names a day the question does not end with:
+# "I'll be out next week. Can you send me the file?"
+_AWAY = re.compile(
+    r"\b(?:I|we)(?:'ll|\s+will|\s+am|'m|\s+are|'re)\s+(?:be\s+)?(?:out|away|off|gone|on\s+vacation|travel(?:l)?ing)\b",
+    re.IGNORECASE,
+)
+
+
+def last_day_around(text: str, asking: Sequence[str], sent_at: datetime) -> date | None:
+    """`last_day_asked`, or for questions that name no day, the last day the rest of `text` is about.
+
+    "Is there anything we can do so that Jody can make the presentation?
+    It would be great for him to be at the presentation next Tuesday
+    night." asks about Tuesday; "No plans for Thursday yet. Could meet you
+    guys there later. Let me know." about Thursday. A deadline anywhere ("I
+    need it by Friday") or a day only of the writer's absence keeps the
+    question waiting, as does a text that names no day.
+    """
+    until = last_day_asked(asking, sent_at)
+    if until is not None or not asking:
+        return until
+    if any(resolve_due(sentence, sent_at)[1] is not None for sentence in asking):
+        return None
+    days = []
+    for sentence in _sentences(text):
+        if _asks_sentence(sentence) or _AWAY.search(sentence):
+            continue
+        day, words = resolve_due(sentence, sent_at)
+        if day is None or words is None:
+            continue
+        if _DEADLINE.match(words):
+            return None
+        days.append(day)
+    return max(days) if days else None
 
 
 def asks_until(text: str, sent_at: datetime) -> date | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from kept.daemon.threader import thread_message
 from kept.extractors.waiting import (
@@ -283,3 +283,25 @@ def test_an_assistants_question_in_the_sent_folder_is_no_follow_up() -> None:
     later = sent_at + timedelta(days=5)
     assert awaiting_their_reply(Thread("t", "a", "s", (mine,)), me, ThreadSettings(), later) is not None
     assert awaiting_their_reply(Thread("t", "a", "s", (theirs,)), me, ThreadSettings(), later) is None
+
+
+def test_a_question_about_an_event_named_in_another_sentence_ends_with_it() -> None:
+    """The user's "is there anything we can do ...? ... the presentation next Tuesday night" passes with Tuesday."""
+    from kept.extractors.asks import asking_sentences, last_day_around
+
+    sent_at = datetime(2000, 9, 15, 8, 46, tzinfo=timezone.utc)  # a Friday
+
+    def until(text: str) -> date | None:
+        return last_day_around(text, asking_sentences(text), sent_at)
+
+    assert until("Is there anything we can do so that Jody can make it? "
+                 "It would be great for him to be at the presentation next Tuesday night.") == date(2000, 9, 19)
+    assert until("No plans for Thursday yet. Could meet you guys there later. Let me know.") == date(2000, 9, 21)
+    # A day in the question itself decides, as before.
+    assert until("Can we meet on Monday? The report is due Friday.") == date(2000, 9, 18)
+    # The writer's absence, a deadline, or no day at all keep the question waiting.
+    assert until("I'll be out next week. Can you send me the file?") is None
+    assert until("Can you send me the numbers? I need them by Friday.") is None
+    assert until("Can you send me the numbers? Thanks.") is None
+    # Some questions name a day and some do not: the undated ones keep waiting.
+    assert until("Are you free today? And can you send the file? The board meets Friday.") is None
