@@ -143,6 +143,13 @@ _PASSING = re.compile(
     r"circulat\w*|distribut\w*|ask|asking|introduc\w*|get\s+(?:it|this|that|them|these|those)\s+to|e-?mail)\b",
     re.IGNORECASE,
 )
+# "I will take a look at this and get it back to you": the thing comes back,
+# so a follow-up of this wording is kept as a delivery is.
+_RETURNS_IT = re.compile(
+    r"\b(?:get|send|have|turn|e-?mail|fax)\s+(?:it|this|that|them|these|those|the\s+\w+)\s+back\s+to\s+(?:you|him|her|them)\b"
+    r"|\breturn\s+(?:it|this|that|them|these|those)\s+to\s+(?:you|him|her|them)\b",
+    re.IGNORECASE,
+)
 # Promises whose thing is the mail itself: a forward of the thread delivers them.
 _FORWARDING = re.compile(
     r"\b(?:forward\w*|pass\w*\s+(?:\w+\s+)?(?:along|on)|send\w*|sent|copy|share|sharing|circulat\w*|distribut\w*)\b",
@@ -413,7 +420,7 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     if not related:
         return None
     forwarding = bool(_FORWARDING.search(promise.action))
-    deliverable = promise.kind == "deliver" or passing
+    deliverable = promise.kind == "deliver" or passing or bool(_RETURNS_IT.search(promise.sentence[:2_000]))
     whom = f" to {names[0].title()}" if to_named else ""
 
     if deliverable and not to_named and not _names_the_object(promise, later):

@@ -341,3 +341,17 @@ def test_saying_it_could_not_be_found_keeps_nothing() -> None:
     p = replace(promise("other", "try and find my title policy this evening"), sentence="I will try and find my title policy this evening.")
     later = message(body_text="Bob, I found the warranty deed but I could not find the title policy. I will call the title company.")
     assert find_fulfilment(p, later) is None
+
+
+def test_the_thing_sent_back_keeps_a_promise_to_get_it_back() -> None:
+    """ "I will take a look at this and get it back to you": the revised file, under a new subject, keeps it."""
+    look = replace(promise("follow-up", "take a look at this"), subject="Re: StageCoach LOI",
+                   sentence="I will take a look at this and get it back to you tomorrow.")
+    revised = message(thread_key="t-new", subject="LOI Stagecoach", has_attachment=True,
+                      attachment_names=("loi.doc",), body_text="Attached is the Stagecoach LOI revised with my comments.")
+    assert find_fulfilment(look, revised) == "attachment loi.doc in <later@enron.com>"
+    # Without the file coming back, a follow-up is kept as before: not by a file on another matter.
+    unrelated = replace(revised, subject="Golf", body_text="Pictures from Saturday.", attachment_names=("golf.jpg",))
+    assert find_fulfilment(look, unrelated) is None
+    plain = replace(look, sentence="I will take a look at this and let you know tomorrow.")
+    assert find_fulfilment(plain, revised) is None
