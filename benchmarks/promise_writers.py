@@ -1,0 +1,215 @@
+"""The promise extractor by writer: precision and recall on writers it was never built on.
+
+Scores labelled sentences of `tests/data/writers/` (see its README: sent
+mail of 52 enron-more writers, 60 sentences each, half drawn among sentences
+with a first-person future cue and half uniformly) and reports, as issue 15
+asks:
+
+* precision, recall and F1 on the **natural mix** of each writer's sent-mail
+  sentences: every labelled sentence weighs as many sentences of its
+  writer's pool as it stands for (`pools.json`: the cue stratum stands for
+  the writer's cue sentences, the others the rest), so the
+  oversampled cue sentences do not inflate recall or hide false alarms;
+* the same on the sample as drawn (the hard part, unweighted);
+* a 95% bootstrap interval over writers (writers resampled with
+  replacement, 2,000 rounds, seed 15), because sentences of one writer are
+  not independent;
+* recall per writer, so a writer the model fails is visible.
+
+The shipped model was built without any of these writers, so scoring it
+here is already leave-writers-out. A model trained on some of them must be
+scored with group k-fold by writer (``--folds``, from the training
+scripts), never on writers it saw. The ten set-aside writers
+(``labels-aside.jsonl``) are scored once, at the end of issue 15's work.
+
+Usage::
+
+    .venv/bin/python benchmarks/promise_writers.py [--labels tests/data/writers/labels-train.jsonl]
+        [--errors] [--per-writer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.targets import Target, print_against_targets  # noqa: E402
+from kept.extractors.promises import PromiseExtractor  # noqa: E402
+from training.sample_promise_candidates import FUTURE_CUE  # noqa: E402
+
+WRITERS = ROOT / "tests" / "data" / "writers"
+DEFAULT_LABELS = WRITERS / "labels-train.jsonl"
+BOOTSTRAP_ROUNDS = 2_000
+BOOTSTRAP_SEED = 15
+
+TARGETS = (
+    Target("precision (natural mix)", "≥", 0.90, "", "issue 15"),
+    Target("recall (natural mix)", "≥", 0.85, "", "issue 15"),
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One labelled sentence and what the extractor decided.
+
+    :ivar writer: the writer (from the row's id).
+    :ivar weight: how many sentences of the writer's pool it stands for.
+    :ivar gold: the label.
+    :ivar predicted: the extractor found a promise in it.
+    """
+
+    id: str
+    sentence: str
+    writer: str
+    weight: float
+    gold: bool
+    predicted: bool
+
+
+def writer_of(row_id: str) -> str:
+    """``writers-aside-gay-r-0031`` -> ``gay-r``."""
+    name = row_id.removeprefix("writers-").removeprefix("aside-")
+    return name.rsplit("-", 1)[0]
+
+
+def weights(rows: Sequence[dict], pools: dict[str, dict[str, int]]) -> list[float]:
+    """Per row, the number of its writer's pool sentences it stands for.
+
+    The cue draw is uniform among the writer's cue sentences and the
+    uniform draw among everything else the cue draw left, so together the
+    drawn cue sentences (of either stratum) are a uniform sample of the
+    writer's cue sentences, and the drawn others of the rest.
+    """
+    drawn: dict[tuple[str, bool], int] = defaultdict(int)
+    for row in rows:
+        drawn[writer_of(row["id"]), has_cue(row)] += 1
+    result = []
+    for row in rows:
+        writer, cue = writer_of(row["id"]), has_cue(row)
+        pool = pools[writer]
+        size = pool["cue"] if cue else pool["sentences"] - pool["cue"]
+        result.append(size / drawn[writer, cue])
+    return result
+
+
+def has_cue(row: dict) -> bool:
+    """True if the row's sentence is in its writer's cue pool (the sampler's `FUTURE_CUE`)."""
+    return row["stratum"] == "cue" or bool(FUTURE_CUE.search(row["sentence"]))
+
+
+def prf(items: Sequence[Scored], *, weighted: bool) -> tuple[float, float, float]:
+    """Precision, recall and F1 of `items` (weighted by pool share, or as drawn)."""
+    tp = fp = fn = 0.0
+    for item in items:
+        w = item.weight if weighted else 1.0
+        if item.predicted and item.gold:
+            tp += w
+        elif item.predicted:
+            fp += w
+        elif item.gold:
+            fn += w
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def bootstrap(items: Sequence[Scored], *, weighted: bool) -> list[tuple[float, float]]:
+    """95% intervals of precision, recall and F1, resampling writers."""
+    by_writer: dict[str, list[Scored]] = defaultdict(list)
+    for item in items:
+        by_writer[item.writer].append(item)
+    writers = sorted(by_writer)
+    rng = random.Random(BOOTSTRAP_SEED)
+    samples: list[tuple[float, float, float]] = []
+    for _ in range(BOOTSTRAP_ROUNDS):
+        drawn = [item for writer in rng.choices(writers, k=len(writers)) for item in by_writer[writer]]
+        samples.append(prf(drawn, weighted=weighted))
+    intervals = []
+    for index in range(3):
+        values = sorted(sample[index] for sample in samples)
+        intervals.append((values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]))
+    return intervals
+
+
+def score(rows: Sequence[dict], pools: dict[str, dict[str, int]], extractor: PromiseExtractor) -> list[Scored]:
+    """Run the extractor on every labelled sentence."""
+    items = [(row["sentence"], datetime.fromisoformat(row["sent_at"]) if row.get("sent_at") else None) for row in rows]
+    found = list(extractor.extract_many(items))
+    return [
+        Scored(row["id"], row["sentence"], writer_of(row["id"]), weight, bool(row["is_promise"]), bool(promises))
+        for row, weight, promises in zip(rows, weights(rows, pools), found, strict=True)
+    ]
+
+
+def report(scored: Sequence[Scored], *, per_writer: bool, errors: bool) -> dict[str, float]:
+    """Print the figures; return those `TARGETS` names."""
+    writers = sorted({item.writer for item in scored})
+    promises = sum(item.gold for item in scored)
+    print(f"{len(scored)} sentences from {len(writers)} writers, {promises} promises")
+    figures: dict[str, float] = {}
+    for label, weighted in (("natural mix", True), ("as drawn", False)):
+        p, r, f = prf(scored, weighted=weighted)
+        (p_lo, p_hi), (r_lo, r_hi), (f_lo, f_hi) = bootstrap(scored, weighted=weighted)
+        print(f"  {label:12} P {p:.2f} [{p_lo:.2f}-{p_hi:.2f}]  R {r:.2f} [{r_lo:.2f}-{r_hi:.2f}]  "
+              f"F1 {f:.2f} [{f_lo:.2f}-{f_hi:.2f}]  (95% bootstrap over writers)")
+        if weighted:
+            figures = {"precision (natural mix)": p, "recall (natural mix)": r}
+    recalls = []
+    for writer in writers:
+        mine = [item for item in scored if item.writer == writer]
+        gold = sum(item.gold for item in mine)
+        hit = sum(item.gold and item.predicted for item in mine)
+        false = sum(item.predicted and not item.gold for item in mine)
+        recalls.append((hit / gold if gold else None, writer, gold, hit, false))
+    print("  recall per writer (lowest first):")
+    shown = [entry for entry in sorted(recalls, key=lambda e: (e[0] is None, e[0] or 0.0))]
+    for recall, writer, gold, hit, false in shown if per_writer else shown[:10]:
+        text = f"{recall:.2f}" if recall is not None else "  - "
+        print(f"    {writer:18} {text}  ({hit}/{gold} promises found, {false} false alarms)")
+    if errors:
+        print("  missed:")
+        for item in scored:
+            if item.gold and not item.predicted:
+                print(f"    {item.id}: {item.sentence}")
+        print("  false alarms:")
+        for item in scored:
+            if item.predicted and not item.gold:
+                print(f"    {item.id}: {item.sentence}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", type=Path, action="append",
+                        help=f"labelled sentences (default {DEFAULT_LABELS.relative_to(ROOT)})")
+    parser.add_argument("--pools", type=Path, default=WRITERS / "pools.json")
+    parser.add_argument("--per-writer", action="store_true", help="every writer's recall, not the ten lowest")
+    parser.add_argument("--errors", action="store_true", help="print every miss and false alarm")
+    args = parser.parse_args(argv)
+    pools = json.loads(args.pools.read_text(encoding="utf-8"))
+    started = time.perf_counter()
+    extractor = PromiseExtractor()
+    extractor.extract("I will send it tomorrow.")
+    print(f"extractor loaded in {time.perf_counter() - started:.2f} s")
+    for path in args.labels or [DEFAULT_LABELS]:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        print(f"\n{path.name}")
+        figures = report(score(rows, pools, extractor), per_writer=args.per_writer, errors=args.errors)
+        print_against_targets(TARGETS, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
