@@ -123,7 +123,7 @@ def test_unknown_promise_id_is_a_user_error(sample_config: Path, capsys: pytest.
         (["promises", "done", "3", "friday"], "`kept promises done` takes one id; 'friday' is left over"),
         (["threads", "done", "3", "--until", "friday"], "`kept threads done` takes no --until"),
         (["nudges", "done", "anna@example.com", "soon"], "`kept nudges done` takes one id; 'soon' is left over"),
-        (["nudges", "snooze", "anna@example.com", "someday"], "'someday' is not a day after today"),
+        (["nudges", "snooze", "anna@example.com", "someday"], "snooze 'someday' is not a date kept can read"),
     ],
 )
 def test_item_commands_check_their_words_alike(

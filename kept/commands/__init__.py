@@ -68,6 +68,7 @@ from kept.commands.promises import PROMISE_JSON_FIELDS, cmd_promises
 from kept.commands.setup import cmd_check, cmd_auth, cmd_init
 from kept.commands.status import STATUS_JSON_FIELDS, cmd_status
 from kept.commands.threads import THREAD_JSON_FIELDS, cmd_threads
+from kept.clock import DAY_FORMS_DOC
 from kept.config import default_config_path
 from kept.errors import EXIT_INTERRUPTED, UserError, exit_code_table
 from kept.terminal import terminal_text
@@ -79,7 +80,8 @@ __all__ = ["build_parser", "main", "parse_arguments"]
 ITEM_REF = "its number in today's digest (3 or #3), or its id as listed (or its first 4+ characters)"
 CONFIRM_HELP = ("go ahead without asking; without it the command asks on the terminal, "
                 "and refuses (exit code 9) when there is none")
-SNOOZE_DAY = "for snooze: the day it comes back: 2026-12-01, friday, next week, for 3 days (as in a digest reply)"
+SNOOZE_DAY = (f"for snooze: the day it comes back, as in a digest reply: 2026-12-01, 12 dec, friday, next week, "
+              f"in 3 days (every form: {DAY_FORMS_DOC})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("when", nargs="*", metavar="DATE", help=SNOOZE_DAY)
     p.add_argument("--until", metavar="DATE", help="for snooze: the same as DATE")
     p.add_argument("--before", metavar="DATE",
-                   help="open promises made before DATE (2026-12-01, 12 dec, friday, last month, 3 weeks ago)")
+                   help="open promises made before DATE: 2026-12-01, 12 dec, friday (the last one), last month, "
+                        f"3 weeks ago (every form: {DAY_FORMS_DOC})")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--open", action="store_true", help="open promises (default)")
     group.add_argument("--stale", action="store_true",
