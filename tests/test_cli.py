@@ -34,7 +34,7 @@ def run_json(config: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> ob
 
 def test_scan_is_incremental(sample_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert main(["--config", str(sample_config), "--now", NOW, "scan", "-q"]) == 0
+    assert main(["--config", str(sample_config), "--now", NOW, "scan"]) == 0
     assert "0 new messages" in capsys.readouterr().out
 
 

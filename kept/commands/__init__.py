@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         # is -vv): the two counts have their own dest and main adds them.
         common.add_argument("-v", "--verbose", action="count", help="more log output", default=0,
                             dest="verbose" if defaults else "verbose_after_command")
+        common.add_argument("-q", "--quiet", action="store_true", default=False,
+                            dest="quiet" if defaults else "quiet_after_command",
+                            help="warnings and errors only, for cron: no INFO log lines (run), "
+                                 "no progress bar or summary line (scan, digest --send)")
         return common
 
     common = common_options(defaults=False)
@@ -128,7 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("scan", cmd_scan, "read new mail once and update the database")
     p.add_argument("--account", help="scan only this account")
     p.add_argument("--json", action="store_true", help=json_help("a list of one object per account", SCAN_JSON_FIELDS))
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p = add("status", cmd_status, "counts, last scan and account health")
     p.add_argument("--json", action="store_true", help=json_help("one object", STATUS_JSON_FIELDS))
     p = add("threads", cmd_threads, "conversations waiting on you (default) or on others; done/snooze/mute")
@@ -192,11 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbosity: int, interactive: bool = False) -> None:
+def _setup_logging(verbosity: int, interactive: bool = False, quiet: bool = False) -> None:
     if not interactive:
         from kept.logs import setup_service_logging
 
-        setup_service_logging(verbosity)  # INFO by default; journald's priorities under systemd
+        # INFO by default (WARNING with --quiet); journald's priorities under systemd.
+        setup_service_logging(verbosity, quiet=quiet)
         return
     # A person at a terminal reads "kept: warning: ...", not a log line.
     handler = logging.StreamHandler(sys.stderr)
@@ -209,6 +213,9 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None)
     of the command name merged."""
     args = parser.parse_args(argv)
     args.verbose += getattr(args, "verbose_after_command", 0)
+    args.quiet = args.quiet or getattr(args, "quiet_after_command", False)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose ask for less and more: give one")
     args.config_path = Path(args.config).expanduser() if args.config else None
     return args
 
@@ -220,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _setup_logging(args.verbose, interactive=args.command != "run")
+    _setup_logging(args.verbose, interactive=args.command != "run", quiet=args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func  # set by each subparser's set_defaults
     try:
         return func(args)
