@@ -11,7 +11,8 @@ Usage::
 ``--warn-if-not-run`` right after lint.
 
 Why not pip-audit. pip-audit (still installed with the ``test`` extra; ``make
-pip-audit`` runs it) asks PyPI's per-release endpoint
+pip-audit`` runs it on each lock, after ``--pip-audit-preflight`` has checked
+that it can) asks PyPI's per-release endpoint
 ``https://pypi.org/pypi/NAME/VERSION/json``, whose ``vulnerabilities`` list
 holds the advisories linked to exactly that release. The registry the
 development machine and CI reach is a PyPI mirror that answers the project
@@ -427,6 +428,37 @@ def render(results: list[Result], ignored: dict[str, str], warn_if_not_run: bool
     return "\n".join(lines), status
 
 
+def pip_audit_preflight(pins: list[Pin], base_url: str, timeout: float, backoff: float = 0.5) -> tuple[str, int]:
+    """Whether pip-audit can run against `base_url`: a line to print and an exit status (0, or 3).
+
+    pip-audit (``make pip-audit``) asks the per-release endpoint of every
+    pin and cannot be pointed elsewhere; where that endpoint answers 404 (the
+    mirror here) it says "Dependency not found on PyPI" about the first
+    package and exits 1, as for a vulnerability. One request for the first
+    pin tells the two apart before it runs.
+    """
+    pin = pins[0]
+    base = base_url.rstrip("/")
+    release = f"{base}/{pin.name}/{pin.version}/json"
+    try:
+        try:
+            data = fetch_json(release, timeout, backoff=backoff)
+            if same_version(_info_version(data), pin.version):
+                return f"pip-audit: {base} answers per-release queries ({release}); running it", EXIT_OK
+            why = f"{release} answers about {_info_version(data)}, not {pin.version}"
+        except NotFound:
+            why = f"{release} answers 404"
+        try:
+            fetch_json(f"{base}/{pin.name}/json", timeout, retries=0)
+            why += f" while {base}/{pin.name}/json answers: this registry has no per-release data"
+        except NotFound:
+            why += f" and so does {base}/{pin.name}/json: this registry does not know {pin.name}"
+    except RegistryError as exc:
+        why = f"{base} cannot be reached ({exc})"
+    return (f"PIP-AUDIT NOT RUN: {why}, and pip-audit can ask nothing else. `make audit` (.ci/audit_lock.py) "
+            "audits the same locks from the project endpoint; run `make pip-audit` where pypi.org answers."), EXIT_NOT_RUN
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
@@ -437,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=16, help="requests in parallel (default: %(default)s)")
     parser.add_argument("--retry-backoff", type=float, default=0.5, help=argparse.SUPPRESS)
+    parser.add_argument("--pip-audit-preflight", action="store_true",
+                        help="only say whether pip-audit can run against the registry (exit 0) or not (exit 3)")
     parser.add_argument("--warn-if-not-run", action="store_true",
                         help="exit 0 instead of 3 when the registry could not be queried (CI); the banner is still printed")
     args = parser.parse_args(argv)
@@ -452,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audit_lock: no pins in {args.lock}", file=sys.stderr)
         return EXIT_USAGE
 
+    if args.pip_audit_preflight:
+        line, status = pip_audit_preflight(pins, args.base_url, args.timeout, args.retry_backoff)
+        print(line)
+        return status
     started = time.monotonic()
     results = [apply_ignores(r, ignored) for r in audit(pins, args.base_url, args.timeout, args.jobs, args.retry_backoff)]
     text, status = render(results, ignored, args.warn_if_not_run, args.base_url)

@@ -165,7 +165,7 @@ def main() -> None:
 
         config = write_config(work, server, user)
         environment = {**os.environ, "KEPT_BENCH_PASSWORD": user.password}
-        command = [*KEPT, "--config", str(config), "--now", NOW, "scan", "-q"]
+        command = [*KEPT, "--config", str(config), "--now", NOW, "scan"]  # its summary line is read below
         wall, peak, output = run_measured(command, environment)
         figures.update(backfill_s=round(wall, 1), backfill_msg_s=round(args.count / wall), backfill_peak_rss_mb=peak,
                        backfill_x_floor=round(wall / seconds, 2))

@@ -26,10 +26,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
+from kept.clock import read_day
 from kept.errors import UserError
-from kept.extractors.dates import resolve_due
 from kept.models import Promise, Thread
 from kept.storage.base import Store
 from kept.storage.meta import meta_strings
@@ -47,7 +47,6 @@ __all__ = [
     "resolve_promise",
     "resolve_thread",
     "sentence_fingerprint",
-    "snooze_date",
     "snooze_promise",
     "snooze_thread",
 ]
@@ -273,9 +272,6 @@ _COMMAND = re.compile(
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^(?:[-*•]\s+|\d+[.)]\s+(?=[a-z]))", re.IGNORECASE)
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_FOR_SPAN = re.compile(r"^(?:for\s+)?(?P<count>\d+|a|one|two|three|four|five|six|seven)\s+(?P<unit>days?|weeks?)$")
-_SPAN_WORDS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
 
 # Where the user's own words end: the quoted original and signatures.
 _END_OF_REPLY = re.compile(
@@ -283,97 +279,23 @@ _END_OF_REPLY = re.compile(
     r"from:\s|sent from my\s|le\s.{0,200}\sa écrit\s?:\s*$|am\s.{0,200}\sschrieb\s.{0,80}:\s*$)",
     re.IGNORECASE,
 )
-
-
-_MONTH_WORDS = {
-    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4,
-    "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9,
-    "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
-}
-_DAY_MONTH = re.compile(
-    r"(?:the\s+)?(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month>[a-z]+)\.?(?:,?\s+(?P<year>\d{4}))?"
-)
-_MONTH_DAY = re.compile(r"(?P<month>[a-z]+)\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{4}))?")
-_WEEKDAY_ABBREVIATIONS = {
-    "mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
-    "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday",
-}
-_WEEKDAY_ABBREVIATION = re.compile(r"\b(" + "|".join(_WEEKDAY_ABBREVIATIONS) + r")\b\.?")
-_LEADING_PREPOSITION = re.compile(r"^(?:until|till|til|to|on)\s+")
 # What may stand between the last item number and the date ("snooze 2, friday").
 _SEPARATOR = re.compile(r"^\s*(?:,|&|and\b)?\s*")
 _NUMBER_TOKEN = re.compile(r"#?(\d+)")
 
 
-def _day_of_month(text: str, today: date) -> date | None:
-    """The day in "12 dec", "12th of December", "dec 12", "Dec 12, 2026"; the next one after `today` without a year."""
-    found = _DAY_MONTH.fullmatch(text) or _MONTH_DAY.fullmatch(text)
-    if found is None or found.group("month") not in _MONTH_WORDS:
-        return None
-    month, day = _MONTH_WORDS[found.group("month")], int(found.group("day"))
-    year = int(found.group("year")) if found.group("year") else today.year
-    try:
-        when = date(year, month, day)
-        if found.group("year") is None and when <= today:
-            when = date(year + 1, month, day)
-    except ValueError:
-        return None
-    return when
-
-
-def snooze_date(text: str, today: date) -> date | None:
-    """The day a snooze ends, read as a reply to the digest reads it: "friday", "until 2026-12-01", "12 dec".
-
-    The command line (``kept promises snooze ID friday``) reads its day with
-    it too, so the two take the same words.
-    """
-    return _snooze_date(text, today)
-
-
-def _snooze_date(text: str, today: date) -> date | None:
-    """The day a snooze ends, when all of `text` names one: "friday", "until 2026-12-01", "12 dec", "for 3 days".
-
-    Strict on purpose: `parse_commands` tries where the item numbers end and
-    the date begins, so "2 friday" must not read as friday (that would
-    swallow item 2).
-    """
-    text = " ".join(text.strip().strip(".!").lower().split())
-    text = _LEADING_PREPOSITION.sub("", text)
-    if not text:
-        return None
-    iso = _ISO_DATE.fullmatch(text)
-    if iso:
-        try:
-            return date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
-        except ValueError:
-            return None
-    span = _FOR_SPAN.match(text)
-    if span:
-        count = _SPAN_WORDS.get(span.group("count")) or int(span.group("count"))
-        days = count * (7 if span.group("unit").startswith("week") else 1)
-        return today + timedelta(days=days)
-    day_of_month = _day_of_month(text, today)
-    if day_of_month is not None:
-        return day_of_month
-    text = _WEEKDAY_ABBREVIATION.sub(lambda m: _WEEKDAY_ABBREVIATIONS[m.group(1)], text)
-    # Relative words are read as a promise written today would be ("by friday").
-    resolved, words = resolve_due("until " + text, datetime.combine(today, time(12)))
-    if resolved is None or words is None or _LEADING_PREPOSITION.sub("", words.lower()) != text:
-        return None
-    return resolved
-
-
 def _snooze_items_and_day(line: str, numbers: re.Match[str], today: date) -> tuple[tuple[int, ...], date] | None:
     """Split "snooze 2 12 dec" into the items (2,) and the day (12 December); None if no split gives a day.
 
-    The number pattern also takes the digits of a date ("2 12", "1 2026"),
-    so each split is tried, fewest items first: a number right before a
-    date's words belongs to the date.
+    The day is read by `kept.clock.read_day`, as the command line reads the
+    day of ``kept promises snooze ID DAY``. The number pattern also takes
+    the digits of a date ("2 12", "1 2026"), so each split is tried, fewest
+    items first: a number right before a date's words belongs to the date.
     """
     tokens = list(_NUMBER_TOKEN.finditer(line, numbers.start("numbers"), numbers.end("numbers")))
     for count in range(1, len(tokens) + 1):
         rest = _SEPARATOR.sub("", line[tokens[count - 1].end():], count=1)
-        until = _snooze_date(rest, today)
+        until = read_day(rest, today, towards="ahead")
         if until is not None and until > today:
             return tuple(dict.fromkeys(int(token.group(1)) for token in tokens[:count])), until
     return None
@@ -385,7 +307,8 @@ def parse_commands(text: str, today: date) -> tuple[list[Command], list[str]]:
     One instruction per line: ``done 3``, ``done 3 5`` (or ``3, 5``),
     ``snooze 2 friday``, ``snooze 2 until 2026-12-01``, ``snooze 2 12 dec``,
     ``snooze 4 for 3 days``, ``not a promise 4`` or ``dismiss 4``,
-    ``mute 7``. Case, a leading bullet, ``#`` before numbers and trailing
+    ``mute 7``. A snooze's day is any form `kept.clock.read_day` takes
+    (docs/commands.md, "Dates"), the same as on the command line. Case, a leading bullet, ``#`` before numbers and trailing
     punctuation do not matter.
 
     After ``snooze``, a number that starts the date is part of the date:

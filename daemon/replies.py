@@ -54,12 +54,14 @@ Store meta used here:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kept.clock import SNOOZE_DAY_HELP
 from kept.daemon.feedback import (
     Command,
     digest_index,
@@ -101,6 +103,9 @@ APPLIED_REPLIES_KEPT = 500
 
 # Meta ``unchecked_replies``: the count of replies to digests kept has no record of.
 UNCHECKED_FIELDS: dict[str, type | tuple[type, ...]] = {"count": int, "first": str, "last": str, "note": (str, type(None))}
+
+# A line the user meant as a snooze ("snooze 2 someday", "- later 3 whenever").
+_SNOOZE_LINE = re.compile(r"^\W*(?:snooze|later)\b", re.IGNORECASE)
 
 # Lines of a quoted sentence shown back in notes.
 SNIPPET_CHARS = 70
@@ -357,7 +362,9 @@ def _carry_out(store: Store, entry: Mapping[str, Any], settings: Settings, now: 
                 logger.info("digest reply %s: %s #%d (%s)", message_id, command.action, number,
                             index[number][0] if number in index else "not in that digest")
         for line in unparsed:
-            notes.append(f'Did not understand "{line}" in your reply; nothing was changed for it.')
+            # A snooze whose day kept could not read says which days it reads.
+            hint = f" {SNOOZE_DAY_HELP}." if _SNOOZE_LINE.match(line) else ""
+            notes.append(f'Did not understand "{line}" in your reply; nothing was changed for it.{hint}')
         if entry.get("more"):
             notes.append(f"Your reply asked for more than kept carries out at once; {entry['more']} "
                          f"items or lines after the first {MAX_ITEMS} were left alone.")

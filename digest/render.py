@@ -26,12 +26,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from kept.clock import SNOOZE_DAY_HELP
 from kept.digest.build import SECTIONS, Digest
 from kept.digest.text import MONTHS, WEEKDAYS, long_date, one_line
 from kept.settings import Settings
 from kept.terminal import terminal_text
 
 __all__ = [
+    "ANSWER_DATES",
     "ANSWER_HELP",
     "digest_data",
     "history_line",
@@ -44,6 +46,8 @@ __all__ = [
 
 ANSWER_HELP = "Reply to this e-mail with lines like: done 3 / snooze 2 friday / not a promise 4 / mute 7"
 ANSWER_EXAMPLES = ("done 3", "snooze 2 friday", "not a promise 4", "mute 7")
+#: The days a snooze takes: the same grammar as the command line's (`kept.clock.read_day`).
+ANSWER_DATES = SNOOZE_DAY_HELP
 
 MESSAGE_ID_DOMAIN = "kept.invalid"
 
@@ -171,7 +175,8 @@ def _environment() -> Environment:
         due=format_due,
         long_date=long_date,
     )
-    env.globals.update(compare_lag=compare_lag, answer_help=ANSWER_HELP, answer_examples=ANSWER_EXAMPLES)
+    env.globals.update(compare_lag=compare_lag, answer_help=ANSWER_HELP, answer_examples=ANSWER_EXAMPLES,
+                       answer_dates=ANSWER_DATES)
     return env
 
 

@@ -42,6 +42,7 @@ import math
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
@@ -100,6 +101,8 @@ SELF_CHECK_TOLERANCE: dict[Runtime, float] = {
 #: Environment variable naming the folder for built graphs (the user cache
 #: folder by default).
 CACHE_ENV = "KEPT_CACHE_DIR"
+#: What systemd sets to the folder a unit's ``CacheDirectory=`` names.
+SYSTEMD_CACHE_ENV = "CACHE_DIRECTORY"
 
 Array = npt.NDArray[np.float32]
 
@@ -185,10 +188,17 @@ def bundled_adapter() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where built graphs are kept: ``$KEPT_CACHE_DIR``, else the user cache folder."""
+    """Where built graphs are kept: ``$KEPT_CACHE_DIR``, else the folder a
+    systemd unit's ``CacheDirectory=`` made writable (``$CACHE_DIRECTORY``;
+    for systemd/kept.service the same ``~/.cache/kept``), else the user
+    cache folder."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured)
+    # systemd lists several folders with ":" when a unit names several.
+    systemd_cache = os.environ.get(SYSTEMD_CACHE_ENV, "").split(":")[0]
+    if systemd_cache:
+        return Path(systemd_cache)
     return Path(platformdirs.user_cache_dir("kept"))
 
 
@@ -212,6 +222,15 @@ def session_options() -> Any:
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     return options
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a cached graph is there to read; a folder kept may not enter
+    (made by another user, say) counts as an empty cache, not an error."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 class SentenceClassifier:
@@ -270,7 +289,7 @@ class SentenceClassifier:
             self._weights = self._merged_weights()
         else:
             self._cache = None if cache is False else Path(cache) if cache is not None else cache_dir()
-            self._open_session(rebuild=False)
+            self._open_session()
 
     def _check_meta(self, path: Path) -> None:
         meta = self.meta
@@ -372,40 +391,60 @@ class SentenceClassifier:
         digest.update(f"\0{self.meta['base']}\0{self._base_path}\0{GRAPH_VERSION}\0{self.runtime}".encode())
         return digest.hexdigest()[:24]
 
-    def _open_session(self, *, rebuild: bool) -> None:
-        """The ONNX Runtime session, from the cache file or built (and cached)."""
+    def _open_session(self, *, rebuild_because: str | None = None) -> None:
+        """The ONNX Runtime session, from the cache file or built (and cached).
+
+        `rebuild_because` says why a cached graph is not to be used (it does
+        not load, or fails the self-check). A build logs one line: where the
+        graph went, or, when the cache folder cannot be written, a warning
+        that it was built in memory and every start will build it again.
+        """
         path = None if self._cache is None else self._cache / f"promise-encoder-{self.runtime}.{self._graph_key()}.onnx"
         source: bytes | str
-        if path is not None and not rebuild and path.is_file():
+        if path is not None and rebuild_because is None and _is_file(path):
             source = str(path)
         else:
+            started = time.monotonic()
             graph = build_graph(self._merged_weights(), SCHEMES[self.runtime.removeprefix("onnx-")])
-            path = None if path is None else self._write_cache(path, graph)
+            written = None if path is None else self._write_cache(path, graph, time.monotonic() - started,
+                                                                   rebuild_because)
             # Read from the file when there is one: ONNX Runtime then holds no
             # second copy of the serialised graph (about 50 MB less at peak).
-            source = graph if path is None else str(path)
+            source = graph if written is None else str(written)
+            path = written
             del graph
         self.graph_path = path
         try:
             self._session = onnxruntime.InferenceSession(source, session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception classes
-            if not rebuild and path is not None:
-                logger.info("the cached promise encoder graph %s does not load (%s); building it again", path, exc)
-                self._open_session(rebuild=True)
+            if rebuild_because is None and path is not None:
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                self._open_session(rebuild_because=f"the cached one did not load: {first_line}")
                 return
             raise EncoderError(f"ONNX Runtime cannot load the promise encoder graph: {exc}") from exc
 
-    def _write_cache(self, path: Path, graph: bytes) -> Path | None:
+    def _write_cache(self, path: Path, graph: bytes, seconds: float, rebuild_because: str | None) -> Path | None:
         """Write `graph` to `path` atomically; other graphs of this runtime
         (older adapters or builders) are removed. None when the folder is not
-        writable: kept then runs from memory and builds again next start."""
+        writable: kept then runs from memory and builds again next start.
+
+        Logs the one line a build gets (see `_open_session`).
+        """
+        why = f" ({rebuild_because})" if rebuild_because else ""
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".promise-encoder-", delete=False) as handle:
                 handle.write(graph)
             os.replace(handle.name, path)
         except OSError as exc:
-            logger.info("cannot keep the promise encoder graph in %s (%s); it is built at each start", path.parent, exc)
+            # A warning, not info: each start pays the build again until the
+            # folder is writable (journalctl -p warning shows it).
+            logger.warning(
+                "cannot keep the promise encoder graph in %s (%s): built it in memory in %.1f s%s, and each start "
+                "builds it again; make that folder writable for kept (systemd/kept.service does, with "
+                "CacheDirectory=kept) or set %s to one that is", path.parent, exc.strerror or exc, seconds, why,
+                CACHE_ENV,
+            )
             return None
         for old in path.parent.glob(f"promise-encoder-{self.runtime}.*.onnx"):
             if old != path:
@@ -413,7 +452,7 @@ class SentenceClassifier:
                     old.unlink()
                 except OSError:
                     pass
-        logger.debug("built the promise encoder graph %s", path)
+        logger.info("built the promise encoder graph in %.1f s%s; kept in %s for later starts", seconds, why, path)
         return path
 
     def logits(self, sentences: Sequence[str], *, batch_size: int = 32) -> list[float]:
@@ -458,8 +497,7 @@ class SentenceClassifier:
         worst = self._drift()
         tolerance = SELF_CHECK_TOLERANCE[self.runtime]
         if worst > tolerance and self.graph_path is not None:
-            logger.info("the cached promise encoder graph %s fails the self-check; building it again", self.graph_path)
-            self._open_session(rebuild=True)
+            self._open_session(rebuild_because=f"the cached one failed the self-check by {worst:.4f}")
             worst = self._drift()
         if worst > tolerance:
             raise EncoderError(

@@ -142,7 +142,9 @@ class SourceError(KeptError):
 
 class DeliveryError(UserError, SourceError):
     """The digest could not be delivered: the server cannot be reached, its
-    certificate is not trusted, it refused the message, or the delivery command failed.
+    certificate is not trusted, it refused the message, the delivery command
+    failed, or a setting of the route fails only when sending (a password
+    source with nothing behind it, an unreadable ca_file, a bad host name).
 
     A `UserError` because the CLI shows it as one message with a fix (often
     the fix is in ``[digest]``); a `SourceError` because the service retries

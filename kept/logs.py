@@ -3,7 +3,9 @@
 The service logs at INFO by default: its start, one line per account per
 scan, each digest sent (to whom, how many items), each digest reply carried
 out, reloads, postponed passes, warnings and errors. ``-v`` adds kept's
-debug lines (and other libraries' INFO), ``-vv`` everything.
+debug lines (and other libraries' INFO), ``-vv`` everything; ``-q`` leaves
+only warnings and errors (``kept run --once`` from cron, which mails
+whatever a job prints).
 
 Where the lines go decides their form:
 
@@ -82,9 +84,9 @@ class _LevelFilter(logging.Filter):
     nothing for anyone else listening (tests, a program embedding kept).
     """
 
-    def __init__(self, verbosity: int) -> None:
+    def __init__(self, verbosity: int, quiet: bool = False) -> None:
         super().__init__()
-        self.own_level = logging.DEBUG if verbosity else logging.INFO
+        self.own_level = logging.WARNING if quiet else logging.DEBUG if verbosity else logging.INFO
         self.other_level = logging.WARNING - 10 * min(verbosity, 2)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -92,14 +94,14 @@ class _LevelFilter(logging.Filter):
         return record.levelno >= (self.own_level if own else self.other_level)
 
 
-def setup_service_logging(verbosity: int, stream: TextIO | None = None) -> None:
-    """Log as the service does (see the module's description) to `stream` (stderr)."""
+def setup_service_logging(verbosity: int, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+    """Log as the service does (see the module's description) to `stream` (stderr); only warnings and errors if `quiet`."""
     stream = sys.stderr if stream is None else stream
     handler = logging.StreamHandler(stream)
     if stderr_is_journal(stream=stream):
         handler.setFormatter(JournalFormatter())
     else:
         handler.setFormatter(logging.Formatter(STAMPED_FORMAT))
-    levels = _LevelFilter(verbosity)
+    levels = _LevelFilter(verbosity, quiet)
     handler.addFilter(levels)
     logging.basicConfig(level=min(levels.own_level, levels.other_level), handlers=[handler])

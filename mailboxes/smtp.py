@@ -151,8 +151,9 @@ class SmtpSender:
     def _session(self, action: str) -> Iterator[smtplib.SMTP]:
         """A client connected over TLS and logged in (if configured); QUIT when the block ends."""
         config = self._settings
-        context = self._ssl_context()
         where = self.where
+        with _found_at_send_time(f"{action} through {where}"):
+            context = self._ssl_context()
         logger.debug("digest: connecting to SMTP %s (%s)", where, config.security)
         with self._errors(f"{action} through {where}"):
             if config.security == "tls":
@@ -181,7 +182,8 @@ class SmtpSender:
 
     def _login(self, client: smtplib.SMTP, where: str) -> None:
         config = self._settings
-        password = self._password()
+        with _found_at_send_time(f"cannot log in to the SMTP server {where}"):
+            password = self._password()
         try:
             if config.auth == "oauth2":
                 # SASL XOAUTH2 (RFC-less but used by Gmail and Microsoft 365):
@@ -248,6 +250,29 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as error:
             raise DeliveryError(f"digest: {action}: {error or error.__class__.__name__}",
                                 hint=CONNECTION_HINT) from error
+        except UnicodeError as error:
+            # The IDNA codec refuses the host name ("mail..example.org", a label over 63 characters).
+            raise DeliveryError(f"digest: {action}: {self._settings.host!r} is not a valid host name ({error})",
+                                hint="check host in [digest.smtp]") from error
+        except ValueError as error:
+            raise DeliveryError(f"digest: {action}: {error}", hint=CONNECTION_HINT) from error
+
+
+@contextmanager
+def _found_at_send_time(action: str) -> Iterator[None]:
+    """A setting that only fails when the digest is sent (a password source
+    with nothing behind it, an unreadable ca_file) is a DeliveryError: one
+    message, exit code 8, retried by the service, like the server being down.
+
+    A refused login stays an AuthenticationError (exit code 3).
+    """
+    try:
+        yield
+    except (AuthenticationError, DeliveryError):
+        raise
+    except UserError as error:
+        message = str(error.args[0]) if error.args else error.__class__.__name__
+        raise DeliveryError(f"digest: {action}: {message}", hint=error.hint) from error
 
 
 def _one_line(text: str) -> str:

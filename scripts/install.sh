@@ -47,8 +47,8 @@ mkdir -p "$bin_dir"
 ln -sf "$venv/bin/kept" "$bin_dir/kept"
 (cd / && "$venv/bin/python" -m kept.shellfiles --prefix "$share_prefix" >/dev/null)
 # The promise encoder's ONNX graph, built once from the installed weights
-# into ~/.cache/kept: the service, which sees the home folder read-only,
-# reads it there instead of building it at every start.
+# into ~/.cache/kept, where the service (CacheDirectory=kept) reads it: its
+# first start after an install or an update need not build it.
 (cd / && "$venv/bin/python" -c "from kept.extractors.encoder import load_classifier; load_classifier()")
 
 echo "kept $("$venv/bin/kept" --version | cut -d' ' -f2) is installed: $bin_dir/kept"

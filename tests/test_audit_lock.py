@@ -10,7 +10,10 @@ import contextlib
 import importlib.util
 import io
 import json
+import re
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -295,3 +298,59 @@ def test_unreachable_registry_is_audit_not_run_after_one_request(tmp_path):
     assert "OK:" not in out
     status, out = run(tmp_path, url, lock, "", "--warn-if-not-run")
     assert status == 0 and "AUDIT NOT RUN" in out and "Warning only (--warn-if-not-run)" in out
+
+
+# ------------------------------------------------------------------ make pip-audit
+
+
+def preflight(tmp_path: Path, pypi_url: str) -> tuple[int, str]:
+    """`audit_lock.py --pip-audit-preflight` on a lock of two pins, jinja2 first."""
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("jinja2==3.1.6 --hash=sha256:00\nrich==15.0.0 --hash=sha256:11\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = audit_lock.main(["--pip-audit-preflight", "--base-url", pypi_url, "--timeout", "5",
+                                  "--retry-backoff", "0", str(lock)])
+    return status, out.getvalue()
+
+
+def test_pip_audit_runs_where_the_registry_answers_per_release(tmp_path, pypi):
+    pypi.release("jinja2", "3.1.6")
+    status, out = preflight(tmp_path, pypi.base_url)
+    assert status == 0 and out.startswith("pip-audit: ") and "running it" in out
+    assert pypi.hits == ["/pypi/jinja2/3.1.6/json"]  # one request, not one per pin
+
+
+def test_pip_audit_on_the_mirror_is_reported_as_not_run_not_as_a_missing_package(tmp_path, pypi):
+    """pip-audit itself says "annotated-doc: Dependency not found on PyPI" there and exits 1, like a vulnerability."""
+    pypi.latest("jinja2", "3.1.6")
+    status, out = preflight(tmp_path, pypi.base_url)
+    assert status == audit_lock.EXIT_NOT_RUN
+    assert out.startswith(f"PIP-AUDIT NOT RUN: {pypi.base_url}/jinja2/3.1.6/json answers 404 while "
+                          f"{pypi.base_url}/jinja2/json answers: this registry has no per-release data")
+    assert "`make audit`" in out
+
+
+def test_pip_audit_preflight_names_an_unknown_package_and_an_unreachable_registry(tmp_path, pypi):
+    status, out = preflight(tmp_path, pypi.base_url)
+    assert status == 3 and "this registry does not know jinja2" in out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/pypi"
+    status, out = preflight(tmp_path, url)
+    assert status == 3 and f"PIP-AUDIT NOT RUN: {url} cannot be reached" in out
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_pip_audit_checks_first_then_audits_every_lock_on_its_own():
+    """Every lock of the repository, requirements-model.lock included (it was left out), one pip-audit run each:
+    pip-audit refuses two files pinning one package at two versions."""
+    done = subprocess.run(["make", "-n", "pip-audit"], cwd=ROOT, capture_output=True, text=True, check=True)
+    recipe = done.stdout[done.stdout.index(".ci/audit_lock.py --pip-audit-preflight"):]
+    locks = sorted(path.name for path in ROOT.glob("requirements*.lock"))
+    assert len(locks) == 4
+    loop = re.search(r"for lock in ([^;]+); do", recipe)
+    assert loop is not None and sorted(loop.group(1).split()) == locks
+    assert re.search(r"pip-audit --strict --vulnerability-service pypi --disable-pip --require-hashes -r \$lock ",
+                     recipe)
+    assert "exit $status" in recipe

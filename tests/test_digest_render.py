@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from bs4 import BeautifulSoup
 
 from kept.digest.build import build_digest
-from kept.digest.render import ANSWER_HELP, render_digest, render_html, render_text
+from kept.digest.render import ANSWER_DATES, ANSWER_HELP, render_digest, render_html, render_text
 from kept.models import Address, Thread
 from kept.storage.memory import MemoryStore
 from test_digest_build import NOW, TODAY, filled_store, make_settings, message, promise, received, utc
@@ -61,6 +61,9 @@ def test_message_is_multipart_alternative_with_both_parts() -> None:
     assert "[1] \"I'll send you the overdue report.\"" in text
     assert "I&#39;ll send you the overdue report." in html or "I'll send you the overdue report." in html
     assert ANSWER_HELP in text and ANSWER_HELP in html
+    # Which days a snooze takes, and where every form is listed (docs/commands.md, Dates).
+    assert ANSWER_DATES in text and "docs/commands.md, Dates" in ANSWER_DATES
+    assert ANSWER_DATES.replace("'", "&#39;") in html
 
 
 def test_headers() -> None:

@@ -116,6 +116,16 @@ FAILURES = {
     # what is wrong: (port, trust the certificate, password variable, exit code, what the message says, its fix)
     "nothing listens": (None, True, "KEPT_TEST_SMTP_PASSWORD", EXIT_DELIVERY, "Connection refused",
                         "check host, port and security in [digest.smtp]"),
+    # Found only when the digest is sent: formerly a UserError (exit code 1) or a traceback.
+    "password variable not set": ("server", True, "KEPT_UNSET_SMTP_PASSWORD", EXIT_DELIVERY,
+                                  "digest.smtp: environment variable KEPT_UNSET_SMTP_PASSWORD is not set or empty",
+                                  "export KEPT_UNSET_SMTP_PASSWORD=... before starting kept"),
+    "host is no host name": ("server", True, "KEPT_TEST_SMTP_PASSWORD", EXIT_DELIVERY,
+                             "'mail..example.org' is not a valid host name", "check host in [digest.smtp]"),
+    "ca_file unreadable": ("server", "missing.pem", "KEPT_TEST_SMTP_PASSWORD", EXIT_DELIVERY,
+                           "digest.smtp: cannot read ca_file", "point ca_file at a PEM file"),
+    "TLS on the STARTTLS port": ("server", True, "KEPT_TEST_SMTP_PASSWORD", EXIT_DELIVERY, "TLS failed",
+                                 "check host, port and security in [digest.smtp]"),
     "self-signed certificate": ("server", False, "KEPT_TEST_SMTP_PASSWORD", EXIT_DELIVERY,
                                 "the server certificate is not trusted (self-signed certificate)",
                                 "set ca_file in [digest.smtp]"),
@@ -130,8 +140,13 @@ def test_a_failing_smtp_route_is_one_message_with_a_fix_and_its_exit_code(
 ) -> None:
     controller, received = smtp_server
     port, trusted, password_env, code, said, fix = FAILURES[failure]
-    config = write_config(tmp_path, smtp_digest(
-        controller.port if port == "server" else closed_port(), certificate[0] if trusted else None, password_env))
+    ca_file = tmp_path / trusted if isinstance(trusted, str) else certificate[0] if trusted else None
+    digest = smtp_digest(controller.port if port == "server" else closed_port(), ca_file, password_env)
+    if failure == "host is no host name":
+        digest = digest.replace('host = "127.0.0.1"', 'host = "mail..example.org"')
+    if failure == "TLS on the STARTTLS port":
+        digest = digest.replace('security = "starttls"', 'security = "tls"')
+    config = write_config(tmp_path, digest)
 
     assert kept(config, "check", "--skip-model") == code
     out = capsys.readouterr().out
@@ -162,7 +177,8 @@ def test_check_reads_the_smtp_password_from_the_keyring_or_says_there_is_none(
     backend(fail.Keyring())  # a machine without a desktop session
     assert kept(config, "check", "--skip-model") == EXIT_DELIVERY
     out = capsys.readouterr().out
-    assert "digest route: FAILED: digest.smtp: cannot read the system keyring" in out
+    assert (f"digest route: FAILED: digest: cannot log in to the SMTP server 127.0.0.1:{controller.port}: "
+            "digest.smtp: cannot read the system keyring") in out
     assert "fix: unlock the keyring (log in to a desktop session), or use password_command instead" in out
     assert received.logins == []
 

@@ -5,6 +5,7 @@ re-scorer's."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from kept.extractors.encoder import (
     EncoderError,
     SentenceClassifier,
     bundled_adapter,
+    cache_dir,
     load_classifier,
     session_options,
 )
@@ -315,6 +317,73 @@ def test_an_unwritable_cache_folder_runs_from_memory(tmp_path: Path) -> None:
     classifier = SentenceClassifier(cache=blocker / "cache")
     assert classifier.graph_path is None and classifier.self_check() <= SELF_CHECK_TOLERANCE[DEFAULT_RUNTIME]
     assert SentenceClassifier(cache=False).graph_path is None
+
+
+def encoder_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "kept.extractors.encoder"]
+
+
+def test_each_build_says_in_one_line_where_the_graph_went(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="kept.extractors.encoder")
+    built = SentenceClassifier(cache=tmp_path).graph_path
+    assert built is not None
+    [(level, line)] = encoder_lines(caplog)
+    assert level == logging.INFO and line.startswith("built the promise encoder graph in ")
+    assert line.endswith(f"; kept in {built} for later starts")
+    caplog.clear()
+    SentenceClassifier(cache=tmp_path)  # read from the cache: nothing to say
+    assert encoder_lines(caplog) == []
+    # A damaged graph: one line, with the reason, not one for the damage and one for the build.
+    built.write_bytes(b"not an onnx graph")
+    SentenceClassifier(cache=tmp_path)
+    [(level, line)] = encoder_lines(caplog)
+    assert level == logging.INFO and "(the cached one did not load: " in line and line.endswith("for later starts")
+
+
+def test_a_cache_folder_kept_may_not_enter_runs_from_memory_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """~/.cache/kept made by root (a sudo install) and entered by the user's service.
+
+    Formerly Path.is_file raised PermissionError there and the service
+    exited at every start, restarted by systemd until it gave up.
+    """
+    locked = tmp_path / "locked"
+    real_is_file, real_mkdir = Path.is_file, Path.mkdir
+
+    def is_file(path: Path) -> bool:
+        if locked in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_file(path)
+
+    def mkdir(path: Path, *args: object, **kwargs: object) -> None:
+        if path == locked or locked in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    caplog.set_level(logging.INFO, logger="kept.extractors.encoder")
+    classifier = SentenceClassifier(cache=locked)
+    assert classifier.graph_path is None and classifier.self_check() <= SELF_CHECK_TOLERANCE[DEFAULT_RUNTIME]
+    [(level, line)] = encoder_lines(caplog)
+    assert level == logging.WARNING
+    assert line.startswith(f"cannot keep the promise encoder graph in {locked} (Permission denied): built it in memory")
+    assert "each start builds it again" in line and "CacheDirectory=kept" in line and "KEPT_CACHE_DIR" in line
+
+
+def test_the_cache_is_the_one_systemd_makes_writable_for_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KEPT_CACHE_DIR first, then $CACHE_DIRECTORY (a unit's CacheDirectory=), then the user cache folder."""
+    monkeypatch.delenv("KEPT_CACHE_DIR", raising=False)
+    monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "kept"
+    monkeypatch.setenv("CACHE_DIRECTORY", f"{tmp_path / 'unit'}:{tmp_path / 'another'}")
+    assert cache_dir() == tmp_path / "unit"
+    monkeypatch.setenv("KEPT_CACHE_DIR", str(tmp_path / "chosen"))
+    assert cache_dir() == tmp_path / "chosen"
 
 
 def test_a_new_graph_replaces_the_old_one_of_its_runtime_only(tmp_path: Path) -> None:

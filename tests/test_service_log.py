@@ -30,8 +30,8 @@ NOW = "2026-03-18T08:00:00+00:00"  # after the digest time: the pass sends it
 TIME_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}")
 
 
-def run_once(config: Path, tmp_path: Path, journal: str | None) -> tuple[int, str]:
-    """``kept run --once`` in a child process; its exit code and stderr.
+def run_once(config: Path, tmp_path: Path, journal: str | None, *command: str) -> tuple[int, str]:
+    """``kept run --once`` (or `command`) in a child process; its exit code and stderr.
 
     `journal`: ``"stderr"`` sets JOURNAL_STREAM to stderr's device:inode,
     ``"elsewhere"`` to another file's, None leaves it out.
@@ -46,10 +46,19 @@ def run_once(config: Path, tmp_path: Path, journal: str | None) -> tuple[int, st
             status = os.fstat(log.fileno()) if journal == "stderr" else os.stat(other)
             env["JOURNAL_STREAM"] = f"{status.st_dev}:{status.st_ino}"
         done = subprocess.run(
-            [sys.executable, "-m", "kept.cli", "--config", str(config), "--now", NOW, "run", "--once"],
+            [sys.executable, "-m", "kept.cli", "--config", str(config), "--now", NOW, *(command or ("run", "--once"))],
             env=env, stdout=subprocess.DEVNULL, stderr=log, timeout=300,
         )
     return done.returncode, log_path.read_text(encoding="utf-8")
+
+
+def kept_child(config: Path, *command: str) -> tuple[int, str, str]:
+    """`kept COMMAND` in a child process as cron runs it (no terminal): exit code, stdout, stderr."""
+    env = {key: value for key, value in os.environ.items() if key not in ("JOURNAL_STREAM", "KEPT_NOW")}
+    env.update(KEPT_TEST_SMTP_PASSWORD=PASSWORD, KEPT_TEST_IMAP_PASSWORD="imap-secret-never-logged")
+    done = subprocess.run([sys.executable, "-m", "kept.cli", "--config", str(config), "--now", NOW, *command],
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr
 
 
 def with_failing_account(config: Path) -> None:
@@ -116,3 +125,49 @@ def test_each_digest_reply_carried_out_is_logged_without_the_mail(
     assert "digest reply <reply1@test>: done #1 (promise)" in lines
     assert "digest reply <reply1@test>: snooze #7 (not in that digest)" in lines
     assert "article" not in caplog.text  # the promise's sentence is in the next digest's note, not the log
+
+
+# -- --quiet, for cron ------------------------------------------------------------
+
+
+def test_quiet_under_cron_prints_nothing_when_all_went_well(
+    smtp_server, certificate, tmp_path: Path,  # noqa: F811
+) -> None:
+    """cron mails whatever a job prints: with -q a pass that went well prints nothing at all."""
+    controller, received = smtp_server
+    config = write_config(tmp_path, smtp_digest(controller.port, certificate[0]))
+    code, log = run_once(config, tmp_path, None, "run", "--once", "-q")
+    assert (code, log) == (0, "")
+    assert len(received.messages) == 1  # the digest still went out
+    assert kept_child(config, "-q", "scan") == (0, "", "")
+    assert kept_child(config, "scan", "--quiet") == (0, "", "")
+    assert kept_child(config, "--quiet", "digest", "--send") == (0, "", "")
+    assert len(received.messages) == 2
+    # Without it: the INFO lines, the summary and the confirmation, as before.
+    code, log = run_once(config, tmp_path, None)
+    assert code == 0 and " INFO kept.daemon.scan: account local: 0 new messages" in log, log
+    code, out, err = kept_child(config, "scan")
+    assert code == 0 and out.startswith("Scanned 1 account(s) in ") and err == ""
+    code, out, err = kept_child(config, "digest", "--send")
+    assert code == 0 and out.startswith(f"Sent the digest to {ME}") and err == ""
+
+
+def test_quiet_still_says_what_went_wrong(tmp_path: Path) -> None:
+    config = write_config(tmp_path, smtp_digest(closed_port(), None))
+    with_failing_account(config)
+    code, log = run_once(config, tmp_path, "stderr", "-q", "run", "--once")
+    assert code != 0, log
+    lines = log.splitlines()
+    assert lines and all(re.match(r"<[34]>", line) for line in lines), log
+    assert re.search(r"^<4>WARNING kept\.daemon\.scan: account away: scan failed: ", log, re.MULTILINE), log
+    assert re.search(r"^<3>ERROR kept\.daemon\.run: could not send the digest: ", log, re.MULTILINE), log
+    code, out, err = kept_child(config, "scan", "-q")
+    assert code == 5 and out == "", out
+    assert err.startswith("kept: warning: ") and "away" in err, err
+
+
+def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, smtp_digest(closed_port(), None))
+    code, out, err = kept_child(config, "-q", "status", "-v")
+    assert (code, out) == (2, "")
+    assert "-q/--quiet and -v/--verbose" in err

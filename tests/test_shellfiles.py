@@ -118,3 +118,15 @@ def test_man_renders_the_page(written):
     assert done.returncode == 0, done.stderr
     for name in commands():
         assert f"kept {name}" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_global_options_are_completed_and_documented_before_and_after_the_command(written):
+    """-q/--quiet (warnings and errors only) and -v go on either side of the command name."""
+    for option in ("--quiet", "--verbose"):
+        assert option in bash_complete(written["bash"], "--")
+        assert option in bash_complete(written["bash"], "scan", "--")
+    page = plain_roff(written["man"].read_text())
+    assert "[-v] [-q]" in page.split(".SH DESCRIPTION", 1)[0]
+    scan = page.split(".SH COMMAND 'kept scan'", 1)[1].split(".SH COMMAND", 1)[0]
+    assert "-q, --quiet\nwarnings and errors only" in scan

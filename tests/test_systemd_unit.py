@@ -111,3 +111,32 @@ def test_the_service_writes_only_its_database_folder_where_the_kept_command_look
     assert not any("KEPT_STATE_DIR" in value for value in settings.get("Environment", []))
     assert "StateDirectory" not in settings
     assert any("%h/.local/state/kept" in value for value in settings["ExecStartPre"])
+
+
+@pytest.mark.parametrize("xdg_cache_home", [None, "elsewhere/cache"])
+def test_the_service_may_write_the_graph_cache_where_the_kept_command_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg_cache_home: str | None
+) -> None:
+    """CacheDirectory=kept: for a user unit, $XDG_CACHE_HOME/kept (~/.cache/kept), writable under
+    ProtectHome=read-only and named in $CACHE_DIRECTORY (systemd.exec(5), "Automatic directory creation").
+
+    Without it a graph missing or stale after an upgrade was built again at every start.
+    """
+    from kept.extractors.encoder import cache_dir
+
+    settings = unit_settings()
+    assert settings["CacheDirectory"] == ["kept"] and settings["CacheDirectoryMode"] == ["0700"]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KEPT_CACHE_DIR", raising=False)
+    monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
+    if xdg_cache_home is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        units_cache = tmp_path / ".cache" / "kept"
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / xdg_cache_home))
+        units_cache = tmp_path / xdg_cache_home / "kept"
+    # Where the kept command (and scripts/install.sh) build it, the service finds it,
+    assert cache_dir() == units_cache
+    # and inside the unit kept takes the folder systemd names.
+    monkeypatch.setenv("CACHE_DIRECTORY", str(units_cache))
+    assert cache_dir() == units_cache

@@ -68,6 +68,7 @@ from kept.commands.promises import PROMISE_JSON_FIELDS, cmd_promises
 from kept.commands.setup import cmd_check, cmd_auth, cmd_init
 from kept.commands.status import STATUS_JSON_FIELDS, cmd_status
 from kept.commands.threads import THREAD_JSON_FIELDS, cmd_threads
+from kept.clock import DAY_FORMS_DOC
 from kept.config import default_config_path
 from kept.errors import EXIT_INTERRUPTED, UserError, exit_code_table
 from kept.terminal import terminal_text
@@ -79,7 +80,8 @@ __all__ = ["build_parser", "main", "parse_arguments"]
 ITEM_REF = "its number in today's digest (3 or #3), or its id as listed (or its first 4+ characters)"
 CONFIRM_HELP = ("go ahead without asking; without it the command asks on the terminal, "
                 "and refuses (exit code 9) when there is none")
-SNOOZE_DAY = "for snooze: the day it comes back: 2026-12-01, friday, next week, for 3 days (as in a digest reply)"
+SNOOZE_DAY = (f"for snooze: the day it comes back, as in a digest reply: 2026-12-01, 12 dec, friday, next week, "
+              f"in 3 days (every form: {DAY_FORMS_DOC})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         # is -vv): the two counts have their own dest and main adds them.
         common.add_argument("-v", "--verbose", action="count", help="more log output", default=0,
                             dest="verbose" if defaults else "verbose_after_command")
+        common.add_argument("-q", "--quiet", action="store_true", default=False,
+                            dest="quiet" if defaults else "quiet_after_command",
+                            help="warnings and errors only, for cron: no INFO log lines (run), "
+                                 "no progress bar or summary line (scan, digest --send)")
         return common
 
     common = common_options(defaults=False)
@@ -126,7 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("scan", cmd_scan, "read new mail once and update the database")
     p.add_argument("--account", help="scan only this account")
     p.add_argument("--json", action="store_true", help=json_help("a list of one object per account", SCAN_JSON_FIELDS))
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p = add("status", cmd_status, "counts, last scan and account health")
     p.add_argument("--json", action="store_true", help=json_help("one object", STATUS_JSON_FIELDS))
     p = add("threads", cmd_threads, "conversations waiting on you (default) or on others; done/snooze/mute")
@@ -149,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("when", nargs="*", metavar="DATE", help=SNOOZE_DAY)
     p.add_argument("--until", metavar="DATE", help="for snooze: the same as DATE")
     p.add_argument("--before", metavar="DATE",
-                   help="open promises made before DATE (2026-12-01, 12 dec, friday, last month, 3 weeks ago)")
+                   help="open promises made before DATE: 2026-12-01, 12 dec, friday (the last one), last month, "
+                        f"3 weeks ago (every form: {DAY_FORMS_DOC})")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--open", action="store_true", help="open promises (default)")
     group.add_argument("--stale", action="store_true",
@@ -189,11 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbosity: int, interactive: bool = False) -> None:
+def _setup_logging(verbosity: int, interactive: bool = False, quiet: bool = False) -> None:
     if not interactive:
         from kept.logs import setup_service_logging
 
-        setup_service_logging(verbosity)  # INFO by default; journald's priorities under systemd
+        # INFO by default (WARNING with --quiet); journald's priorities under systemd.
+        setup_service_logging(verbosity, quiet=quiet)
         return
     # A person at a terminal reads "kept: warning: ...", not a log line.
     handler = logging.StreamHandler(sys.stderr)
@@ -206,6 +213,9 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None)
     of the command name merged."""
     args = parser.parse_args(argv)
     args.verbose += getattr(args, "verbose_after_command", 0)
+    args.quiet = args.quiet or getattr(args, "quiet_after_command", False)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose ask for less and more: give one")
     args.config_path = Path(args.config).expanduser() if args.config else None
     return args
 
@@ -217,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _setup_logging(args.verbose, interactive=args.command != "run")
+    _setup_logging(args.verbose, interactive=args.command != "run", quiet=args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func  # set by each subparser's set_defaults
     try:
         return func(args)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from kept.clock import parse_day
 from kept.commands.numbers import DigestNumbers, is_number, todays_numbers
 from kept.errors import UserError
 from kept.settings import Settings
@@ -166,22 +167,24 @@ def local_today(settings: Settings, now: datetime) -> date:
 def snooze_day(words: Sequence[str], until: str | None, today: date, command: str) -> date:
     """The day a snooze ends: ``friday`` after the id, or ``--until friday``.
 
-    Read as a reply to the digest reads "snooze 2 friday"
-    (`kept.daemon.feedback.snooze_date`): ``2026-12-01``, ``friday``,
-    ``next week``, ``for 3 days``, ``until monday``. It must be after `today`.
-    """
-    from kept.daemon.feedback import snooze_date
+    Read by `kept.clock.read_day`, as a reply to the digest reads "snooze 2
+    friday": the same forms (docs/commands.md, "Dates"), the next one after
+    `today` for a weekday or a day of a month. It must be after `today`.
 
+    :raises UserError: (exit code 1) for no day, two days, a day kept cannot
+        read or one that is not after `today`.
+    """
     if words and until:
         raise UserError(f"`{command}` got two dates: {' '.join(words)!r} and --until {until!r}", "give one")
     text = " ".join(words) or until or ""
     if not text:
         raise UserError(f"`{command}` needs a day", f"e.g. {command} ID friday (or --until 2026-12-01)")
-    day = snooze_date(text, today)
-    if day is None or day <= today:
+    option = "--until" if until else "snooze"
+    day = parse_day(text, today, option=option, towards="ahead")
+    if day <= today:
         raise UserError(
-            f"{text!r} is not a day after today ({today:%Y-%m-%d})",
-            "write it like friday, next week, for 3 days or 2026-12-01",
+            f"{option} {text!r} is {day:%Y-%m-%d}, not a day after today ({today:%Y-%m-%d})",
+            "a snooze needs a day to come back on, like friday, 12 dec, next week or in 3 days",
         )
     return day
 

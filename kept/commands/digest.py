@@ -36,7 +36,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 message_id = send_digest_if_due(store, settings, now, force=True)
             finally:
                 store.close()
-        print(f"Sent the digest to {settings.digest_to} ({message_id})")
+        if not args.quiet:
+            print(f"Sent the digest to {settings.digest_to} ({message_id})")
         return 0
     store = open_store(settings)
     try:

@@ -92,7 +92,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if failed:
         # Why each failed is in the scanner's warning above.
         line += f"; {len(failed)} account(s) failed: {', '.join(r.account for r in failed)}"
-    print(line)
+    # --quiet: a failed account has said so in its warning, and the exit code says it too.
+    if not args.quiet:
+        print(line)
     return EXIT_SCAN_FAILED if failed else 0
 
 
