@@ -40,6 +40,15 @@ message was read again. What is still not found after a complete pass
 was not complete (an account failed, the pass was stopped) it waits for the
 next pass. An interrupted rebuild loses nothing: the next ``kept rebuild``
 carries the queue over with the rest.
+
+A rebuild killed while it moved the old database aside, or before the new
+one held what it carries over, left the user's corrections in a copy
+nothing read again: the next scan started from zero (or every command
+refused, when the kill came between two renames). `set_aside` now leaves a
+note until the carrying over is done, and the next command that writes
+finishes the rebuild's first part (`finish_interrupted_rebuild`): it
+completes the move, carries over into the new database, drops the note,
+and its own pass reads all mail again.
 """
 
 from __future__ import annotations
@@ -50,17 +59,23 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 from kept.digest.nudges import TOUCH_STATE_KEY
 from kept.errors import StorageError
 from kept.models import Introduction, Lead, Promise, Thread
-from kept.storage.aside import SetAside
+from kept.storage.aside import SetAside, read_set_aside
 from kept.storage.base import Store
+from kept.storage.files import rebuild_note_path
 from kept.storage.meta import meta_records
 from kept.storage.serialize import from_json, to_json
+from kept.storage.tinydb_store import TinyDBStore
+from kept.storage.transaction_lock import drop_rebuild_note, interrupted_set_aside
 
-__all__ = ["CARRIED_KEY", "KEPT_META", "Carried", "apply_carried", "carried_waiting", "carry_over"]
+__all__ = [
+    "CARRIED_KEY", "KEPT_META", "Carried", "apply_carried", "carried_waiting", "carry_over", "finish_interrupted_rebuild",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +118,45 @@ class Carried:
 
 
 # -- before the scan ---------------------------------------------------------------
+
+
+def finish_interrupted_rebuild(database: Path) -> Path | None:
+    """Finish the first part of a ``kept rebuild`` that was killed in it; return the database set aside, or None.
+
+    The first part is moving the old database aside and carrying over into
+    the new one what the mail cannot tell again (`carry_over`). Killed in
+    it, the rebuild left its note (`kept.storage.files.rebuild_note_path`):
+    the move is completed, what the old database holds is carried over
+    into the database at `database` (new, or made meanwhile by a command
+    that only reads), and the note goes. The rest of a rebuild is a scan
+    that reads all mail, which the caller's pass (or the next one) does.
+
+    Call it holding the writer lock (`kept.storage.instance_lock`), before
+    the store is opened; it does nothing when no rebuild was interrupted.
+
+    :raises StorageError: if the files cannot be moved or the database written.
+    """
+    if not rebuild_note_path(database).exists():
+        return None
+    aside = interrupted_set_aside(database)
+    if aside is None:
+        return None
+    try:
+        old: SetAside | None = read_set_aside(aside)
+    except StorageError as exc:
+        logger.warning("kept rebuild was interrupted; the database it set aside cannot be read (%s), so "
+                       "nothing is carried over from it", str(exc).splitlines()[0])
+        old = None
+    if old is not None:
+        store = TinyDBStore(database)
+        try:
+            carry_over(store, old)
+        finally:
+            store.close()
+    drop_rebuild_note(database)
+    logger.warning("kept rebuild was interrupted after it set the database aside (%s); what it keeps from there "
+                   "is carried over now, and all mail is read again", aside)
+    return aside
 
 
 def carry_over(store: Store, old: SetAside) -> Carried:

@@ -61,6 +61,7 @@ from kept.clock import parse_now
 from kept.config import load_settings
 from kept.daemon import notify
 from kept.daemon.backoff import Backoff
+from kept.daemon.rebuild import finish_interrupted_rebuild
 from kept.daemon.replies import new_digest_message_id
 from kept.daemon.scan import AccountScan, Scanner
 from kept.digest.build import build_digest
@@ -75,6 +76,7 @@ from kept.mailboxes.factory import source_for
 from kept.mailboxes.smtp import route_problem, sender_for
 from kept.settings import Account, Settings
 from kept.storage.base import Store
+from kept.storage.files import rebuild_note_path
 from kept.storage.instance_lock import SERVICE, WRITER, InstanceLock
 from kept.storage.meta import meta_day, meta_records, meta_strings
 from kept.storage.tinydb_store import TinyDBStore
@@ -456,6 +458,7 @@ def _one_writer(job: str, postponed: Callable[[], Any]) -> Callable[[_Job], _Job
                 return postponed()
             try:
                 self._postponed.discard(job)
+                finish_interrupted_rebuild(lock.database)
                 return method(self, *args, **kwargs)
             finally:
                 lock.release()
@@ -555,6 +558,7 @@ class Daemon:
             self._service = InstanceLock(settings.database, SERVICE, command, wait=0.0)
             self._service.acquire()
         try:
+            self._finish_interrupted_rebuild()
             self.store = self.store_factory(settings)
             self._extractor = self.extractor_factory(settings)
         except BaseException:
@@ -573,6 +577,24 @@ class Daemon:
             logger.warning("no digest can be sent: %s", problem)
         notify.ready()
         notify.status("started; first scan running")
+
+    def _finish_interrupted_rebuild(self) -> None:
+        """Before the store opens: finish a ``kept rebuild`` killed while it set the database aside.
+
+        The writer that holds the lock now, if one does, finishes it instead
+        (every writer does, `kept.commands.common.writer_lock`).
+        """
+        assert self._writer is not None
+        if not rebuild_note_path(self._writer.database).exists():
+            return
+        try:
+            self._writer.acquire()
+        except DatabaseBusyError:
+            return
+        try:
+            finish_interrupted_rebuild(self._writer.database)
+        finally:
+            self._writer.release()
 
     def _apply_settings(self, settings: Settings) -> None:
         """Use `settings` from now on: scanner, backoff and schedule."""

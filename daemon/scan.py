@@ -683,7 +683,9 @@ class Scanner:
             index.discard(promise)
             if current is None or not current.is_open:
                 continue
-            self._save_promise(replace(current, status="kept", evidence=evidence, closed_at=message.date))
+            # A snoozed promise kept is snoozed no more: its day goes, as `kept rebuild` finds it.
+            self._save_promise(replace(current, status="kept", evidence=evidence, closed_at=message.date,
+                                       snoozed_until=None))
             closed += 1
         return closed
 

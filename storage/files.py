@@ -3,7 +3,9 @@
 A database at ``PATH`` (``kept.json``) is the main file, its message file
 ``kept.messages.json`` (`messages_path`), a ``.next`` generation of the
 message file while one is being written (`next_path`), and the marker
-``kept.json.id`` that records the database existed (`marker_path`).
+``kept.json.id`` that records the database existed (`marker_path`). While
+``kept rebuild`` moves a database aside and until the new one holds what it
+carries over, ``kept.json.rebuilding`` says so (`rebuild_note_path`).
 
 `write_atomically` replaces a file so that a crash leaves the old or the
 new one, never half of one: a temporary file in the same directory is
@@ -35,6 +37,7 @@ __all__ = [
     "next_path",
     "read_line",
     "read_lines",
+    "rebuild_note_path",
     "write_atomically",
 ]
 
@@ -54,6 +57,16 @@ def marker_path(path: Path) -> Path:
     exists, a missing database is an error rather than a first run.
     """
     return path.with_name(path.name + ".id")
+
+
+def rebuild_note_path(path: Path) -> Path:
+    """The note ``kept rebuild`` keeps while it moves the database at `path` aside: ``kept.json.rebuilding``.
+
+    It names the files being moved and where to; it goes once the new
+    database holds what the rebuild carries over from the old one (see
+    `kept.storage.transaction_lock.set_aside`).
+    """
+    return path.with_name(path.name + ".rebuilding")
 
 
 def messages_path(path: Path) -> Path:

@@ -56,6 +56,7 @@ from kept.storage.files import (
     damaged,
     marker_path,
     messages_path,
+    rebuild_note_path,
     write_atomically,
 )
 from kept.storage.index import LazyThreadIndex, thread_entry
@@ -253,6 +254,11 @@ class MainFile(Storage):
         if not marker.exists():
             return
         self.forget()
+        if rebuild_note_path(self.path).exists():
+            raise StorageError(
+                f"the database {self.path} is being set aside by a kept rebuild that was interrupted",
+                hint="run `kept scan` (or any command that writes): it finishes the rebuild, keeping your corrections",
+            )
         raise StorageError(
             f"the database {self.path} is missing, but kept has used it before ({marker} exists); "
             "kept will not start from zero, which would raise every old promise again",

@@ -10,30 +10,47 @@ its later transactions can rest on what its earlier ones read, are
 `set_aside` moves a database's files away under this lock, for
 ``kept rebuild``, which names them ``NAME.broken-TIME``; ``kept forget``
 deletes those copies that mention the person (`forget_in_set_aside_copies`).
+
+A rebuild killed while it moves the files, or before the new database holds
+what it carries over from the old one, must not lose that: the old files
+are the only place the user's corrections live. So `set_aside` first writes
+a note (`kept.storage.files.rebuild_note_path`) naming the files and where
+they go, and the note stays until the rebuild has carried over
+(`drop_rebuild_note`). The next command that writes finds the note,
+finishes the move (`interrupted_set_aside`) and carries over
+(`kept.daemon.rebuild.finish_interrupted_rebuild`).
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
 
 from kept.errors import StorageError
-from kept.storage.files import fsync_directory, marker_path, messages_path, next_path
+from kept.storage.files import (
+    fsync_directory, marker_path, messages_path, next_path, rebuild_note_path, write_atomically,
+)
 from kept.storage.index import Person
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "acquire_lock",
     "database_lock",
+    "drop_rebuild_note",
     "forget_in_set_aside_copies",
+    "interrupted_set_aside",
     "set_aside",
     "set_aside_copies",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for another kept process to finish its transaction.
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -65,6 +82,11 @@ def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIM
 
     The files are moved under the database's lock, so a kept process in the
     middle of a commit (the daemon writing both files) finishes it first.
+    When there is a main file to move, a note naming the files and the
+    suffix is written first and left in place: the caller drops it
+    (`drop_rebuild_note`) once the new database holds what it carries over
+    from the old one, and until then a kill is finished by
+    `interrupted_set_aside`.
 
     :returns: where the main file went, or None if there was none.
     :raises StorageError: if the lock stays held or a file cannot be moved.
@@ -73,25 +95,90 @@ def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIM
         return None
     lock = database_lock(path, lock_timeout)
     acquire_lock(lock, lock_timeout)
-    moved = None
     try:
         messages = messages_path(path)
-        for current in (path, messages, next_path(messages), marker_path(path)):
-            if not current.exists():
-                continue
-            target = current.with_name(f"{current.name}.{suffix}")
+        present = [current for current in (path, messages, next_path(messages), marker_path(path)) if current.exists()]
+        if path in present:
+            note = json.dumps({"suffix": suffix, "files": [current.name for current in present]})
             try:
-                current.rename(target)
+                write_atomically(rebuild_note_path(path), note.encode("utf-8"), time.time_ns())
             except OSError as error:
-                raise StorageError(
-                    f"cannot move {current} aside to {target}: {error.strerror or error}",
-                    hint="fix the directory's permissions, then retry",
-                ) from error
-            if current == path:
-                moved = target
+                raise StorageError(f"cannot write {rebuild_note_path(path)}: {error.strerror or error}") from error
+        _move_aside(present, suffix)
     finally:
         lock.release()
-    return moved
+    return path.with_name(f"{path.name}.{suffix}") if path in present else None
+
+
+def _move_aside(files: list[Path], suffix: str) -> None:
+    """Rename each of `files` to ``NAME.SUFFIX``, in order (the main file first, the marker last)."""
+    for current in files:
+        target = current.with_name(f"{current.name}.{suffix}")
+        try:
+            current.rename(target)
+        except OSError as error:
+            raise StorageError(
+                f"cannot move {current} aside to {target}: {error.strerror or error}",
+                hint="fix the directory's permissions, then retry",
+            ) from error
+    if files:
+        fsync_directory(files[0].parent)
+
+
+def interrupted_set_aside(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path | None:
+    """Finish moving aside a database whose ``kept rebuild`` was killed; return where its main file is.
+
+    Returns None when no rebuild was interrupted, and when one was killed
+    before it moved the main file (the database is where it was: the note
+    goes). Otherwise the files the note names that are still in place
+    are moved after the main file (a kill between two renames), and the
+    note stays: the caller carries over from the main file returned, then
+    drops it (`drop_rebuild_note`). Files already moved are never touched
+    again, and nothing the note does not name is moved: a database created
+    since, once the marker had gone, is the new one.
+
+    :raises StorageError: if the lock stays held or a file cannot be moved.
+    """
+    note = rebuild_note_path(path)
+    if not note.exists():
+        return None
+    lock = database_lock(path, lock_timeout)
+    acquire_lock(lock, lock_timeout)
+    try:
+        try:
+            content = json.loads(note.read_text(encoding="utf-8"))
+            suffix, names = content["suffix"], content["files"]
+            if not (isinstance(suffix, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise ValueError("not a rebuild note")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("%s is not a note kept rebuild wrote (%s); removing it", note, error)
+            _drop(note)
+            return None
+        aside = path.with_name(f"{path.name}.{suffix}")
+        if not aside.exists():
+            _drop(note)  # killed before the first move: nothing was moved
+            return None
+        left = [path.with_name(name) for name in names]
+        _move_aside([current for current in left
+                     if current.exists() and not current.with_name(f"{current.name}.{suffix}").exists()], suffix)
+        return aside
+    finally:
+        lock.release()
+
+
+def drop_rebuild_note(path: Path) -> None:
+    """The new database at `path` holds what ``kept rebuild`` carries over: forget the move (`set_aside`)."""
+    _drop(rebuild_note_path(path))
+
+
+def _drop(note: Path) -> None:
+    try:
+        note.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise StorageError(f"cannot remove {note}: {error.strerror or error}") from error
+    fsync_directory(note.parent)
 
 
 def set_aside_copies(path: Path) -> dict[str, list[Path]]:

@@ -23,7 +23,10 @@ every account.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -214,6 +217,73 @@ def test_kept_rebuild_lists_the_same_before_and_after(
     assert "Re: Services agreement – draft" not in subjects
     notes = json.loads(kept(config, capsys, REBUILT, "export"))["meta"]["pending_notes"]
     assert [note for note in notes if note.startswith(f"Marked #{hugo} done")], notes
+
+
+# -- a rebuild killed while it moves the database aside ---------------------------------
+
+# Run as its own process: kept rebuild, killed (SIGKILL) right after it renamed the file named in argv[1].
+KILLED_REBUILD = """
+import os, signal, sys
+from pathlib import Path
+from kept.cli import main
+
+rename = Path.rename
+
+def rename_then_die(self, target):
+    result = rename(self, target)
+    if self.name == sys.argv[1]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+Path.rename = rename_then_die
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("killed_after", ["kept.json", "kept.json.id"])
+@pytest.mark.parametrize("next_command", [("scan", "-q"), ("run", "--once"), ("rebuild", "--yes"),
+                                          ("threads", "mute", "someone@example.org")])
+def test_a_rebuild_killed_while_it_moves_the_database_aside_loses_no_correction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], killed_after: str, next_command: tuple[str, ...],
+) -> None:
+    """Found by the model-based test: the corrections were in the copy set aside, and nothing read it.
+
+    Killed after the main file moved (the marker still in place), every
+    command refused to start and `kept rebuild` then had nothing to carry
+    over; killed after the marker moved too (before the new database held
+    what it carries over), the next scan started from zero. Either way
+    every promise done, contact muted and digest sent was gone for good.
+    """
+    config = demo_config(tmp_path)
+    kept(config, capsys, NOW, "scan", "-q")
+    promise = next(p["id"] for p in listed(config, capsys, NOW, "promises") if p["status"] == "open")
+    kept(config, capsys, NOW, "promises", "done", promise)
+    kept(config, capsys, NOW, "threads", "mute", "hannah.schulz@stadtwerk-media.example")
+    send_digest(config)
+    before = json.loads(kept(config, capsys, NOW, "export"))
+
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_REBUILD, killed_after, "--config", str(config), "--now", NOW, "rebuild", "--yes"],
+        capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert child.returncode == -9, child.stderr.decode(errors="replace")
+    assert list(tmp_path.glob("kept.json.broken-*")), "the kill came before the move"
+
+    if killed_after == "kept.json":
+        # Between two renames: a reader says what happened and what finishes it.
+        assert main(["--config", str(config), "--now", NOW, "status"]) == 4
+        assert "kept rebuild that was interrupted" in capsys.readouterr().err
+    kept(config, capsys, NOW, *next_command)
+    if next_command[0] != "scan":
+        kept(config, capsys, NOW, "scan", "-q")
+    after = json.loads(kept(config, capsys, NOW, "export"))
+    statuses = {p["id"]: p["status"] for p in after["promises"]}
+    assert statuses == {p["id"]: p["status"] for p in before["promises"]}
+    assert statuses[promise] == "done"
+    assert "hannah.schulz@stadtwerk-media.example" in after["meta"]["muted_contacts"]
+    assert after["meta"]["sent_digests"] == before["meta"]["sent_digests"]
+    assert after["meta"]["last_digest_date"] == before["meta"]["last_digest_date"]
+    assert not list(tmp_path.glob("kept.json.rebuilding*")), "the rebuild's note was left"
 
 
 # -- the parts, on memory stores ------------------------------------------------------

@@ -18,6 +18,7 @@ from kept.storage.base import SCHEMA_VERSION, promise_revision
 from kept.models import Address
 from kept.storage.serialize import to_json
 from kept.storage.tinydb_store import TinyDBStore, marker_path, messages_path, set_aside
+from kept.storage.transaction_lock import drop_rebuild_note, interrupted_set_aside
 
 from test_store_contract import Boom, StoreContract, make_message, make_promise, make_thread
 
@@ -706,13 +707,61 @@ def test_set_aside_moves_the_message_file_too(db_path):
     fill(store, 10)
     store.close()
     set_aside(db_path, "broken-1")
+    # The note stays until the rebuild has carried over what it keeps (kept.daemon.rebuild).
     assert file_names(db_path.parent) == [
-        "kept.json.broken-1", "kept.json.id.broken-1", "kept.json.lock", "kept.messages.json.broken-1"]
+        "kept.json.broken-1", "kept.json.id.broken-1", "kept.json.lock", "kept.json.rebuilding",
+        "kept.messages.json.broken-1"]
+    drop_rebuild_note(db_path)
+    assert "kept.json.rebuilding" not in file_names(db_path.parent)
     store = TinyDBStore(db_path, hot_messages=5)
     assert store.count_messages() == {"sent": 0, "received": 0}
     fill(store, 10)
     assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(10))
     store.close()
+
+
+def test_a_set_aside_killed_between_two_renames_is_finished_from_its_note(db_path, monkeypatch):
+    """kept rebuild killed after it moved the main file: the rest follows it, under the same suffix."""
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    real_rename = type(db_path).rename
+
+    def rename(self, target):
+        if self.name == "kept.messages.json":
+            raise KeyboardInterrupt  # the process dies here
+        return real_rename(self, target)
+
+    monkeypatch.setattr(type(db_path), "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        set_aside(db_path, "broken-1")
+    monkeypatch.undo()
+    assert file_names(db_path.parent) == [
+        "kept.json.broken-1", "kept.json.id", "kept.json.lock", "kept.json.rebuilding", "kept.messages.json"]
+    assert interrupted_set_aside(db_path) == db_path.with_name("kept.json.broken-1")
+    assert file_names(db_path.parent) == [
+        "kept.json.broken-1", "kept.json.id.broken-1", "kept.json.lock", "kept.json.rebuilding",
+        "kept.messages.json.broken-1"]
+    # Once moved, a new database is the new one: a second look moves nothing.
+    TinyDBStore(db_path).close()
+    assert interrupted_set_aside(db_path) == db_path.with_name("kept.json.broken-1")
+    assert {"kept.json", "kept.json.id", "kept.json.id.broken-1"} <= set(file_names(db_path.parent))
+    drop_rebuild_note(db_path)
+    assert interrupted_set_aside(db_path) is None
+
+
+def test_a_note_from_before_the_first_rename_leaves_the_database_where_it_is(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.close()
+    before = file_names(db_path.parent)
+    note = db_path.with_name("kept.json.rebuilding")
+    note.write_text(json.dumps({"suffix": "broken-1", "files": ["kept.json", "kept.json.id"]}))
+    assert interrupted_set_aside(db_path) is None
+    assert file_names(db_path.parent) == before
+    note.write_text("not a note")
+    assert interrupted_set_aside(db_path) is None
+    assert file_names(db_path.parent) == before
 
 
 def test_set_aside_waits_for_the_lock(db_path):

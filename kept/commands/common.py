@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -55,23 +55,49 @@ class PlainFormatter(logging.Formatter):
         return f"kept: {record.levelname.lower()}: {name}{terminal_text(record.message)}"
 
 
-def writer_lock(settings: Settings, command: str, *, feedback: bool = False) -> AbstractContextManager[None]:
+@contextmanager
+def writer_lock(settings: Settings, command: str, *, feedback: bool = False) -> Iterator[None]:
     """Hold the database's writer lock for a command that scans or rewrites it.
 
     ``kept rebuild`` and ``kept forget`` pass ``feedback=True``: no feedback
     command may act on the database while they change it wholesale. See
-    `kept.storage.instance_lock` for who holds what, and why.
+    `kept.storage.instance_lock` for who holds what, and why. A ``kept
+    rebuild`` killed while it set the database aside is finished first
+    (`kept.daemon.rebuild.finish_interrupted_rebuild`).
     """
     from kept.storage.instance_lock import holding_writer
 
-    return holding_writer(settings.database, command, feedback=feedback)
+    with holding_writer(settings.database, command, feedback=feedback):
+        _finish_interrupted_rebuild(settings)
+        yield
 
 
-def feedback_lock(settings: Settings, command: str) -> AbstractContextManager[None]:
-    """Hold the database's feedback lock for a done / snooze / dismiss / mute command."""
-    from kept.storage.instance_lock import holding_feedback
+@contextmanager
+def feedback_lock(settings: Settings, command: str) -> Iterator[None]:
+    """Hold the database's feedback lock for a done / snooze / dismiss / mute command.
 
-    return holding_feedback(settings.database, command)
+    When a ``kept rebuild`` was killed while it set the database aside, the
+    writer lock is taken first and the rebuild's first part finished, so
+    the correction lands in the database that holds the others.
+    """
+    from kept.storage.files import rebuild_note_path
+    from kept.storage.instance_lock import holding_feedback, holding_writer
+
+    if rebuild_note_path(settings.database).exists():
+        with holding_writer(settings.database, command):
+            _finish_interrupted_rebuild(settings)
+    with holding_feedback(settings.database, command):
+        yield
+
+
+def _finish_interrupted_rebuild(settings: Settings) -> None:
+    from kept.storage.files import rebuild_note_path
+
+    if rebuild_note_path(settings.database).exists():
+        # The daemon's module, only then: it imports the store and the digest.
+        from kept.daemon.rebuild import finish_interrupted_rebuild
+
+        finish_interrupted_rebuild(settings.database)
 
 
 def open_store(settings: Settings) -> TinyDBStore:

@@ -114,6 +114,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     from kept.daemon.rebuild import carried_waiting
     from kept.storage.tinydb_store import set_aside
+    from kept.storage.transaction_lock import drop_rebuild_note
 
     path = settings.database
     accounts = len(settings.accounts)
@@ -132,6 +133,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         try:
             if aside is not None:
                 _keep_across_rebuild(store, aside)
+            # What the old database held is in the new one: a kill from here on
+            # is an interrupted scan (until here, the next writer carries over).
+            drop_rebuild_note(path)
             # The scan's pass ends by applying the corrections carried over.
             results = make_scanner(settings, store, now).scan_all()
             waiting = carried_waiting(store)
