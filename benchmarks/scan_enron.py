@@ -253,15 +253,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: the runs stored different records ({', '.join(differ)})", file=sys.stderr)
             return 1
     print("kept scan from an empty database (model load included) against the floor (read + parse + get_body);")
-    print("CPU of the kept process and its workers; memory of the whole process tree (RSS summed, PSS summed, largest process)")
+    print("CPU of the kept process and its workers (cores: CPU / wall, the cores the run got);")
+    print("memory of the whole process tree (RSS summed, PSS summed, largest process)")
     print(f"{'mailbox':<14} {'workers':>7} {'procs':>5} {'files':>6} {'sent':>5} {'floor CPU':>9} {'scan CPU':>8} {'x floor':>7} "
-          f"{'/2':>5} {'floor wall':>10} {'scan wall':>9} {'x floor':>7} {'RSS MB':>7} {'/300':>5} {'PSS MB':>7} "
+          f"{'/2':>5} {'floor wall':>10} {'scan wall':>9} {'x floor':>7} {'cores':>5} {'RSS MB':>7} {'/300':>5} {'PSS MB':>7} "
           f"{'max 1 MB':>8} {'db KB':>6}")
     for name, workers, count, sent, floor_cpu, floor_wall, run, size in rows:
         ratio = run.cpu / floor_cpu
         print(f"{name:<14} {workers:>7} {run.processes:>5} {count:>6} {sent:>5} {floor_cpu:>9.1f} {run.cpu:>8.1f} "
               f"{ratio:>7.2f} {ratio / RATIO_TARGET:>5.2f} {floor_wall:>10.1f} {run.wall:>9.1f} "
-              f"{run.wall / floor_wall:>7.2f} {run.tree_rss:>7.0f} {run.tree_rss / RSS_TARGET_MB:>5.2f} "
+              f"{run.wall / floor_wall:>7.2f} {run.cpu / run.wall:>5.2f} {run.tree_rss:>7.0f} {run.tree_rss / RSS_TARGET_MB:>5.2f} "
               f"{run.tree_pss:>7.0f} {run.largest_rss:>8.0f} {size // 1024:>6}")
     print("Targets: x floor <= 2 (/2 <= 1) and RSS <= 300 MB (/300 <= 1). Each mailbox's runs stored the same records.")
     return 0
