@@ -7,11 +7,13 @@ running the promise extractor on sent mail. `OrderedPool` runs those in
 worker processes:
 
 * **bounded**: at most `OrderedPool.limit` tasks (a few messages each) are
-  handed out and not yet taken back, so however large the mailbox, memory
-  holds a few dozen messages beyond the batch being stored;
+  handed out and not yet taken back, all of one batch, so however large the
+  mailbox, memory holds what one batch does when scanning alone and a few
+  dozen messages in transit;
 * **in order**: results come back in the order the tasks went in, so the
   scanner stores the same batches in the same transactions, with the same
-  cursors, as it does alone;
+  cursors, as it does alone, and reads the source at the same moments
+  (`pooled_batches`);
 * **forked**: workers are forked from the scanning process after it loaded
   the extractor, so they share its model's memory and start in
   milliseconds instead of loading spaCy and the encoder again; the work
@@ -40,7 +42,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from kept.mailboxes.base import Batch
@@ -281,80 +282,48 @@ class OrderedPool(Generic[Task, Result]):
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-@dataclass(slots=True)
-class _Waiting(Generic[Item]):
-    """A batch read from the source whose tasks are with the workers."""
-
-    batch: Batch
-    tasks: int = 0
-    taken: int = 0
-    items: list[Item] = field(default_factory=list)
-
-
 def pooled_batches(
     pool: OrderedPool[Task, list[Item]],
     batches: Iterator[Batch],
     tasks_of: Callable[[Batch], list[Task]],
     on_broken: Callable[[PoolBroken], None],
 ) -> Iterator[tuple[Batch, list[Item] | None]]:
-    """Each batch of `batches` in order with the results of its tasks
-    (`tasks_of`) joined, as soon as it is complete, reading ahead of it only
-    as far as the pool lets tasks out (`OrderedPool.limit`).
+    """Each batch of `batches` with the results of its tasks (`tasks_of`)
+    joined in order: the tasks go to the workers, at most the pool's limit
+    out at a time, and the batch is handed over once all are back.
 
-    If the pool breaks, `on_broken` is told, and the batches read but not yet
-    complete, then all the rest, come with None: the caller does their work
-    itself. If `batches` raises (the source failed), the batches read before
-    are handed over first, as a scan in one process would have stored them,
-    and then the error is raised.
+    The next batch is read from the source only after the caller has taken
+    this one (stored it), as a scan in one process reads them: a source that
+    fails, or a stop, meets the same batches stored, and the workers never
+    hold more than one batch. (Reading the next batch while this one is
+    stored keeps the workers busy during that time too, but then a source
+    failing after a batch was read ahead leaves more stored than a scan in
+    one process would: see docs/benchmarks.md.)
+
+    If the pool breaks, `on_broken` is told, and this batch and all the rest
+    come with None: the caller does their work itself.
     """
-    waiting: deque[_Waiting[Item]] = deque()
-    source_error: Exception | None = None
-    try:
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except Exception as error:  # noqa: BLE001 - raised below, after what was read is handed over
-                source_error = error
-                break
-            entry: _Waiting[Item] = _Waiting(batch)
-            waiting.append(entry)
-            for task in tasks_of(batch):
-                while pool.full:
-                    yield from _take_result(pool, waiting)
-                pool.submit(task)
-                entry.tasks += 1
-            yield from _complete(waiting)
-        while len(pool):
-            yield from _take_result(pool, waiting)
-        yield from _complete(waiting)
-    except PoolBroken as error:
-        pool.close()
-        on_broken(error)
-        while waiting:
-            yield waiting.popleft().batch, None
-        if source_error is None:
-            for batch in batches:
-                tasks_of(batch)  # what it notes about the batch still happens
-                yield batch, None
-    if source_error is not None:
-        raise source_error
+    for batch in batches:
+        try:
+            items = _run_tasks(pool, tasks_of(batch))
+        except PoolBroken as error:
+            pool.close()
+            on_broken(error)
+            yield batch, None
+            for rest in batches:
+                tasks_of(rest)  # what it notes about the batch still happens
+                yield rest, None
+            return
+        yield batch, items
 
 
-def _take_result(
-    pool: OrderedPool[Any, list[Item]], waiting: deque[_Waiting[Item]]
-) -> Iterator[tuple[Batch, list[Item] | None]]:
-    """Wait for the oldest task; yield the batches that completes."""
-    items = pool.next_result()
-    entry = next(e for e in waiting if e.taken < e.tasks)
-    entry.items.extend(items)
-    entry.taken += 1
-    yield from _complete(waiting)
-
-
-def _complete(waiting: deque[_Waiting[Item]]) -> Iterator[tuple[Batch, list[Item] | None]]:
-    """Yield (and drop) the complete batches at the front of `waiting`."""
-    while waiting and waiting[0].taken == waiting[0].tasks:
-        entry = waiting.popleft()
-        yield entry.batch, entry.items
+def _run_tasks(pool: OrderedPool[Task, list[Item]], tasks: list[Task]) -> list[Item]:
+    """The results of `tasks` joined in order, never more than the pool's limit outstanding."""
+    items: list[Item] = []
+    for task in tasks:
+        if pool.full:
+            items += pool.next_result()
+        pool.submit(task)
+    while len(pool):
+        items += pool.next_result()
+    return items
