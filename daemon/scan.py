@@ -33,6 +33,7 @@ unfinished batches and the rest of the pass are done here, with one warning.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -521,12 +522,15 @@ class Scanner:
         state = _FolderPass(source.pending(folder, cursor) if self.progress else 0)
         batches = iter(source.fetch(folder, cursor, self.batch_size))
         for batch in batches:
+            # A batch past the first full one: it and the rest go to the pool
+            # (the same iterator; it goes on here if the pool cannot start).
+            if self._wants_pool(state) and self._scan_rest_in_pool(
+                account, folder, itertools.chain([batch], batches), result, state
+            ):
+                return
             self._note_reset(account, folder, batch)
             stored = self._store_batch(account, folder, batch.messages, batch.cursor, result)
             if self._batch_stored(account, folder, batch, stored, result, state):
-                return
-            # The same iterator goes on in the pool, or here again if the pool broke.
-            if self._wants_pool(state) and self._scan_rest_in_pool(account, folder, batches, result, state):
                 return
 
     def _note_reset(self, account: Account, folder: Folder, batch: Batch) -> None:

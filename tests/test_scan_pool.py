@@ -15,7 +15,7 @@ import os
 import random
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,12 @@ from benchmarks.generate_mailbox import MailboxGenerator, write_maildir
 from kept.daemon.scan import Scanner
 from kept.daemon.scan_pool import OrderedPool, PoolBroken, pool_supported, worker_count
 from kept.extractors.promises import PromiseExtractor
+from kept.mailboxes.base import Folder
+from kept.mailboxes.memory import MemorySource
 from kept.settings import MaildirAccount, ScanSettings, Settings
+from kept.storage.memory import MemoryStore
 from kept.storage.tinydb_store import TinyDBStore
+from tests.helpers import raw_mail
 
 pytestmark = pytest.mark.skipif(not pool_supported(), reason="worker processes need fork (Linux)")
 
@@ -36,6 +40,7 @@ ME = "me@home.example"
 NOW = datetime(2026, 3, 18, 7, 10, tzinfo=timezone.utc)
 MESSAGES = 600
 BATCH = 40
+SENT = Folder("Sent", "sent")
 
 
 @pytest.fixture(scope="module")
@@ -131,27 +136,46 @@ def test_a_worker_killed_mid_backfill_loses_and_doubles_nothing(
     assert same_records(pooled) == same_records(alone)
 
 
-def test_an_incremental_scan_stays_in_one_process(
-    mailbox: Path, extractor: PromiseExtractor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("messages", "pools"), [(BATCH - 1, 0), (BATCH, 0), (BATCH + 1, 1), (3 * BATCH, 1)])
+def test_the_pool_starts_only_for_a_batch_past_the_first_full_one(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch, messages: int, pools: int
 ) -> None:
+    """An incremental scan (at most one batch new) stays in one process; so
+    does a folder whose first batch was full but nothing followed it."""
     started: list[int] = []
-    real_init = OrderedPool.__init__
+    real_pool = scan_module.OrderedPool
+    monkeypatch.setattr(scan_module, "OrderedPool", lambda *a, **kw: started.append(1) or real_pool(*a, **kw))
+    source = MemorySource("generated", folders=[SENT])
+    for n in range(messages):
+        source.add(SENT, raw_mail(f"m{n}", sender=ME, to="anna@x.org", date=NOW - timedelta(hours=n),
+                                  body=f"I'll send you part {n} of the report tomorrow.\n"))
+    store = MemoryStore()
+    scanner = Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), store,
+                      extractor_factory=lambda: extractor, source_factory=lambda account: source,
+                      now=lambda: NOW, batch_size=BATCH, workers=2)
+    [result] = scanner.scan_all()
+    assert result.messages == messages and len(started) == pools
+    # The same scan again reads nothing: no pool, nothing new.
+    assert scanner.scan_all()[0].messages == 0 and len(started) == pools
 
-    def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        started.append(1)
-        real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(OrderedPool, "__init__", counting_init)
-    small = tmp_path / "Maildir"
-    write_maildir(iter(MailboxGenerator(BATCH - 1, seed=9)), small)
-    store = TinyDBStore(tmp_path / "kept.json")
-    try:
-        scanner = Scanner(settings_for(small, tmp_path / "kept.json"), store, extractor_factory=lambda: extractor,
-                          now=lambda: NOW, batch_size=BATCH, workers=2)
-        assert scanner.scan_all()[0].messages == BATCH - 1
-    finally:
-        store.close()
-    assert started == []
+def test_a_folder_read_again_is_not_sent_to_the_pool(extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder read again from the start (its UIDVALIDITY changed) holds messages already stored:
+    workers would extract them in vain, so it stays in one process."""
+    started: list[int] = []
+    real_pool = scan_module.OrderedPool
+    monkeypatch.setattr(scan_module, "OrderedPool", lambda *a, **kw: started.append(1) or real_pool(*a, **kw))
+    source = MemorySource("generated", folders=[SENT])
+    for n in range(3 * BATCH):
+        source.add(SENT, raw_mail(f"m{n}", sender=ME, to="anna@x.org", date=NOW - timedelta(hours=n)))
+    store = MemoryStore()
+    scanner = Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), store,
+                      extractor_factory=lambda: extractor, source_factory=lambda account: source,
+                      now=lambda: NOW, batch_size=BATCH, workers=2)
+    assert scanner.scan_all()[0].messages == 3 * BATCH and len(started) == 1
+    source.reset_uidvalidity(SENT)
+    again = scanner.scan_all()[0]
+    assert (again.messages, again.seen) == (0, 3 * BATCH) and len(started) == 1
 
 
 def _slow_square(task: int) -> int:
