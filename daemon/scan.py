@@ -21,8 +21,9 @@ that message's writes. A message a step fails on is skipped, recorded as a
 once; the batch and its cursor are stored without it. Only a failing store
 (`StorageError`: damaged, locked, disk full) still fails the whole batch.
 
-A backfill uses the cores: once a folder has handed over a full batch in
-one pass, mostly new messages, the rest of it is parsed and
+A backfill uses the cores: a folder's first scan from its first batch on if
+that is full, any other pass once the folder has handed over a full batch of
+mostly new messages, the rest of it is parsed and
 extracted by worker processes (`kept.daemon.scan_pool`), a few messages per
 task, while this process threads and stores the batches in order, in the
 same transactions as alone (`prepare_messages` is the work both do). An
@@ -271,11 +272,13 @@ class _FolderPass:
     """How far one pass over a folder got: for progress and the pool's rule.
 
     :ivar total: messages pending when it started (0: not counted).
+    :ivar first: the folder had no cursor: its first scan (or a rebuild's).
     :ivar done: messages read.
     :ivar new: messages read that were not stored before.
     """
 
     total: int
+    first: bool
     done: int = 0
     new: int = 0
 
@@ -331,8 +334,9 @@ class Scanner:
     :param now: the clock, so old mailboxes can be replayed.
     :param workers: worker processes for a backfill (1: none); by default
         from ``[scan] workers`` and the usable cores (`worker_count`).
-    :param pool_after: messages of a folder read in one pass before the
-        rest of it goes to the workers (default: one batch).
+    :param pool_after: a folder's messages read in one pass (or in its
+        first batch, on its first scan) before the rest of it goes to the
+        workers (default: one batch; `_wants_pool`).
     """
 
     def __init__(
@@ -357,11 +361,7 @@ class Scanner:
         self.batch_size = batch_size or default_batch_size()
         # Worker processes for a backfill (1: none); see `_scan_rest_in_pool`.
         self.workers = workers if workers is not None else worker_count(settings.scan.workers)
-        # A folder goes to the workers once this many of its messages were
-        # read in one pass (one full batch: more are coming), at least half
-        # of them new: a backfill. An incremental scan stays in one process,
-        # and a folder read again (its UIDVALIDITY changed) is not extracted
-        # again in vain (workers extract before it is known what is stored).
+        # See `_wants_pool`: one full batch by default.
         self.pool_after = pool_after if pool_after is not None else self.batch_size
         # Set when a worker died: the rest of this scanner's passes stay in one process.
         self.pool_broken = False
@@ -519,12 +519,12 @@ class Scanner:
         self, account: Account, source: MailSource, folder: Folder, result: AccountScan
     ) -> None:
         cursor = self.store.get_cursor(account.name, folder.name)
-        state = _FolderPass(source.pending(folder, cursor) if self.progress else 0)
+        state = _FolderPass(source.pending(folder, cursor) if self.progress else 0, first=cursor is None)
         batches = iter(source.fetch(folder, cursor, self.batch_size))
         for batch in batches:
-            # A batch past the first full one: it and the rest go to the pool
-            # (the same iterator; it goes on here if the pool cannot start).
-            if self._wants_pool(state) and self._scan_rest_in_pool(
+            # This batch and the rest go to the pool (the same iterator; it
+            # goes on here if the pool cannot start).
+            if self._wants_pool(state, batch) and self._scan_rest_in_pool(
                 account, folder, itertools.chain([batch], batches), result, state
             ):
                 return
@@ -552,12 +552,21 @@ class Scanner:
             self.progress(account.name, folder, state.done, max(state.total, state.done))
         return self.stop_requested()
 
-    def _wants_pool(self, state: _FolderPass) -> bool:
-        """True when the rest of a folder is a backfill worth the worker processes."""
-        return (
-            self.workers > 1 and not self.pool_broken
-            and state.done >= self.pool_after and 2 * state.new >= state.done
-        )
+    def _wants_pool(self, state: _FolderPass, batch: Batch) -> bool:
+        """True when `batch` and the rest of its folder are a backfill worth the worker processes.
+
+        A folder's first scan is one from its first full batch on (more are
+        coming); any other pass once `pool_after` messages were read in it,
+        at least half of them new. So an incremental scan stays in one
+        process, and a folder read again (its UIDVALIDITY changed) is not
+        extracted again in vain: workers extract before it is known what is
+        stored.
+        """
+        if self.workers < 2 or self.pool_broken:
+            return False
+        if state.done == 0:
+            return state.first and len(batch.messages) >= self.pool_after
+        return state.done >= self.pool_after and 2 * state.new >= state.done
 
     def _scan_rest_in_pool(
         self, account: Account, folder: Folder, batches: Iterator[Batch], result: AccountScan, state: _FolderPass

@@ -103,9 +103,9 @@ def test_a_backfill_with_two_workers_stores_what_one_process_stores(
 ) -> None:
     caplog.set_level(logging.INFO, logger="kept.daemon.scan")
     scanner, pooled = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
-    # Both folders went to the workers after their first batch.
+    # Both folders went to the workers from their first batch (a first scan).
     used = [r.getMessage() for r in caplog.records if "worker processes" in r.getMessage()]
-    assert len(used) == 2 and all(f"{BATCH} messages read, the rest with 2 worker processes" in m for m in used), used
+    assert len(used) == 2 and all("0 messages read, the rest with 2 worker processes" in m for m in used), used
     assert not scanner.pool_broken
     assert same_records(pooled) == same_records(alone)
     assert {len(pooled[t]) for t in ("messages",)} == {MESSAGES}
@@ -136,46 +136,65 @@ def test_a_worker_killed_mid_backfill_loses_and_doubles_nothing(
     assert same_records(pooled) == same_records(alone)
 
 
-@pytest.mark.parametrize(("messages", "pools"), [(BATCH - 1, 0), (BATCH, 0), (BATCH + 1, 1), (3 * BATCH, 1)])
-def test_the_pool_starts_only_for_a_batch_past_the_first_full_one(
-    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch, messages: int, pools: int
-) -> None:
-    """An incremental scan (at most one batch new) stays in one process; so
-    does a folder whose first batch was full but nothing followed it."""
+def counted_pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an item each time a scan starts worker processes."""
     started: list[int] = []
     real_pool = scan_module.OrderedPool
     monkeypatch.setattr(scan_module, "OrderedPool", lambda *a, **kw: started.append(1) or real_pool(*a, **kw))
-    source = MemorySource("generated", folders=[SENT])
-    for n in range(messages):
-        source.add(SENT, raw_mail(f"m{n}", sender=ME, to="anna@x.org", date=NOW - timedelta(hours=n),
+    return started
+
+
+def add_sent(source: MemorySource, first: int, count: int) -> None:
+    for n in range(first, first + count):
+        source.add(SENT, raw_mail(f"m{n}", sender=ME, to="anna@x.org", date=NOW - timedelta(hours=3 * BATCH - n),
                                   body=f"I'll send you part {n} of the report tomorrow.\n"))
-    store = MemoryStore()
-    scanner = Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), store,
-                      extractor_factory=lambda: extractor, source_factory=lambda account: source,
-                      now=lambda: NOW, batch_size=BATCH, workers=2)
-    [result] = scanner.scan_all()
-    assert result.messages == messages and len(started) == pools
-    # The same scan again reads nothing: no pool, nothing new.
+
+
+def memory_scanner(source: MemorySource, extractor: PromiseExtractor) -> Scanner:
+    return Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), MemoryStore(),
+                   extractor_factory=lambda: extractor, source_factory=lambda account: source,
+                   now=lambda: NOW, batch_size=BATCH, workers=2)
+
+
+@pytest.mark.parametrize(("messages", "pools"), [(BATCH - 1, 0), (BATCH, 1), (3 * BATCH, 1)])
+def test_a_first_scan_uses_the_pool_from_its_first_full_batch(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch, messages: int, pools: int
+) -> None:
+    started = counted_pools(monkeypatch)
+    source = MemorySource("generated", folders=[SENT])
+    add_sent(source, 0, messages)
+    scanner = memory_scanner(source, extractor)
+    assert scanner.scan_all()[0].messages == messages and len(started) == pools
+    # The same scan again reads nothing: no pool.
     assert scanner.scan_all()[0].messages == 0 and len(started) == pools
+
+
+def test_a_later_scan_uses_the_pool_only_for_a_batch_past_the_first_full_one(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental scan (up to one batch new) stays in one process."""
+    started = counted_pools(monkeypatch)
+    source = MemorySource("generated", folders=[SENT])
+    scanner = memory_scanner(source, extractor)
+    add_sent(source, 0, 1)
+    assert scanner.scan_all()[0].messages == 1 and started == []
+    add_sent(source, 1, BATCH)
+    assert scanner.scan_all()[0].messages == BATCH and started == []
+    add_sent(source, BATCH + 1, BATCH + 1)
+    assert scanner.scan_all()[0].messages == BATCH + 1 and started == [1]
 
 
 def test_a_folder_read_again_is_not_sent_to_the_pool(extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder read again from the start (its UIDVALIDITY changed) holds messages already stored:
     workers would extract them in vain, so it stays in one process."""
-    started: list[int] = []
-    real_pool = scan_module.OrderedPool
-    monkeypatch.setattr(scan_module, "OrderedPool", lambda *a, **kw: started.append(1) or real_pool(*a, **kw))
+    started = counted_pools(monkeypatch)
     source = MemorySource("generated", folders=[SENT])
-    for n in range(3 * BATCH):
-        source.add(SENT, raw_mail(f"m{n}", sender=ME, to="anna@x.org", date=NOW - timedelta(hours=n)))
-    store = MemoryStore()
-    scanner = Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), store,
-                      extractor_factory=lambda: extractor, source_factory=lambda account: source,
-                      now=lambda: NOW, batch_size=BATCH, workers=2)
-    assert scanner.scan_all()[0].messages == 3 * BATCH and len(started) == 1
+    add_sent(source, 0, 3 * BATCH)
+    scanner = memory_scanner(source, extractor)
+    assert scanner.scan_all()[0].messages == 3 * BATCH and started == [1]
     source.reset_uidvalidity(SENT)
     again = scanner.scan_all()[0]
-    assert (again.messages, again.seen) == (0, 3 * BATCH) and len(started) == 1
+    assert (again.messages, again.seen) == (0, 3 * BATCH) and started == [1]
 
 
 def _slow_square(task: int) -> int:
