@@ -590,8 +590,8 @@ class Scanner:
             self._pool_failed(account, error)
             return False
         logger.info(
-            "account %s: %s: %d messages read, the rest with %d worker processes",
-            account.name, folder.name, state.done, self.workers,
+            "account %s: %s: parsing and extracting with %d worker processes after %d messages",
+            account.name, folder.name, self.workers, state.done,
         )
         def tasks_of(batch: Batch) -> list[tuple[tuple[RawMessage, ...], datetime]]:
             self._note_reset(account, folder, batch)

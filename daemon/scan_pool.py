@@ -232,7 +232,9 @@ class OrderedPool(Generic[Task, Result]):
         try:
             # With fork, the first submit starts every worker; waiting for it
             # means a pool that cannot start fails here, not in the middle.
-            executor.submit(_ready).result()
+            started = executor.submit(_ready)
+            self._wait(started)
+            started.result()
         except Exception as error:  # BrokenProcessPool, or fork failing (OSError: out of memory)
             executor.shutdown(wait=False, cancel_futures=True)
             raise PoolBroken(f"the worker processes could not start: {error}") from error
@@ -269,12 +271,18 @@ class OrderedPool(Generic[Task, Result]):
         :raises PoolBroken: a worker died or the task raised.
         """
         future = self._outstanding.popleft()
-        while not wait_for([future], timeout=HEARTBEAT_SECONDS).done:
-            self._heartbeat()
+        self._wait(future)
         try:
             return future.result()
         except Exception as error:
             raise PoolBroken(f"{type(error).__name__}: {error}") from error
+
+    def _wait(self, future: Future[Any]) -> None:
+        """Wait for `future`, with a heartbeat at least every `HEARTBEAT_SECONDS` and once it is done
+        (results that each take nearly that long must not starve the watchdog)."""
+        while not wait_for([future], timeout=HEARTBEAT_SECONDS).done:
+            self._heartbeat()
+        self._heartbeat()
 
     def close(self) -> None:
         """Drop the outstanding tasks and end the workers (waits for the tasks running now)."""

@@ -123,7 +123,7 @@ def test_a_backfill_with_two_workers_stores_what_one_process_stores(
     scanner, pooled = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
     # Both folders went to the workers from their first batch (a first scan).
     used = [r.getMessage() for r in caplog.records if "worker processes" in r.getMessage()]
-    assert len(used) == 2 and all("0 messages read, the rest with 2 worker processes" in m for m in used), used
+    assert len(used) == 2 and all(m.endswith(": parsing and extracting with 2 worker processes after 0 messages") for m in used), used
     assert not scanner.pool_broken
     assert same_records(pooled) == same_records(alone) and same_confidences(pooled, alone)
     assert {len(pooled[t]) for t in ("messages",)} == {MESSAGES}
