@@ -11,7 +11,11 @@ Maildir is written directly (much faster than APPEND at 200k):
    batches of 200, as kept does) and parses it with the stdlib
    (``email.message_from_bytes``, ``get_body``, ``get_content``), no analysis;
 2. backfill: ``kept scan`` from an empty database (wall time, messages/s,
-   peak RSS of the process);
+   peak memory of the whole process tree, the backfill's worker processes
+   included: RSS summed over the processes, what the target counts, and
+   PSS summed, which counts the pages they share once; sampled every 50 ms
+   by `benchmarks.scan_enron.TreeMemory`); ``--workers`` sets
+   ``$KEPT_SCAN_WORKERS`` (default: kept's own "auto");
 3. incremental scans with nothing new, then with 100 new messages APPENDed;
 4. storage: the size of the database files;
 5. start-up: in a fresh process, load the config, open the database, load
@@ -33,7 +37,6 @@ import email.policy
 import json
 import os
 import pwd
-import resource
 import shutil
 import subprocess
 import sys
@@ -46,27 +49,27 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.generate_mailbox import END, ME, MailboxGenerator, write_maildir  # noqa: E402
+from benchmarks.scan_enron import TreeMemory  # noqa: E402
 from dovecot import DovecotServer  # noqa: E402
 
 NOW = (END.replace(hour=8)).isoformat()
 KEPT = [sys.executable, "-m", "kept.cli"]
 
 
-def run_measured(command: list[str], environment: dict[str, str]) -> tuple[float, int, str]:
-    """Run a command; return wall seconds, its peak RSS in MB, and its output."""
+def run_measured(command: list[str], environment: dict[str, str]) -> tuple[float, int, int, str]:
+    """Run a command; return wall seconds, the peak summed RSS and PSS in MB
+    of its process tree (worker processes included), and its output."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    memory = TreeMemory(process.pid)
+    memory.start()
     output, _ = process.communicate()
-    _, status, usage = os.wait4(process.pid, 0) if process.returncode is None else (0, 0, None)
     wall = time.perf_counter() - started
-    if usage is None:
-        # communicate() reaped it; the children's maximum covers every process run so far.
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-    else:
-        peak = usage.ru_maxrss // 1024
+    memory.stopped.set()
+    memory.join()
     if process.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{output.decode(errors='replace')[-3000:]}")
-    return wall, peak, output.decode(errors="replace")
+    return wall, memory.peak_rss_kb // 1024, memory.peak_pss_kb // 1024, output.decode(errors="replace")
 
 
 def floor(server: DovecotServer, user, folders: list[str]) -> tuple[float, int]:
@@ -140,6 +143,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--workers", help='$KEPT_SCAN_WORKERS for the scans ("auto" or a number; default: kept\'s)')
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kept-scale-"))
@@ -165,21 +169,24 @@ def main() -> None:
 
         config = write_config(work, server, user)
         environment = {**os.environ, "KEPT_BENCH_PASSWORD": user.password}
+        if args.workers:
+            environment["KEPT_SCAN_WORKERS"] = args.workers
+        figures["workers"] = args.workers or "auto"
         command = [*KEPT, "--config", str(config), "--now", NOW, "scan"]  # its summary line is read below
-        wall, peak, output = run_measured(command, environment)
+        wall, peak, pss, output = run_measured(command, environment)
         figures.update(backfill_s=round(wall, 1), backfill_msg_s=round(args.count / wall), backfill_peak_rss_mb=peak,
-                       backfill_x_floor=round(wall / seconds, 2))
+                       backfill_peak_pss_mb=pss, backfill_x_floor=round(wall / seconds, 2))
         print(f"backfill: {wall:.1f} s ({args.count / wall:.0f} msg/s, {wall / seconds:.2f}x the floor), "
-              f"peak RSS {peak} MB; {output.strip()}")
+              f"peak RSS {peak} MB (PSS {pss} MB) of the process tree; {output.strip()}")
 
-        wall, peak, output = run_measured(command, environment)
+        wall, peak, _pss, output = run_measured(command, environment)
         figures.update(incremental_0_s=round(wall, 2), incremental_0_scan_s=_scan_seconds(output),
                        incremental_peak_rss_mb=peak)
         print(f"incremental, nothing new: {wall:.2f} s wall ({output.strip()})")
 
         extra = [m.data for m in MailboxGenerator(100, args.seed + 1000)]
         server.append_many(user, "INBOX", extra)
-        wall, peak, output = run_measured(command, environment)
+        wall, peak, _pss, output = run_measured(command, environment)
         figures.update(incremental_100_s=round(wall, 2), incremental_100_scan_s=_scan_seconds(output))
         print(f"incremental, 100 new: {wall:.2f} s wall ({output.strip()})")
 

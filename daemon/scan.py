@@ -20,15 +20,27 @@ that message's writes. A message a step fails on is skipped, recorded as a
 `ScanProblem` (`record_scan_problems`, shown by ``kept status``) and logged
 once; the batch and its cursor are stored without it. Only a failing store
 (`StorageError`: damaged, locked, disk full) still fails the whole batch.
+
+A backfill uses the cores: a folder's first scan from its first batch on if
+that is full, any other pass once the folder has handed over a full batch of
+mostly new messages, the rest of it is parsed and
+extracted by worker processes (`kept.daemon.scan_pool`), a few messages per
+task, while this process threads and stores the batches in order, in the
+same transactions as alone (`prepare_messages` is the work both do). An
+incremental scan never starts them. A worker that dies ends the pool: its
+unfinished batches and the rest of the pass are done here, with one warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -41,14 +53,16 @@ from kept.errors import AuthenticationError, KeptError, SourceError, StorageErro
 from kept.extractors.asks import asking_sentences, last_day_around, last_day_asked, wants_answer
 from kept.extractors.base import CandidateFinder
 from kept.extractors.cleaning import normalize_subject, strip_control
-from kept.extractors.fulfilment import find_fulfilment, name_tokens, recipient_tokens
+from kept.extractors.fulfilment import find_fulfilment, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
 from kept.extractors.people import first_name_from_address, given_name, written_on_behalf
 from kept.extractors.replies import needs_reply
+from kept.daemon.scan_pool import OrderedPool, PoolBroken, pooled_batches, worker_count
+from kept.daemon.open_promises import OpenPromises
 from kept.daemon.threader import Threader
-from kept.mailboxes.base import Cursor, Folder, MailSource
+from kept.mailboxes.base import Batch, Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage, ScanProblem
 from kept.settings import Account, Settings
@@ -73,6 +87,11 @@ MAX_PROMISE_TEXT_CHARS = 20_000
 # full of candidate sentences are ten minutes of model time, longer than a
 # systemd watchdog waits (100,000 characters of them took 15 s).
 MAX_EXTRACT_CHARS = 100_000
+
+# Messages per worker task: enough for the extractor to batch sentences
+# (one message per call cost 18 to 50% more CPU on Enron's sent mail), few
+# enough that the tasks handed out hold little memory.
+POOL_TASK_MESSAGES = 8
 
 
 def default_batch_size() -> int:
@@ -137,6 +156,135 @@ def extraction_groups(
     return groups
 
 
+@dataclass(frozen=True, slots=True)
+class StepFailure:
+    """A scan step that raised on one message, as text: it may have happened in a worker process.
+
+    :ivar kind: the exception's class name.
+    :ivar text: its message.
+    :ivar detail: the formatted traceback (logged at debug level).
+    """
+
+    kind: str
+    text: str
+    detail: str = ""
+
+    @classmethod
+    def of(cls, error: BaseException) -> StepFailure:
+        """The failure `error` describes."""
+        return cls(type(error).__name__, str(error), "".join(traceback.format_exception(error)))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMessage:
+    """What the pure steps made of one raw message (`prepare_messages`).
+
+    :ivar message: the parsed message; None if parsing failed (`failure`).
+    :ivar candidates: its promise candidates, if it was extracted.
+    :ivar failure: why parsing, or else extraction, failed.
+    """
+
+    uid: str
+    message: MailMessage | None
+    candidates: list[PromiseCandidate] | None = None
+    failure: StepFailure | None = None
+
+
+def written_by(message: MailMessage, me: frozenset[str]) -> bool:
+    """True unless `message` names an author who is not one of the addresses `me`."""
+    sender = message.from_addr.email if message.from_addr else ""
+    return not sender or sender in me
+
+
+def wants_promises(message: MailMessage, me: frozenset[str]) -> bool:
+    """True for mail whose promises are looked for: sent, written by the user, with text."""
+    return message.role == "sent" and bool(message.body_text.strip()) and written_by(message, me)
+
+
+def extract_each(
+    extractor: CandidateFinder, items: Sequence[tuple[str, datetime | None]]
+) -> list[list[PromiseCandidate] | StepFailure]:
+    """The candidates of each (text, sent at) item, in one call; if that
+    raises, item by item, so that only the item to blame is a `StepFailure`."""
+    try:
+        found = list(extractor.extract_many(items))
+        if len(found) != len(items):
+            raise ValueError(f"the extractor returned {len(found)} results for {len(items)} texts")
+        return list(found)
+    except Exception:  # noqa: BLE001 - find the message to blame, one at a time
+        logger.debug("promise extraction failed on a batch; extracting its messages one by one", exc_info=True)
+    results: list[list[PromiseCandidate] | StepFailure] = []
+    for item in items:
+        try:
+            [candidates] = list(extractor.extract_many([item]))
+            results.append(candidates)
+        except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
+            results.append(StepFailure.of(error))
+    return results
+
+
+def prepare_messages(
+    raws: Sequence[RawMessage], *, account: str, folder: Folder, max_bytes: int, now: datetime,
+    me: frozenset[str], extractor: CandidateFinder | None,
+) -> list[PreparedMessage]:
+    """The pure steps of a scan, one `PreparedMessage` per raw message in order:
+    each parsed (its date made sane against `now`) and, given an `extractor`,
+    the promise candidates of the ones that `wants_promises`.
+
+    Only message bytes and settings go in, so a worker process can do it
+    (`kept.daemon.scan_pool`); the scanner does the parsing itself when it
+    scans alone, and then extracts only the messages it has not stored.
+    """
+    prepared: list[PreparedMessage] = []
+    for raw in raws:
+        try:
+            message = parse_message(
+                raw, account=account, role=folder.role, folder=folder.name, max_bytes=max_bytes, now=now
+            )
+        except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
+            prepared.append(PreparedMessage(raw.uid, None, failure=StepFailure.of(error)))
+            continue
+        prepared.append(PreparedMessage(raw.uid, message))
+    if extractor is None:
+        return prepared
+    sent = [(item.message, str(n)) for n, item in enumerate(prepared) if item.message and wants_promises(item.message, me)]
+    for group in extraction_groups(sent):
+        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m, _n in group]
+        for (_m, n), outcome in zip(group, extract_each(extractor, items), strict=True):
+            if isinstance(outcome, StepFailure):
+                prepared[int(n)] = replace(prepared[int(n)], failure=outcome)
+            else:
+                prepared[int(n)] = replace(prepared[int(n)], candidates=outcome)
+    return prepared
+
+
+def _prepare_task(
+    task: tuple[tuple[RawMessage, ...], datetime], *, account: str, folder: Folder, max_bytes: int,
+    me: frozenset[str], extractor: CandidateFinder | None,
+) -> list[PreparedMessage]:
+    """`prepare_messages` for one worker task: some messages of a batch and the batch's time."""
+    raws, now = task
+    return prepare_messages(
+        raws, account=account, folder=folder, max_bytes=max_bytes, now=now, me=me, extractor=extractor
+    )
+
+
+@dataclass(slots=True)
+class _FolderPass:
+    """How far one pass over a folder got: for progress and the pool's rule.
+
+    :ivar total: messages pending when it started (0: not counted).
+    :ivar first: the folder had no cursor: its first scan (or a rebuild's).
+    :ivar done: messages read.
+    :ivar new: messages read that were not stored before.
+    """
+
+    total: int
+    first: bool
+    done: int = 0
+    new: int = 0
+
+
 def promise_id(account: str, message_id: str, sentence: str) -> str:
     """Stable id of a promise: rescanning the same mail gives the same id."""
     digest = hashlib.sha1(f"{account}\0{message_id}\0{sentence}".encode("utf-8", "replace"))
@@ -186,6 +334,11 @@ class Scanner:
         the first time sent mail needs it (loading the model takes seconds).
     :param source_factory: builds a source for an account (tests pass twins).
     :param now: the clock, so old mailboxes can be replayed.
+    :param workers: worker processes for a backfill (1: none); by default
+        from ``[scan] workers`` and the usable cores (`worker_count`).
+    :param pool_after: a folder's messages read in one pass (or in its
+        first batch, on its first scan) before the rest of it goes to the
+        workers (default: one batch; `_wants_pool`).
     """
 
     def __init__(
@@ -197,6 +350,8 @@ class Scanner:
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         progress: ProgressCallback | None = None,
         batch_size: int | None = None,
+        workers: int | None = None,
+        pool_after: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -206,6 +361,12 @@ class Scanner:
         self.now = now
         self.progress = progress
         self.batch_size = batch_size or default_batch_size()
+        # Worker processes for a backfill (1: none); see `_scan_rest_in_pool`.
+        self.workers = workers if workers is not None else worker_count(settings.scan.workers)
+        # See `_wants_pool`: one full batch by default.
+        self.pool_after = pool_after if pool_after is not None else self.batch_size
+        # Set when a worker died: the rest of this scanner's passes stay in one process.
+        self.pool_broken = False
         self.me = frozenset(settings.addresses)
         self._my_first_names = frozenset(
             name.lower() for name in (given_name(settings.name), *map(first_name_from_address, settings.addresses)) if name
@@ -222,7 +383,7 @@ class Scanner:
         # batch's transaction (after a digest reply in it was carried out).
         self.on_new_message: Callable[[MailMessage], None] | None = None
         # account -> open promises, for the pass under way (see _open_promises).
-        self._open_index: dict[str, _OpenPromises] = {}
+        self._open_index: dict[str, OpenPromises] = {}
         # Senders of sent-folder mail that are not the user, each reported once.
         self._foreign_senders: set[str] = set()
         # account -> history cutoff decided on its first scan, until written.
@@ -364,67 +525,164 @@ class Scanner:
         self, account: Account, source: MailSource, folder: Folder, result: AccountScan
     ) -> None:
         cursor = self.store.get_cursor(account.name, folder.name)
-        total = source.pending(folder, cursor) if self.progress else 0
-        done = 0
-        for batch in source.fetch(folder, cursor, self.batch_size):
-            if batch.reset:
-                logger.info(
-                    "account %s: folder %s changed identity (UIDVALIDITY); reading it again",
-                    account.name, folder.name,
-                )
-            self._store_batch(account, folder, batch.messages, batch.cursor, result)
-            done += len(batch.messages)
-            result.folders[folder.name] = result.folders.get(folder.name, 0) + len(batch.messages)
-            if self.progress:
-                self.progress(account.name, folder, done, max(total, done))
-            if self.stop_requested():
-                break
+        state = _FolderPass(source.pending(folder, cursor) if self.progress else 0, first=cursor is None)
+        batches = iter(source.fetch(folder, cursor, self.batch_size))
+        for batch in batches:
+            # This batch and the rest go to the pool (the same iterator; it
+            # goes on here if the pool cannot start).
+            if self._wants_pool(state, batch) and self._scan_rest_in_pool(
+                account, folder, itertools.chain([batch], batches), result, state
+            ):
+                return
+            self._note_reset(account, folder, batch)
+            stored = self._store_batch(account, folder, batch.messages, batch.cursor, result)
+            if self._batch_stored(account, folder, batch, stored, result, state):
+                return
+
+    def _note_reset(self, account: Account, folder: Folder, batch: Batch) -> None:
+        if batch.reset:
+            logger.info(
+                "account %s: folder %s changed identity (UIDVALIDITY); reading it again",
+                account.name, folder.name,
+            )
+
+    def _batch_stored(
+        self, account: Account, folder: Folder, batch: Batch, stored: AccountScan, result: AccountScan,
+        state: _FolderPass,
+    ) -> bool:
+        """Count a stored batch and report progress; True if the pass is to stop now."""
+        state.done += len(batch.messages)
+        state.new += len(batch.messages) - stored.seen
+        result.folders[folder.name] = result.folders.get(folder.name, 0) + len(batch.messages)
+        if self.progress:
+            self.progress(account.name, folder, state.done, max(state.total, state.done))
+        return self.stop_requested()
+
+    def _wants_pool(self, state: _FolderPass, batch: Batch) -> bool:
+        """True when `batch` and the rest of its folder are a backfill worth the worker processes.
+
+        A folder's first scan is one from its first full batch on (more are
+        coming); any other pass once `pool_after` messages were read in it,
+        at least half of them new. So an incremental scan stays in one
+        process, and a folder read again (its UIDVALIDITY changed) is not
+        extracted again in vain: workers extract before it is known what is
+        stored.
+        """
+        if self.workers < 2 or self.pool_broken:
+            return False
+        if state.done == 0:
+            return state.first and len(batch.messages) >= self.pool_after
+        return state.done >= self.pool_after and 2 * state.new >= state.done
+
+    def _scan_rest_in_pool(
+        self, account: Account, folder: Folder, batches: Iterator[Batch], result: AccountScan, state: _FolderPass
+    ) -> bool:
+        """Store the rest of `batches` with worker processes parsing and extracting; False if none could start.
+
+        The workers are forked after the extractor is loaded here (sent
+        folders only), so they share it; a model that will not load is the
+        account's error, as when scanning alone.
+        """
+        extractor = self.extractor if folder.role == "sent" else None
+        work = partial(
+            _prepare_task, account=account.name, folder=folder, max_bytes=self.settings.max_message_bytes,
+            me=self.me, extractor=extractor,
+        )
+        try:
+            pool: OrderedPool[tuple[tuple[RawMessage, ...], datetime], list[PreparedMessage]] = OrderedPool(
+                self.workers, work, heartbeat=self.heartbeat
+            )
+        except PoolBroken as error:
+            self._pool_failed(account, error)
+            return False
+        logger.info(
+            "account %s: %s: parsing and extracting with %d worker processes after %d messages",
+            account.name, folder.name, self.workers, state.done,
+        )
+        def tasks_of(batch: Batch) -> list[tuple[tuple[RawMessage, ...], datetime]]:
+            self._note_reset(account, folder, batch)
+            now, raws = self.now(), batch.messages
+            return [(raws[n : n + POOL_TASK_MESSAGES], now) for n in range(0, len(raws), POOL_TASK_MESSAGES)]
+
+        with pool:
+            for batch, prepared in pooled_batches(pool, batches, tasks_of, lambda e: self._pool_failed(account, e)):
+                stored = self._store_batch(account, folder, batch.messages, batch.cursor, result, prepared)
+                if self._batch_stored(account, folder, batch, stored, result, state):
+                    break
+        return True
+
+    def _pool_failed(self, account: Account, error: Exception) -> None:
+        self.pool_broken = True
+        logger.warning(
+            "account %s: the scan's worker processes failed (%s); scanning the rest in one process",
+            account.name, error,
+        )
 
     def _store_batch(
-        self, account: Account, folder: Folder, raws: tuple[RawMessage, ...], cursor: Cursor, result: AccountScan
-    ) -> None:
+        self, account: Account, folder: Folder, raws: tuple[RawMessage, ...], cursor: Cursor, result: AccountScan,
+        prepared: list[PreparedMessage] | None = None,
+    ) -> AccountScan:
+        """Store one batch and its cursor; what it added (also added to `result`).
+
+        `prepared` is what the workers made of `raws` (`prepare_messages`);
+        without it the messages are parsed here, and extracted once it is
+        known which of them are new.
+        """
         # Counted here and added to `result` only once the batch is saved.
         batch = AccountScan(account.name)
         failed: list[ScanProblem] = []
-        now = self.now()
-        parsed: list[tuple[MailMessage, str]] = []
-        for raw in raws:
-            try:
-                message = parse_message(
-                    raw, account=account.name, role=folder.role, folder=folder.name,
-                    max_bytes=self.settings.max_message_bytes, now=now,
+        if prepared is None:
+            now = self.now()
+            prepared = []
+            for raw in raws:
+                prepared += prepare_messages(
+                    (raw,), account=account.name, folder=folder, max_bytes=self.settings.max_message_bytes,
+                    now=now, me=self.me, extractor=None,
                 )
-            except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
-                failed.append(self._skip(account.name, folder, raw.uid, "", "parse", error))
+                self.heartbeat()
+        parsed: list[tuple[MailMessage, PreparedMessage]] = []
+        for item in prepared:
+            message = item.message
+            if message is None:
+                assert item.failure is not None
+                failed.append(self._skip(account.name, folder, item.uid, "", "parse", item.failure))
                 continue
             if message.problems:
                 batch.problems += 1
             if message.role == "received" and message.from_addr is not None and message.from_addr.email in self.me:
                 message = self._claimed_mine(message)
-            parsed.append((message, raw.uid))
-            self.heartbeat()
+            parsed.append((message, item))
         # Oldest first, so a promise is stored before the message that keeps it.
         parsed.sort(key=lambda pair: pair[0].date)
-        fresh: list[tuple[MailMessage, str]] = []
+        fresh: list[tuple[MailMessage, PreparedMessage]] = []
         seen_ids: set[str] = set()
         # One transaction for the whole batch: each has_message alone would
         # take and release the database's file lock.
         with self.store.transaction():
-            for message, uid in parsed:
+            for message, item in parsed:
                 if message.message_id in seen_ids or self.store.has_message(account.name, message.message_id):
                     batch.seen += 1
                     continue
                 seen_ids.add(message.message_id)
-                fresh.append((message, uid))
-        found = self._find_promises(
-            folder, [(m, uid) for m, uid in fresh if m.role == "sent" and m.body_text.strip() and self._written_by_me(m)],
-            failed,
-        )
-        unextracted = {(p.message_id, p.uid) for p in failed}
+                fresh.append((message, item))
+        found: dict[str, list[PromiseCandidate]] = {}
+        unextracted: list[tuple[MailMessage, str]] = []
+        for message, item in fresh:
+            if not (message.role == "sent" and message.body_text.strip() and self._written_by_me(message)):
+                continue
+            if item.failure is not None:
+                failed.append(self._skip(account.name, folder, item.uid, message.message_id, "extract", item.failure))
+            elif item.candidates is not None:
+                found[message.message_id] = item.candidates
+            else:
+                unextracted.append((message, item.uid))
+        found.update(self._find_promises(folder, unextracted, failed))
+        skipped = {(p.message_id, p.uid) for p in failed}
         with self.store.transaction():
-            for message, uid in fresh:
+            for message, item in fresh:
                 self.heartbeat()
-                if (message.message_id, uid) in unextracted:
+                uid = item.uid
+                if (message.message_id, uid) in skipped:
                     continue
                 step = "thread"
                 try:
@@ -448,6 +706,7 @@ class Scanner:
         batch.skipped = len(failed)
         for name in ("messages", "seen", "promises", "kept", "problems", "skipped"):
             setattr(result, name, getattr(result, name) + getattr(batch, name))
+        return batch
 
     def _find_promises(
         self, folder: Folder, sent: list[tuple[MailMessage, str]], failed: list[ScanProblem]
@@ -466,30 +725,29 @@ class Scanner:
         self, extractor: CandidateFinder, folder: Folder, sent: list[tuple[MailMessage, str]], failed: list[ScanProblem]
     ) -> dict[str, list[PromiseCandidate]]:
         items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m, _uid in sent]
-        try:
-            return {m.message_id: c for (m, _uid), c in zip(sent, extractor.extract_many(items), strict=True)}
-        except Exception:  # noqa: BLE001 - find the message to blame, one at a time
-            logger.debug("promise extraction failed on a batch; extracting its messages one by one", exc_info=True)
         found: dict[str, list[PromiseCandidate]] = {}
-        for (message, uid), item in zip(sent, items):
-            try:
-                [found[message.message_id]] = list(extractor.extract_many([item]))
-            except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
-                failed.append(self._skip(message.account, folder, uid, message.message_id, "extract", error))
+        for (message, uid), outcome in zip(sent, extract_each(extractor, items), strict=True):
+            if isinstance(outcome, StepFailure):
+                failed.append(self._skip(message.account, folder, uid, message.message_id, "extract", outcome))
+            else:
+                found[message.message_id] = outcome
         return found
 
-    def _skip(self, account: str, folder: Folder, uid: str, message_id: str, step: str, error: Exception) -> ScanProblem:
+    def _skip(
+        self, account: str, folder: Folder, uid: str, message_id: str, step: str, error: Exception | StepFailure
+    ) -> ScanProblem:
         """The record of a message skipped because `step` raised `error`; logged once, here."""
-        text = " ".join(strip_control(str(error)).split())
-        reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        failure = error if isinstance(error, StepFailure) else StepFailure.of(error)
+        text = " ".join(strip_control(failure.text).split())
+        reason = f"{failure.kind}: {text}" if text else failure.kind
         problem = ScanProblem(
             account=account, folder=folder.name, uid=uid, message_id=message_id,
             step=step, reason=reason[:300], at=self.now(),
         )
         logger.warning(
-            "account %s: skipped message %s in %s: %s failed (%s); see `kept status`",
+            "account %s: skipped message %s in %s: %s failed (%s); see `kept status`%s",
             account, strip_control(message_id or uid), folder.name, step, problem.reason,
-            exc_info=logger.isEnabledFor(logging.DEBUG),
+            "\n" + failure.detail.rstrip() if failure.detail and logger.isEnabledFor(logging.DEBUG) else "",
         )
         return problem
 
@@ -558,18 +816,18 @@ class Scanner:
         address the user forgot to configure looks the same, so it is logged
         once with the fix.
         """
+        if written_by(message, self.me):
+            if not written_on_behalf(message.body_text, self._my_first_names):
+                return True
+            if message.account not in self._assisted_accounts:
+                self._assisted_accounts.add(message.account)
+                logger.info(
+                    "account %s: sent mail that speaks of you by first name (\"... asked me to\") "
+                    "was written on your behalf: its promises are not taken as yours",
+                    message.account,
+                )
+            return False
         sender = message.from_addr.email if message.from_addr else ""
-        if not sender or sender in self.me:
-            if written_on_behalf(message.body_text, self._my_first_names):
-                if message.account not in self._assisted_accounts:
-                    self._assisted_accounts.add(message.account)
-                    logger.info(
-                        "account %s: sent mail that speaks of you by first name (\"... asked me to\") "
-                        "was written on your behalf: its promises are not taken as yours",
-                        message.account,
-                    )
-                return False
-            return True
         if sender not in self._foreign_senders:
             self._foreign_senders.add(sender)
             logger.warning(
@@ -689,7 +947,7 @@ class Scanner:
             closed += 1
         return closed
 
-    def _open_promises(self, account: str) -> _OpenPromises:
+    def _open_promises(self, account: str) -> OpenPromises:
         """The account's open promises as the store holds them now (call inside the transaction that uses them).
 
         The index is kept for the pass, and read again from the store when
@@ -701,7 +959,7 @@ class Scanner:
         revision = promise_revision(self.store)
         index = self._open_index.get(account)
         if index is None or index.revision != revision:
-            index = _OpenPromises((p for p in self.store.promises(account) if p.is_open), revision)
+            index = OpenPromises((p for p in self.store.promises(account) if p.is_open), revision)
             self._open_index[account] = index
         return index
 
@@ -715,50 +973,3 @@ class Scanner:
             index.discard(promise)
         # Read back in the same transaction: the scanner's own change is the only one since.
         index.revision = promise_revision(self.store)
-
-
-class _OpenPromises:
-    """Open promises by thread and by counterparty, so a sent message finds the ones it may keep.
-
-    Looking through every promise for every sent message made a backfill
-    quadratic; this index is built once per pass and kept up to date by the
-    scanner as it stores and closes promises. `revision` is the store's
-    promise revision it matches (`kept.storage.base.promise_revision`).
-    """
-
-    def __init__(self, promises: Iterable[Promise], revision: str | None) -> None:
-        self.revision = revision
-        self._promises: dict[str, Promise] = {}
-        self._by_thread: dict[str, set[str]] = {}
-        self._by_party: dict[str, set[str]] = {}
-        self._by_name: dict[str, set[str]] = {}
-        for promise in promises:
-            self.add(promise)
-
-    def add(self, promise: Promise) -> None:
-        """Index an open promise."""
-        self._promises[promise.id] = promise
-        self._by_thread.setdefault(promise.thread_key, set()).add(promise.id)
-        for party in promise.counterparties:
-            self._by_party.setdefault(party, set()).add(promise.id)
-        for name in name_tokens(promise.named_person):
-            self._by_name.setdefault(name, set()).add(promise.id)
-
-    def discard(self, promise: Promise) -> None:
-        """Forget a promise that is no longer open."""
-        if self._promises.pop(promise.id, None) is None:
-            return
-        self._by_thread.get(promise.thread_key, set()).discard(promise.id)
-        for party in promise.counterparties:
-            self._by_party.get(party, set()).discard(promise.id)
-        for name in name_tokens(promise.named_person):
-            self._by_name.get(name, set()).discard(promise.id)
-
-    def related(self, thread_key: str, recipients: set[str], names: Iterable[str] = ()) -> list[Promise]:
-        """Open promises in this thread, made to any of `recipients` or naming one of `names`, oldest first."""
-        ids = set(self._by_thread.get(thread_key, ()))
-        for recipient in recipients:
-            ids |= self._by_party.get(recipient, set())
-        for name in names:
-            ids |= self._by_name.get(name, set())
-        return sorted((self._promises[i] for i in ids), key=lambda p: (p.made_at, p.id))

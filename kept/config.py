@@ -44,6 +44,7 @@ from kept.settings import (
     NudgeSettings,
     OAuth2Settings,
     PromiseSettings,
+    ScanSettings,
     Settings,
     SmtpSettings,
     ThanksNudges,
@@ -175,6 +176,12 @@ def _security(value: str) -> str | None:
     return "must be 'tls' (implicit TLS, port 993) or 'starttls' (port 143)"
 
 
+def _workers(value: str | int) -> str | None:
+    if isinstance(value, str):
+        return None if value == "auto" else 'must be "auto" or a whole number of processes, e.g. 2'
+    return None if value >= 1 else 'must be 1 or more (1: scan in one process), or "auto"'
+
+
 def _choice(value: str, allowed: tuple[str, ...]) -> str | None:
     if value in allowed:
         return None
@@ -269,6 +276,9 @@ DAEMON_KEYS: dict[str, _Key] = {
     "scan_every_minutes": _Key(int, 15, check=_positive, maximum=WEEK_MINUTES),
     "retry_max_minutes": _Key(int, 60, check=_positive, maximum=WEEK_MINUTES),
 }
+SCAN_KEYS: dict[str, _Key] = {
+    "workers": _Key((str, int), "auto", check=_workers, maximum=64),
+}
 IMAP_KEYS: dict[str, _Key] = {
     "type": _Key(str, "imap"),
     "host": _Key(str, required=True),
@@ -323,7 +333,7 @@ EXCHANGE_KEYS: dict[str, _Key] = {
 }
 ACCOUNT_TYPES = {"imap": IMAP_KEYS, "maildir": MAILDIR_KEYS, "exchange": EXCHANGE_KEYS}
 PASSWORD_KEYS = ("password_env", "password_command", "password_keyring", "password")
-SECTIONS = ("kept", "promises", "threads", "digest", "daemon", "nudges", "accounts")
+SECTIONS = ("kept", "promises", "threads", "digest", "daemon", "scan", "nudges", "accounts")
 
 
 class _Problems:
@@ -784,7 +794,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             hint = f"did you mean [{close[0]}]?" if close else f"known sections: {', '.join(SECTIONS)}"
             problems.add(section, None, f"unknown section; {hint}")
     tables = {}
-    for section in ("kept", "promises", "threads", "digest", "daemon"):
+    for section in ("kept", "promises", "threads", "digest", "daemon", "scan"):
         raw = data.get(section, {})
         if not isinstance(raw, dict):
             problems.add(section, None, "must be a table")
@@ -797,6 +807,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     thr = _read_table(tables["threads"], THREAD_KEYS, "threads", problems)
     dig = _read_table(tables["digest"], DIGEST_KEYS, "digest", problems)
     dmn = _read_table(tables["daemon"], DAEMON_KEYS, "daemon", problems)
+    scan = _read_table(tables["scan"], SCAN_KEYS, "scan", problems)
     nudges = _nudges(data.get("nudges", {}), problems)
     smtp = _smtp(dig["smtp"], base, problems, path) if dig["smtp"] is not None else None
     # A [digest] section that only shapes what the digest lists (as the
@@ -896,6 +907,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
             scan_every_minutes=dmn["scan_every_minutes"],
             retry_max_minutes=dmn["retry_max_minutes"],
         ),
+        scan=ScanSettings(workers=None if scan["workers"] == "auto" else scan["workers"]),
         nudges=nudges,
     )
 

@@ -301,6 +301,23 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanSettings:
+    """``[scan]``: how a scanning pass uses the machine.
+
+    :ivar workers: at most this many processes parse and extract during a
+        backfill (`kept.daemon.scan_pool`); None ("auto"): one per usable
+        core, up to `MAX_AUTO_WORKERS`. 1 keeps every scan in one process.
+    """
+
+    workers: int | None = None
+
+
+#: "auto" workers never exceed this: each worker costs memory, and a
+#: backfill gains little beyond it (the parent storing in order is the limit).
+MAX_AUTO_WORKERS = 4
+
+
+@dataclass(frozen=True, slots=True)
 class IntroductionNudges:
     """``[nudges.introductions]``: follow up on introductions the user made.
 
@@ -405,6 +422,7 @@ class Settings:
     threads: ThreadSettings = field(default_factory=ThreadSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
     nudges: NudgeSettings = field(default_factory=NudgeSettings)
 
     @property

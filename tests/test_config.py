@@ -185,3 +185,24 @@ ca_file = "corp-ca.pem"
     fixed = text.replace('ca_file = "corp-ca.pem"', 'ca_file = "corp-ca.pem"\nservice_endpoint = "https://mail.corp.example/EWS/Exchange.asmx"')
     office = load_settings(write(tmp_path, fixed)).accounts[0]
     assert office.ca_file == tmp_path / "corp-ca.pem" and office.verify_tls
+
+
+@pytest.mark.parametrize(("value", "workers", "problem"), [
+    (None, None, None),
+    ('"auto"', None, None),
+    ("1", 1, None),
+    ("3", 3, None),
+    ("0", None, "[scan] key 'workers' = 0: must be 1 or more (1: scan in one process), or \"auto\""),
+    ('"two"', None, "[scan] key 'workers' = 'two': must be \"auto\" or a whole number of processes, e.g. 2"),
+    ("2.5", None, "[scan] key 'workers' = 2.5: must be a string or a whole number"),
+    ("true", None, "[scan] key 'workers' = True: must be a string or a whole number"),
+    ("65", None, "[scan] key 'workers' = 65: must be at most 64"),
+])
+def test_scan_workers_are_auto_or_a_number_of_processes(tmp_path, value, workers, problem):
+    text = GOOD + (f"\n[scan]\nworkers = {value}\n" if value is not None else "")
+    if problem is None:
+        assert load_settings(write(tmp_path, text)).scan.workers == workers
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert info.value.problems == [problem]

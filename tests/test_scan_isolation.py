@@ -22,6 +22,7 @@ import pytest
 import kept.daemon.scan as scan_module
 from kept.cli import main
 from kept.daemon.scan import Scanner
+from kept.daemon.scan_pool import pool_supported
 from kept.errors import StorageWriteError
 from kept.daemon.threader import Threader
 from kept.mailboxes.base import Folder
@@ -96,8 +97,20 @@ def test_a_sent_message_dated_in_year_9999_is_stored_with_a_sane_date(store):
     assert scanner.scan_all()[0].messages == 1
 
 
+# The pool case: one message per batch, and the rest of each folder after
+# its first message goes to two worker processes, where parsing and
+# extraction fail; the scanning process must record and log each failure
+# exactly as when it does the work itself.
+ALONE_AND_POOLED = [
+    pytest.param({}, id="one-process"),
+    pytest.param({"workers": 2, "pool_after": 1, "batch_size": 1}, id="workers",
+                 marks=pytest.mark.skipif(not pool_supported(), reason="worker processes need fork")),
+]
+
+
+@pytest.mark.parametrize("scanning", ALONE_AND_POOLED)
 def test_messages_failing_each_step_are_skipped_and_recorded_and_the_rest_is_stored(
-    store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, scanning: dict[str, int]
 ):
     source = MemorySource("acct")
     add = source.add
@@ -135,12 +148,16 @@ def test_messages_failing_each_step_are_skipped_and_recorded_and_the_rest_is_sto
 
     monkeypatch.setattr(scan_module, "parse_message", parse)
     monkeypatch.setattr(Threader, "add", thread)
+    pools = []
+    real_pool = scan_module.OrderedPool
+    monkeypatch.setattr(scan_module, "OrderedPool", lambda *args, **kw: pools.append(1) or real_pool(*args, **kw))
     scanner = Scanner(settings_for(tz="Europe/Berlin"), store, extractor_factory=BombExtractor,
-                      source_factory=lambda account: source, now=lambda: NOW)
+                      source_factory=lambda account: source, now=lambda: NOW, **scanning)
     scanner.on_new_message = on_new_message
     caplog.set_level(logging.WARNING, logger="kept.daemon.scan")
 
     [result] = scanner.scan_all()
+    assert len(pools) == (2 if scanning else 0) and not scanner.pool_broken  # INBOX and Sent
 
     assert result.error is None
     assert (result.messages, result.skipped, result.promises) == (4, 4, 2)

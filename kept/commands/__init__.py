@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -220,8 +221,28 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None)
     return args
 
 
+def one_thread_each() -> None:
+    """Hold the numeric libraries kept loads to one thread per process, unless the environment says otherwise.
+
+    On purpose: kept parallelises a backfill by processes, one per core
+    (`kept.daemon.scan_pool`), and its batches are small; threads of
+    OpenBLAS, OpenMP or MKL inside each process would only fight over the
+    same cores (OpenBLAS's default of one thread per core made the NumPy
+    encoder 14x slower on a loaded 2-core machine, docs/benchmarks.md). The
+    tokenizer's thread pool is off as well: after a fork a used pool prints a
+    warning, and a few dozen sentences gain nothing from it. ONNX Runtime's
+    threads are set per session (`kept.extractors.encoder.session_options`).
+    The libraries read these variables once, when loaded: this runs before
+    any command imports them.
+    """
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; turn errors into messages and exit codes."""
+    one_thread_each()
     parser = build_parser()
     args = parse_arguments(parser, argv)
     if not getattr(args, "func", None):

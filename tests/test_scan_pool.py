@@ -1,0 +1,291 @@
+"""A backfill with worker processes stores exactly what one process stores.
+
+The same generated Maildir is scanned with the real extractor in one process
+and with two workers (`kept.daemon.scan_pool`); the databases must hold the
+same records: messages, threads, promises, cursors, everything ``kept
+export`` writes. A worker killed in the middle must lose and double nothing.
+The pool itself keeps results in order, holds at most its limit of tasks,
+and runs each worker on one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kept.daemon.scan as scan_module
+import kept.daemon.scan_pool as scan_pool
+from benchmarks.generate_mailbox import MailboxGenerator, write_maildir
+from kept.daemon.scan import Scanner
+from kept.daemon.scan_pool import OrderedPool, PoolBroken, pool_supported, worker_count
+from kept.extractors.promises import PromiseExtractor
+from kept.mailboxes.base import Folder
+from kept.mailboxes.memory import MemorySource
+from kept.settings import MaildirAccount, ScanSettings, Settings
+from kept.storage.memory import MemoryStore
+from kept.storage.tinydb_store import TinyDBStore
+from tests.helpers import raw_mail
+
+pytestmark = pytest.mark.skipif(not pool_supported(), reason="worker processes need fork (Linux)")
+
+ME = "me@home.example"
+NOW = datetime(2026, 3, 18, 7, 10, tzinfo=timezone.utc)
+MESSAGES = 600
+BATCH = 40
+SENT = Folder("Sent", "sent")
+
+
+@pytest.fixture(scope="module")
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("generated") / "Maildir"
+    write_maildir(iter(MailboxGenerator(MESSAGES, seed=5)), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def extractor() -> PromiseExtractor:
+    return PromiseExtractor()
+
+
+def settings_for(mailbox: Path, database: Path) -> Settings:
+    account = MaildirAccount(name="generated", path=mailbox, inbox="", sent=".Sent")
+    return Settings(path=Path("/dev/null"), addresses=(ME,), database=database, timezone="UTC", accounts=(account,))
+
+
+def backfill(mailbox: Path, database: Path, extractor: PromiseExtractor, workers: int) -> tuple[Scanner, dict[str, Any]]:
+    store = TinyDBStore(database)
+    try:
+        scanner = Scanner(
+            settings_for(mailbox, database), store, extractor_factory=lambda: extractor,
+            now=lambda: NOW, batch_size=BATCH, workers=workers,
+        )
+        [result] = scanner.scan_all()
+        assert result.error is None and result.messages == MESSAGES
+        return scanner, store.export()
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def alone(mailbox: Path, extractor: PromiseExtractor, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    _scanner, exported = backfill(mailbox, tmp_path_factory.mktemp("alone") / "kept.json", extractor, workers=1)
+    assert exported["promises"], "the generated mailbox must hold promises"
+    return exported
+
+
+#: Meta values that are random by design: each database's own id, and the
+#: token that changes at every promise write (`promise_revision`).
+RANDOM_META = ("database_id", "promise_revision")
+
+
+#: How far a promise's confidence may differ between two scans of the same
+#: mail. The encoder's score of a sentence depends, at float precision, on
+#: which sentences share its batch (ONNX Runtime's kernels sum in another
+#: order for another batch shape): workers batch a few messages at a time,
+#: a scan alone a whole batch's sent mail, and a scan alone with another
+#: $KEPT_SCAN_BATCH differs the same way. Seen: 3e-8 on Enron's blair-l.
+CONFIDENCE_TOLERANCE = 1e-5
+
+
+def same_records(exported: dict[str, Any]) -> dict[str, Any]:
+    """Every table, each as a sorted list (the order records were written in is not a
+    record), promises without their confidence (see `same_confidences`)."""
+    tables: dict[str, Any] = {
+        name: sorted(repr(sorted((k, v) for k, v in d.items() if not (name == "promises" and k == "confidence")))
+                     for d in documents)
+        for name, documents in exported.items() if name != "meta"
+    }
+    tables["meta"] = {key: value for key, value in exported["meta"].items() if key not in RANDOM_META}
+    assert set(exported["meta"]) >= set(RANDOM_META)
+    return tables
+
+
+def same_confidences(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Each promise's confidence in `one` within `CONFIDENCE_TOLERANCE` of the same promise's in `other`."""
+    first = {p["id"]: p["confidence"] for p in one["promises"]}
+    second = {p["id"]: p["confidence"] for p in other["promises"]}
+    return first.keys() == second.keys() and all(abs(first[k] - second[k]) <= CONFIDENCE_TOLERANCE for k in first)
+
+
+def test_a_backfill_with_two_workers_stores_what_one_process_stores(
+    mailbox: Path, extractor: PromiseExtractor, alone: dict[str, Any], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="kept.daemon.scan")
+    scanner, pooled = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
+    # Both folders went to the workers from their first batch (a first scan).
+    used = [r.getMessage() for r in caplog.records if "worker processes" in r.getMessage()]
+    assert len(used) == 2 and all(m.endswith(": parsing and extracting with 2 worker processes after 0 messages") for m in used), used
+    assert not scanner.pool_broken
+    assert same_records(pooled) == same_records(alone) and same_confidences(pooled, alone)
+    assert {len(pooled[t]) for t in ("messages",)} == {MESSAGES}
+
+
+def test_a_worker_killed_mid_backfill_loses_and_doubles_nothing(
+    mailbox: Path, extractor: PromiseExtractor, alone: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    scanner_pid = os.getpid()
+    real_parse = scan_module.parse_message
+    victim = sorted((mailbox / ".Sent" / "cur").iterdir())[BATCH * 3].read_bytes()
+
+    def parse(raw: Any, **kwargs: Any) -> Any:
+        # A worker dies as the kernel's OOM killer would end it; the scanning
+        # process, reading the same message again, parses it as usual.
+        if raw.data == victim and os.getpid() != scanner_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_parse(raw, **kwargs)
+
+    monkeypatch.setattr(scan_module, "parse_message", parse)
+    caplog.set_level(logging.WARNING)
+    scanner, pooled = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
+    assert scanner.pool_broken
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "worker processes failed" in warnings[0], warnings
+    assert "scanning the rest in one process" in warnings[0]
+    assert same_records(pooled) == same_records(alone) and same_confidences(pooled, alone)
+
+
+def counted_pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an item each time a scan starts worker processes."""
+    started: list[int] = []
+    real_pool = scan_module.OrderedPool
+    monkeypatch.setattr(scan_module, "OrderedPool", lambda *a, **kw: started.append(1) or real_pool(*a, **kw))
+    return started
+
+
+def add_sent(source: MemorySource, first: int, count: int) -> None:
+    for n in range(first, first + count):
+        source.add(SENT, raw_mail(f"m{n}", sender=ME, to="anna@x.org", date=NOW - timedelta(hours=3 * BATCH - n),
+                                  body=f"I'll send you part {n} of the report tomorrow.\n"))
+
+
+def memory_scanner(source: MemorySource, extractor: PromiseExtractor) -> Scanner:
+    return Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), MemoryStore(),
+                   extractor_factory=lambda: extractor, source_factory=lambda account: source,
+                   now=lambda: NOW, batch_size=BATCH, workers=2)
+
+
+@pytest.mark.parametrize(("messages", "pools"), [(BATCH - 1, 0), (BATCH, 1), (3 * BATCH, 1)])
+def test_a_first_scan_uses_the_pool_from_its_first_full_batch(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch, messages: int, pools: int
+) -> None:
+    started = counted_pools(monkeypatch)
+    source = MemorySource("generated", folders=[SENT])
+    add_sent(source, 0, messages)
+    scanner = memory_scanner(source, extractor)
+    assert scanner.scan_all()[0].messages == messages and len(started) == pools
+    # The same scan again reads nothing: no pool.
+    assert scanner.scan_all()[0].messages == 0 and len(started) == pools
+
+
+def test_a_later_scan_uses_the_pool_only_for_a_batch_past_the_first_full_one(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental scan (up to one batch new) stays in one process."""
+    started = counted_pools(monkeypatch)
+    source = MemorySource("generated", folders=[SENT])
+    scanner = memory_scanner(source, extractor)
+    add_sent(source, 0, 1)
+    assert scanner.scan_all()[0].messages == 1 and started == []
+    add_sent(source, 1, BATCH)
+    assert scanner.scan_all()[0].messages == BATCH and started == []
+    add_sent(source, BATCH + 1, BATCH + 1)
+    assert scanner.scan_all()[0].messages == BATCH + 1 and started == [1]
+
+
+def test_a_folder_read_again_is_not_sent_to_the_pool(extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder read again from the start (its UIDVALIDITY changed) holds messages already stored:
+    workers would extract them in vain, so it stays in one process."""
+    started = counted_pools(monkeypatch)
+    source = MemorySource("generated", folders=[SENT])
+    add_sent(source, 0, 3 * BATCH)
+    scanner = memory_scanner(source, extractor)
+    assert scanner.scan_all()[0].messages == 3 * BATCH and started == [1]
+    source.reset_uidvalidity(SENT)
+    again = scanner.scan_all()[0]
+    assert (again.messages, again.seen) == (0, 3 * BATCH) and started == [1]
+
+
+def _slow_square(task: int) -> int:
+    time.sleep(random.Random(task).uniform(0, 0.02))
+    return task * task
+
+
+def test_the_pool_gives_results_in_order_and_holds_at_most_its_limit() -> None:
+    with OrderedPool(2, _slow_square) as pool:
+        results, most = [], 0
+        for task in range(40):
+            while pool.full:
+                results.append(pool.next_result())
+            pool.submit(task)
+            most = max(most, len(pool))
+        while len(pool):
+            results.append(pool.next_result())
+    assert results == [n * n for n in range(40)]
+    assert most == pool.limit == 4
+
+
+def _die_on_three(task: int) -> int:
+    if task == 3:
+        os._exit(1)
+    return task
+
+
+def _raise_on_three(task: int) -> int:
+    if task == 3:
+        raise ValueError("a bug in the work function")
+    return task
+
+
+@pytest.mark.parametrize("work", [_die_on_three, _raise_on_three])
+def test_a_dead_worker_or_an_escaped_error_breaks_the_pool(work: Any) -> None:
+    with OrderedPool(2, work) as pool:
+        for task in range(4):
+            pool.submit(task)
+        with pytest.raises(PoolBroken):
+            for _ in range(4):
+                pool.next_result()
+
+
+def test_each_worker_runs_on_one_thread_after_real_work(extractor: PromiseExtractor) -> None:
+    text = "I'll send you the report by Friday. Could you check the numbers? I will call Anna tomorrow."
+
+    def work(task: int) -> tuple[int, int]:
+        found = list(extractor.extract_many([(text, None)] * task))
+        threads = len(os.listdir("/proc/self/task"))
+        return len(found), threads
+
+    with OrderedPool(2, work) as pool:
+        for task in (1, 8, 30, 2):
+            pool.submit(task)
+        results = [pool.next_result() for _ in range(4)]
+    assert [found for found, _ in results] == [1, 8, 30, 2]
+    assert {threads for _, threads in results} == {1}
+
+
+def test_worker_count_follows_the_setting_the_environment_and_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_pool, "usable_cores", lambda: 6)
+    monkeypatch.delenv(scan_pool.WORKERS_ENV, raising=False)
+    assert worker_count(None) == 4  # auto: one per core, at most MAX_AUTO_WORKERS
+    assert worker_count(3) == 3
+    assert worker_count(1) == 1
+    assert worker_count(16) == 6  # a cap, never more than the cores
+    monkeypatch.setenv(scan_pool.WORKERS_ENV, "2")
+    assert worker_count(None) == 2 and worker_count(5) == 2
+    monkeypatch.setenv(scan_pool.WORKERS_ENV, "auto")
+    assert worker_count(1) == 4
+    monkeypatch.setenv(scan_pool.WORKERS_ENV, "many")
+    assert worker_count(3) == 3
+    monkeypatch.setattr(scan_pool, "usable_cores", lambda: 1)
+    monkeypatch.delenv(scan_pool.WORKERS_ENV)
+    assert worker_count(None) == 1 and worker_count(4) == 1
+    assert ScanSettings().workers is None
