@@ -755,7 +755,6 @@ class Scanner:
         """`message` put into its thread, with the thread's key."""
         # The text is read for questions once; the rest is derived from them.
         asking = asking_sentences(message.body_text)
-        until = last_day_asked(asking, message.date)
         if message.role == "sent":
             # The user's own mail waits on an answer only when it asks for one.
             # A question of the user's about an event ends with the event even
@@ -766,7 +765,7 @@ class Scanner:
         else:
             thread, _changed = self.threader.add(
                 message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
-                asks_until=until,
+                asks_until=last_day_asked(asking, message.date),
             )
         return replace(message, thread_key=thread.key)
 

@@ -33,6 +33,7 @@ merge
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -225,14 +226,22 @@ def written_on_behalf(text: str, first_names: Iterable[str]) -> bool:
     another Sally), and the name must be capitalised ("phillip says:" is a
     pasted chat log).
     """
-    names = [name for name in first_names if len(name) >= 3 and name.isalpha()]
-    if not names:
+    pattern = _third_person(tuple(sorted(first_names)))
+    if pattern is None:
         return False
     body = text.split("\n", 1)[1] if "\n" in text else ""
-    pattern = re.compile(
+    return pattern.search(body) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _third_person(first_names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The pattern of `written_on_behalf` for these names, compiled once (it runs on every sent message)."""
+    names = [name for name in first_names if len(name) >= 3 and name.isalpha()]
+    if not names:
+        return None
+    return re.compile(
         r"(?<![-\w])(?:" + "|".join(re.escape(name.capitalize()) for name in names) + r")\s+" + _OF_SOMEONE
     )
-    return pattern.search(body) is not None
 
 
 def _letters(address: str) -> str:
