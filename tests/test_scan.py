@@ -270,3 +270,17 @@ def test_sent_mail_goes_to_the_extractor_in_bounded_groups_with_heartbeats_betwe
     for before, group in zip(events, events[1:]):
         if isinstance(group, int):
             assert before == "beat"
+
+
+def test_the_users_question_about_an_event_named_elsewhere_ends_with_the_event():
+    """The scan reads a sent question's day from the rest of the message; a received one keeps the strict reading."""
+    scanner, store, sources = make()
+    text = "Is there anything we can do so that Jody can come? The presentation is next Tuesday night.\n"
+    sources["acct"].add(SENT, raw_mail("asked", sender=ME, to="bob@x.org", date=utc(2026, 3, 6), subject="OU",
+                                       body=text))
+    sources["acct"].add(INBOX, raw_mail("theirs", sender="ann@x.org", to=ME, date=utc(2026, 3, 6),
+                                        subject="Visit", body=text))
+    scanner.scan_all()
+    until = {item.message_id: item.asks_until for thread in store.threads() for item in thread.messages}
+    assert until["<asked@test>"].isoformat() == "2026-03-10"  # the Tuesday after Friday 6 March
+    assert until["<theirs@test>"] is None
