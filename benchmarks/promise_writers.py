@@ -34,6 +34,7 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.targets import Target, print_against_targets  # noqa: E402
 from kept.extractors.promises import PromiseExtractor  # noqa: E402
-from training.sample_promise_candidates import FUTURE_CUE  # noqa: E402
+from training.writer_folds import natural_weights, writer_of  # noqa: E402
 
 WRITERS = ROOT / "tests" / "data" / "writers"
 DEFAULT_LABELS = WRITERS / "labels-train.jsonl"
@@ -75,37 +76,6 @@ class Scored:
     weight: float
     gold: bool
     predicted: bool
-
-
-def writer_of(row_id: str) -> str:
-    """``writers-aside-gay-r-0031`` -> ``gay-r``."""
-    name = row_id.removeprefix("writers-").removeprefix("aside-")
-    return name.rsplit("-", 1)[0]
-
-
-def weights(rows: Sequence[dict], pools: dict[str, dict[str, int]]) -> list[float]:
-    """Per row, the number of its writer's pool sentences it stands for.
-
-    The cue draw is uniform among the writer's cue sentences and the
-    uniform draw among everything else the cue draw left, so together the
-    drawn cue sentences (of either stratum) are a uniform sample of the
-    writer's cue sentences, and the drawn others of the rest.
-    """
-    drawn: dict[tuple[str, bool], int] = defaultdict(int)
-    for row in rows:
-        drawn[writer_of(row["id"]), has_cue(row)] += 1
-    result = []
-    for row in rows:
-        writer, cue = writer_of(row["id"]), has_cue(row)
-        pool = pools[writer]
-        size = pool["cue"] if cue else pool["sentences"] - pool["cue"]
-        result.append(size / drawn[writer, cue])
-    return result
-
-
-def has_cue(row: dict) -> bool:
-    """True if the row's sentence is in its writer's cue pool (the sampler's `FUTURE_CUE`)."""
-    return row["stratum"] == "cue" or bool(FUTURE_CUE.search(row["sentence"]))
 
 
 def prf(items: Sequence[Scored], *, weighted: bool) -> tuple[float, float, float]:
@@ -149,8 +119,22 @@ def score(rows: Sequence[dict], pools: dict[str, dict[str, int]], extractor: Pro
     found = list(extractor.extract_many(items))
     return [
         Scored(row["id"], row["sentence"], writer_of(row["id"]), weight, bool(row["is_promise"]), bool(promises))
-        for row, weight, promises in zip(rows, weights(rows, pools), found, strict=True)
+        for row, weight, promises in zip(rows, natural_weights(rows, pools), found, strict=True)
     ]
+
+
+def score_by_fold(rows: Sequence[dict], pools: dict[str, dict[str, int]],
+                  by_writer: dict[str, PromiseExtractor]) -> list[Scored]:
+    """`score`, each writer's rows by its own fold's extractor, in the rows' order."""
+    weight_of = dict(zip((row["id"] for row in rows), natural_weights(rows, pools), strict=True))
+    result: dict[str, Scored] = {}
+    for extractor in {id(e): e for e in by_writer.values()}.values():
+        mine = [row for row in rows if by_writer[writer_of(row["id"])] is extractor]
+        items = [(row["sentence"], datetime.fromisoformat(row["sent_at"]) if row.get("sent_at") else None) for row in mine]
+        for row, promises in zip(mine, extractor.extract_many(items), strict=True):
+            result[row["id"]] = Scored(row["id"], row["sentence"], writer_of(row["id"]), weight_of[row["id"]],
+                                       bool(row["is_promise"]), bool(promises))
+    return [result[row["id"]] for row in rows]
 
 
 def report(scored: Sequence[Scored], *, per_writer: bool, errors: bool) -> dict[str, float]:
@@ -190,6 +174,62 @@ def report(scored: Sequence[Scored], *, per_writer: bool, errors: bool) -> dict[
     return figures
 
 
+def candidate_loss(scored: Sequence[Scored], extractor: PromiseExtractor) -> dict[str, float]:
+    """How many labelled promises never become a candidate for the decision.
+
+    A promise with no commitment the re-scorer can score is lost before any
+    model sees it, whatever the threshold; the rest of the misses are the
+    decision's. Prints the prefilter's recall (natural mix and as drawn)
+    and the split of the misses; returns the natural-mix recall.
+    """
+    from kept.extractors.promise_sentences import _parse_text
+    from kept.extractors.promises import candidate_sentences
+
+    def reaches_model(sentence: str) -> bool:
+        for text in candidate_sentences(sentence):
+            if any(True for _ in extractor.matcher.rescorable(extractor.nlp(_parse_text(text)))):
+                return True
+        return False
+
+    gold = [item for item in scored if item.gold]
+    lost = [item for item in gold if not reaches_model(item.sentence)]
+    lost_ids = {item.id for item in lost}
+    missed = [item for item in gold if not item.predicted]
+    recall_weighted = 1 - sum(i.weight for i in lost) / sum(i.weight for i in gold) if gold else 0.0
+    print(f"  prefilter recall: {recall_weighted:.3f} natural mix, {1 - len(lost) / len(gold):.3f} as drawn "
+          f"({len(lost)} of {len(gold)} promises never reach the model)")
+    print(f"  of {len(missed)} missed promises: {sum(i.id in lost_ids for i in missed)} never a candidate, "
+          f"{sum(i.id not in lost_ids for i in missed)} decided against")
+    for item in lost:
+        print(f"    not a candidate: {item.id}: {item.sentence[:150]}")
+    return {"prefilter recall (natural mix)": recall_weighted}
+
+
+def fold_extractors(adapters: Sequence[Path], combination: Path, threshold: float | None) -> dict[str, PromiseExtractor]:
+    """Leave-writers-out: for each writer, an extractor whose encoder never saw it.
+
+    Each adapter (``train_promise_encoder.py --leave-out-writers K/N``)
+    records the writers it left out. They all run with the weights and
+    threshold of one `combination` (fitted on their out-of-fold scores by
+    ``fit_promise_combination.py --fold``), re-pointed at each adapter.
+    """
+    from kept.extractors.encoder import load_classifier
+    from kept.extractors.promises import file_sha256
+
+    fitted = json.loads(combination.read_text(encoding="utf-8"))
+    by_writer: dict[str, PromiseExtractor] = {}
+    for adapter in adapters:
+        writers = load_classifier(adapter).meta.get("training", {}).get("left_out_writers")
+        if not writers:
+            raise SystemExit(f"{adapter} left no writer out (train it with --leave-out-writers K/N)")
+        pointed = Path(tempfile.mkdtemp(prefix="kept-fold-")) / "combination.json"
+        pointed.write_text(json.dumps({**fitted, "encoder_sha256": file_sha256(adapter)}), encoding="utf-8")
+        extractor = PromiseExtractor(encoder=adapter, combination=pointed, threshold=threshold)
+        for writer in writers:
+            by_writer[writer] = extractor
+    return by_writer
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=Path, action="append",
@@ -197,16 +237,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pools", type=Path, default=WRITERS / "pools.json")
     parser.add_argument("--per-writer", action="store_true", help="every writer's recall, not the ten lowest")
     parser.add_argument("--errors", action="store_true", help="print every miss and false alarm")
+    parser.add_argument("--fold", type=Path, action="append", metavar="ADAPTER",
+                        help="leave-writers-out: score each writer with the fold adapter that left it out "
+                             "(repeatable; needs --combination)")
+    parser.add_argument("--combination", type=Path, help="the combination fitted on the folds' out-of-fold scores")
+    parser.add_argument("--threshold", type=float, help="override the combination's threshold")
     args = parser.parse_args(argv)
+    if args.fold and not args.combination:
+        parser.error("--fold needs --combination")
     pools = json.loads(args.pools.read_text(encoding="utf-8"))
     started = time.perf_counter()
-    extractor = PromiseExtractor()
-    extractor.extract("I will send it tomorrow.")
+    shipped = PromiseExtractor(threshold=args.threshold)
+    shipped.extract("I will send it tomorrow.")
     print(f"extractor loaded in {time.perf_counter() - started:.2f} s")
+    by_writer = fold_extractors(args.fold, args.combination, args.threshold) if args.fold else {}
     for path in args.labels or [DEFAULT_LABELS]:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        print(f"\n{path.name}")
-        figures = report(score(rows, pools, extractor), per_writer=args.per_writer, errors=args.errors)
+        print(f"\n{path.name}" + (" (leave-writers-out: each writer scored by a fold that never saw it)" if by_writer else ""))
+        if by_writer:
+            unseen = sorted({writer_of(row["id"]) for row in rows} - set(by_writer))
+            if unseen:
+                raise SystemExit(f"no fold left out {', '.join(unseen)}: every writer must be scored by a fold that never saw it")
+            scored = score_by_fold(rows, pools, by_writer)
+        else:
+            scored = score(rows, pools, shipped)
+        figures = report(scored, per_writer=args.per_writer, errors=args.errors)
+        figures.update(candidate_loss(scored, shipped))
         print_against_targets(TARGETS, figures)
     return 0
 

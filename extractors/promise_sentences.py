@@ -56,7 +56,18 @@ _CUE = re.compile(
     # "Redline of this document will follow."
     r"|\bwill\s+follow\b"
     # "Those items will be sent to you tomorrow."
-    r"|\bwill\s+be\s+(?:sent|forwarded|faxed|e-?mailed|mailed|delivered|provided|distributed|circulated|overnighted)\b",
+    r"|\bwill\s+be\s+(?:sent|forwarded|faxed|e-?mailed|mailed|delivered|provided|distributed|circulated|overnighted)\b"
+    # "I'd be happy to draft it", "I am glad to help", "I shall be honoured to serve", "I promise to".
+    r"|\b(?:i|we)\b(?:'d|'m|'re|\s+(?:would|am|are|shall|will))(?:\s+be)?\s+"
+    r"(?:happy|glad|delighted|pleased|willing|honou?red|thrilled)\s+to\b"
+    r"|\b(?:i|we)\s+promise\b"
+    # "I should have it today or tomorrow morning."
+    r"|\b(?:i|we)\s+should\s+have\s+(?!been\b|[a-z]+ed\b)"
+    # "... and will make a choice", "... a few comments - will stop by"
+    r"|(?:\band|[-;\u2013\u2014])\s+will\s+[a-z]"
+    # "Talk to you tomorrow", "No plans, call you later", "meet you there"
+    r"|(?:^|[,;\-\u2013\u2014])\W*(?:call|ring|phone|meet|talk|speak)\s+(?:to\s+)?(?:you|u|ya)\s+"
+    r"(?:tomorrow|tonight|today|there|later|this|next|at|in|on|after|before|first|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
     re.IGNORECASE,
 )
 

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-__all__ = ["add_row", "make_console", "terminal_json", "terminal_line", "terminal_text"]
+__all__ = ["add_row", "make_console", "terminal_json", "terminal_json_stream", "terminal_line", "terminal_text"]
 
 # What a terminal may obey rather than show: C0 controls but tab and line
 # feed, DEL, C1 controls (0x9b is a one-byte CSI), and the bidi embeddings,
@@ -87,6 +88,37 @@ def terminal_json(value: Any) -> str:
     """
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def terminal_json_stream(fields: Iterable[tuple[str, Any]]) -> Iterator[str]:
+    """`terminal_json` of a JSON object, written a piece at a time.
+
+    `fields` are the object's (name, value) pairs; a value that is an
+    iterator (not a list or a mapping) is written as a JSON array one item
+    at a time and never held whole, so ``kept export`` of a 20-year
+    database needs the memory of one record, not of all of them. The text
+    is exactly `terminal_json` of the same object.
+    """
+    def safe(text: str) -> str:
+        return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+    def nested(value: Any, indent: str) -> str:
+        return safe(json.dumps(value, indent=2, ensure_ascii=False, default=str).replace("\n", "\n" + indent))
+
+    yield "{"
+    first = True
+    for name, value in fields:
+        yield ("\n" if first else ",\n") + "  " + nested(name, "  ") + ": "
+        first = False
+        if isinstance(value, Iterator):
+            opened = False
+            for item in value:
+                yield (",\n    " if opened else "[\n    ") + nested(item, "    ")
+                opened = True
+            yield "\n  ]" if opened else "[]"
+        else:
+            yield nested(value, "  ")
+    yield "\n}" if not first else "}"
 
 
 def make_console() -> Console:

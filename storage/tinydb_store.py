@@ -426,21 +426,27 @@ class TinyDBStore:
         for key, stored in hot.raw_items():
             yield key, as_document(stored)
 
-    def export(self) -> dict[str, Any]:
-        """Everything stored, as JSON values: ``{table: [document, ...]}`` (``kept export``).
+    def export_tables(self) -> Iterator[tuple[str, Iterator[dict[str, Any]] | dict[str, Any]]]:
+        """Everything stored, table by table, as JSON values (``kept export``).
 
-        Meta is a mapping of its names to values.
+        Each table but meta comes as an iterator of its documents, read as it
+        is consumed (the message file a line at a time), so the whole
+        database is never held at once; meta comes as a mapping of its names
+        to values. All of it is read inside one transaction: a consistent
+        snapshot, with the files locked until the iteration ends.
         """
         with self.transaction():
-            exported: dict[str, Any] = {}
             for name, table in self._tables.items():
                 if name == "messages":
-                    exported[name] = [document for _, document in self._all_messages()]
+                    yield name, (document for _, document in self._all_messages())
                 elif name == "meta":
-                    exported[name] = {key: json_copy(as_document(d).get("value")) for key, d in table.raw_items()}
+                    yield name, {key: json_copy(as_document(d).get("value")) for key, d in table.raw_items()}
                 else:
-                    exported[name] = json_copy([as_document(d) for d in table.raw_documents()])
-            return exported
+                    yield name, (json_copy(as_document(d)) for d in table.raw_documents())
+
+    def export(self) -> dict[str, Any]:
+        """`export_tables`, all of it in memory: ``{table: [document, ...], "meta": {name: value}}``."""
+        return {name: value if isinstance(value, dict) else list(value) for name, value in self.export_tables()}
 
     def meta_keys(self) -> list[str]:
         """The names of every meta value stored, in the order they were first stored."""

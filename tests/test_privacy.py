@@ -19,8 +19,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dovecot import DovecotServer, MailUser, free_port
+from kept import __version__
 from kept.cli import main
 from kept.storage.tinydb_store import TinyDBStore
+from kept.terminal import terminal_json, terminal_json_stream
 
 from tests.helpers import ME, raw_mail, utc
 
@@ -232,6 +234,36 @@ def test_export_dumps_every_table_as_json(filled: tuple[Path, Path], capsys: pyt
             assert exported[table] == list(documents.values())
     assert len(exported["messages"]) == 4 and len(exported["promises"]) == 2
     assert exported["meta"]["muted_contacts"] == ["ann@example.org"]
+
+
+def test_export_text_is_the_same_json_whether_streamed_or_not(
+    filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kept export` streams record by record, and prints exactly what one json.dumps of everything would."""
+    config, database = filled
+    capsys.readouterr()
+    assert main(["--config", str(config), "export"]) == 0
+    streamed = capsys.readouterr().out
+    store = TinyDBStore(database)
+    whole = {"kept_version": __version__, "database": str(database), **store.export()}
+    store.close()
+    assert streamed == terminal_json(whole) + "\n"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [],
+        [("empty", [])],
+        [("empty", iter([]))],
+        [("a", iter([{"x": 1}, {"y": [1, 2, {"z": "\u202eevil\x9b"}]}])), ("meta", {"k": "line\nbreak"})],
+        [("messages", iter([{}])), ("n", 3), ("s", "\u2028"), ("nested", {"a": {"b": []}})],
+    ],
+)
+def test_streamed_json_is_terminal_json(fields: list[tuple[str, Any]]) -> None:
+    whole = {name: list(value) if isinstance(value, Iterator) else value for name, value in fields}
+    rebuilt = [(name, iter(value) if isinstance(fields[i][1], Iterator) else value) for i, (name, value) in enumerate(whole.items())]
+    assert "".join(terminal_json_stream(rebuilt)) == terminal_json(whole)
 
 
 def test_forget_erases_a_person_and_nothing_else(

@@ -389,6 +389,40 @@ def test_prefilter_skips_sentences_without_a_cue() -> None:
     assert candidate_sentences(text) == ["I'll send it.", "We should meet.", "Let's talk."]
 
 
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        # Issue 15's phrasings: each must at least reach the model, whatever it then decides.
+        "I should have it today or tomorrow morning.",
+        "I would be happy to do this.",
+        "I'd be glad to give you a recommendation.",
+        "I am happy to draft a formal response.",
+        "I shall be honoured to serve on the Advisory Board.",
+        "I promise to keep working on it until Friday.",
+        "Norman Coombs and I will be presenting on accessible courseware authoring.",
+        "We have finished the interviewing process and will make a choice in two weeks.",
+        "I have a few comments - will stop by as soon as I get in.",
+        "Talk to you tomorrow.",
+        "No plans, call you later.",
+    ],
+)
+def test_every_way_of_promising_reaches_the_model(extractor: PromiseExtractor, sentence: str) -> None:
+    from kept.extractors.promise_sentences import _parse_text
+
+    assert candidate_sentences(sentence) == [sentence]
+    assert extractor.matcher.rescorable(extractor.nlp(_parse_text(sentence)))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["I was happy to help.", "I should have called you.", "Good to meet you this morning.", "John called and will send it."],
+)
+def test_look_alikes_of_those_phrasings_do_not(extractor: PromiseExtractor, sentence: str) -> None:
+    from kept.extractors.promise_sentences import _parse_text
+
+    assert not candidate_sentences(sentence) or not extractor.matcher.rescorable(extractor.nlp(_parse_text(sentence)))
+
+
 # ---------------------------------------------------------------- patterns
 
 

