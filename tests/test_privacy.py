@@ -250,6 +250,61 @@ def test_export_text_is_the_same_json_whether_streamed_or_not(
     assert streamed == terminal_json(whole) + "\n"
 
 
+def test_export_does_not_hold_the_database_while_its_reader_is_slow(
+    filled: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kept export | less`: the daemon must get the database while the pager is open."""
+    import io
+
+    from kept.storage.transaction_lock import database_lock
+
+    _config, database = filled
+    free_while_writing: list[bool] = []
+
+    class SlowReader(io.TextIOWrapper):
+        def write(self, text: str) -> int:
+            lock = database_lock(database, 0)
+            try:
+                lock.acquire()
+            except Exception:  # filelock.Timeout: the export still holds it
+                free_while_writing.append(False)
+            else:
+                lock.release()
+                free_while_writing.append(True)
+            return super().write(text)
+
+    reader = SlowReader(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", reader)
+    assert main(["--config", str(_config), "export"]) == 0
+    assert free_while_writing and all(free_while_writing)
+    reader.flush()
+    assert json.loads(reader.buffer.getvalue())["messages"]  # type: ignore[attr-defined]
+
+
+def test_export_with_no_room_for_its_copy_says_so(
+    filled: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+    import io
+    import tempfile
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, **kwargs: Full())
+    config, database = filled
+    capsys.readouterr()
+    assert main(["--config", str(config), "export"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "cannot write the export's temporary copy" in captured.err and "No space left" in captured.err
+    assert "Traceback" not in captured.err
+    store = TinyDBStore(database)  # released: usable at once
+    assert store.count_messages() == {"sent": 2, "received": 2}
+    store.close()
+
+
 @pytest.mark.parametrize(
     "fields",
     [

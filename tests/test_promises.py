@@ -404,6 +404,7 @@ def test_prefilter_skips_sentences_without_a_cue() -> None:
         "I have a few comments - will stop by as soon as I get in.",
         "Talk to you tomorrow.",
         "No plans, call you later.",
+        "I can not do lunch today, but lets take her out.",
     ],
 )
 def test_every_way_of_promising_reaches_the_model(extractor: PromiseExtractor, sentence: str) -> None:
@@ -415,7 +416,8 @@ def test_every_way_of_promising_reaches_the_model(extractor: PromiseExtractor, s
 
 @pytest.mark.parametrize(
     "sentence",
-    ["I was happy to help.", "I should have called you.", "Good to meet you this morning.", "John called and will send it."],
+    ["I was happy to help.", "I should have called you.", "Good to meet you this morning.", "John called and will send it.",
+     "The new system lets you see the curve."],
 )
 def test_look_alikes_of_those_phrasings_do_not(extractor: PromiseExtractor, sentence: str) -> None:
     from kept.extractors.promise_sentences import _parse_text

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import sys
+import tempfile
 
 from kept import __version__
 from kept.commands.common import confirm, open_store, writer_lock
@@ -17,19 +19,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``kept export``: everything the database holds, as one JSON object on stdout."""
     settings = load_settings(args.config_path)
     store = open_store(settings)
-    # typeshed types sys.stdout as TextIO; the real one is TextIOWrapper, which has reconfigure.
-    sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
-    # Streamed a record at a time: memory stays that of one record however
-    # big the database (issue 16).
+    # Streamed a record at a time, so memory stays that of one record however
+    # big the database (issue 16). It goes to a temporary file first: the
+    # database stays locked while it is read, and `kept export | less` must
+    # not hold the daemon's scan for as long as the pager is open.
     fields = itertools.chain(
         [("kept_version", __version__), ("database", str(settings.database))], store.export_tables()
     )
-    try:
-        for piece in terminal_json_stream(fields):
-            sys.stdout.write(piece)
-        sys.stdout.write("\n")
-    finally:
-        store.close()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        try:
+            for piece in terminal_json_stream(fields):
+                spool.write(piece)
+            spool.write("\n")
+            spool.flush()
+        except OSError as error:
+            raise UserError(
+                f"cannot write the export's temporary copy in {tempfile.gettempdir()}: {error.strerror or error}",
+                "free some space there, or point TMPDIR at a directory with room for it",
+            ) from error
+        finally:
+            store.close()
+        spool.seek(0)
+        # typeshed types sys.stdout as TextIO; the real one is TextIOWrapper, which has reconfigure.
+        sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+        shutil.copyfileobj(spool, sys.stdout, 1 << 20)
     return 0
 
 
