@@ -10,17 +10,21 @@ Usage::
 The combination is fitted on labelled sentences neither part saw: the
 re-scorer was trained on ``promises-*.jsonl`` only, and the encoder's scores
 come from cross-fitting (``--fold ADAPTER=ROWS``: each fold's encoder scores
-the cue2 sentences it was not trained on; see
-``training/train_promise_encoder.py``), or, without ``--fold``, from the
-given encoder on ``--calibrate`` files it never saw.
-for each sentence, the commitment the re-scorer likes best gives
+the rows it was not trained on: ``make train-encoder`` the cue2 sentences
+by message, ``make train-encoder-writers`` the writers of issue 15, three
+folds of writers left out in turn by ``training/train_promise_encoder.py
+--leave-out-writers``), or, without
+``--fold``, from the given encoder on ``--calibrate`` files it never saw.
+For each sentence, the commitment the re-scorer likes best gives
 ``logit(p_rules)``, and the encoder's raw score of its sentence (clipped)
 the second input of a two-input logistic regression (scikit-learn, the
-``train`` extra). The threshold is the one with the best F1 on the
-calibration sentences among those whose precision there reaches
-``--target-precision`` (0.85, the re-scorer's own convention): the
-calibration sentences all carry a future cue, the hard part of mail, and
-on sent mail as a whole precision is higher at the same threshold.
+``train`` extra). Rows that carry a ``weight`` (the writers' sentences: how
+many sentences of their writer's sent mail each stands for) weigh that much
+in the fit and in the counts, so both describe the natural mix of mail, not
+the oversampled sentences with a future cue. The threshold is the one with
+the best F1 among those whose precision on the calibration rows reaches
+``--target-precision`` (0.85; ``make train-encoder-writers``: 0.9, issue
+15's target).
 
 Then the extractor itself, with the new file, is run once over the
 calibration and ``--evaluate`` files and the figures are printed; the

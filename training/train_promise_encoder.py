@@ -23,13 +23,22 @@ of torch is 200 MB; kept itself never imports them). It trains on
 written and labelled by hand to cover every rule of the guidelines, the hard
 pairs twice) and ``counterfactual-pairs.jsonl`` (training sentences edited
 by hand so that their label flips: "I will send it" / "Jeff will send
-it"); ``final-check.jsonl`` and ``heldout-cue3-sent.jsonl`` are never
-trained on. The combination with the re-scorer is fitted on the cue2
-sentences by cross-fitting: ``--fold K/N`` trains on everything except
-those sentences of fold K (by message) and the counterfactual edits of
-them, and writes them out, for
-``training/fit_promise_combination.py --fold ADAPTER=ROWS``;
+it"); ``final-check.jsonl``, ``heldout-cue3-sent.jsonl`` and the set-aside
+writers (``writers/labels-aside.jsonl``) are never trained on. The
+combination with the re-scorer is fitted on the cue2 sentences by
+cross-fitting: ``--fold K/N`` trains on everything except those sentences
+of fold K (by message) and the counterfactual edits of them, and writes
+them out, for ``training/fit_promise_combination.py --fold ADAPTER=ROWS``;
 ``make train-encoder`` runs both folds, the final model and the fit.
+
+Issue 15's experiment adds the 42 training writers of
+``writers/labels-train.jsonl`` (``--train``) and cross-fits over writers:
+``--leave-out-writers K/N`` trains without the writers of fold K
+(`training.writer_folds`) and writes their sentences, with natural-mix
+weights, for the fit; the same fold adapters give the leave-writers-out
+figures of ``benchmarks/promise_writers.py --fold``. ``make
+train-encoder-writers`` runs it all under ``build/writer-folds`` (not
+shipped: see docs/promises.md).
 """
 
 from __future__ import annotations
@@ -53,7 +62,6 @@ DEFAULT_TRAIN = [
     str(ROOT / "tests" / "data" / "heldout-cue4-*.jsonl"),
     str(ROOT / "tests" / "data" / "own-sentences*.jsonl"),
     str(ROOT / "tests" / "data" / "counterfactual-*.jsonl"),
-    str(ROOT / "tests" / "data" / "writers" / "labels-train.jsonl"),
 ]
 #: Sentences the re-scorer never saw, on which the combination is fitted.
 #: Not cue4: it is mostly company-wide announcements ("we'll keep you
@@ -215,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
         fold, folds = parse_fold(args.leave_out_writers)
         folds_of = writer_folds((row["writer"] for row in rows if row.get("writer")), folds)
+        if not folds_of:
+            raise SystemExit("--leave-out-writers: no writers' rows to leave out (add --train tests/data/writers/labels-train.jsonl)")
         left_out_writers = sorted(writer for writer, k in folds_of.items() if k == fold)
         held = [row for row in rows if row.get("writer") in left_out_writers]
         rows = [row for row in rows if row.get("writer") not in left_out_writers]
