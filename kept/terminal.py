@@ -86,8 +86,12 @@ def terminal_json(value: Any) -> str:
     bidi overrides and isolates are written as ``\\uXXXX`` escapes too. They
     can only occur inside strings, where the escape means the same character.
     """
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return _escape_unsafe(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _escape_unsafe(json_text: str) -> str:
+    """JSON text with the characters of `_JSON_UNSAFE` written as ``\\u`` escapes (only strings hold them)."""
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", json_text)
 
 
 def terminal_json_stream(fields: Iterable[tuple[str, Any]]) -> Iterator[str]:
@@ -99,11 +103,9 @@ def terminal_json_stream(fields: Iterable[tuple[str, Any]]) -> Iterator[str]:
     database needs the memory of one record, not of all of them. The text
     is exactly `terminal_json` of the same object.
     """
-    def safe(text: str) -> str:
-        return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
     def nested(value: Any, indent: str) -> str:
-        return safe(json.dumps(value, indent=2, ensure_ascii=False, default=str).replace("\n", "\n" + indent))
+        return _escape_unsafe(json.dumps(value, indent=2, ensure_ascii=False, default=str).replace("\n", "\n" + indent))
 
     yield "{"
     first = True
