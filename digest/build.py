@@ -442,7 +442,7 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, unnumbered, people)
         follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, unnumbered, people)
         health = _health_lines(store, settings, zone, today, account)
-        nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero)
+        nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero, people)
         kept_recently = _kept_recently(store, promises, now, zone, people)
 
     # Copies of one message (Enron's sent folders hold many, hours apart and

@@ -227,12 +227,19 @@ def build_nudge_sections(
     zone: tzinfo,
     muted: frozenset[str],
     number: Callable[[str, str], int],
+    people: People | None = None,
 ) -> NudgeSections:
-    """The three sections for the day of `now`; `number(kind, id)` hands out item numbers."""
+    """The three sections for the day of `now`; `number(kind, id)` hands out item numbers.
+
+    `people` is `people_from_store` of the same `threads`, when the caller
+    has it already: it reads every stored message, the most costly step of
+    the digest on a big mailbox.
+    """
     nudges = settings.nudges
     if not nudges.enabled:
         return NudgeSections()
-    people = people_from_store(store, threads, settings.addresses)
+    if people is None:
+        people = people_from_store(store, threads, settings.addresses)
     histories = contact_histories(threads, settings.addresses, people)
     # Introductions and leads look people up by the address they were
     # recorded under: every alias leads to the person's merged history.

@@ -168,6 +168,31 @@ class TestAgainstDovecot:
             assert source.pending(inbox, far_cursor) == 0
 
 
+    def test_a_big_folder_is_searched_window_by_window(self, dovecot_server, dovecot_user, monkeypatch) -> None:
+        """A folder too big for one UID SEARCH answer (imaplib's 1 MB line) is searched in windows, none lost."""
+        import kept.mailboxes.imap as imap_module
+
+        monkeypatch.setattr(imap_module, "UID_SEARCH_WINDOW", 3)
+        dovecot_server.create_folder(dovecot_user, "Sent")
+        for number in range(10):
+            dovecot_server.append(dovecot_user, "INBOX", make_message(number))
+        account = dovecot_server.account(dovecot_user)
+        searched: list[list[str]] = []
+        with source_for(account) as source:
+            client = source._require_client()
+            real_search = client.search
+            monkeypatch.setattr(client, "search", lambda criteria: searched.append(criteria) or real_search(criteria))
+            inbox = source.folders()[0]
+            fetched = [m for batch in source.fetch(inbox, None, batch_size=4) for m in batch.messages]
+            assert len(fetched) == 10 and len({m.uid for m in fetched}) == 10
+            assert searched[:4] == [["UID", "1:3"], ["UID", "4:6"], ["UID", "7:9"], ["UID", "10:*"]]
+            (batch,) = source.fetch(inbox, None, batch_size=100)
+            searched.clear()
+            dovecot_server.append(dovecot_user, "INBOX", make_message(10))
+            (new,) = source.fetch(inbox, batch.cursor)
+            assert [m.uid for m in new.messages] == ["11"] and searched == [["UID", "11:*"]]
+
+
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_server_down_is_a_source_error(security) -> None:
     with socket.socket() as sock:
