@@ -198,10 +198,13 @@ def candidate_loss(scored: Sequence[Scored], extractor: PromiseExtractor) -> dic
         return False
 
     gold = [item for item in scored if item.gold]
+    if not gold:
+        print("  prefilter recall: no promises labelled")
+        return {}
     lost = [item for item in gold if not reaches_model(item.sentence)]
     lost_ids = {item.id for item in lost}
     missed = [item for item in gold if not item.predicted]
-    recall_weighted = 1 - sum(i.weight for i in lost) / sum(i.weight for i in gold) if gold else 0.0
+    recall_weighted = 1 - sum(i.weight for i in lost) / sum(i.weight for i in gold)
     print(f"  prefilter recall: {recall_weighted:.3f} natural mix, {1 - len(lost) / len(gold):.3f} as drawn "
           f"({len(lost)} of {len(gold)} promises never reach the model)")
     print(f"  of {len(missed)} missed promises: {sum(i.id in lost_ids for i in missed)} never a candidate, "

@@ -85,7 +85,7 @@ def run_measured(
     memory.stopped.set()
     memory.join()
     if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{output.decode(errors='replace')[-3000:]}")
+        raise SystemExit(f"{' '.join(command)} failed:\n{(output or b'').decode(errors='replace')[-3000:]}")
     return wall, memory.peak_rss_kb // 1024, memory.peak_pss_kb // 1024, (output or b"").decode(errors="replace")
 
 

@@ -51,7 +51,7 @@ _CUE = re.compile(
     r"\b(?:i|we)\b(?:[^.!?]{0,40}?)(?:'ll\b|\b(?:will|shall|wil|going\s+to|gonna|plan|planning|intend)\b)"
     r"|\bwe\s+(?:\w+\s+)?(?:should|need|must|ought|have\s+to|got\s+to)\b"
     r"|\b(?:i|we)\s+should\s+be\s+able\b"
-    r"|\blet(?:'s|\s+us)\b|(?:^\W*|\bbut\s+|[,;]\s*)lets\b|\blet\s+me\s+(?!know\b)"
+    r"|\blet(?:'s|\s+us)\b|^\W*lets\b|(?:\bbut\s+|[,;]\s*)lets\b(?!\s+(?:us|you|u|me|him|her|them|it|people|users)\b)|\blet\s+me\s+(?!know\b)"
     r"|^\W*(?:\w+\W+)?will\s+[a-z]"
     # "Redline of this document will follow."
     r"|\bwill\s+follow\b"
@@ -72,8 +72,11 @@ _CUE = re.compile(
 )
 
 
-#: ... also after "but" or a comma: "I can not do lunch today, but lets take her out."
-_BARE_LETS = re.compile(r"(^\W*|\bbut\s+|[,;]\s*)lets\b", re.IGNORECASE)
+#: ... also after "but" or a comma: "I can not do lunch today, but lets take her out.", though
+#: not the verb ("The portal, launched last week, lets us send invoices"); "let's us" is not English.
+_BARE_LETS = re.compile(
+    r"(^\W*|\bbut\s+|[,;]\s*)lets\b(?!\s+(?:us|you|u|me|him|her|them|it|people|users)\b)", re.IGNORECASE
+)
 #: "e-mail", "e:mail" (a Lotus Notes habit), "e mail": the tagger reads
 #: "e:mail" as a noun and "e-mail" as an adjective, so "I will e:mail you"
 #: had no verb to commit to.

@@ -41,10 +41,10 @@ SENT_FLAG = b"\\sent"
 FETCH_ITEMS = ["BODY.PEEK[]", "INTERNALDATE"]
 BODY_KEY = b"BODY[]"
 
-#: UIDs asked for in one ``UID SEARCH``. The answer is one line, and
+#: Messages asked for in one ``SEARCH``. The answer is one line, and
 #: imaplib refuses a line over 1,000,000 bytes: a first scan of a folder of
 #: some 140,000 messages (a 20-year sent folder) asked for all at once
-#: failed there. 50,000 UIDs of up to seven digits make at most 400 KB.
+#: failed there. 50,000 UIDs of up to ten digits make at most 550 KB.
 UID_SEARCH_WINDOW = 50_000
 
 
@@ -346,14 +346,19 @@ class ImapSource:
         if uidnext is not None and int(uidnext) <= last_uid + 1:
             return uidvalidity, [], reset
         found: list[int] = []
-        start = last_uid + 1
+        exists = int(status[b"EXISTS"])
+        wanted = ["UID", f"{last_uid + 1}:*"]
         with self._errors(f"cannot search folder {folder.name!r}"):
-            # Window by window up to the UIDNEXT of the SELECT, then the rest
-            # ("N:*" also catches mail that arrived since).
-            while uidnext is not None and start + UID_SEARCH_WINDOW <= int(uidnext):
-                found += client.search(["UID", f"{start}:{start + UID_SEARCH_WINDOW - 1}"])
-                start += UID_SEARCH_WINDOW
-            found += client.search(["UID", f"{start}:*"])
+            if exists <= UID_SEARCH_WINDOW:
+                found += client.search(wanted)
+            else:
+                # Window by message number, so the number of searches follows
+                # the folder's size, not how high its UIDs run (Zimbra's are
+                # mailbox-wide); the last window also catches mail that
+                # arrived since the SELECT.
+                for low in range(1, exists + 1, UID_SEARCH_WINDOW):
+                    high = "*" if low + UID_SEARCH_WINDOW > exists else str(low + UID_SEARCH_WINDOW - 1)
+                    found += client.search([f"{low}:{high}", *wanted])
         # "N:*" always includes the highest UID, even when it is below N.
         return uidvalidity, sorted({uid for uid in found if uid > last_uid}), reset
 

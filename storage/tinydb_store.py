@@ -38,7 +38,7 @@ import os
 import stat
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -426,14 +426,16 @@ class TinyDBStore:
         for key, stored in hot.raw_items():
             yield key, as_document(stored)
 
-    def export_tables(self) -> Iterator[tuple[str, Iterator[dict[str, Any]] | dict[str, Any]]]:
+    def export_tables(self) -> Generator[tuple[str, Iterator[dict[str, Any]] | dict[str, Any]], None, None]:
         """Everything stored, table by table, as JSON values (``kept export``).
 
         Each table but meta comes as an iterator of its documents, read as it
         is consumed (the message file a line at a time), so the whole
         database is never held at once; meta comes as a mapping of its names
         to values. All of it is read inside one transaction: a consistent
-        snapshot, with the files locked until the iteration ends.
+        snapshot, with the files locked until the iteration ends (or the
+        generator is closed: a caller that stops early must close it before
+        closing the store).
         """
         with self.transaction():
             for name, table in self._tables.items():

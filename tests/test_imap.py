@@ -185,12 +185,36 @@ class TestAgainstDovecot:
             inbox = source.folders()[0]
             fetched = [m for batch in source.fetch(inbox, None, batch_size=4) for m in batch.messages]
             assert len(fetched) == 10 and len({m.uid for m in fetched}) == 10
-            assert searched[:4] == [["UID", "1:3"], ["UID", "4:6"], ["UID", "7:9"], ["UID", "10:*"]]
+            assert searched[:4] == [["1:3", "UID", "1:*"], ["4:6", "UID", "1:*"], ["7:9", "UID", "1:*"],
+                                    ["10:*", "UID", "1:*"]]
             (batch,) = source.fetch(inbox, None, batch_size=100)
             searched.clear()
             dovecot_server.append(dovecot_user, "INBOX", make_message(10))
             (new,) = source.fetch(inbox, batch.cursor)
-            assert [m.uid for m in new.messages] == ["11"] and searched == [["UID", "11:*"]]
+            assert [m.uid for m in new.messages] == ["11"]
+            assert searched == [[f"{low}:{high}", "UID", "11:*"] for low, high in ((1, 3), (4, 6), (7, 9), (10, "*"))]
+
+    def test_a_small_folder_is_one_search_however_high_its_uids(self, dovecot_server, dovecot_user, monkeypatch) -> None:
+        """Windows follow the number of messages, not the UIDs: a few messages under high UIDs are one SEARCH."""
+        import kept.mailboxes.imap as imap_module
+
+        monkeypatch.setattr(imap_module, "UID_SEARCH_WINDOW", 3)
+        dovecot_server.create_folder(dovecot_user, "Sent")
+        for number in range(8):
+            dovecot_server.append(dovecot_user, "INBOX", make_message(number))
+        with dovecot_server.client(dovecot_user) as client:  # two messages left, under UIDs 7 and 8
+            client.select_folder("INBOX")
+            client.delete_messages(client.search(["UID", "1:6"]))
+            client.expunge()
+        account = dovecot_server.account(dovecot_user)
+        searched: list[list[str]] = []
+        with source_for(account) as source:
+            client = source._require_client()
+            real_search = client.search
+            monkeypatch.setattr(client, "search", lambda criteria: searched.append(criteria) or real_search(criteria))
+            inbox = source.folders()[0]
+            (batch,) = source.fetch(inbox, None)
+            assert len(batch.messages) == 2 and searched == [["UID", "1:*"]]
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])

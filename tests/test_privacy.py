@@ -289,8 +289,15 @@ def test_export_with_no_room_for_its_copy_says_so(
     import tempfile
 
     class Full(io.StringIO):
+        """Fills up in the middle of the messages, with the export's transaction open."""
+
+        writes = 0
+
         def write(self, text: str) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            Full.writes += 1
+            if Full.writes > 6:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(text)
 
     monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, **kwargs: Full())
     config, database = filled

@@ -417,7 +417,8 @@ def test_every_way_of_promising_reaches_the_model(extractor: PromiseExtractor, s
 @pytest.mark.parametrize(
     "sentence",
     ["I was happy to help.", "I should have called you.", "Good to meet you this morning.", "John called and will send it.",
-     "The new system lets you see the curve."],
+     "The new system lets you see the curve.", "The new portal, launched last week, lets us send invoices online.",
+     "It is slow but lets you work offline."],
 )
 def test_look_alikes_of_those_phrasings_do_not(extractor: PromiseExtractor, sentence: str) -> None:
     from kept.extractors.promise_sentences import _parse_text

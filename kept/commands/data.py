@@ -23,21 +23,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     # big the database (issue 16). It goes to a temporary file first: the
     # database stays locked while it is read, and `kept export | less` must
     # not hold the daemon's scan for as long as the pager is open.
-    fields = itertools.chain(
-        [("kept_version", __version__), ("database", str(settings.database))], store.export_tables()
-    )
+    tables = store.export_tables()
+    fields = itertools.chain([("kept_version", __version__), ("database", str(settings.database))], tables)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         try:
             for piece in terminal_json_stream(fields):
-                spool.write(piece)
+                try:
+                    spool.write(piece)
+                except OSError as error:
+                    raise UserError(
+                        f"cannot write the export's temporary copy in {tempfile.gettempdir()}: "
+                        f"{error.strerror or error}",
+                        "free some space there, or point TMPDIR at a directory with room for it",
+                    ) from error
             spool.write("\n")
             spool.flush()
-        except OSError as error:
-            raise UserError(
-                f"cannot write the export's temporary copy in {tempfile.gettempdir()}: {error.strerror or error}",
-                "free some space there, or point TMPDIR at a directory with room for it",
-            ) from error
         finally:
+            # Ends the export's transaction (stopped early by an error or
+            # Ctrl-C too) before the store is closed.
+            tables.close()
             store.close()
         spool.seek(0)
         # typeshed types sys.stdout as TextIO; the real one is TextIOWrapper, which has reconfigure.
