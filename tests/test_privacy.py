@@ -299,14 +299,25 @@ def test_export_with_no_room_for_its_copy_says_so(
                 raise OSError(errno.ENOSPC, "No space left on device")
             return super().write(text)
 
-    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, **kwargs: Full())
-    config, database = filled
-    capsys.readouterr()
-    assert main(["--config", str(config), "export"]) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "cannot write the export's temporary copy" in captured.err and "No space left" in captured.err
-    assert "Traceback" not in captured.err
+    class FullAtFlush(io.StringIO):
+        """Buffers every write and finds the disk full when it flushes them."""
+
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def no_tmpdir() -> io.StringIO:
+        raise FileNotFoundError(errno.ENOENT, "No usable temporary directory found")
+
+    for spool in (Full, FullAtFlush, no_tmpdir):
+        monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, spool=spool, **kwargs: spool())
+        config, database = filled
+        capsys.readouterr()
+        assert main(["--config", str(config), "export"]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert "cannot write the export's temporary copy" in captured.err
+        assert "No space left" in captured.err or "No usable temporary" in captured.err
+        assert "Traceback" not in captured.err
     store = TinyDBStore(database)  # released: usable at once
     assert store.count_messages() == {"sent": 2, "received": 2}
     store.close()
