@@ -16,6 +16,7 @@ import pytest
 
 from kept.errors import AuthenticationError, SourceError, UserError
 from kept.mailboxes.base import Folder
+import kept.mailboxes.imap as imap_module
 from kept.mailboxes.factory import source_for
 from kept.mailboxes.imap import ImapSource
 from kept.secrets import password_for
@@ -34,6 +35,15 @@ def fetch_everything(source: ImapSource, batch_size: int = 2) -> dict[str, list[
 
 
 @pytest.mark.dovecot
+def record_searches(source: ImapSource, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The criteria of every SEARCH `source` sends from now on, in order (the searches still run)."""
+    searched: list[list[str]] = []
+    client = source._require_client()
+    real_search = client.search
+    monkeypatch.setattr(client, "search", lambda criteria: searched.append(criteria) or real_search(criteria))
+    return searched
+
+
 class TestAgainstDovecot:
     def test_reading_never_changes_flags(self, dovecot_server, dovecot_user) -> None:
         dovecot_server.create_folder(dovecot_user, "Sent")
@@ -170,18 +180,13 @@ class TestAgainstDovecot:
 
     def test_a_big_folder_is_searched_window_by_window(self, dovecot_server, dovecot_user, monkeypatch) -> None:
         """A folder too big for one UID SEARCH answer (imaplib's 1 MB line) is searched in windows, none lost."""
-        import kept.mailboxes.imap as imap_module
-
         monkeypatch.setattr(imap_module, "UID_SEARCH_WINDOW", 3)
         dovecot_server.create_folder(dovecot_user, "Sent")
         for number in range(10):
             dovecot_server.append(dovecot_user, "INBOX", make_message(number))
         account = dovecot_server.account(dovecot_user)
-        searched: list[list[str]] = []
         with source_for(account) as source:
-            client = source._require_client()
-            real_search = client.search
-            monkeypatch.setattr(client, "search", lambda criteria: searched.append(criteria) or real_search(criteria))
+            searched = record_searches(source, monkeypatch)
             inbox = source.folders()[0]
             fetched = [m for batch in source.fetch(inbox, None, batch_size=4) for m in batch.messages]
             assert len(fetched) == 10 and len({m.uid for m in fetched}) == 10
@@ -196,8 +201,6 @@ class TestAgainstDovecot:
 
     def test_a_small_folder_is_one_search_however_high_its_uids(self, dovecot_server, dovecot_user, monkeypatch) -> None:
         """Windows follow the number of messages, not the UIDs: a few messages under high UIDs are one SEARCH."""
-        import kept.mailboxes.imap as imap_module
-
         monkeypatch.setattr(imap_module, "UID_SEARCH_WINDOW", 3)
         dovecot_server.create_folder(dovecot_user, "Sent")
         for number in range(8):
@@ -207,11 +210,8 @@ class TestAgainstDovecot:
             client.delete_messages(client.search(["UID", "1:6"]))
             client.expunge()
         account = dovecot_server.account(dovecot_user)
-        searched: list[list[str]] = []
         with source_for(account) as source:
-            client = source._require_client()
-            real_search = client.search
-            monkeypatch.setattr(client, "search", lambda criteria: searched.append(criteria) or real_search(criteria))
+            searched = record_searches(source, monkeypatch)
             inbox = source.folders()[0]
             (batch,) = source.fetch(inbox, None)
             assert len(batch.messages) == 2 and searched == [["UID", "1:*"]]
