@@ -50,7 +50,7 @@ from kept.daemon.feedback import sentence_fingerprint
 from kept.daemon.rebuild import apply_carried
 from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
-from kept.extractors.asks import asking_sentences, last_day_around, last_day_asked, wants_answer
+from kept.extractors.asks import asking_sentences, last_day_around, last_day_asked, quoted_question, wants_answer
 from kept.extractors.base import CandidateFinder
 from kept.extractors.cleaning import normalize_subject, strip_control
 from kept.extractors.fulfilment import find_fulfilment, recipient_tokens
@@ -761,11 +761,14 @@ class Scanner:
             # when the day is named in another sentence; received questions
             # keep the stricter reading (waiting on you is the costlier miss).
             until = last_day_around(message.body_text, asking, message.date)
-            thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
+            thread, _changed = self.threader.add(
+                message, asks=wants_answer(asking), asks_until=until,
+                question=quoted_question(asking, for_answer=True),
+            )
         else:
             thread, _changed = self.threader.add(
                 message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
-                asks_until=last_day_asked(asking, message.date),
+                asks_until=last_day_asked(asking, message.date), question=quoted_question(asking),
             )
         return replace(message, thread_key=thread.key)
 

@@ -155,6 +155,9 @@ class WaitingItem:
     :ivar usual_hours: the user's median reply time to this contact, or
         None when there is no history.
     :ivar reply_link: ``mailto:`` URL of a prefilled holding reply.
+    :ivar question: that message's question (`ThreadMessage.question`), ''
+        when none was found: what the person waits for, which a subject
+        such as "Re:" does not say.
     """
 
     number: int
@@ -168,6 +171,7 @@ class WaitingItem:
     waited_hours: float
     usual_hours: float | None
     reply_link: str
+    question: str = ""
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -188,6 +192,8 @@ class FollowUpItem:
     :ivar asked_at: when it was sent, in the user's time zone.
     :ivar waited_hours: hours since then.
     :ivar parties: the addresses of `to`, in the same order.
+    :ivar question: the user's question or request in it
+        (`ThreadMessage.question`), quoted as promises quote their sentence.
     """
 
     number: int
@@ -199,6 +205,7 @@ class FollowUpItem:
     asked_at: datetime
     waited_hours: float
     parties: tuple[str, ...] = ()
+    question: str = ""
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -693,6 +700,7 @@ def _waiting_on_me(
                 waited_hours=(now - _aware(waiting.date)).total_seconds() / 3600,
                 usual_hours=stats.my_median if stats else None,
                 reply_link=holding_reply_link(waiting.sender, subject, waiting.message_id, body),
+                question=waiting.question,
             )
         )
     return tuple(items)
@@ -741,6 +749,7 @@ def _waiting_on_them(
                 asked_at=_aware(asked.date).astimezone(zone),
                 waited_hours=(now - _aware(asked.date)).total_seconds() / 3600,
                 parties=parties,
+                question=asked.question,
             )
         )
     return tuple(items)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from kept.extractors.cleaning import strip_control
 from kept.extractors.dates import resolve_due
 
 __all__ = [
@@ -204,6 +205,28 @@ _BACK_TO_ME = re.compile(
     r"|\blet\s+(?:me|us)\s+know|\b(?:to|with)\s+(?:me|us)\b|\bcall\s+me\b",
     re.IGNORECASE,
 )
+
+
+#: The longest question `quoted_question` gives, in characters.
+QUESTION_CHARS = 200
+
+
+def quoted_question(asking: Sequence[str], for_answer: bool = False) -> str:
+    """The first of the asking sentences `asking` (`asking_sentences`), on one line and cut to `QUESTION_CHARS`.
+
+    With `for_answer`, a task handed over ("Please print this") is passed by
+    for a sentence whose answer comes back to the user (`wants_answer`).
+    '' when there is none.
+    """
+    chosen = [sentence for sentence in asking if wants_answer([sentence])] if for_answer else list(asking)
+    if not chosen:
+        chosen = list(asking)
+    if not chosen:
+        return ""
+    line = " ".join(strip_control(chosen[0]).split())
+    if len(line) > QUESTION_CHARS:
+        line = line[: QUESTION_CHARS - 1].rstrip() + "…"
+    return line
 
 
 def asks_for_answer(text: str) -> bool:

@@ -236,6 +236,10 @@ class ThreadMessage:
     :ivar asks_until: the last day its questions are about ("Are you free at
         5:30 today?": the day it was sent), after which nobody waits on
         them; None when a question names no day or a deadline ("by Friday").
+    :ivar question: its first sentence that asks (for the user's own mail:
+        that asks for an answer), one line of at most `QUESTION_CHARS`
+        characters, '' when none; the digest quotes it, since a subject
+        such as "Re:" does not say what is waited for.
     """
 
     message_id: str
@@ -249,6 +253,7 @@ class ThreadMessage:
     needs_reply: bool = True
     addressed: tuple[str, ...] = ()
     asks_until: CalendarDay | None = None
+    question: str = ""
 
 
 @dataclass(frozen=True, slots=True)

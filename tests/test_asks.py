@@ -71,6 +71,20 @@ def test_asking_sentences_names_the_request():
     assert asking_sentences(text) == ["Can you sign it by Friday?"]
 
 
+def test_quoted_question_is_the_first_asking_sentence_on_one_line():
+    from kept.extractors.asks import QUESTION_CHARS, quoted_question
+
+    asking = asking_sentences("Thanks for lunch. Could you send me\nthe minutes? Also, when is the review?")
+    assert quoted_question(asking) == "Could you send me the minutes?"
+    assert quoted_question([]) == ""
+    # The user's own mail: a task handed over is passed by for the question whose answer comes back.
+    mine = asking_sentences("Please print this for me. Can you tell me when the slides are ready?")
+    assert quoted_question(mine, for_answer=True) == "Can you tell me when the slides are ready?"
+    assert quoted_question(["Please print this for me."], for_answer=True) == "Please print this for me."
+    long = quoted_question(["Could you \x1b[31mcheck " + "the figures and " * 30 + "reply?"])
+    assert "\x1b" not in long and len(long) == QUESTION_CHARS and long.endswith("…")
+
+
 def test_question_mark_inside_url_does_not_count():
     assert not asks("Results: http://example.com/report.asp?id=7&view=full")
 

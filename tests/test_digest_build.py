@@ -194,6 +194,21 @@ def test_waiting_on_them_lists_old_unanswered_questions() -> None:
     assert items["q-old"].subject == "contract"  # no stored message: thread subject
 
 
+def test_items_quote_the_question_a_bare_re_subject_does_not_say() -> None:
+    store = filled_store()
+    store.put_thread(Thread("w-bob", "home", "", (
+        replace(received("<b1@x>", "bob@example.org", utc(18)), question="Could you send me the minutes?"),)))
+    store.put_thread(Thread("q-new", "home", "", (
+        replace(sent("<q2@x>", "bob@example.org", utc(15), asks=True), question="When are the slides ready?"),)))
+    digest = build(store)
+    waiting = {item.thread_key: item for item in digest.waiting_on_me}
+    asked = {item.thread_key: item for item in digest.waiting_on_them}
+    assert waiting["w-bob"].question == "Could you send me the minutes?"
+    assert asked["q-new"].question == "When are the slides ready?"
+    # Threads stored before questions were kept have none: the subject alone is shown.
+    assert waiting["w-anna"].question == "" and asked["q-old"].question == ""
+
+
 def test_snoozed_done_and_muted_threads_are_left_out() -> None:
     keys = {item.thread_key for item in build().waiting_on_me}
     assert not keys & {"w-muted", "w-snoozed", "w-done", "w-fresh"}

@@ -284,3 +284,21 @@ def test_the_users_question_about_an_event_named_elsewhere_ends_with_the_event()
     until = {item.message_id: item.asks_until for thread in store.threads() for item in thread.messages}
     assert until["<asked@test>"].isoformat() == "2026-03-10"  # the Tuesday after Friday 6 March
     assert until["<theirs@test>"] is None
+
+
+def test_threads_keep_the_question_the_digest_quotes():
+    """A bare "Re:" says nothing: the thread keeps each message's question, one line."""
+    scanner, store, sources = make()
+    sources["acct"].add(INBOX, raw_mail("theirs", sender="ann@x.org", to=ME, date=utc(2026, 3, 6), subject="Re:",
+                                        body="Good to see you.\nCould you send me\nthe deck? Thanks\n"))
+    sources["acct"].add(SENT, raw_mail("mine", sender=ME, to="bob@x.org", date=utc(2026, 3, 6), subject="",
+                                       body="Please file this. Can you tell me the price by Friday?\n"))
+    sources["acct"].add(SENT, raw_mail("told", sender=ME, to="bob@x.org", date=utc(2026, 3, 7), subject="Notes",
+                                       body="Here are the notes.\n"))
+    scanner.scan_all()
+    question = {item.message_id: item.question for thread in store.threads() for item in thread.messages}
+    assert question == {
+        "<theirs@test>": "Could you send me the deck?",
+        "<mine@test>": "Can you tell me the price by Friday?",
+        "<told@test>": "",
+    }
