@@ -106,6 +106,22 @@ _CONTACT_YOU = re.compile(
     r"drop\s+you\s+an?\s+(?:line|note|e-?mail)\b|be\s+in\s+touch\b",
     re.IGNORECASE,
 )
+# The contact promise made again ("I will e-mail you tomorrow to see if we
+# can schedule a time"): it is put off, not kept.
+_CONTACT_AGAIN = re.compile(
+    r"\b(?:will|'ll|shall)\s+(?:e[-:]?mail|write(?:\s+to)?|contact|reach|get\s+back\s+to|be\s+in\s+touch\s+with)\s+you\b"
+    r"|\b(?:will|'ll|shall)\s+send\s+(?:you\s+)?an?\s+(?:e[-:]?mail|note|message)\b",
+    re.IGNORECASE,
+)
+# Promises to write to the person they name ("send Clara a message about
+# the meeting", "email Bob", "let Mark know"): mail to that person on the
+# matter keeps them.
+_CONTACT_NAMED = re.compile(
+    r"(?:send|drop)\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s+an?\s+(?:e-?mail|note|message|line)\b"
+    r"|(?:e-?mail|write(?:\s+to)?|contact|let)\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?(?:\s+know)?\s*$"
+    r"|(?:e-?mail|write\s+to|contact)\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s+(?:about|regarding|re)\b"
+    r"|let\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s+know\b",
+)
 # "I will email you a form", "... some photos": the mail carries a thing, so
 # writing to them is not enough (labelled wrong "kept" on the dev digests).
 _CONTACT_WITH_OBJECT = re.compile(
@@ -166,7 +182,8 @@ _COMMON = frozenset(
     "monday tuesday wednesday thursday friday next soon forward forwarding forwarded sending "
     "attached attach please thanks need like able shortly these those once sure would could should "
     "copy copies email e-mail note information info get getting let sometime time later asap "
-    "agreement agreements document documents docs draft comments letter review here think people good great".split()
+    "agreement agreements document documents docs draft comments letter review here think people good great "
+    "share sharing along pass passing fully".split()
 )
 _STEM = 5
 _ACRONYM = re.compile(r"\b[A-Z]{3,5}\b")
@@ -180,8 +197,13 @@ PROMPT_DAYS = 3
 
 def _stems(text: str) -> set[str]:
     # Prefixes, so "revisions" meets "revised" and "independant" meets
-    # "independent" (both seen in real deliveries).
-    stems = {word[:_STEM] for word in _WORD.findall(text.lower()) if word not in _COMMON}
+    # "independent" (both seen in real deliveries). A word in "-able" keeps
+    # its own: "a new executable" is not "a fully executed copy".
+    stems = {
+        word if word.endswith("able") else word[:_STEM]
+        for word in _WORD.findall(text.lower())
+        if word not in _COMMON
+    }
     # Short capitalised names of the thing: "LOI", "CSA", "MSA".
     return stems | {word.lower() for word in _ACRONYM.findall(text)}
 
@@ -235,13 +257,15 @@ def _names_the_object(promise: Promise, later: MailMessage) -> bool:
     """True if the later message names what the promise's action names, or the action names nothing.
 
     "I will forward Exhibit A to the agreement" is not kept by "Attached is
-    the agreement revised per your notes".
+    the agreement revised per your notes". An action of three content words
+    or more needs two of them: "a form purchase and sale agreement" is not
+    "the latest docs ... I am working on a form".
     """
     wanted = _stems(promise.action)
     if not wanted:
         return True
     text = f"{later.subject}\n{' '.join(later.attachment_names)}\n{later.body_text[:20_000]}"
-    return bool(wanted & _stems(text))
+    return len(wanted & _stems(text)) >= (1 if len(wanted) <= 2 else 2)
 
 
 _PREFIXES = re.compile(r"^(?:\s*(?:re|fw|fwd|aw|wg)\s*:\s*)+", re.IGNORECASE)
@@ -260,8 +284,8 @@ def _names_target(promise: Promise, names: tuple[str, ...]) -> bool:
     target = re.compile(
         # Only capitalised name words may stand between: "to Steve Schneider",
         # not "to you from Max".
-        r"\b(?i:to|ask|tell|with|cc|copy)\s+(?:(?i:mr|ms|mrs|dr)\.?\s+)?(?:[A-Z][\w'-]{0,30}\s+){0,2}(?i:"
-        + re.escape(names[0]) + r")\b"
+        r"\b(?i:to|ask|tell|with|cc|copy|send|e-?mail|let)\s+(?:(?i:mr|ms|mrs|dr)\.?\s+)?(?:[A-Z][\w'-]{0,30}\s+){0,2}(?i:"
+        + re.escape(names[0]) + r")\b(?!['\u2019]s\b)"
     )
     return bool(target.search(promise.sentence[:2_000]))
 
@@ -397,8 +421,15 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     # "I will email you tomorrow to see when we can meet": writing to them is
     # the promised thing, whatever the subject (and a question is fine).
     contact_only = bool(_CONTACT_YOU.match(promise.action)) and not _CONTACT_WITH_OBJECT.match(promise.action)
-    if contact_only and (in_thread or direct) and len(recipients) <= MAX_COUNTERPARTIES_OUTSIDE_THREAD and not (
-        acknowledges or _DEFERRAL.search(body)
+    # Outside the thread, "I will e-mail you tomorrow" is kept near its day
+    # (or on its matter): mail to them a week later on another matter is not it.
+    contact_due = promise.due or _utc(promise.made_at).date()
+    contact_prompt = _utc(later.date).date() <= contact_due + timedelta(days=CALL_GRACE_DAYS)
+    if (
+        contact_only
+        and (in_thread or (direct and (contact_prompt or _shares_topic(promise, later))))
+        and len(recipients) <= MAX_COUNTERPARTIES_OUTSIDE_THREAD
+        and not (acknowledges or _DEFERRAL.search(body) or _CONTACT_AGAIN.search(body))
     ):
         return f"wrote to them {where}"
     if not carries_thing and not met_them and (acknowledges or _DEFERRAL.search(body) or _question_only(body)):
@@ -419,6 +450,8 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         related = in_thread or _shares_topic(promise, later)
     if not related:
         return None
+    if to_named and _CONTACT_NAMED.match(promise.action) and not (acknowledges or _DEFERRAL.search(body)):
+        return f"wrote to {names[0].title()} {where}"
     forwarding = bool(_FORWARDING.search(promise.action))
     deliverable = promise.kind == "deliver" or passing or bool(_RETURNS_IT.search(promise.sentence[:2_000]))
     whom = f" to {names[0].title()}" if to_named else ""
@@ -427,7 +460,13 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         deliverable = False
     # A forward delivers a promise to forward, one to the named person, or
     # "I will have that to you" when it does not name another thing.
-    if later.forwarded and (forwarding or to_named or promise.kind == "deliver" and deliverable and not asks(body)):
+    # A forward of other mail is not the thing the action names ("share these
+    # items" is not kept by forwarding an earlier update).
+    if later.forwarded and (
+        (forwarding and _names_the_object(promise, later))
+        or to_named
+        or promise.kind == "deliver" and deliverable and not asks(body)
+    ):
         return f"forward{whom} {where}"
     if later.calendar_invite and promise.kind in ("call-or-meet", "introduce"):
         return f"calendar invitation{whom} {where}"

@@ -355,3 +355,68 @@ def test_the_thing_sent_back_keeps_a_promise_to_get_it_back() -> None:
     assert find_fulfilment(look, unrelated) is None
     plain = replace(look, sentence="I will take a look at this and let you know tomorrow.")
     assert find_fulfilment(plain, revised) is None
+
+
+# -- read from the labelled "kept" statuses of the development digests (issue 14)
+
+
+def test_a_contact_promise_made_again_is_put_off_not_kept() -> None:
+    again = message(thread_key="t-other", subject="London Hotel",
+                    body_text="Any suggestions? I will e:mail you tomorrow to see if we can schedule a time to meet.")
+    assert find_fulfilment(promise("deliver", "email you"), again) is None
+    assert find_fulfilment(promise("deliver", "email you"), replace(again, body_text="Any suggestions?")) is not None
+
+
+def test_outside_the_thread_a_contact_promise_is_kept_near_its_day() -> None:
+    week_later = message(thread_key="t-other", subject="Re: Bob Bowen", date=MADE_AT + timedelta(days=6),
+                         body_text="Bob is a good, solid player.")
+    assert find_fulfilment(promise("deliver", "email you"), week_later) is None
+    # In its thread, or on its day, any mail of substance is the promised mail.
+    assert find_fulfilment(promise("deliver", "email you"), replace(week_later, thread_key="t-storage")) is not None
+    assert find_fulfilment(promise("deliver", "email you"), replace(week_later, date=LATER)) is not None
+
+
+def test_a_forward_of_other_mail_does_not_keep_a_promise_to_share_named_things() -> None:
+    share = promise("other", "share these items with you")
+    update = message(forwarded=True, subject="Update on Confirm Logic",
+                     body_text="Latest update - FYI. We have not done any further testing on ConfirmLogic.")
+    assert find_fulfilment(share, update) is None
+    items = replace(update, body_text="Here are the items from my list: the timeline and the resource needs.")
+    assert find_fulfilment(share, items) is not None
+    # "I will forward it": a forward is what was promised.
+    assert find_fulfilment(promise("deliver", "forward it to you"), update) == "forward in <later@enron.com>"
+
+
+def test_an_object_of_three_words_needs_two_of_them() -> None:
+    form = replace(promise("deliver", "send you a form purchase and sale agreement"), sentence=(
+        "I will also send you a form purchase and sale agreement for the Independant gathering facilities."))
+    latest = message(thread_key="t-other", subject="Independent Docs", body_text=(
+        "Attached are the latest independent docs with the facilities funding. I am working on a form "
+        "construction agreement."))
+    assert find_fulfilment(form, latest) is None
+    sale = replace(latest, body_text="Attached are the independent docs: the form purchase and sale agreement.")
+    assert find_fulfilment(form, sale) is not None
+
+
+def test_an_executable_is_not_the_executed_copy() -> None:
+    executed = promise("deliver", "fax back a fully executed copy")
+    draft = message(body_text="Attached is a new executable with the language revised.")
+    assert find_fulfilment(executed, draft) is None
+    assert find_fulfilment(executed, replace(draft, body_text="Attached is the executed copy.")) is not None
+
+
+def test_a_message_to_the_named_person_keeps_a_promise_to_write_to_them() -> None:
+    clara = replace(promise("deliver", "send Clara a message about the meeting"), named_person="Clara",
+                    sentence="I am rechecking names and will send Clara a message about the meeting.",
+                    subject="Re: January 11 - Managing Operational Risk")
+    invite = message(to=(Address("Clara Carrington", "clara.carrington@enron.com"),), thread_key="t-other",
+                     subject="January 11 - Managing Operational Risk",
+                     body_text="Please join me on Thursday, January 11 for a session on operational risk.")
+    assert find_fulfilment(clara, invite) == "wrote to Clara in <later@enron.com>"
+    # Mail to Sally, whom the promise was made to, is not mail to Clara.
+    assert find_fulfilment(clara, replace(invite, to=(SALLY,), thread_key="t-storage")) is None
+    # "Mark's comments" names a thing, not a person to reach.
+    marks = replace(promise("deliver", "email Mark's comments to you"), named_person="Mark",
+                    sentence="I will email Mark's comments to you.")
+    marks_comments = message(has_attachment=True, attachment_names=("comments.doc",), body_text="Mark's comments.")
+    assert find_fulfilment(marks, marks_comments) is not None
