@@ -656,10 +656,12 @@ def _date_for_weekday(
     return None
 
 
-def resolve_due(text: str, sent_at: datetime) -> tuple[date | None, str | None]:
+def resolve_due(text: str, sent_at: datetime, promise_at: int = 0) -> tuple[date | None, str | None]:
     """The due date a sentence names and the words that name it.
 
-    The first date expression in `text` wins, with two exceptions: a
+    The first date expression in `text` from `promise_at` on wins (or the
+    first of all when none comes after it: "By Friday I will ..."), with
+    two exceptions: a
     calendar date the sentence gives for a weekday beats the weekday, and a
     calendar date before the sent date is skipped. A clock time, a meal or
     an urgent word ("ASAP") only counts when nothing else names a day.
@@ -670,6 +672,9 @@ def resolve_due(text: str, sent_at: datetime) -> tuple[date | None, str | None]:
 
     :param text: one sentence; only its first `MAX_CHARS` characters are read.
     :param sent_at: when it was written; naive datetimes are taken as-is.
+    :param promise_at: where in `text` the promise itself begins (its
+        auxiliary or verb): "I don't have it with me today, but will bring
+        it in tomorrow" is due tomorrow.
     :returns: ``(due date, matched words)`` or ``(None, None)``.
     """
     base = sent_at.date()
@@ -680,7 +685,8 @@ def resolve_due(text: str, sent_at: datetime) -> tuple[date | None, str | None]:
         if (found := _resolve(match, resolver, tag, base)) is not None
     ]
     if resolved:
-        match, found, tag = resolved[0]
+        after = [entry for entry in resolved if entry[0].start() >= promise_at]
+        match, found, tag = (after or resolved)[0]
         if tag == _WEEKDAY:
             dated = _date_for_weekday(match, [(m, f) for m, f, t in resolved if t == _EXPLICIT])
             if dated is not None:

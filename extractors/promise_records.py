@@ -84,7 +84,10 @@ def promise_record(found: SentenceMatch, sentence: str, doc: Doc, sent_at: datet
     text = sentence if whole else found.sentence.text
     due, due_text, due_span = None, None, None
     if sent_at is not None:
-        due, due_text = resolve_due(found.sentence.text, sent_at)
+        # The promise starts at its verb or the auxiliary before it ("will bring").
+        verb = [found.action, *(t for t in found.action.lefts if t.dep_ in ("aux", "neg"))]
+        promise_at = max(0, min(t.idx for t in verb) - found.sentence.start_char)
+        due, due_text = resolve_due(found.sentence.text, sent_at, promise_at)
         if due_text is not None:
             start = found.sentence.text.find(due_text)
             if start >= 0:

@@ -290,6 +290,22 @@ def test_no_date_without_sent_at_or_for_soon(extractor: PromiseExtractor) -> Non
     assert only(extractor, "I'll call you soon.").due is None
 
 
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [
+        # A day in the clause before the promise is not its due day.
+        ("I don't have my floor plan with me at work today, but will bring it in tomorrow and fax you a copy.",
+         date(2001, 3, 15)),
+        ("Since I am out tomorrow, I will send you the figures on Friday.", date(2001, 3, 16)),
+        # With no day after the promise, the day before it is its day.
+        ("By Friday, I will send you the figures.", date(2001, 3, 16)),
+        ("Tomorrow I will send you the figures.", date(2001, 3, 15)),
+    ],
+)
+def test_the_day_named_for_the_promise_wins(extractor: PromiseExtractor, text: str, due: date) -> None:
+    assert only(extractor, text).due == due
+
+
 def test_only_the_promise_sentence_of_a_message(extractor: PromiseExtractor) -> None:
     text = (
         "Thanks for the note. The deal looks fine to me\n"
