@@ -338,13 +338,40 @@ def packets_for(
 
 
 def read_labels(folder: Path) -> dict[str, dict[str, Any]]:
+    """Labels by item key; a row's ``seen`` (what kept said when it was labelled) is kept under "seen"."""
     labels: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
-                labels[row["key"]] = row["labels"]
+                labels[row["key"]] = {**row["labels"], "seen": row.get("seen")}
     return labels
+
+
+def seen_of(packet: dict[str, Any]) -> dict[str, Any] | None:
+    """What kept said about a promise item, which its labels judge: due date, status, evidence."""
+    if packet["type"] != "promise":
+        return None
+    said = packet["kept_says"]
+    return {name: said.get(name) for name in ("due", "due_is_default", "status", "evidence")}
+
+
+def stale_parts(packet: dict[str, Any], label: dict[str, Any]) -> set[str]:
+    """The labels of `packet` that judged another answer of kept's than the current one.
+
+    ``due_right`` judged a due date, ``kept_right`` and ``delivered`` a status
+    and its evidence; when kept's answer changed, the label says nothing of
+    the new one and the item is to be labelled again (``--relabel``).
+    """
+    seen, now = label.get("seen"), seen_of(packet)
+    if not seen or now is None:
+        return set()
+    stale = set()
+    if (seen.get("due"), seen.get("due_is_default")) != (now["due"], now["due_is_default"]):
+        stale.add("due_right")
+    if (seen.get("status"), seen.get("evidence")) != (now["status"], now["evidence"]):
+        stale.update(("kept_right", "delivered"))
+    return stale
 
 
 def _rate(hits: int, total: int) -> str:
@@ -370,6 +397,10 @@ def score(packets: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> d
             continue
         kind = packet["type"]
         if kind == "promise":
+            stale = stale_parts(packet, label)
+            if stale:
+                add("stale", True)
+            label = {name: (None if name in stale else value) for name, value in label.items()}
             real = label.get("is_promise") is True
             if packet["origin"] in ("digest", "capped"):
                 add("promise precision", real)
@@ -464,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enron-more", type=Path, help="the unpacked enron-more archive")
     parser.add_argument("--packets", type=Path, help="write the items to label here (JSON lines)")
     parser.add_argument("--labels", type=Path, default=ROOT / "benchmarks" / "data" / "digest-labels")
+    parser.add_argument("--relabel", type=Path, metavar="FILE",
+                        help="write the items without labels, or whose labels judged an earlier answer, here")
     parser.add_argument("--rescore", type=Path, metavar="FILE",
                         help="score the items of an earlier --packets FILE again, without scanning")
     parser.add_argument("--seed", type=int, default=14)
@@ -474,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         packets = [json.loads(line) for line in args.rescore.read_text(encoding="utf-8").splitlines() if line]
         print_scores(args.set, packets, read_labels(args.labels))
+        write_relabel(args.relabel, packets, read_labels(args.labels))
         return 0
     names = {"dev": DEV_MAILBOXES, "heldout": HELDOUT_MAILBOXES, "heldout2": HELDOUT2_MAILBOXES,
              "all": DEV_MAILBOXES + HELDOUT_MAILBOXES}[args.set]
@@ -515,15 +549,29 @@ def main(argv: list[str] | None = None) -> int:
                 out.write(json.dumps(packet, ensure_ascii=False, default=str) + "\n")
         print(f"wrote {len(packets)} items to label to {args.packets}")
 
-    print_scores(args.set, packets, read_labels(args.labels) if args.labels.exists() else {})
+    labels = read_labels(args.labels) if args.labels.exists() else {}
+    print_scores(args.set, packets, labels)
+    write_relabel(args.relabel, packets, labels)
     return 0
+
+
+def write_relabel(path: Path | None, packets: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> None:
+    """Write to `path` the packets to label (again): without labels, or with stale ones (`stale_parts`)."""
+    if path is None:
+        return
+    todo = [p for p in packets if p["key"] not in labels or stale_parts(p, labels[p["key"]])]
+    with path.open("w", encoding="utf-8") as out:
+        for packet in todo:
+            out.write(json.dumps(packet, ensure_ascii=False, default=str) + "\n")
+    print(f"wrote {len(todo)} items to label (again) to {path}; label rows carry the packet's \"seen\"")
 
 
 def print_scores(name: str, packets: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> None:
     """The quality table: each measure against its target, with its sample size."""
     if labels:
         tally = score(packets, labels)
-        print(f"\nquality on {name} ({len(packets)} items, {tally.get('unlabelled', (0, 0))[1]} unlabelled):")
+        print(f"\nquality on {name} ({len(packets)} items, {tally.get('unlabelled', (0, 0))[1]} unlabelled, "
+              f"{tally.get('stale', (0, 0))[1]} with labels of an earlier answer of kept's, left out; --relabel):")
         for name, target in TARGETS.items():
             hits, total = tally.get(name, (0, 0))
             verdict = "–"
