@@ -439,7 +439,7 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         accounts = {p.account for p in promises} | {t.account for t in threads}
         cutoffs = {name: history_cutoff(store, name) for name in accounts}
         news, history_promises = _split_history(promises, cutoffs)
-        people = people_from_store(store, threads, me)
+        people = people_from_store(store, me, account)
         # Muting one of a person's addresses mutes the person.
         muted = frozenset(alias for address in muted for alias in people.aliases(address))
         due_items, undated_items = _promise_sections(

@@ -231,15 +231,15 @@ def build_nudge_sections(
 ) -> NudgeSections:
     """The three sections for the day of `now`; `number(kind, id)` hands out item numbers.
 
-    `people` is `people_from_store` of the same `threads`, when the caller
-    has it already: it reads every stored message, the most costly step of
-    the digest on a big mailbox.
+    `people` is `people_from_store` of the accounts of `threads`, when the
+    caller has it already (without it, every account's): it reads every
+    stored message, the most costly step of the digest on a big mailbox.
     """
     nudges = settings.nudges
     if not nudges.enabled:
         return NudgeSections()
     if people is None:
-        people = people_from_store(store, threads, settings.addresses)
+        people = people_from_store(store, settings.addresses)
     histories = contact_histories(threads, settings.addresses, people)
     # Introductions and leads look people up by the address they were
     # recorded under: every alias leads to the person's merged history.

@@ -36,15 +36,16 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from kept.models import MailMessage, Thread
+from kept.models import Address, MailMessage, Thread
 
 __all__ = [
     "People",
     "address_name_key",
     "build_people",
+    "build_people_from_parties",
     "canonical_threads",
     "first_name_from_address",
     "given_name",
@@ -299,19 +300,30 @@ def build_people(messages: Iterable[MailMessage], me: Iterable[str]) -> People:
 
     The user's own addresses are left out. Pure: reads nothing else.
     """
+    return build_people_from_parties(((m.from_addr, m.to, m.cc) for m in messages), me)
+
+
+def build_people_from_parties(
+    parties: Iterable[tuple[Address | None, Sequence[Address], Sequence[Address]]], me: Iterable[str]
+) -> People:
+    """`build_people` from each message's From, To and Cc alone (`kept.storage.base.Store.message_parties`)."""
     own = frozenset(a.lower() for a in me)
     keys: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     written: dict[str, Counter[str]] = defaultdict(Counter)
     seen: Counter[str] = Counter()
     together: set[tuple[str, str]] = set()
-    for message in messages:
-        people = [a for a in (message.from_addr, *message.to, *message.cc) if a is not None and a.email]
+    # A display name is read once per spelling: a big mailbox repeats them.
+    name_keys: dict[str, tuple[str, str] | None] = {}
+    for sender, to, cc in parties:
+        people = [a for a in (sender, *to, *cc) if a is not None and a.email]
         addresses = sorted({a.email for a in people if a.email not in own})
         for entry in people:
             if entry.email in own:
                 continue
             seen[entry.email] += 1
-            key = name_key(entry.name)
+            key = name_keys[entry.name] if entry.name in name_keys else name_keys.setdefault(
+                entry.name, name_key(entry.name)
+            )
             if key is not None:
                 keys[entry.email][key] += 1
                 written[entry.email][_clean(entry.name)] += 1

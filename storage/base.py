@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from kept.models import Introduction, Lead, MailMessage, Promise, ScanProblem, Thread
+from kept.models import Address, Introduction, Lead, MailMessage, Promise, ScanProblem, Thread
 # The history cutoff's key and typed reader live with the other typed meta
 # reads; imported here too, where the store's vocabulary is.
 from kept.storage.meta import history_cutoff as history_cutoff, history_key as history_key
@@ -55,6 +55,10 @@ from kept.storage.serialize import from_json, to_json
 #: 2: the TinyDB store moves message records to a second file (schema 1
 #: files still open, and take the new layout at their first write).
 SCHEMA_VERSION = 2
+
+
+#: A message's From (None when unreadable), To and Cc: `Store.message_parties`.
+Parties = tuple[Address | None, tuple[Address, ...], tuple[Address, ...]]
 
 
 @runtime_checkable
@@ -76,6 +80,14 @@ class Store(Protocol):
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
+
+    def message_parties(self, account: str | None = None) -> Iterator[Parties]:
+        """From, To and Cc of every stored message (of `account`), each message once, in no set order.
+
+        What the people of the mail are made from (`kept.extractors.people`),
+        without decoding whole records: on a big mailbox the digest reads it
+        for every message.
+        """
 
     # -- threads ----------------------------------------------------------
     def get_thread(self, key: str) -> Thread | None:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
-from kept.storage.base import PROMISE_REVISION, SCHEMA_VERSION, new_promise_revision
+from kept.storage.base import PROMISE_REVISION, SCHEMA_VERSION, Parties, new_promise_revision
 
 __all__ = ["MemoryStore", "ThreadIndex", "dated_order", "json_copy", "promise_order"]
 
@@ -265,6 +265,12 @@ class MemoryStore:
         """The stored message (with an empty body), or None."""
         with self.transaction():
             return self._messages.get((account, message_id))
+
+    def message_parties(self, account: str | None = None) -> Iterator[Parties]:
+        """From, To and Cc of every stored message (of `account`), each message once, in no set order."""
+        with self.transaction():
+            found = [(m.from_addr, m.to, m.cc) for m in self._messages.values() if account in (None, m.account)]
+        yield from found
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""

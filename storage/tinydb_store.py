@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from kept.errors import StorageError
-from kept.models import Introduction, Lead, MailMessage, Promise, Thread
-from kept.storage.base import PROMISE_REVISION, new_promise_revision
+from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread
+from kept.storage.base import PROMISE_REVISION, Parties, new_promise_revision
 from kept.storage.files import Signature, damaged, marker_path, messages_path, write_atomically
 from kept.storage.index import Person, names_for
 from kept.storage.lines import Stored, as_document, member_document, member_line, pair_key
@@ -249,6 +249,30 @@ class TinyDBStore:
             if stored is None:
                 stored = self._storage.archive.read(account, message_id)
             return self._decode(MailMessage, stored)
+
+    def message_parties(self, account: str | None = None) -> Iterator[Parties]:
+        """From, To and Cc of every stored message (of `account`), each message once, in no set order.
+
+        Read inside one transaction, the message file a line at a time; only
+        the address fields of each document are decoded.
+        """
+        with self.transaction():
+            hot = [as_document(stored) for stored in self._tables["messages"].raw_documents()]
+            # A message stored anew since it moved to the message file is read from the main file.
+            fresh = {(document.get("account"), document.get("message_id")) for document in hot}
+            for message_account, message_id, member in self._storage.archive.members():
+                if (account is not None and message_account != account) or (message_account, message_id) in fresh:
+                    continue
+                try:
+                    yield _parties(member_document(member))
+                except ValueError as error:
+                    raise damaged(self.path, f"{self.messages_path} holds a damaged line ({error})") from error
+            for document in hot:
+                if account is None or document.get("account") == account:
+                    try:
+                        yield _parties(document)
+                    except ValueError as error:
+                        raise damaged(self.path, str(error)) from error
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
@@ -554,3 +578,22 @@ class TinyDBStore:
             self._closed = True
             self._db.close()
 
+
+def _address(value: Any) -> Address:
+    name, email = (value.get("name"), value.get("email")) if isinstance(value, dict) else (None, None)
+    if not isinstance(name, str) or not isinstance(email, str):
+        raise ValueError(f"MailMessage: unreadable address {value!r}")
+    return Address(name, email)
+
+
+def _parties(document: Mapping[str, Any]) -> Parties:
+    """`Store.message_parties` of one message document: only its address fields are decoded."""
+    sender = document.get("from_addr")
+    to, cc = document.get("to", []), document.get("cc", [])
+    if not isinstance(to, list) or not isinstance(cc, list):
+        raise ValueError(f"MailMessage: unreadable recipients {to!r} {cc!r}")
+    return (
+        None if sender is None else _address(sender),
+        tuple(_address(entry) for entry in to),
+        tuple(_address(entry) for entry in cc),
+    )

@@ -200,7 +200,7 @@ def test_keep_in_touch_lists_a_person_once_under_their_name():
         messages.append(MailMessage(account="acct", role="received", folder="INBOX", message_id=f"<in{n}@test>",
                                     from_addr=sender, to=(Address("", ME),), date=when))
     store = store_with(messages, threads)
-    assert people_from_store(store, threads, {ME}).of("jdasovic@enron.com") == "jeff.dasovich@enron.com"
+    assert people_from_store(store, {ME}).of("jdasovic@enron.com") == "jeff.dasovich@enron.com"
     settings = Settings(path=Path("/dev/null"), addresses=(ME,), database=Path("/dev/null"))
     now = T0 + timedelta(days=75)
     counter = iter(range(1, 100))

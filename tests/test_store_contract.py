@@ -338,6 +338,19 @@ class StoreContract:
         assert store.get_message("work", message.message_id).subject == "Re: changed"
         assert store.count_messages() == {"sent": 0, "received": 1}
 
+    def test_message_parties_gives_each_messages_addresses_once(self, store):
+        first = make_message()
+        second = make_message("<m2@example.com>", account="home", from_addr=None, to=(), cc=())
+        store.put_message(first)
+        store.put_message(second)
+        store.put_message(dataclasses.replace(first, cc=()))  # stored anew: its newest addresses count
+        store = self.reopen(store)
+        assert sorted(store.message_parties(), key=repr) == sorted(
+            [(first.from_addr, first.to, ()), (None, (), ())], key=repr
+        )
+        assert list(store.message_parties("home")) == [(None, (), ())]
+        assert list(store.message_parties("nowhere")) == []
+
     def test_same_message_id_in_two_accounts_is_two_messages(self, store):
         assert store.put_message(make_message(account="work"))
         assert store.put_message(make_message(account="home", role="received"))

@@ -473,6 +473,31 @@ def test_messages_move_to_the_message_file_and_are_read_from_it(db_path):
     store.close()
 
 
+def test_message_parties_read_both_files_once(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 12)
+    # Stored anew after its move to the message file: the main file's copy counts.
+    store.put_message(make_message("<4@example.com>", cc=(Address("Kim Ward", "kim.ward@example.com"),)))
+    parties = list(store.message_parties())
+    assert len(parties) == 12
+    assert sum(cc == (Address("Kim Ward", "kim.ward@example.com"),) for _, _, cc in parties) == 1
+    assert list(store.message_parties("home")) == []
+    store.close()
+
+
+def test_message_parties_name_a_damaged_message_file(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 12)
+    store.close()
+    path = messages_path(db_path)
+    # A well-formed line of the same length whose recipient's address is a number.
+    path.write_text(path.read_text().replace('"john.arnold@enron.com"', "1" * 23, 1))
+    store = TinyDBStore(db_path, hot_messages=5)
+    with pytest.raises(StorageError, match="damaged"):
+        list(store.message_parties())
+    store.close()
+
+
 def test_plain_tinydb_can_read_both_files(db_path):
     from tinydb import TinyDB
 

@@ -45,7 +45,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     with reading(settings) as store:
         threads = list(store.threads())
-        people = people_from_store(store, threads, settings.addresses)
+        people = people_from_store(store, settings.addresses)
         rows = contact_summaries(
             threads, store.promises(), settings.addresses, settings.threads, now, people,
             my_names(settings.name, settings.addresses),

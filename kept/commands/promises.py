@@ -83,7 +83,7 @@ def _people_labels(store: Store, settings: Settings) -> Callable[[str], str]:
     """The name kept knows for an address (`kept.extractors.people`), else the address."""
     from kept.digest.people import people_from_store
 
-    return people_from_store(store, list(store.threads()), settings.addresses).label
+    return people_from_store(store, settings.addresses).label
 
 
 def _utc(moment: datetime) -> datetime:
