@@ -411,12 +411,14 @@ def score(packets: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> d
                     add("kept status right", bool(label["kept_right"]))
             elif real and label.get("delivered") is not None:
                 add("open but delivered (at most)", bool(label["delivered"]))
+        elif label.get("useful" if kind not in ("waiting_on_me", "waiting_on_them") else "waiting") is None:
+            add("cannot tell", True)  # the labeller could not tell from what the packet shows
         elif kind == "waiting_on_me":
-            add("waiting on you", label.get("waiting") is True)
+            add("waiting on you", label["waiting"] is True)
         elif kind == "waiting_on_them":
-            add("waiting on them", label.get("waiting") is True)
+            add("waiting on them", label["waiting"] is True)
         else:
-            add("nudges useful", label.get("useful") is True)
+            add("nudges useful", label["useful"] is True)
     return {name: (hits, total) for name, (hits, total) in tally.items()}
 
 
@@ -499,13 +501,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the items without labels, or whose labels judged an earlier answer, here")
     parser.add_argument("--rescore", type=Path, metavar="FILE",
                         help="score the items of an earlier --packets FILE again, without scanning")
+    parser.add_argument("--merge", type=Path, nargs=2, metavar=("LABELLED", "INTO"),
+                        help="with --rescore PACKETS: append a labeller's rows to the label file INTO, each "
+                             "with what kept said in PACKETS (\"seen\")")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--installs", type=int, default=5, choices=range(1, 11),
                         help="install dates per mailbox: the newest message, then busy points before it")
     args = parser.parse_args(argv)
 
+    if args.merge and not args.rescore:
+        parser.error("--merge needs --rescore PACKETS: the packets the labeller read")
     if args.rescore:
         packets = [json.loads(line) for line in args.rescore.read_text(encoding="utf-8").splitlines() if line]
+        if args.merge:
+            merge_labels(packets, *args.merge)
         print_scores(args.set, packets, read_labels(args.labels))
         write_relabel(args.relabel, packets, read_labels(args.labels))
         return 0
@@ -555,11 +564,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge_labels(packets: list[dict[str, Any]], labelled: Path, into: Path) -> None:
+    """Append the rows of `labelled` whose key is one of `packets`' to `into`, each with its packet's "seen"."""
+    by_key = {packet["key"]: packet for packet in packets}
+    rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unknown = [row.get("key") for row in rows if row.get("key") not in by_key]
+    if unknown:
+        sys.exit(f"{labelled}: {len(unknown)} keys are not in the packets, e.g. {unknown[0]!r}")
+    with into.open("a", encoding="utf-8") as out:
+        for row in rows:
+            seen = seen_of(by_key[row["key"]])
+            if seen is not None:
+                row["seen"] = seen
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"added {len(rows)} labelled items to {into}")
+
+
 def write_relabel(path: Path | None, packets: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> None:
     """Write to `path` the packets to label (again): without labels, or with stale ones (`stale_parts`)."""
     if path is None:
         return
-    todo = [p for p in packets if p["key"] not in labels or stale_parts(p, labels[p["key"]])]
+    todo = [
+        p for p in packets
+        if p["key"] not in labels or stale_parts(p, labels[p["key"]])
+        or p["type"] != "promise" and all(v is None for k, v in labels[p["key"]].items() if k != "seen")
+    ]
     with path.open("w", encoding="utf-8") as out:
         for packet in todo:
             out.write(json.dumps(packet, ensure_ascii=False, default=str) + "\n")
@@ -571,7 +600,8 @@ def print_scores(name: str, packets: list[dict[str, Any]], labels: dict[str, dic
     if labels:
         tally = score(packets, labels)
         print(f"\nquality on {name} ({len(packets)} items, {tally.get('unlabelled', (0, 0))[1]} unlabelled, "
-              f"{tally.get('stale', (0, 0))[1]} with labels of an earlier answer of kept's, left out; --relabel):")
+              f"{tally.get('stale', (0, 0))[1]} with labels of an earlier answer of kept's, left out; --relabel; "
+              f"{tally.get('cannot tell', (0, 0))[1]} the labeller could not judge):")
         for name, target in TARGETS.items():
             hits, total = tally.get(name, (0, 0))
             verdict = "–"
