@@ -503,7 +503,8 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
     (
         _compile(
             r"(?:in|within)\s+(?:the\s+next\s+|about\s+|another\s+)?(?:" + _NUMBER_WORDS + r"|half\s+an)\s+"
-            r"(?:more\s+)?(?:minutes?|mins?|hours?|hrs?)"
+            # "hr", not "HR": "in an HR role" is Human Resources.
+            r"(?:more\s+)?(?:minutes?|mins?|hours?|(?-i:[Hh]rs?))"
         ),
         _fixed(0),
         _RELATIVE,

@@ -99,6 +99,8 @@ def test_expressions(text: str, due: date, words: str) -> None:
         "I sent it last Friday and will resend it.",
         "I will list the deals done yesterday and today.",
         "We will meet each Monday to set priorities.",
+        # "HR" is Human Resources, not an hour
+        "Let me check with Scott on her in an HR role.",
     ],
 )
 def test_no_date(text: str) -> None:
@@ -175,6 +177,7 @@ THURSDAY_JULY = datetime(2001, 7, 12, 9, 0)
         ("Let's discuss it tomorrow in the afternoon.", date(2001, 3, 15), "tomorrow"),
         ("I'll change this in about 45 minutes.", date(2001, 3, 14), "in about 45 minutes"),
         ("I'll call you back in an hour.", date(2001, 3, 14), "in an hour"),
+        ("I'll call you back in 2 hrs.", date(2001, 3, 14), "in 2 hrs"),
         ("I will be back the following Friday.", date(2001, 3, 23), "the following Friday"),
         # time already gone names no date; what follows it may
         ("After our talk earlier this week, I will send it on Monday.", date(2001, 3, 19), "on Monday"),
