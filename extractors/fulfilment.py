@@ -21,8 +21,9 @@ Who and when (all must hold):
   (To or Cc); or it is addressed (To) to one of them, the promise was made
   to at most `MAX_COUNTERPARTIES_OUTSIDE_THREAD` people, and it is about
   the same thing (`_shares_topic`); or it goes to the third party the
-  promise names ("I will forward it to Barry", "I'll ask Patti") — then
-  only that person's mail counts, since the promise is to reach them.
+  promise names ("I will forward it to Barry", "I'll ask Patti", "send
+  Clara a message") — then only that person's mail counts, since the
+  promise is to reach them.
 
 What it carries (one is needed):
 
@@ -36,7 +37,11 @@ What it carries (one is needed):
   the promise's topic; not a question back;
 * wording saying a call or meeting took place ("good talking to you");
 * an introduction, for a promise to introduce;
-* "it is done" wording, for other promises.
+* "it is done" wording, for other promises;
+* for a promise only to write ("I will e-mail you tomorrow", "send Clara a
+  message"), mail of substance to them: in the thread, or outside it near
+  the promised day or on its matter; never one that makes the promise
+  again ("I will e-mail you tomorrow to see if ...").
 
 Never: an acknowledgement alone ("Cool.", "Thanks!"), a deferral ("still
 working on it", "I will get back with you"), or a message that repeats the
@@ -114,13 +119,11 @@ _CONTACT_AGAIN = re.compile(
     re.IGNORECASE,
 )
 # Promises to write to the person they name ("send Clara a message about
-# the meeting", "email Bob", "let Mark know"): mail to that person on the
-# matter keeps them.
+# the meeting", "email Bob"): mail to that person on the matter keeps them.
+_PERSON = r"(?:(?i:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?"
 _CONTACT_NAMED = re.compile(
-    r"(?:send|drop)\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s+an?\s+(?:e-?mail|note|message|line)\b"
-    r"|(?:e-?mail|write(?:\s+to)?|contact|let)\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?(?:\s+know)?\s*$"
-    r"|(?:e-?mail|write\s+to|contact)\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s+(?:about|regarding|re)\b"
-    r"|let\s+(?:(?:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?\s+know\b",
+    r"(?:send|drop)\s+" + _PERSON + r"\s+an?\s+(?:e-?mail|note|message|line)\b"
+    r"|(?:e-?mail|write(?:\s+to)?|contact)\s+" + _PERSON + r"(?:\s*$|\s+(?:about|regarding|re)\b)",
 )
 # "I will email you a form", "... some photos": the mail carries a thing, so
 # writing to them is not enough (labelled wrong "kept" on the dev digests).
