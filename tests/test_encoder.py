@@ -400,3 +400,15 @@ def test_onnx_runtime_runs_on_one_thread_without_spinning() -> None:
     options = session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_batches_keep_sentences_of_similar_length_together() -> None:
+    from kept.extractors.encoder import _batches_by_length
+
+    lengths = [10, 11, 5, 93, 12, 9]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = list(_batches_by_length(order, lengths, batch_size=32))
+    # 5..12 pad little together; the 93-token sentence would make them six times the work.
+    assert batches == [[2, 5, 0, 1, 4], [3]]
+    assert list(_batches_by_length(order, lengths, batch_size=2)) == [[2, 5], [0, 1], [4], [3]]
+    assert list(_batches_by_length([], [], batch_size=32)) == []
