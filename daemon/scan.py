@@ -761,16 +761,17 @@ class Scanner:
             # when the day is named in another sentence; received questions
             # keep the stricter reading (waiting on you is the costlier miss).
             until = last_day_around(message.body_text, asking, message.date)
-            thread, _changed = self.threader.add(
-                message, asks=wants_answer(asking), asks_until=until,
-                question=quoted_question(asking, for_answer=True),
-            )
+            thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
+            question = quoted_question(asking, for_answer=True)
         else:
             thread, _changed = self.threader.add(
                 message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
-                asks_until=last_day_asked(asking, message.date), question=quoted_question(asking),
+                asks_until=last_day_asked(asking, message.date),
             )
-        return replace(message, thread_key=thread.key)
+            question = quoted_question(asking)
+        # The question is kept with the message record (the message file),
+        # not the thread (the main file, written at every batch).
+        return replace(message, thread_key=thread.key, question=question)
 
     def _store_message(self, message: MailMessage, candidates: list[PromiseCandidate]) -> AccountScan:
         """Store a threaded message with what it brings (nudges, kept promises, new promises); what it added."""

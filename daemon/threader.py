@@ -44,10 +44,9 @@ _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|sv|vs|antw|tr|rif)\s*(\[\d+\])
 
 
 def thread_message(
-    message: MailMessage, asks: bool = False, needs_reply: bool = True, asks_until: date | None = None,
-    question: str = "",
+    message: MailMessage, asks: bool = False, needs_reply: bool = True, asks_until: date | None = None
 ) -> ThreadMessage:
-    """What a thread keeps of `message`: addresses, dates, facts about its text and its question."""
+    """What a thread keeps of `message`: addresses, dates and two facts about its text."""
     return ThreadMessage(
         message_id=message.message_id,
         role=message.role,
@@ -60,7 +59,6 @@ def thread_message(
         needs_reply=needs_reply,
         addressed=addressees(message.body_text) if message.role == "received" else (),
         asks_until=asks_until,
-        question=question,
     )
 
 
@@ -86,13 +84,11 @@ class Threader:
         self.window = timedelta(days=settings.subject_window_days)
 
     def add(
-        self, message: MailMessage, asks: bool = False, needs_reply: bool = True, asks_until: date | None = None,
-        question: str = "",
+        self, message: MailMessage, asks: bool = False, needs_reply: bool = True, asks_until: date | None = None
     ) -> tuple[Thread, bool]:
         """Put `message` into its thread; return the thread and whether it changed.
 
-        `asks`, `needs_reply`, `asks_until` and `question` describe its text
-        (see `ThreadMessage`).
+        `asks`, `needs_reply` and `asks_until` describe its text (see `ThreadMessage`).
         """
         account = message.account
         known = self.store.thread_key_for_message(account, message.message_id)
@@ -100,7 +96,7 @@ class Threader:
             thread = self.store.get_thread(known)
             if thread is not None:
                 return thread, False
-        item = thread_message(message, asks, needs_reply, asks_until, question)
+        item = thread_message(message, asks, needs_reply, asks_until)
         thread = self._thread_by_headers(message) or self._thread_by_subject(message, item)
         if thread is None:
             thread = Thread(

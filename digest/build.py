@@ -155,7 +155,7 @@ class WaitingItem:
     :ivar usual_hours: the user's median reply time to this contact, or
         None when there is no history.
     :ivar reply_link: ``mailto:`` URL of a prefilled holding reply.
-    :ivar question: that message's question (`ThreadMessage.question`), ''
+    :ivar question: that message's question (`MailMessage.question`), ''
         when none was found: what the person waits for, which a subject
         such as "Re:" does not say.
     """
@@ -193,7 +193,7 @@ class FollowUpItem:
     :ivar waited_hours: hours since then.
     :ivar parties: the addresses of `to`, in the same order.
     :ivar question: the user's question or request in it
-        (`ThreadMessage.question`), quoted as promises quote their sentence.
+        (`MailMessage.question`), quoted as promises quote their sentence.
     """
 
     number: int
@@ -700,7 +700,7 @@ def _waiting_on_me(
                 waited_hours=(now - _aware(waiting.date)).total_seconds() / 3600,
                 usual_hours=stats.my_median if stats else None,
                 reply_link=holding_reply_link(waiting.sender, subject, waiting.message_id, body),
-                question=waiting.question,
+                question=message.question if message else "",
             )
         )
     return tuple(items)
@@ -749,7 +749,7 @@ def _waiting_on_them(
                 asked_at=_aware(asked.date).astimezone(zone),
                 waited_hours=(now - _aware(asked.date)).total_seconds() / 3600,
                 parties=parties,
-                question=asked.question,
+                question=message.question if message else "",
             )
         )
     return tuple(items)

@@ -105,6 +105,12 @@ class MailMessage:
     :ivar problems: short descriptions of what could not be read.
     :ivar size: length of the raw message in bytes.
     :ivar thread_key: conversation key; empty until threading assigns it.
+    :ivar question: the first sentence of the fresh text that asks (of the
+        user's own mail: that asks for an answer), one line of at most
+        `kept.extractors.asks.QUESTION_CHARS` characters; '' when none, and
+        until threading reads the text. The digest quotes it, since a
+        subject such as "Re:" does not say what is waited for; unlike the
+        body, it is stored.
     """
 
     account: str
@@ -128,6 +134,7 @@ class MailMessage:
     size: int = 0
     thread_key: str = ""
     forwarded: bool = False
+    question: str = ""
 
     @property
     def recipients(self) -> tuple[Address, ...]:
@@ -236,10 +243,6 @@ class ThreadMessage:
     :ivar asks_until: the last day its questions are about ("Are you free at
         5:30 today?": the day it was sent), after which nobody waits on
         them; None when a question names no day or a deadline ("by Friday").
-    :ivar question: its first sentence that asks (for the user's own mail:
-        that asks for an answer), one line of at most `QUESTION_CHARS`
-        characters, '' when none; the digest quotes it, since a subject
-        such as "Re:" does not say what is waited for.
     """
 
     message_id: str
@@ -253,7 +256,6 @@ class ThreadMessage:
     needs_reply: bool = True
     addressed: tuple[str, ...] = ()
     asks_until: CalendarDay | None = None
-    question: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,16 +196,17 @@ def test_waiting_on_them_lists_old_unanswered_questions() -> None:
 
 def test_items_quote_the_question_a_bare_re_subject_does_not_say() -> None:
     store = filled_store()
-    store.put_thread(Thread("w-bob", "home", "", (
-        replace(received("<b1@x>", "bob@example.org", utc(18)), question="Could you send me the minutes?"),)))
-    store.put_thread(Thread("q-new", "home", "", (
-        replace(sent("<q2@x>", "bob@example.org", utc(15), asks=True), question="When are the slides ready?"),)))
+    bob = Address("Lee, Bob", "bob@example.org")
+    me = Address("Sam Rivera", ME)
+    store.put_message(replace(message("<b1@x>", bob, (me,), utc(18), "Re:"), question="Could you send me the minutes?"))
+    store.put_message(replace(message("<q2@x>", me, (bob,), utc(15), "RE: ", role="sent"),
+                              question="When are the slides ready?"))
     digest = build(store)
     waiting = {item.thread_key: item for item in digest.waiting_on_me}
     asked = {item.thread_key: item for item in digest.waiting_on_them}
     assert waiting["w-bob"].question == "Could you send me the minutes?"
     assert asked["q-new"].question == "When are the slides ready?"
-    # Threads stored before questions were kept have none: the subject alone is shown.
+    # Messages stored before questions were kept have none: the subject alone is shown.
     assert waiting["w-anna"].question == "" and asked["q-old"].question == ""
 
 

@@ -286,8 +286,8 @@ def test_the_users_question_about_an_event_named_elsewhere_ends_with_the_event()
     assert until["<theirs@test>"] is None
 
 
-def test_threads_keep_the_question_the_digest_quotes():
-    """A bare "Re:" says nothing: the thread keeps each message's question, one line."""
+def test_messages_keep_the_question_the_digest_quotes():
+    """A bare "Re:" says nothing: each stored message keeps its question, one line (its body is not kept)."""
     scanner, store, sources = make()
     sources["acct"].add(INBOX, raw_mail("theirs", sender="ann@x.org", to=ME, date=utc(2026, 3, 6), subject="Re:",
                                         body="Good to see you.\nCould you send me\nthe deck? Thanks\n"))
@@ -296,7 +296,8 @@ def test_threads_keep_the_question_the_digest_quotes():
     sources["acct"].add(SENT, raw_mail("told", sender=ME, to="bob@x.org", date=utc(2026, 3, 7), subject="Notes",
                                        body="Here are the notes.\n"))
     scanner.scan_all()
-    question = {item.message_id: item.question for thread in store.threads() for item in thread.messages}
+    question = {mid: store.get_message("acct", mid).question for mid in ("<theirs@test>", "<mine@test>", "<told@test>")}
+    assert all(store.get_message("acct", mid).body_text == "" for mid in question)
     assert question == {
         "<theirs@test>": "Could you send me the deck?",
         "<mine@test>": "Can you tell me the price by Friday?",
