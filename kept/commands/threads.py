@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 #: The fields of each object ``kept threads --json`` prints (as `--help` lists them).
 THREAD_JSON_FIELDS = (
-    "number", "thread", "account", "subject", "who", "emails", "since", "waiting_hours", "usual_hours",
+    "number", "thread", "account", "subject", "question", "who", "emails", "since", "waiting_hours", "usual_hours",
     "message_id",
 )
 
@@ -44,6 +44,7 @@ def _waiting_rows(found: Candidates, stale: bool, waiting_on_them: bool) -> list
                 "thread": follow_up.thread_key,
                 "account": follow_up.account,
                 "subject": follow_up.subject,
+                "question": follow_up.question,
                 "who": list(follow_up.to),
                 "emails": list(follow_up.parties),
                 "since": follow_up.asked_at.isoformat(),
@@ -57,6 +58,7 @@ def _waiting_rows(found: Candidates, stale: bool, waiting_on_them: bool) -> list
                 "thread": waiting.thread_key,
                 "account": waiting.account,
                 "subject": waiting.subject,
+                "question": waiting.question,
                 "who": [waiting.contact_name],
                 "emails": [waiting.contact],
                 "since": waiting.since.isoformat(),
@@ -150,7 +152,9 @@ def cmd_threads(args: argparse.Namespace) -> int:
     for column in ("#",) * numbered + ("who", "subject", "waiting", "usual", "id"):
         table.add_column(column)
     for row in rows:
-        cells = [", ".join(row["who"]), row["subject"][:60], hours(row["waiting_hours"]),
+        # The question under the subject: "Re:" alone says nothing of what is waited for.
+        about = row["subject"][:60] + (f"\n\u201c{row['question'][:100]}\u201d" if row["question"] else "")
+        cells = [", ".join(row["who"]), about, hours(row["waiting_hours"]),
                  hours(row["usual_hours"]), row["thread"]]
         add_row(table, *([row["number"] or ""] if numbered else []), *cells)
     console().print(table)
