@@ -293,6 +293,7 @@ def test_a_muted_recipient_is_no_longer_listed_as_waited_on(
     assert "Bob Stone" not in kept(small_config, capsys, "digest")
     [row] = listed(small_config, capsys, "threads", "--waiting-on-them")
     assert row["emails"] == ["carl@berg.example"] and row["who"] == ["Carl Berg"]
+    assert row["question"] == "Bob, Carl, could you send me your quote for the roof by Friday?"
     kept(small_config, capsys, "threads", "mute", "carl@berg.example")
     assert listed(small_config, capsys, "threads", "--waiting-on-them") == []
 
