@@ -660,9 +660,9 @@ def _date_for_weekday(
 def resolve_due(text: str, sent_at: datetime, promise_at: int = 0) -> tuple[date | None, str | None]:
     """The due date a sentence names and the words that name it.
 
-    The first date expression in `text` from `promise_at` on wins (or the
-    first of all when none comes after it: "By Friday I will ..."), with
-    two exceptions: a
+    The first date expression in `text` from `promise_at` (where the
+    promise's own clause starts) on wins, or the first of all when that
+    clause names none, with two exceptions: a
     calendar date the sentence gives for a weekday beats the weekday, and a
     calendar date before the sent date is skipped. A clock time, a meal or
     an urgent word ("ASAP") only counts when nothing else names a day.
@@ -673,9 +673,10 @@ def resolve_due(text: str, sent_at: datetime, promise_at: int = 0) -> tuple[date
 
     :param text: one sentence; only its first `MAX_CHARS` characters are read.
     :param sent_at: when it was written; naive datetimes are taken as-is.
-    :param promise_at: where in `text` the promise itself begins (its
-        auxiliary or verb): "I don't have it with me today, but will bring
-        it in tomorrow" is due tomorrow.
+    :param promise_at: where in `text` the promise's own clause begins:
+        "I don't have it with me today, but will bring it in tomorrow" is
+        due tomorrow, "Tomorrow I will send you the figures for next week's
+        meeting" tomorrow.
     :returns: ``(due date, matched words)`` or ``(None, None)``.
     """
     base = sent_at.date()

@@ -200,10 +200,11 @@ PROMPT_DAYS = 3
 
 def _stems(text: str) -> set[str]:
     # Prefixes, so "revisions" meets "revised" and "independant" meets
-    # "independent" (both seen in real deliveries). A word in "-able" keeps
-    # its own: "a new executable" is not "a fully executed copy".
+    # "independent" (both seen in real deliveries). A word in "-able" is
+    # apart from its verb: "a new executable" is not "a fully executed copy"
+    # ("receivable" still meets "receivables").
     stems = {
-        word if word.endswith("able") else word[:_STEM]
+        word[:_STEM] + "-able" if word.endswith(("able", "ables")) else word[:_STEM]
         for word in _WORD.findall(text.lower())
         if word not in _COMMON
     }
@@ -287,7 +288,7 @@ def _names_target(promise: Promise, names: tuple[str, ...]) -> bool:
     target = re.compile(
         # Only capitalised name words may stand between: "to Steve Schneider",
         # not "to you from Max".
-        r"\b(?i:to|ask|tell|with|cc|copy|send|e-?mail|let)\s+(?:(?i:mr|ms|mrs|dr)\.?\s+)?(?:[A-Z][\w'-]{0,30}\s+){0,2}(?i:"
+        r"\b(?i:to|ask|tell|with|cc|copy)\s+(?:(?i:mr|ms|mrs|dr)\.?\s+)?(?:[A-Z][\w'-]{0,30}\s+){0,2}(?i:"
         + re.escape(names[0]) + r")\b(?!['\u2019]s\b)"
     )
     return bool(target.search(promise.sentence[:2_000]))
@@ -304,6 +305,28 @@ def _on_topic_in_thread(promise: Promise, later: MailMessage, *, vague_ok: bool)
     if not wanted:
         return vague_ok
     return shared >= (1 if wanted <= 2 else 2)
+
+
+def _wrote_to_named(promise: Promise, later: MailMessage, name: str, recipients: list[Address]) -> str | None:
+    """Evidence that `later`, addressed to the person a promise to write to names, keeps it ("send Clara a message").
+
+    It must be on the promise's matter by a word other than the person's
+    names ("Clara, golf on Saturday?" is not about the meeting), say more
+    than thanks, and neither put the matter off nor promise the mail again.
+    """
+    if len(recipients) > MASS_RECIPIENTS:
+        return None
+    body = later.body_text[:_MAX_BODY]
+    if is_acknowledgement(body) or _DEFERRAL.search(body) or _CONTACT_AGAIN.search(body):
+        return None
+    sentence = _normal(promise.sentence)
+    if len(sentence) >= 20 and sentence in _normal(body):
+        return None  # a copy of the promise
+    named = _stems(f"{name} {promise.named_person or ''}")
+    about = _stems(f"{promise.action}\n{promise.subject}") - named
+    if not about & (_stems(f"{later.subject}\n{body[:20_000]}") - named):
+        return None
+    return f"wrote to {name.title()} in {later.message_id}"
 
 
 def name_tokens(named_person: str | None) -> tuple[str, ...]:
@@ -402,6 +425,8 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     names = name_tokens(promise.named_person)
     passing = bool(_PASSING.search(promise.action))
     # "I will forward it to Barry": only mail reaching Barry keeps it.
+    if names and _CONTACT_NAMED.match(promise.action) and set(names) & recipient_tokens(later.to):
+        return _wrote_to_named(promise, later, names[0], recipients)
     targeted = passing and _names_target(promise, names)
     to_named = targeted and bool(set(names) & recipient_tokens(later.to))
     if targeted:
@@ -453,8 +478,6 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         related = in_thread or _shares_topic(promise, later)
     if not related:
         return None
-    if to_named and _CONTACT_NAMED.match(promise.action) and not (acknowledges or _DEFERRAL.search(body)):
-        return f"wrote to {names[0].title()} {where}"
     forwarding = bool(_FORWARDING.search(promise.action))
     deliverable = promise.kind == "deliver" or passing or bool(_RETURNS_IT.search(promise.sentence[:2_000]))
     whom = f" to {names[0].title()}" if to_named else ""

@@ -68,6 +68,22 @@ def _named_person(action: Token, due_span: tuple[int, int] | None) -> str | None
     return None
 
 
+# Left dependents of the action that open another clause: "Since I am out
+# tomorrow, I will ...", "I don't have it today, but will bring it ...".
+_OTHER_CLAUSE = frozenset({"advcl", "mark", "punct", "cc", "ccomp", "parataxis", "conj", "intj", "dep"})
+
+
+def _clause_start(found: SentenceMatch) -> int:
+    """Where the promise's own clause starts in its sentence, in characters.
+
+    Its subject, auxiliaries and fronted adverbials belong to it ("Tomorrow
+    I will send", "By Friday, I will send"); a clause before it does not.
+    """
+    starts = [found.action.idx]
+    starts += [child.left_edge.idx for child in found.action.lefts if child.dep_ not in _OTHER_CLAUSE]
+    return max(0, min(starts) - found.sentence.start_char)
+
+
 def rule_confidence(found: SentenceMatch) -> float:
     """Without a model: the rule's share of true promises, capped for the fallback kind."""
     if found.kind_rule is not None:
@@ -84,10 +100,7 @@ def promise_record(found: SentenceMatch, sentence: str, doc: Doc, sent_at: datet
     text = sentence if whole else found.sentence.text
     due, due_text, due_span = None, None, None
     if sent_at is not None:
-        # The promise starts at its verb or the auxiliary before it ("will bring").
-        verb = [found.action, *(t for t in found.action.lefts if t.dep_ in ("aux", "neg"))]
-        promise_at = max(0, min(t.idx for t in verb) - found.sentence.start_char)
-        due, due_text = resolve_due(found.sentence.text, sent_at, promise_at)
+        due, due_text = resolve_due(found.sentence.text, sent_at, _clause_start(found))
         if due_text is not None:
             start = found.sentence.text.find(due_text)
             if start >= 0:

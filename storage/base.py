@@ -86,7 +86,9 @@ class Store(Protocol):
 
         What the people of the mail are made from (`kept.extractors.people`),
         without decoding whole records: on a big mailbox the digest reads it
-        for every message.
+        for every message. It is read in one transaction, held until the
+        iteration ends: read it to the end and write nothing meanwhile (a
+        write made before an early stop is undone with the transaction).
         """
 
     # -- threads ----------------------------------------------------------

@@ -420,3 +420,27 @@ def test_a_message_to_the_named_person_keeps_a_promise_to_write_to_them() -> Non
                     sentence="I will email Mark's comments to you.")
     marks_comments = message(has_attachment=True, attachment_names=("comments.doc",), body_text="Mark's comments.")
     assert find_fulfilment(marks, marks_comments) is not None
+
+
+def test_mail_to_the_named_person_must_be_on_the_matter_by_more_than_their_name() -> None:
+    greg = Address("Greg Whalley", "greg.whalley@enron.com")
+    write = replace(promise("deliver", "send Greg a message about the storage report"), named_person="Greg",
+                    sentence="I will send Greg a message about the storage report.")
+    golf = message(to=(greg,), thread_key="t-other", subject="Saturday",
+                   body_text="Greg, golf Saturday at the Woodlands is on. Bring the clubs and the cart key.")
+    assert find_fulfilment(write, golf) is None
+    again = replace(golf, subject="Storage", body_text="Greg, I will e-mail you tomorrow about the storage report.")
+    assert find_fulfilment(write, again) is None
+    on_it = replace(golf, subject="Storage report", body_text="Greg, Sally asked for the storage numbers by Friday.")
+    assert find_fulfilment(write, on_it) == "wrote to Greg in <later@enron.com>"
+    # "Send Greg the report" is a delivery to Sally's side: a file to Greg about lunch keeps nothing.
+    report = replace(promise("deliver", "send Greg the storage report"), named_person="Greg")
+    menu = replace(golf, subject="lunch", body_text="Greg, here is the menu.", has_attachment=True,
+                   attachment_names=("menu.pdf",))
+    assert find_fulfilment(report, menu) is None
+
+
+def test_a_receivable_is_still_a_receivable() -> None:
+    aging = promise("deliver", "send you the receivable aging report")
+    later = message(has_attachment=True, attachment_names=("receivables_aging.xls",))
+    assert find_fulfilment(aging, later) == "attachment receivables_aging.xls in <later@enron.com>"

@@ -123,7 +123,7 @@ def test_logs_of_a_full_run_hold_no_password_token_or_body(
     dovecot_server.create_folder(dovecot_user, "Sent")
     dovecot_server.append(dovecot_user, "INBOX", raw_mail(
         "in1", sender="ann@example.org", date=utc(2026, 3, 16), subject="Question",
-        body=f"Could you tell me the {BODY_MARKER} figures?\n"))
+        body=f"Thanks for the {BODY_MARKER} notes. Could you tell me the quarter's figures?\n"))
     dovecot_server.append(dovecot_user, "Sent", raw_mail(
         "out1", sender=ME, to="bob@example.org", date=utc(2026, 3, 15), subject="Slides",
         body="I'll send you the slides by Friday.\n"))
@@ -179,10 +179,11 @@ timeout = 10
     scan_log, _, run_log = logs
     assert "kept: warning: " in scan_log and "certificate" in scan_log.lower()  # interactive: plain
     assert "WARNING" in run_log and "certificate" in run_log.lower()  # the service's log format
-    # No mail body is stored, only promise sentences.
+    # No mail body is stored, only promise sentences and the question a waiting item quotes.
     database = (tmp_path / "state" / "kept.json").read_text(encoding="utf-8")
     assert BODY_MARKER not in database and dovecot_user.password not in database and SMTP_TOKEN not in database
-    assert "slides by Friday" in database
+    assert "slides by Friday" in database and "Could you tell me the quarter's figures?" in database
+    assert "quarter's figures" not in text, "the quoted question reached the logs"
 
 
 # -- forget and export ------------------------------------------------------------

@@ -300,6 +300,11 @@ def test_no_date_without_sent_at_or_for_soon(extractor: PromiseExtractor) -> Non
         # With no day after the promise, the day before it is its day.
         ("By Friday, I will send you the figures.", date(2001, 3, 16)),
         ("Tomorrow I will send you the figures.", date(2001, 3, 15)),
+        # A day fronted in the promise's own clause is its day, whatever follows.
+        ("Tomorrow I will send you the figures for next week's meeting.", date(2001, 3, 15)),
+        ("On Monday I will send you the agenda for Friday's meeting.", date(2001, 3, 19)),
+        ("By Friday, I will send you the numbers from Monday's call.", date(2001, 3, 16)),
+        ("I am meeting Ray today and will give you an update tomorrow after the meeting.", date(2001, 3, 15)),
     ],
 )
 def test_the_day_named_for_the_promise_wins(extractor: PromiseExtractor, text: str, due: date) -> None:

@@ -152,8 +152,8 @@ def cmd_threads(args: argparse.Namespace) -> int:
     for column in ("#",) * numbered + ("who", "subject", "waiting", "usual", "id"):
         table.add_column(column)
     for row in rows:
-        # The question under the subject: "Re:" alone says nothing of what is waited for.
-        about = row["subject"][:60] + (f"\n\u201c{row['question'][:100]}\u201d" if row["question"] else "")
+        # The question after the subject (a cell is one line): "Re:" alone says nothing of what is waited for.
+        about = row["subject"][:60] + (f" \u201c{row['question'][:100]}\u201d" if row["question"] else "")
         cells = [", ".join(row["who"]), about, hours(row["waiting_hours"]),
                  hours(row["usual_hours"]), row["thread"]]
         add_row(table, *([row["number"] or ""] if numbered else []), *cells)
