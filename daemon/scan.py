@@ -42,7 +42,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -225,11 +225,12 @@ def extract_each(
 
 def prepare_messages(
     raws: Sequence[RawMessage], *, account: str, folder: Folder, max_bytes: int, now: datetime,
-    me: frozenset[str], extractor: CandidateFinder | None,
+    me: frozenset[str], extractor: CandidateFinder | None, zone: tzinfo = timezone.utc,
 ) -> list[PreparedMessage]:
     """The pure steps of a scan, one `PreparedMessage` per raw message in order:
     each parsed (its date made sane against `now`) and, given an `extractor`,
-    the promise candidates of the ones that `wants_promises`.
+    the promise candidates of the ones that `wants_promises`, their days
+    ("tomorrow") read in the user's time zone `zone`.
 
     Only message bytes and settings go in, so a worker process can do it
     (`kept.daemon.scan_pool`); the scanner does the parsing itself when it
@@ -249,7 +250,7 @@ def prepare_messages(
         return prepared
     sent = [(item.message, str(n)) for n, item in enumerate(prepared) if item.message and wants_promises(item.message, me)]
     for group in extraction_groups(sent):
-        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m, _n in group]
+        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date.astimezone(zone)) for m, _n in group]
         for (_m, n), outcome in zip(group, extract_each(extractor, items), strict=True):
             if isinstance(outcome, StepFailure):
                 prepared[int(n)] = replace(prepared[int(n)], failure=outcome)
@@ -260,12 +261,12 @@ def prepare_messages(
 
 def _prepare_task(
     task: tuple[tuple[RawMessage, ...], datetime], *, account: str, folder: Folder, max_bytes: int,
-    me: frozenset[str], extractor: CandidateFinder | None,
+    me: frozenset[str], extractor: CandidateFinder | None, zone: tzinfo,
 ) -> list[PreparedMessage]:
     """`prepare_messages` for one worker task: some messages of a batch and the batch's time."""
     raws, now = task
     return prepare_messages(
-        raws, account=account, folder=folder, max_bytes=max_bytes, now=now, me=me, extractor=extractor
+        raws, account=account, folder=folder, max_bytes=max_bytes, now=now, me=me, extractor=extractor, zone=zone
     )
 
 
@@ -586,7 +587,7 @@ class Scanner:
         extractor = self.extractor if folder.role == "sent" else None
         work = partial(
             _prepare_task, account=account.name, folder=folder, max_bytes=self.settings.max_message_bytes,
-            me=self.me, extractor=extractor,
+            me=self.me, extractor=extractor, zone=self.tz,
         )
         try:
             pool: OrderedPool[tuple[tuple[RawMessage, ...], datetime], list[PreparedMessage]] = OrderedPool(
@@ -724,7 +725,9 @@ class Scanner:
     def _extract_group(
         self, extractor: CandidateFinder, folder: Folder, sent: list[tuple[MailMessage, str]], failed: list[ScanProblem]
     ) -> dict[str, list[PromiseCandidate]]:
-        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date) for m, _uid in sent]
+        # The user wrote "tomorrow" on their own calendar, not UTC's: mail
+        # sent at 18:35 in Houston is 01:35 the next day in UTC.
+        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date.astimezone(self.tz)) for m, _uid in sent]
         found: dict[str, list[PromiseCandidate]] = {}
         for (message, uid), outcome in zip(sent, extract_each(extractor, items), strict=True):
             if isinstance(outcome, StepFailure):
@@ -760,13 +763,13 @@ class Scanner:
             # A question of the user's about an event ends with the event even
             # when the day is named in another sentence; received questions
             # keep the stricter reading (waiting on you is the costlier miss).
-            until = last_day_around(message.body_text, asking, message.date)
+            until = last_day_around(message.body_text, asking, message.date.astimezone(self.tz))
             thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
             question = quoted_question(asking, for_answer=True)
         else:
             thread, _changed = self.threader.add(
                 message, asks=bool(asking), needs_reply=needs_reply(message.body_text, bool(asking)),
-                asks_until=last_day_asked(asking, message.date),
+                asks_until=last_day_asked(asking, message.date.astimezone(self.tz)),
             )
             question = quoted_question(asking)
         # The question is kept with the message record (the message file),

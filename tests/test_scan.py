@@ -303,3 +303,31 @@ def test_messages_keep_the_question_the_digest_quotes():
         "<mine@test>": "Can you tell me the price by Friday?",
         "<told@test>": "",
     }
+
+
+class RecordsSentAt:
+    """A stand-in extractor that finds nothing and records the time each text was sent at."""
+
+    def __init__(self):
+        self.sent_at = []
+
+    def extract_many(self, items):
+        for _text, sent_at in items:
+            self.sent_at.append(sent_at)
+            yield []
+
+
+def test_the_users_days_are_read_on_the_users_calendar():
+    """18:35 in Houston is 00:35 the next day in UTC: "tomorrow" is read in the configured zone."""
+    settings = Settings(path=Path("/dev/null"), addresses=(ME,), database=Path("/dev/null"),
+                        timezone="America/Chicago", accounts=(MaildirAccount(name="acct", path=Path("/nonexistent")),))
+    source, store, recorder = MemorySource("acct"), MemoryStore(), RecordsSentAt()
+    scanner = Scanner(settings, store, extractor_factory=lambda: recorder, source_factory=lambda account: source,
+                      now=lambda: NOW)
+    source.add(SENT, raw_mail("late", sender=ME, to="bob@x.org", date=utc(2026, 3, 6, 0, 35), subject="Deck",
+                              body="I'll call you tomorrow. Are you free for lunch tomorrow?\n"))
+    scanner.scan_all()
+    [sent_at] = recorder.sent_at
+    assert sent_at.date().isoformat() == "2026-03-05" and sent_at.utcoffset() == timedelta(hours=-6)
+    [thread] = store.threads()
+    assert thread.messages[0].asks_until.isoformat() == "2026-03-06"  # Thursday's "tomorrow", not Friday's
