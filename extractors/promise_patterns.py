@@ -66,6 +66,11 @@ class PatternRow:
         in the pattern.
     :ivar soft: for ``NEG_*`` dependency rows, veto only actions that no
         kind row names.
+    :ivar hard: for ``NEG_*`` dependency rows, a veto the re-scorer never
+        overrules (like a token veto): the action is the writer's own
+        itinerary or inbox ("I will arrive on Monday night", "I will check
+        messages during breaks"), never something owed to anyone, and the
+        re-scorer's features do not tell such verbs from promises.
     :ivar fallback: for ``COMMIT`` rows, whether an action no kind row
         names still counts (as `FALLBACK_KIND`). Off for frames that are as
         often plans or suggestions as promises ("let's", "going to", "will
@@ -88,13 +93,14 @@ class PatternRow:
     confidence: float = DEFAULT_CONFIDENCE
     action: int | None = None
     soft: bool = False
+    hard: bool = False
     fallback: bool = True
     strong: bool = False
     vague: bool = False
     source: str = ""
 
 
-_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "fallback", "strong", "vague"}
+_ROW_KEYS = {"id", "label", "pattern", "matcher", "confidence", "action", "soft", "hard", "fallback", "strong", "vague"}
 #: The kind of a commitment whose action verb no kind row names.
 FALLBACK_KIND = "other"
 #: Ceiling on the confidence of such a commitment: an action outside the
@@ -156,6 +162,13 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         raise PatternError(f"{where}: 'soft' of row {row_id!r} must be true or false")
     if soft and not (label.startswith(VETO_PREFIX) and matcher == "dependency"):
         raise PatternError(f"{where}: 'soft' is only for dependency NEG_* rows (row {row_id!r})")
+    hard = raw.get("hard", False)
+    if not isinstance(hard, bool):
+        raise PatternError(f"{where}: 'hard' of row {row_id!r} must be true or false")
+    if hard and not (label.startswith(VETO_PREFIX) and matcher == "dependency"):
+        raise PatternError(f"{where}: 'hard' is only for dependency NEG_* rows (row {row_id!r})")
+    if hard and soft:
+        raise PatternError(f"{where}: row {row_id!r} cannot be both 'soft' and 'hard'")
     fallback = raw.get("fallback", True)
     if not isinstance(fallback, bool):
         raise PatternError(f"{where}: 'fallback' of row {row_id!r} must be true or false")
@@ -179,6 +192,7 @@ def _check_row(raw: Any, where: str) -> PatternRow:
         confidence=float(confidence),
         action=action,
         soft=soft,
+        hard=hard,
         fallback=fallback,
         strong=strong,
         vague=vague,
@@ -255,7 +269,9 @@ class Commitment:
     :ivar kind_rule: the kind row naming the action, or None.
     :ivar vetoes: ids of dependency ``NEG_*`` rows on this action.
     :ivar soft_vetoes: ids of soft (stative) ``NEG_*`` rows on this action.
-    :ivar sentence_vetoes: ids of token ``NEG_*`` rows in the sentence.
+    :ivar sentence_vetoes: ids of the hard vetoes: token ``NEG_*`` rows in
+        the sentence (conditions only where their clause governs the
+        action), and ``hard`` dependency rows on this action.
     :ivar is_frame: the action's complement is itself a committed action
         ("ask Patti to set up a meeting"): the complement names the kind.
     :ivar far_vetoes: ids of token ``NEG_CONDITIONAL`` rows in the sentence
@@ -388,6 +404,7 @@ class PromiseMatcher:
         vetoes: dict[int, list[str]] = {}
         soft_vetoes: dict[int, list[str]] = {}
         sentence_vetoes: dict[int, list[str]] = {}
+        hard_vetoes: dict[int, list[str]] = {}
         kinds: dict[int, tuple[int, int, PatternRow]] = {}
 
         conditions: dict[int, list[tuple[str, Token]]] = {}
@@ -412,6 +429,8 @@ class PromiseMatcher:
                 commits.append((action_index, row))
             elif row.soft:
                 soft_vetoes.setdefault(action_index, []).append(row.id)
+            elif row.hard:
+                hard_vetoes.setdefault(action_index, []).append(row.id)
             elif row.label.startswith(VETO_PREFIX):
                 vetoes.setdefault(action_index, []).append(row.id)
 
@@ -457,7 +476,7 @@ class PromiseMatcher:
             # "Let me know if you have it, otherwise I'll call Mike and discuss."
             if action.dep_ == "conj" and not any(c.dep_ in ("nsubj", "nsubjpass") for c in action.children):
                 own_vetoes.extend(v for v in vetoes.get(action.head.i, ()) if self._dep_rows[v].label in _SHARED_VETOES)
-            hard = list(sentence_vetoes.get(action.sent.start, ()))
+            hard = [*sentence_vetoes.get(action.sent.start, ()), *hard_vetoes.get(action_i, ())]
             far: list[str] = []
             for veto_id, anchor in conditions.get(action.sent.start, ()):
                 (hard if _governs(anchor, action) else far).append(veto_id)

@@ -25,6 +25,11 @@ module joins them (`PromiseExtractor`) and decides (`choose`):
      will see", "I will need two originals"): they cancel a commitment only
      when no kind row names its action, so an idiom such as "I will be
      there!" (an RSVP) still counts;
+   * ``hard`` ``NEG_*`` rows (``"hard": true``) veto their action outright,
+     whatever the re-scorer would say: the writer's own itinerary and inbox
+     ("I will arrive on Monday night", "I will check messages during
+     breaks", "I will receive a copy"), which the re-scorer takes for
+     promises;
    * rows labelled with a promise kind say what the action is; the first
      such row (in file order) starting at the action verb wins. An action
      verb no kind row names is still a commitment, of kind ``other``: any

@@ -223,6 +223,15 @@ def test_generalised_commitments(extractor: PromiseExtractor, text: str, kind: s
         "I will arrive late tomorrow.",
         "I will leave Houston on Sunday.",
         "I will begin my maternity leave next week.",
+        # the writer's own itinerary and inbox (hard vetoes: the re-scorer
+        # took these for promises at 0.6-0.9)
+        "I will plan to fly back to Houston on Friday.",
+        "I will leave the offsite meeting before its conclusion on Friday.",
+        "This is just a day trip, and I will check messages during breaks.",
+        "I will be out of the office next week, but I will check and respond to voice mail messages.",
+        "I will check my e-mail at the end of both business days.",
+        "I'll try to leave at 3.",
+        "I will receive a copy of the supervisor feedback through the Associates Program.",
         # open offers: the reader has to ask first
         "If you really need the form filled out, just let me know and I will forward it.",
         "Also if I can have your location I will forward you a copy.",
@@ -235,6 +244,28 @@ def test_generalised_commitments(extractor: PromiseExtractor, text: str, kind: s
 )
 def test_generalised_non_promises(extractor: PromiseExtractor, text: str) -> None:
     assert extractor.extract(text, SENT_AT) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the same verbs owing something to someone stay promises
+        "I will return the signed contract to you tomorrow.",
+        "I will respond to your message by Friday.",
+        "I will leave a copy of the report on your desk.",
+        "I will check the numbers and call you back.",
+        "I will fly in on Monday and will send you the agenda tonight.",
+    ],
+)
+def test_itinerary_vetoes_spare_what_is_owed(extractor: PromiseExtractor, text: str) -> None:
+    assert extractor.extract(text, SENT_AT) != []
+
+
+def test_a_hard_dependency_veto_is_never_rescored(extractor: PromiseExtractor) -> None:
+    doc = extractor.nlp("I will check messages during breaks.")
+    check = next(c for c in extractor.matcher.commitments(doc) if c.action.lower_ == "check")
+    assert check.sentence_vetoes == ("neg-inbox-messages",)
+    assert check not in extractor.matcher.rescorable(doc)
 
 
 def test_a_condition_on_another_clause_is_not_a_hard_veto(extractor: PromiseExtractor) -> None:
@@ -494,6 +525,11 @@ def test_pattern_unknown_label(tmp_path: Path) -> None:
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "colour": 1}, "unknown keys colour"),
         ({"id": "d", "label": "COMMIT", "matcher": "dependency", "pattern": [{"RIGHT_ID": "x", "RIGHT_ATTRS": {}}]}, "RIGHT_ID 'action'"),
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "soft": True}, "'soft' is only"),
+        ({"id": "n", "label": "NEG_X", "pattern": [{}], "hard": True}, "'hard' is only for dependency"),
+        ({"id": "n", "label": "NEG_X", "matcher": "dependency", "pattern": [{"RIGHT_ID": "action", "RIGHT_ATTRS": {}}],
+          "hard": True, "soft": True}, "both 'soft' and 'hard'"),
+        ({"id": "n", "label": "NEG_X", "matcher": "dependency", "pattern": [{"RIGHT_ID": "action", "RIGHT_ATTRS": {}}],
+          "hard": "yes"}, "true or false"),
         ({"id": "n", "label": "NEG_X", "pattern": [{}], "fallback": False}, "'fallback' is only"),
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "fallback": "no"}, "true or false"),
         ({"id": "c", "label": "COMMIT", "pattern": [{}], "action": 0, "vague": True}, "'vague' is only for kind rows"),
