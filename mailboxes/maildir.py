@@ -149,11 +149,13 @@ class MaildirSource:
         listed: dict[str, str] = {}
         try:
             for subdir in ("cur", "new"):  # the order mailbox.Maildir lists them in
+                # A plain concatenation: os.path.join per file costs as much as the listing.
+                prefix = subdir + os.sep
                 with os.scandir(os.path.join(box._path, subdir)) as entries:  # noqa: SLF001
                     for entry in entries:
                         if entry.is_dir():
                             continue
-                        listed[entry.name.split(box.colon)[0]] = os.path.join(subdir, entry.name)
+                        listed[entry.name.split(box.colon)[0]] = prefix + entry.name
         except OSError as error:
             raise SourceError(f"{self.account}: cannot list {folder.name!r}: {error}") from error
         self._listed[folder.name] = listed

@@ -343,6 +343,43 @@ class TestMaildirSource(SourceContract):
         with MaildirSource(account) as source:
             assert read_all(source, folder, cursor) == []
 
+    def test_file_renamed_after_listing_is_still_read(
+        self, account: MaildirAccount, mail: MaildirSetup
+    ) -> None:
+        # Another client reads the message (new/ -> cur/ with a flag) after
+        # kept listed the folder and before it opened the file.
+        mail.add("received", make_message(1))
+        mail.add("received", make_message(2))
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            batches = source.fetch(folder, None, batch_size=1)
+            first = next(batches)
+            unread = list((account.path / "new").iterdir())
+            flagged = list((account.path / "cur").iterdir())
+            for path in unread:
+                path.rename(account.path / "cur" / (path.name + ":2,S"))
+            for path in flagged:
+                path.rename(path.with_name(path.name.replace(":2,S", ":2,RS")))
+            rest = list(batches)
+        assert sorted(data_of([first, *rest])) == sorted([make_message(1), make_message(2)])
+
+    def test_file_deleted_after_listing_is_skipped(
+        self, account: MaildirAccount, mail: MaildirSetup, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        mail.add("received", make_message(1))
+        mail.add("received", make_message(2))
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            batches = source.fetch(folder, None, batch_size=1)
+            first = next(batches)
+            for sub in ("new", "cur"):
+                for path in list((account.path / sub).iterdir()):
+                    if path.read_bytes() not in data_of([first]):
+                        path.unlink()
+            rest = list(batches)
+        assert data_of([first, *rest]) == data_of([first])
+        assert "skipping" in caplog.text
+
     def test_deleted_messages_leave_the_cursor(self, account: MaildirAccount, mail: MaildirSetup) -> None:
         for n in range(3):
             mail.add("received", make_message(n))
