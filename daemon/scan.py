@@ -763,7 +763,7 @@ class Scanner:
             # A question of the user's about an event ends with the event even
             # when the day is named in another sentence; received questions
             # keep the stricter reading (waiting on you is the costlier miss).
-            until = last_day_around(message.body_text, asking, message.date.astimezone(self.tz))
+            until = last_day_around(message.body_text, asking, message.date.astimezone(self.tz), message.subject)
             thread, _changed = self.threader.add(message, asks=wants_answer(asking), asks_until=until)
             question = quoted_question(asking, for_answer=True)
         else:

@@ -65,6 +65,17 @@ _OPEN_OFFER = re.compile(
       | if\s+(?:their|there)(?:\s+(?:is|are)|'s)\s+(?:anything|something)\s+(?:else\s+)?(?:i|we)\s+can
       | if\s+you\s+(?:cannot|can'?t|can\s+not|are\s+unable\s+to|have\s+(?:any\s+)?(?:trouble|problems?|difficult(?:y|ies)))\s+(?:in\s+)?(?:reach|contact|get(?:ting)?\s+(?:hold|in\s+touch|through)|find|open|access|read|view|print|connect|log)
       | if\s+(?:anyone|anybody|someone|somebody|you)\s+(?:has|have)\s+(?:any\s+)?(?:more\s+|further\s+|other\s+|additional\s+)?(?:changes|edits|corrections|revisions|additions)
+      # Only bad news is asked for; silence means all is well: "Let me know
+      # if you don't have anything by tomorrow", "let me know if not
+      # received", "correct me if I'm wrong".
+      | let\s+(?:me|us)\s+know\s+if\s+(?:
+            (?:you|they|he|she|it|this|that|anything)\s+(?:don'?t|do\s+not|didn'?t|did\s+not|doesn'?t|does\s+not|haven'?t|have\s+not|hasn'?t|can'?t|cannot|won'?t|isn'?t|is\s+not|aren'?t)
+          | not\b | otherwise | (?:there\s+(?:is|are|'s)|you\s+(?:see|find|have))\s+(?:a\s+|any\s+)?(?:problems?|issues?|errors?|mistakes?|discrepanc\w+))
+      | \bcorrect\s+me\s+if\b
+      | \bif\s+(?:i'?m|i\s+am|i\s+have|i'?ve|i)\b.{0,40}\b(?:wrong|mistaken|incorrect|misunderstood|missed\s+something)\b
+      # An offer to do something if they wish: "If you would like for me to
+      # order a calendar for 2002, please submit your preference."
+      | ^\W*if\s+you\s+(?:want|would\s+like|'d\s+like|wish)\s+(?:for\s+)?(?:me|us)\s+to\b
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -108,8 +119,32 @@ _SMALL_TALK = re.compile(
 )
 
 # Rhetoric, not a question anyone answers: "How the hell did you find that
-# number?", "Where the heck have you been?".
-_RHETORIC = re.compile(r"\bthe\s+(?:hell|heck)\b|\bwho\s+knows\b", re.IGNORECASE)
+# number?", "Where the heck have you been?", "are you kidding me?", "what
+# more could you ask for?", "You know what the worst thing is?", "So what
+# do I do, you ask?".
+_RHETORIC = re.compile(
+    r"""\bthe\s+(?:hell|heck|fuck|f\*+|devil)\b|\bwho\s+knows\b
+      | \b(?:are|r)\s+(?:you|u)\s+(?:\w+ing\s+)?(?:kidding|joking|serious)\b
+      | \bwhat\s+more\s+(?:could|can|would)\s+(?:you|one|anyone|a\s+\w+)\s+(?:ask|want|wish)\s+for\b
+      | ^\W*(?:(?:and|so|but)\s+)?(?:do\s+)?you\s+know\s+what\b
+      | \byou\s+(?:ask|may\s+ask|might\s+ask|wonder)\W*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# A statement with a question tagged on is small talk, not a question
+# waiting for an answer: "word travels everywhere doesnt it?", "Trip was
+# good I presume?".
+_TAG_QUESTION = re.compile(
+    r"""(?:\b(?:isn'?t|doesn'?t|don'?t|didn'?t|wasn'?t|weren'?t|aren'?t|won'?t|wouldn'?t|haven'?t|hasn'?t|isnt|doesnt|dont|didnt|wasnt|arent)
+           \s+(?:it|he|she|they|we|there|that)
+        | \bI\s+(?:presume|suppose|guess|bet|imagine))
+       \s*\?+\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# A question inside a parenthesis is an aside: "i live in calgary (did you
+# know?) and have for the last year".
+_ASIDE = re.compile(r"\([^()]*\?+\s*\)?\s*$")
 
 _REQUEST = re.compile(
     r"""\b(?:
@@ -120,9 +155,10 @@ _REQUEST = re.compile(
       | ^if\s+you\s+(?:could|can|would)\s+(?:please\s+)?(?:send|provide|get|give|forward|call|e-?mail|fax|review|confirm|check)\b
       | (?:what|how)\s+do\s+you\s+think | your\s+(?:thoughts|comments|feedback|input|approval|signature|opinion)\s*(?:\?|please|would\s+be)
       | please\s+advise | (?:i|we)\s+(?:need|would\s+need)\s+(?:you|your)\b
-      | (?:i|we)\s+(?:would|'d)\s+(?:appreciate|like)\s+(?:it\s+if\s+you|your|you\s+to|to\s+(?:get|have|hear|know|see))
+      # ... but "I would like to get together for some golf" is a wish.
+      | (?:i|we)\s+(?:would|'d)\s+(?:appreciate|like)\s+(?:it\s+if\s+you|your|you\s+to|to\s+(?:get(?!\s+together)|have|hear|know|see(?!\s+(?:you|ya)\b)))
       | (?:i'?m|i\s+am|we\s+are|we'?re)\s+(?:waiting|still\s+waiting)\s+(?:for|on)\s+(?:your|you)
-      | ^(?:so\s+|and\s+|also,?\s+)?(?:do|did|are|have|were|can|could|would|will)\s+you\s+(?!know\b)
+      | ^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:so\s+|and\s+|also,?\s+)?(?:do|did|are|have|were|can|could|would|will)\s+you\s+(?!know\b)
       # Imperatives only count at the start of a sentence (after an optional
       # "Jane," or "FYI -") or after "and": "He will send me" asks nothing.
       | (?:^(?:[A-Z][\w.]*,\s*|fyi\W+)?|\band\s+)(?:please\s+)?(?:call|send|email|e-mail|fax|forward|get\s+back\s+to)\s+me\b
@@ -164,6 +200,15 @@ def _sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def _shouted(words: list[str]) -> bool:
+    """True for a sentence in capitals: printed notices ("PLEASE CHECK-IN WITH
+    PHOTO IDENTIFICATION"), newsletter headlines, not a person's question."""
+    # Ten words or more: a person who types in capitals writes short notes
+    # ("PLEASE SIGN MY NAME AND SEND").
+    letters = [word for word in words if len(word) > 1]
+    return len(letters) >= 10 and all(word.isupper() for word in letters)
+
+
 def _asks_sentence(sentence: str) -> bool:
     if len(sentence) > 600:
         # A "sentence" this long is a table or pasted data, not a request.
@@ -174,9 +219,18 @@ def _asks_sentence(sentence: str) -> bool:
         return False
     if sentence.rstrip().endswith("?"):
         words = re.findall(r"[A-Za-z']+", sentence)
-        return len(words) >= 2 and not _SMALL_TALK.match(sentence) and not _RHETORIC.search(sentence)
+        return (
+            len(words) >= 2
+            and not _SMALL_TALK.match(sentence)
+            and not _RHETORIC.search(sentence)
+            and not _TAG_QUESTION.search(sentence)
+            and not _ASIDE.search(sentence)
+            and not _shouted(words)
+        )
     if _CREDENTIALS.search(sentence):
         return False  # "User ID: swhite Password: ... (Please Change)": a set-up notice
+    if _shouted(re.findall(r"[A-Za-z']+", sentence)):
+        return False
     if _INFORMATIVE_PLEASE.match(sentence) and not re.search(r"\band\s+(?:let|advise|call|send|confirm|approve|sign|reply)", sentence, re.IGNORECASE):
         return False
     if _CONDITIONAL_CALL.search(sentence):
@@ -195,7 +249,7 @@ def asking_sentences(text: str) -> list[str]:
 _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
-        (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|
+        (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -258,15 +312,20 @@ _AWAY = re.compile(
 )
 
 
-def last_day_around(text: str, asking: Sequence[str], sent_at: datetime) -> date | None:
+_REPLY_SUBJECT = re.compile(r"^\W*(?:re|fwd?|aw|wg|sv|vs|antw|tr)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+
+def last_day_around(text: str, asking: Sequence[str], sent_at: datetime, subject: str = "") -> date | None:
     """`last_day_asked`, or for questions that name no day, the last day the rest of `text` is about.
 
     "Is there anything we can do so that Jody can make the presentation?
     It would be great for him to be at the presentation next Tuesday
     night." asks about Tuesday; "No plans for Thursday yet. Could meet you
-    guys there later. Let me know." about Thursday. A deadline anywhere ("I
-    need it by Friday") or a day only of the writer's absence keeps the
-    question waiting, as does a text that names no day.
+    guys there later. Let me know." about Thursday; "Let me know whether
+    or not you will come." under the subject "GAME @ 9 on Wed" about that
+    Wednesday. A deadline anywhere ("I need it by Friday") or a day only of
+    the writer's absence keeps the question waiting, as does a text that
+    names no day.
     """
     until = last_day_asked(asking, sent_at)
     if until is not None or not asking:
@@ -274,7 +333,11 @@ def last_day_around(text: str, asking: Sequence[str], sent_at: datetime) -> date
     if any(resolve_due(sentence, sent_at)[1] is not None for sentence in asking):
         return None
     days = []
-    for sentence in _sentences(text):
+    # The subject counts when the writer wrote it: a "Re:" or "Fw:" subject
+    # names days relative to older mail ("FW: Orientation tomorrow").
+    # Its case is kept: "Wed" is a weekday, "wed" may be a word.
+    topic = " ".join(strip_control(subject).split()) if not _REPLY_SUBJECT.match(subject) else ""
+    for sentence in ([topic] if topic else []) + _sentences(text):
         if _asks_sentence(sentence) or _AWAY.search(sentence):
             continue
         day, words = resolve_due(sentence, sent_at)

@@ -47,7 +47,7 @@ What each expression means (all relative to the writer's calendar day):
   week (the next one when written after Wednesday); "next week", "early
   next week" the Monday of the following week; "end of next week" its
   Friday; "the following Friday" is "next Friday";
-* "this / the weekend", "over / on / during the weekend", "on weekend" are
+* "this / the weekend" (or "this w/e"), "over / on / during the weekend", "on weekend" are
   the Saturday on or after the sent date; "end of the weekend" the Sunday;
   "next weekend" the Saturday of the next calendar week; "have a nice
   weekend" names no date (a bare "weekend" needs a preposition);
@@ -432,7 +432,8 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
     # after a preposition ("call you on weekend"), so "have a nice weekend"
     # names no date.
     (
-        _compile(_PREP + r"(?:(?:this|the|this\s+coming|the\s+coming)\s+weekend|(?:on|over|during|by|for)\s+weekend)"),
+        # "this w/e" is how people abbreviate it; "w/e 10/15" (week ending) needs no "this".
+        _compile(_PREP + r"(?:(?:this|the|this\s+coming|the\s+coming)\s+(?:weekend|w/e)|(?:on|over|during|by|for)\s+weekend)"),
         lambda m, b: _weekday_after(b - timedelta(days=1), 5),
         _RELATIVE,
     ),

@@ -123,6 +123,9 @@ _BULK_BODY = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # Marketing HTML flattened to text: image placeholders and "click here".
+# The table of contents or sponsor line of a newsletter, on a line of its own.
+_NEWSLETTER_LINE = re.compile(r"^[\s=*-]*(?:in\s+this\s+issue|sponsored\s+by)\b[^\n.?!]{0,50}$", re.IGNORECASE | re.MULTILINE)
+_HTML_SOURCE = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>])", re.IGNORECASE)
 _MARKETING_MARK = re.compile(r"\[IMAGE\]|\bclick\s+here\b", re.IGNORECASE)
 #: A message whose fresh text holds this many distinct links is a mailing
 #: (newsletters, shop offers), not a person's note.
@@ -252,10 +255,13 @@ def _parse(
     subject = _one_line(_header(message, "Subject", problems))
 
     body = _walk(message, problems)
-    if body.plain is not None and body.plain.strip():
+    if body.plain is not None and body.plain.strip() and not _HTML_SOURCE.match(body.plain):
         text = body.plain
-    elif body.html is not None:
-        html = body.html
+    elif body.html is not None or (body.plain is not None and body.plain.strip()):
+        # A text/plain part that holds an HTML page (marketing mail, old
+        # archives) is read as the HTML it is, not as markup full of
+        # "questions".
+        html = body.html if body.html is not None else body.plain or ""
         if len(html) > MAX_HTML_CHARS:
             html = html[:MAX_HTML_CHARS]
             problems.append("HTML body truncated")
@@ -819,14 +825,17 @@ def is_bulk_text(text: str) -> bool:
     886 received Enron messages had a List-* or Precedence header), so the
     body is read too, once, at parse time (bodies are not stored): an
     unsubscribe / opt-out / "reply with REMOVE" footer, "you received this
-    e-mail because", "do not reply to this e-mail", or the look of marketing
-    HTML (many links, image placeholders, "click here").
+    e-mail because", "do not reply to this e-mail", a newsletter's "In this
+    issue" or "Sponsored by" line, or the look of marketing HTML (many
+    links, image placeholders, "click here").
     """
     if not text:
         return False
     head = text[:_BULK_SCAN_CHARS]
     tail = text[-_BULK_SCAN_CHARS:] if len(text) > _BULK_SCAN_CHARS else ""
     if _BULK_BODY.search(head) or (tail and _BULK_BODY.search(tail)):
+        return True
+    if _NEWSLETTER_LINE.search(head):
         return True
     if len(_MARKETING_MARK.findall(head)) >= 3:
         return True

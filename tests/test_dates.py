@@ -55,6 +55,7 @@ SATURDAY = datetime(2001, 3, 17, 9, 0)
         ("I'll send it by the 2nd.", date(2001, 4, 2), "by the 2nd"),
         ("Let's play golf this weekend.", date(2001, 3, 17), "this weekend"),
         ("I will review it over the weekend.", date(2001, 3, 17), "over the weekend"),
+        ("can you help me out sometime this w/e?", date(2001, 3, 17), "this w/e"),
         ("I'll call you this evening.", date(2001, 3, 14), "this evening"),
         ("I'll send it by end of day tomorrow.", date(2001, 3, 15), "by end of day tomorrow"),
         ("I'll send it by close of business tomorrow.", date(2001, 3, 15), "by close of business tomorrow"),

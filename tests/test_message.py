@@ -390,6 +390,8 @@ def _mail_with_body(body: str, role: str = "received", sender: str = "Jane Roe <
         "We'd like you to fill out this survey about our programs.",
         "[IMAGE] [IMAGE] Spin to win! [IMAGE] Click here to play.",
         " ".join(f"http://shop.example.com/item{i}" for i in range(8)),
+        "=== THE MOTLEY FOOL ===\r\n\r\nIN THIS ISSUE\r\n---\r\n- Q&A: Should I Invest in REITs?\r\n",
+        "Weekly gas report\r\n\r\nSponsored by: Kaplan College\r\n\r\nPrices fell.",
     ],
 )
 def test_bulk_body_marks_received_mail_automated(body):
@@ -404,10 +406,23 @@ def test_bulk_body_marks_received_mail_automated(body):
         "Can you send me the survey results from last week?",
         "See http://a.example.com/1 and http://a.example.com/2 for the two drafts.",
         "Please click here: http://intranet/x",
+        "In this issue of the contract the price is fixed. Can you check it?",
     ],
 )
 def test_business_talk_is_not_bulk(body):
     assert not _mail_with_body(body).automated
+
+
+def test_an_html_page_in_a_plain_text_part_is_read_as_html():
+    """Marketing mail of old archives: a text/plain part that is an HTML page, markup and all."""
+    body = (
+        "<html>\r\n<head><style type=\"text/css\">a:hover { text-decoration: underline }</style>"
+        "<title>Derivatives Class</title></head>\r\n<body><table><tr><td><font face=\"Arial\">"
+        "Energy Consumers and Producers: register today.</font></td></tr></table></body></html>\r\n"
+    )
+    text = _mail_with_body(body).body_text
+    assert "Energy Consumers and Producers" in text
+    assert "<" not in text and "text-decoration" not in text
 
 
 def test_bulk_body_does_not_mark_the_users_own_mail():

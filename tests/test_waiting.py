@@ -305,3 +305,18 @@ def test_a_question_about_an_event_named_in_another_sentence_ends_with_it() -> N
     assert until("Can you send me the numbers? Thanks.") is None
     # Some questions name a day and some do not: the undated ones keep waiting.
     assert until("Are you free today? And can you send the file? The board meets Friday.") is None
+
+
+def test_the_subject_the_user_wrote_can_name_the_day() -> None:
+    """ "GAME @ 9 on Wed" / "Let me know whether or not you will come." is over after Wednesday."""
+    from kept.extractors.asks import asking_sentences, last_day_around
+
+    sent_at = datetime(2000, 10, 10, 9, 21, tzinfo=timezone.utc)  # a Tuesday
+    text = "Let me know whether or not you will come."
+    assert last_day_around(text, asking_sentences(text), sent_at, "GAME @ 9 on Wed") == date(2000, 10, 11)
+    # A reply's or a forward's subject names days of older mail.
+    assert last_day_around(text, asking_sentences(text), sent_at, "FW: Orientation tomorrow") is None
+    assert last_day_around(text, asking_sentences(text), sent_at, "Re: GAME @ 9 on Wed") is None
+    # A deadline in the text still keeps the question waiting.
+    text = "Let me know whether or not you will come. I need to know by Friday."
+    assert last_day_around(text, asking_sentences(text), sent_at, "GAME @ 9 on Wed") is None
