@@ -76,6 +76,8 @@ _OPEN_OFFER = re.compile(
       # An offer to do something if they wish: "If you would like for me to
       # order a calendar for 2002, please submit your preference."
       | ^\W*if\s+you\s+(?:want|would\s+like|'d\s+like|wish)\s+(?:for\s+)?(?:me|us)\s+to\b
+      # "If you did NOT place this order, please call": only if something is wrong.
+      | ^\W*if\s+(?:you|this|that|it|they)\s+(?:did\s+not|didn'?t|do\s+not|don'?t|does\s+not|doesn'?t|have\s+not|haven'?t|are\s+not|aren'?t|is\s+not|isn'?t|cannot|can'?t)\s+(?!mind\b)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -127,7 +129,9 @@ _RHETORIC = re.compile(
       | \b(?:are|r)\s+(?:you|u)\s+(?:\w+ing\s+)?(?:kidding|joking|serious)\b
       | \bwhat\s+more\s+(?:could|can|would)\s+(?:you|one|anyone|a\s+\w+)\s+(?:ask|want|wish)\s+for\b
       | ^\W*(?:(?:and|so|but)\s+)?(?:do\s+)?you\s+know\s+what\b
-      | \byou\s+(?:ask|may\s+ask|might\s+ask|wonder)\W*$""",
+      | \byou\s+(?:ask|may\s+ask|might\s+ask|wonder)\W*$
+      # A question given as an example of what someone means.
+      | ^\W*(?:for\s+example|for\s+instance|e\.\s?g\.)\W""",
     re.IGNORECASE | re.VERBOSE,
 )
 
@@ -250,6 +254,7 @@ _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
+           add|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )

@@ -273,6 +273,13 @@ def test_conditional_social_and_handed_over_do_not_ask(text):
         "WHY DO SOME REAL ESTATE INVESTMENT TRUSTS HAVE TERRIFIC DIVIDEND YIELDS WHILE OTHERS DON'T?",
         # A task handed over.
         "Can you handle this please?",
+        "Please add Suzanne Hoffman to my contact list.",
+        "fyi, please add to my schedule.",
+        "Please put this on my calendar.",
+        "Yes, please send out a revised sheet with non-eol trades included.",
+        # An example, and a request for bad news only.
+        "For example, how much of the total market moved to wholesale traded volumes?",
+        "If you did NOT place an order with Dell, please email or call 713-895-9001 to report it.",
     ],
 )
 def test_small_talk_rhetoric_and_no_news_do_not_ask(text):
@@ -286,6 +293,9 @@ def test_small_talk_rhetoric_and_no_news_do_not_ask(text):
     "text",
     [
         "PLEASE SIGN MY NAME AND SEND",
+        "If you don't mind, can you send me the file?",
+        "Can you add the numbers and send me the total?",
+        "Can you send out the agenda and let me know who is coming?",
         "Jim- Do you have a list of who I talked to in Houston and their affiliation.",
         "Could you send me the file? It's due Friday, isn't it?",
         "I would like to see the report before Friday.",

@@ -56,6 +56,7 @@ SATURDAY = datetime(2001, 3, 17, 9, 0)
         ("Let's play golf this weekend.", date(2001, 3, 17), "this weekend"),
         ("I will review it over the weekend.", date(2001, 3, 17), "over the weekend"),
         ("can you help me out sometime this w/e?", date(2001, 3, 17), "this w/e"),
+        ("How about 2:30?", date(2001, 3, 14), "about 2:30"),
         ("I'll call you this evening.", date(2001, 3, 14), "this evening"),
         ("I'll send it by end of day tomorrow.", date(2001, 3, 15), "by end of day tomorrow"),
         ("I'll send it by close of business tomorrow.", date(2001, 3, 15), "by close of business tomorrow"),
