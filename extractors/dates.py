@@ -493,9 +493,20 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
         _RELATIVE,
     ),
     (
+        # A range ("in 2-3 weeks", "in two or three days") is due at its far end.
         _compile(
-            r"(?:in|within|over)\s+(?:the\s+next\s+)?(?P<count>" + _NUMBER_WORDS + r")\s+(?:more\s+)?"
+            r"(?:in|within|over)\s+(?:the\s+next\s+)?(?:(?:" + _NUMBER_WORDS + r")\s*(?:-|to|or)\s*)?"
+            r"(?P<count>" + _NUMBER_WORDS + r")\s+(?:more\s+)?"
             r"(?:business\s+|working\s+)?(?P<unit>days?|weeks?)"
+        ),
+        _resolve_in_days,
+        _RELATIVE,
+    ),
+    (
+        # "... and will resend it when finished (2-3 weeks)".
+        _compile(
+            r"\(\s*(?:about\s+|approx\.?\s+|~\s*)?(?:\d{1,2}\s*(?:-|to|or)\s*)?(?P<count>\d{1,2})\s+"
+            r"(?:business\s+|working\s+)?(?P<unit>days?|weeks?)\s*\)"
         ),
         _resolve_in_days,
         _RELATIVE,
