@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kept.daemon.scan import ProgressCallback, Scanner
+    from kept.extractors.base import CandidateFinder
     from kept.storage.base import Store
     from kept.storage.tinydb_store import TinyDBStore
 
@@ -277,11 +278,18 @@ def make_scanner(
     settings: Settings, store: Store, now: datetime, progress: ProgressCallback | None = None
 ) -> Scanner:
     from kept.daemon.scan import Scanner
-    from kept.extractors.promises import PromiseExtractor
+
+    def load_extractor() -> CandidateFinder:
+        # Imported here, not above: the extractor's modules (the encoder
+        # with NumPy and ONNX Runtime) take a third of a second to import,
+        # and a pass that finds no new sent mail never needs them.
+        from kept.extractors.promises import PromiseExtractor
+
+        return PromiseExtractor(settings.promises.model)
 
     return Scanner(
         settings, store,
-        extractor_factory=lambda: PromiseExtractor(settings.promises.model),
+        extractor_factory=load_extractor,
         now=lambda: now,
         progress=progress,
     )
