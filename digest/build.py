@@ -43,6 +43,7 @@ from typing import Any
 
 from kept.extractors.waiting import (
     LagStats,
+    MailHistory,
     awaiting_my_reply,
     awaiting_their_reply,
     mail_history,
@@ -446,8 +447,12 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
             store, news, settings, now, today, zone, muted, unnumbered, people
         )
         lags = reply_lags(threads, me)
-        waiting = _waiting_on_me(store, threads, settings, now, today, zone, muted, lags, unnumbered, people)
-        follow_ups = _waiting_on_them(store, threads, settings, now, today, zone, muted, unnumbered, people)
+        # Who the user writes to, and when, decides whether a message was
+        # answered elsewhere or comes from a stranger (see awaiting_my_reply);
+        # read once from all threads for both lists, a second of work at 200k messages.
+        history = mail_history(threads, me)
+        waiting = _waiting_on_me(store, threads, history, settings, now, today, zone, muted, lags, unnumbered, people)
+        follow_ups = _waiting_on_them(store, threads, history, settings, now, today, zone, muted, unnumbered, people)
         health = _health_lines(store, settings, zone, today, account)
         nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero, people)
         kept_recently = _kept_recently(store, promises, now, zone, people)
@@ -641,6 +646,7 @@ def _thread_visible(thread: Thread, today: date) -> bool:
 def _waiting_on_me(
     store: Store,
     threads: list[Thread],
+    history: MailHistory,
     settings: Settings,
     now: datetime,
     today: date,
@@ -651,9 +657,6 @@ def _waiting_on_me(
     people: People | None = None,
 ) -> tuple[WaitingItem, ...]:
     me = frozenset(settings.addresses)
-    # Who the user writes to, and when, decides whether a message was
-    # answered elsewhere or comes from a stranger (see awaiting_my_reply).
-    history = mail_history(threads, me)
     names = my_names(settings.name, me)
     # A lead ("you should talk to Carla") waiting on the user is listed once,
     # under "thank and report back", where the right answer is a thank-you
@@ -709,6 +712,7 @@ def _waiting_on_me(
 def _waiting_on_them(
     store: Store,
     threads: list[Thread],
+    history: MailHistory,
     settings: Settings,
     now: datetime,
     today: date,
@@ -718,7 +722,6 @@ def _waiting_on_them(
     people: People | None = None,
 ) -> tuple[FollowUpItem, ...]:
     me = frozenset(settings.addresses)
-    history = mail_history(threads, me)
     found = []
     for thread in threads:
         if not _thread_visible(thread, today):
