@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -155,7 +155,9 @@ class WaitingItem:
     :ivar waited_hours: how long it has waited, in hours.
     :ivar usual_hours: the user's median reply time to this contact, or
         None when there is no history.
-    :ivar reply_link: ``mailto:`` URL of a prefilled holding reply.
+    :ivar reply_link: ``mailto:`` URL of a prefilled holding reply; ''
+        in `digest_candidates`' lists, filled in by `build_digest` for the
+        items it lists (`Candidates.with_reply_link`).
     :ivar question: that message's question (`MailMessage.question`), ''
         when none was found: what the person waits for, which a subject
         such as "Re:" does not say.
@@ -405,6 +407,10 @@ class Candidates:
     :ivar lags: reply-time statistics per contact.
     :ivar kept_recently: promises kept in the last day.
     :ivar health: account health lines.
+    :ivar reply_bodies: the holding reply's text of each waiting item, by
+        (thread key, Message-ID). The items' ``reply_link`` is left empty
+        here: percent-encoding a link for each of 13,580 candidates took
+        0.4 s at 200,000 messages, and the digest lists a dozen of them.
     """
 
     sections: dict[str, tuple[Any, ...]]
@@ -415,6 +421,12 @@ class Candidates:
     lags: dict[str, LagStats]
     kept_recently: tuple[KeptItem, ...]
     health: tuple[str, ...]
+    reply_bodies: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def with_reply_link(self, item: WaitingItem) -> WaitingItem:
+        """`item` with its ``mailto:`` link to a prefilled holding reply."""
+        body = self.reply_bodies.get((item.thread_key, item.message_id), "")
+        return replace(item, reply_link=holding_reply_link(item.contact, item.subject, item.message_id, body))
 
 
 def digest_candidates(store: Store, now: datetime, settings: Settings, account: str | None = None) -> Candidates:
@@ -451,7 +463,9 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         # answered elsewhere or comes from a stranger (see awaiting_my_reply);
         # read once from all threads for both lists, a second of work at 200k messages.
         history = mail_history(threads, me)
-        waiting = _waiting_on_me(store, threads, history, settings, now, today, zone, muted, lags, unnumbered, people)
+        waiting, reply_bodies = _waiting_on_me(
+            store, threads, history, settings, now, today, zone, muted, lags, unnumbered, people
+        )
         follow_ups = _waiting_on_them(store, threads, history, settings, now, today, zone, muted, unnumbered, people)
         health = _health_lines(store, settings, zone, today, account)
         nudges = build_nudge_sections(store, threads, settings, now, today, zone, muted, unnumbered.zero, people)
@@ -492,6 +506,7 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         lags=lags,
         kept_recently=kept_recently,
         health=health,
+        reply_bodies=reply_bodies,
     )
 
 
@@ -519,6 +534,7 @@ def build_digest(
     )
     sections = found.sections
     listed, more, index = rank_sections(sections, threads, me, lags, today, settings)
+    listed["waiting_on_me"] = tuple(found.with_reply_link(item) for item in listed["waiting_on_me"])
 
     lag = ReplyLag(
         recent_hours=median_reply_hours(threads, me, now - LAG_RECENT, now),
@@ -655,7 +671,9 @@ def _waiting_on_me(
     lags: dict[str, LagStats],
     numbering: Numbering,
     people: People | None = None,
-) -> tuple[WaitingItem, ...]:
+) -> tuple[tuple[WaitingItem, ...], dict[tuple[str, str], str]]:
+    """The threads waiting on the user's reply, as unnumbered items, and
+    the holding reply's text of each by (thread key, Message-ID)."""
     me = frozenset(settings.addresses)
     names = my_names(settings.name, me)
     # A lead ("you should talk to Carla") waiting on the user is listed once,
@@ -679,6 +697,7 @@ def _waiting_on_me(
 
     answer_by = today + timedelta(days=settings.digest.holding_reply_days)
     items = []
+    bodies: dict[tuple[str, str], str] = {}
     for thread, waiting in found:
         message = store.get_message(thread.account, waiting.message_id)
         sender = message.from_addr if message else None
@@ -686,7 +705,7 @@ def _waiting_on_me(
         known = people.name(waiting.sender) if people else ""
         contact_name = one_line(known or (sender.name if sender else "") or waiting.sender, MAX_NAME_CHARS)
         subject = one_line(message.subject if message and message.subject else thread.subject)
-        body = holding_reply_body(
+        bodies[(thread.key, waiting.message_id)] = holding_reply_body(
             settings.digest.holding_reply, first_name(sender, people.name(waiting.sender) if people else ""), answer_by, settings.name
         )
         stats = lags.get(waiting.sender)
@@ -702,11 +721,11 @@ def _waiting_on_me(
                 since=_aware(waiting.date).astimezone(zone),
                 waited_hours=(now - _aware(waiting.date)).total_seconds() / 3600,
                 usual_hours=stats.my_median if stats else None,
-                reply_link=holding_reply_link(waiting.sender, subject, waiting.message_id, body),
+                reply_link="",
                 question=message.question if message else "",
             )
         )
-    return tuple(items)
+    return tuple(items), bodies
 
 
 def _waiting_on_them(
