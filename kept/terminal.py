@@ -24,11 +24,11 @@ change) and below every stage, so the digest's plain text can use them too.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -86,7 +86,80 @@ def terminal_json(value: Any) -> str:
     bidi overrides and isolates are written as ``\\uXXXX`` escapes too. They
     can only occur inside strings, where the escape means the same character.
     """
-    return _escape_unsafe(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    return _escape_unsafe(_indented_json(value, ""))
+
+
+def _indented_json(value: Any, indent: str) -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False, default=str)``, every line after the first
+    starting with `indent`, character for character.
+
+    With an indent the json module falls back to its pure-Python encoder,
+    a generator yielding every bracket, comma and key separately, which
+    was most of the time of ``kept export`` of a 200,000-message database
+    (issue 16). This walks the containers itself and leaves
+    strings to the json module's C escaper. The checks run in the json
+    module's order (``True`` is an int, a str subclass is a string); a
+    reference cycle, which stored data cannot hold, overflows the stack
+    rather than raising ValueError.
+    """
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float_json(value)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = indent + "  "
+        items = (",\n" + inner).join([_indented_json(item, inner) for item in value])
+        return "[\n" + inner + items + "\n" + indent + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = indent + "  "
+        members = (",\n" + inner).join(
+            [
+                encode_basestring(key if isinstance(key, str) else _json_key(key)) + ": " + _indented_json(item, inner)
+                for key, item in value.items()
+            ]
+        )
+        return "{\n" + inner + members + "\n" + indent + "}"
+    return _indented_json(str(value), indent)
+
+
+def _float_json(value: float) -> str:
+    """A float as the json module writes it (``NaN`` and ``Infinity`` allowed)."""
+    if value != value:
+        return "NaN"
+    if value == float("inf"):
+        return "Infinity"
+    if value == float("-inf"):
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _json_key(key: object) -> str:
+    """An object key as the json module turns it into a string (it refuses any other type)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _float_json(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
 
 
 def _escape_unsafe(json_text: str) -> str:
@@ -105,7 +178,7 @@ def terminal_json_stream(fields: Iterable[tuple[str, Any]]) -> Iterator[str]:
     """
 
     def nested(value: Any, indent: str) -> str:
-        return _escape_unsafe(json.dumps(value, indent=2, ensure_ascii=False, default=str).replace("\n", "\n" + indent))
+        return _escape_unsafe(_indented_json(value, indent))
 
     yield "{"
     first = True

@@ -42,7 +42,7 @@ from kept.commands.common import PlainFormatter
 from kept.errors import AuthenticationError
 from kept.models import ScanProblem
 from kept.storage.serialize import to_json
-from kept.terminal import terminal_json, terminal_line, terminal_text
+from kept.terminal import _escape_unsafe, terminal_json, terminal_json_stream, terminal_line, terminal_text
 from tests.helpers import demo_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,6 +314,22 @@ def test_terminal_json_is_exact_json_with_nothing_raw(value: Any) -> None:
     text = terminal_json(value)
     assert unsafe(text) == [] and not set(text) & {"\u2028", "\u2029"}
     assert json.loads(text) == value
+
+
+json_keys = hostile_text | st.integers() | st.floats() | st.booleans() | st.none()
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | hostile_text | st.dates(),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner) | st.dictionaries(json_keys, inner, max_size=3),
+))
+def test_terminal_json_is_what_the_json_module_writes(value: Any) -> None:
+    """terminal_json walks containers itself (the json module's indented encoder is slow pure Python); same text."""
+    expected = _escape_unsafe(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    assert terminal_json(value) == expected
+    assert "".join(terminal_json_stream([("x", value), ("items", iter([value, value]))])) == _escape_unsafe(
+        json.dumps({"x": value, "items": [value, value]}, indent=2, ensure_ascii=False, default=str)
+    )
 
 
 def test_visible_escapes_and_kept_text() -> None:
