@@ -128,8 +128,9 @@ _RHETORIC = re.compile(
     r"""\bthe\s+(?:hell|heck|fuck|f\*+|devil)\b|\bwho\s+knows\b
       | \b(?:are|r)\s+(?:you|u)\s+(?:\w+ing\s+)?(?:kidding|joking|serious)\b
       | \bwhat\s+more\s+(?:could|can|would)\s+(?:you|one|anyone|a\s+\w+)\s+(?:ask|want|wish)\s+for\b
-      | ^\W*(?:(?:and|so|but)\s+)?(?:do\s+)?you\s+know\s+what\b
-      | \byou\s+(?:ask|may\s+ask|might\s+ask|wonder)\W*$
+      # "You know what the worst thing is?" (but "Do you know what time it is?" asks).
+      | ^\W*(?:(?:and|so|but)\s+)?you\s+know\s+what\b
+      | ,\s*you\s+(?:ask|may\s+ask|might\s+ask|wonder)\W*$
       # A question given as an example of what someone means.
       | ^\W*(?:for\s+example|for\s+instance|e\.\s?g\.)\W""",
     re.IGNORECASE | re.VERBOSE,
@@ -254,7 +255,7 @@ _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
-           add|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|
+           add(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )

@@ -122,10 +122,11 @@ _BULK_BODY = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
-# Marketing HTML flattened to text: image placeholders and "click here".
 # The table of contents or sponsor line of a newsletter, on a line of its own.
 _NEWSLETTER_LINE = re.compile(r"^[\s=*-]*(?:in\s+this\s+issue|sponsored\s+by)\b[^\n.?!]{0,50}$", re.IGNORECASE | re.MULTILINE)
+# A text/plain part that is an HTML page, markup and all.
 _HTML_SOURCE = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>])", re.IGNORECASE)
+# Marketing HTML flattened to text: image placeholders and "click here".
 _MARKETING_MARK = re.compile(r"\[IMAGE\]|\bclick\s+here\b", re.IGNORECASE)
 #: A message whose fresh text holds this many distinct links is a mailing
 #: (newsletters, shop offers), not a person's note.
