@@ -65,19 +65,6 @@ _OPEN_OFFER = re.compile(
       | if\s+(?:their|there)(?:\s+(?:is|are)|'s)\s+(?:anything|something)\s+(?:else\s+)?(?:i|we)\s+can
       | if\s+you\s+(?:cannot|can'?t|can\s+not|are\s+unable\s+to|have\s+(?:any\s+)?(?:trouble|problems?|difficult(?:y|ies)))\s+(?:in\s+)?(?:reach|contact|get(?:ting)?\s+(?:hold|in\s+touch|through)|find|open|access|read|view|print|connect|log)
       | if\s+(?:anyone|anybody|someone|somebody|you)\s+(?:has|have)\s+(?:any\s+)?(?:more\s+|further\s+|other\s+|additional\s+)?(?:changes|edits|corrections|revisions|additions)
-      # Only bad news is asked for; silence means all is well: "Let me know
-      # if you don't have anything by tomorrow", "let me know if not
-      # received", "correct me if I'm wrong".
-      | let\s+(?:me|us)\s+know\s+if\s+(?:
-            (?:you|they|he|she|it|this|that|anything)\s+(?:don'?t|do\s+not|didn'?t|did\s+not|doesn'?t|does\s+not|haven'?t|have\s+not|hasn'?t|can'?t|cannot|won'?t|isn'?t|is\s+not|aren'?t)
-          | not\b | otherwise | (?:there\s+(?:is|are|'s)|you\s+(?:see|find|have))\s+(?:a\s+|any\s+)?(?:problems?|issues?|errors?|mistakes?|discrepanc\w+))
-      | \bcorrect\s+me\s+if\b
-      | \bif\s+(?:i'?m|i\s+am|i\s+have|i'?ve|i)\b.{0,40}\b(?:wrong|mistaken|incorrect|misunderstood|missed\s+something)\b
-      # An offer to do something if they wish: "If you would like for me to
-      # order a calendar for 2002, please submit your preference."
-      | ^\W*if\s+you\s+(?:want|would\s+like|'d\s+like|wish)\s+(?:for\s+)?(?:me|us)\s+to\b
-      # "If you did NOT place this order, please call": only if something is wrong.
-      | ^\W*if\s+(?:you|this|that|it|they)\s+(?:did\s+not|didn'?t|do\s+not|don'?t|does\s+not|doesn'?t|have\s+not|haven'?t|are\s+not|aren'?t|is\s+not|isn'?t|cannot|can'?t)\s+(?!mind\b)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -100,6 +87,41 @@ _THEIR_CALL = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A request that only bad news answers; silence means all is well. These
+# are read only in sentences that are not questions: "If they haven't paid
+# by Friday, should we cancel?" still asks.
+# ... a clause inside the sentence ("..., and let me know if you don't
+# have it"): the rest of the sentence may still ask ("Please send me the
+# contract and let me know if you don't have it").
+_BAD_NEWS_CLAUSE = re.compile(
+    r"""(?:please\s+)?let\s+(?:me|us)\s+know\s+if\s+(?:
+            (?:you|they|he|she|it|this|that|anything)\s+(?:don'?t|do\s+not|didn'?t|did\s+not|doesn'?t|does\s+not|haven'?t|have\s+not|hasn'?t|can'?t|cannot|won'?t|isn'?t|is\s+not|aren'?t)
+          | not\b | otherwise | (?:there\s+(?:is|are|'s)|you\s+(?:see|find|have))\s+(?:a\s+|any\s+)?(?:problems?|issues?|errors?|mistakes?|discrepanc\w+))
+      | (?:please\s+)?correct\s+me\b(?:\s+if\b)?
+      | \bif\s+(?:i'?m|i\s+am|i\s+have|i'?ve|i)\b.{0,40}?\b(?:wrong|mistaken|incorrect|misunderstood|missed\s+something)\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# ... a sentence that is all condition: "If you did NOT place this order,
+# please call ...", and an offer whose decision is theirs: "If you would
+# like for me to order a calendar for 2002, please submit your preference."
+_BAD_NEWS_SENTENCE = re.compile(
+    r"""^\W*if\s+(?:
+        you(?:\s+(?:want|would\s+like|wish)|'d\s+like)\s+(?:for\s+)?(?:me|us)\s+to\b
+      | (?:you|this|that|it|they)\s+(?:did\s+not|didn'?t|do\s+not|don'?t|does\s+not|doesn'?t|have\s+not|haven'?t|are\s+not|aren'?t|is\s+not|isn'?t|cannot|can'?t)\s+(?!mind\b))""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _only_bad_news(sentence: str) -> bool:
+    """True for a request that only bad news answers (not a question)."""
+    if _BAD_NEWS_SENTENCE.match(sentence):
+        return True
+    if not _BAD_NEWS_CLAUSE.search(sentence):
+        return False
+    rest = _BAD_NEWS_CLAUSE.sub(" ", sentence)
+    return not _REQUEST.search(rest)
+
+
 # "If you ever want ..., let me know"; "... and I will do it if you would like."
 _THEIR_WISH = re.compile(r"\bif\s+you\s+ever\b|\bif\s+you(?:'d|\s+would)\s+like\W*$", re.IGNORECASE)
 
@@ -126,30 +148,29 @@ _SMALL_TALK = re.compile(
 # do I do, you ask?".
 _RHETORIC = re.compile(
     r"""\bthe\s+(?:hell|heck|fuck|f\*+|devil)\b|\bwho\s+knows\b
-      | \b(?:are|r)\s+(?:you|u)\s+(?:\w+ing\s+)?(?:kidding|joking|serious)\b
+      | \b(?:are|r)\s+(?:you|u)\s+(?:\w+ing\s+)?(?:kidding|joking|serious)(?:\s+me)?\W*$
       | \bwhat\s+more\s+(?:could|can|would)\s+(?:you|one|anyone|a\s+\w+)\s+(?:ask|want|wish)\s+for\b
       # "You know what the worst thing is?" (but "Do you know what time it is?" asks).
-      | ^\W*(?:(?:and|so|but)\s+)?you\s+know\s+what\b
+      | ^\W*(?:(?:and|so|but)\s+)?you\s+know\s+what(?:\W*$|\s+the\s+(?:worst|best|funniest|craziest|strangest|scariest|saddest)\b)
       | ,\s*you\s+(?:ask|may\s+ask|might\s+ask|wonder)\W*$
       # A question given as an example of what someone means.
-      | ^\W*(?:for\s+example|for\s+instance|e\.\s?g\.)\W""",
+      | ^\W*(?:for\s+example|for\s+instance|e\.\s?g\.)\W+(?=\w)(?!(?:can|could|would|will)\s+you\b)""",
     re.IGNORECASE | re.VERBOSE,
 )
 
-# A statement with a question tagged on is small talk, not a question
-# waiting for an answer: "word travels everywhere doesnt it?", "Trip was
-# good I presume?".
-_TAG_QUESTION = re.compile(
-    r"""(?:\b(?:isn'?t|doesn'?t|don'?t|didn'?t|wasn'?t|weren'?t|aren'?t|won'?t|wouldn'?t|haven'?t|hasn'?t|isnt|doesnt|dont|didnt|wasnt|arent)
-           \s+(?:it|he|she|they|we|there|that)
-        | \bI\s+(?:presume|suppose|guess|bet|imagine))
-       \s*\?+\s*$""",
-    re.IGNORECASE | re.VERBOSE,
-)
+# A statement with the writer's own guess tagged on is small talk: "Trip
+# was good I presume?". (A negative tag, "The deal closes Friday, doesn't
+# it?", asks for a confirmation and still counts.)
+_TAG_QUESTION = re.compile(r"\bI\s+(?:presume|suppose|imagine)\s*\?+\s*$", re.IGNORECASE)
 
 # A question inside a parenthesis is an aside: "i live in calgary (did you
 # know?) and have for the last year".
 _ASIDE = re.compile(r"\([^()]*\?+\s*\)?\s*$")
+# ... unless the sentence around it asks: "What is the total (in USD?)".
+_QUESTION_START = re.compile(
+    r"^\W*(?:(?-i:[A-Z][a-z]+)\s*[,-]\s*)?(?:so\s+|and\s+|also,?\s+)?(?:who|what|when|where|which|why|how|whose|whom|is|are|am|was|were|do|does|did|can|could|will|would|should|shall|may|might|have|has|had|any)\b",
+    re.IGNORECASE,
+)
 
 _REQUEST = re.compile(
     r"""\b(?:
@@ -163,7 +184,7 @@ _REQUEST = re.compile(
       # ... but "I would like to get together for some golf" is a wish.
       | (?:i|we)\s+(?:would|'d)\s+(?:appreciate|like)\s+(?:it\s+if\s+you|your|you\s+to|to\s+(?:get(?!\s+together)|have|hear|know|see(?!\s+(?:you|ya)\b)))
       | (?:i'?m|i\s+am|we\s+are|we'?re)\s+(?:waiting|still\s+waiting)\s+(?:for|on)\s+(?:your|you)
-      | ^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:so\s+|and\s+|also,?\s+)?(?:do|did|are|have|were|can|could|would|will)\s+you\s+(?!know\b)
+      | ^(?:(?-i:[A-Z][a-z.]*)\s*[,-]\s*)?(?:so\s+|and\s+|also,?\s+)?(?:do|did|are|have|were|can|could|would|will)\s+you\s+(?!know\b)
       # Imperatives only count at the start of a sentence (after an optional
       # "Jane," or "FYI -") or after "and": "He will send me" asks nothing.
       | (?:^(?:[A-Z][\w.]*,\s*|fyi\W+)?|\band\s+)(?:please\s+)?(?:call|send|email|e-mail|fax|forward|get\s+back\s+to)\s+me\b
@@ -205,13 +226,25 @@ def _sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def _is_aside(sentence: str) -> bool:
+    """True for a question in parentheses inside a statement: "i live in calgary (did you know?"."""
+    aside = _ASIDE.search(sentence)
+    if aside is None:
+        return False
+    head = sentence[: aside.start()]
+    return not _QUESTION_START.match(head) and not _REQUEST.search(head)
+
+
 def _shouted(words: list[str]) -> bool:
     """True for a sentence in capitals: printed notices ("PLEASE CHECK-IN WITH
     PHOTO IDENTIFICATION"), newsletter headlines, not a person's question."""
-    # Ten words or more: a person who types in capitals writes short notes
-    # ("PLEASE SIGN MY NAME AND SEND").
-    letters = [word for word in words if len(word) > 1]
-    return len(letters) >= 10 and all(word.isupper() for word in letters)
+    # Ten words or more, and none of them the writer: a person who types in
+    # capitals writes short notes ("PLEASE SIGN MY NAME AND SEND") or about
+    # themselves ("CAN YOU PLEASE SEND ME THE FINAL NUMBERS ...?").
+    letters = [word for word in words if len(word) > 1 or word == "I"]
+    if len(letters) < 10 or not all(word.isupper() for word in letters):
+        return False
+    return not any(word in ("I", "ME", "MY", "US", "OUR", "WE", "I'M", "I'LL", "I'D", "I'VE") for word in letters)
 
 
 def _asks_sentence(sentence: str) -> bool:
@@ -229,11 +262,13 @@ def _asks_sentence(sentence: str) -> bool:
             and not _SMALL_TALK.match(sentence)
             and not _RHETORIC.search(sentence)
             and not _TAG_QUESTION.search(sentence)
-            and not _ASIDE.search(sentence)
+            and not _is_aside(sentence)
             and not _shouted(words)
         )
     if _CREDENTIALS.search(sentence):
         return False  # "User ID: swhite Password: ... (Please Change)": a set-up notice
+    if _only_bad_news(sentence):
+        return False
     if _shouted(re.findall(r"[A-Za-z']+", sentence)):
         return False
     if _INFORMATIVE_PLEASE.match(sentence) and not re.search(r"\band\s+(?:let|advise|call|send|confirm|approve|sign|reply)", sentence, re.IGNORECASE):
@@ -255,14 +290,16 @@ _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*)?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
-           add(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|
+           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
 # ... unless its result comes back to the user: "call me", "send it to me".
 _BACK_TO_ME = re.compile(
     r"\b(?:send|call|e-?mail|fax|give|tell|show|forward\s+(?:it|this|that|them)?\s*to|get\s+back\s+to|ring|reply\s+to)\s+(?:me|us)\b"
-    r"|\blet\s+(?:me|us)\s+know|\b(?:to|with)\s+(?:me|us)\b|\bcall\s+me\b",
+    r"|\blet\s+(?:me|us)\s+know|\b(?:to|with)\s+(?:me|us)\b|\bcall\s+me\b"
+    # "Can you handle the Friday call, or should I?" asks who does it.
+    r"|\bor\s+(?:should|shall|can|do|will)\s+(?:I|we)\b",
     re.IGNORECASE,
 )
 
@@ -318,7 +355,10 @@ _AWAY = re.compile(
 )
 
 
-_REPLY_SUBJECT = re.compile(r"^\W*(?:re|fwd?|aw|wg|sv|vs|antw|tr)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+_REPLY_SUBJECT = re.compile(r"^\W*(?:\[[^\]]{0,40}\]\s?)*(?:re|fwd?|aw|wg|sv|vs|antw|tr)(?:\[\d+\])?\s*:", re.IGNORECASE)
+# "Draft due Friday": a deadline; "Minutes of Monday's meeting": a label of
+# a past event. Neither says when a question ends.
+_DUE_BEFORE = re.compile(r"\b(?:due|deadline)\b\W*(?:\w+\W+){0,2}$", re.IGNORECASE)
 
 
 def last_day_around(text: str, asking: Sequence[str], sent_at: datetime, subject: str = "") -> date | None:
@@ -349,8 +389,11 @@ def last_day_around(text: str, asking: Sequence[str], sent_at: datetime, subject
         day, words = resolve_due(sentence, sent_at)
         if day is None or words is None:
             continue
-        if _DEADLINE.match(words):
+        at = sentence.find(words)
+        if _DEADLINE.match(words) or (at >= 0 and _DUE_BEFORE.search(sentence[:at])):
             return None
+        if sentence is topic and sentence[at + len(words): at + len(words) + 2] in ("'s", "\u2019s"):
+            continue
         days.append(day)
     return max(days) if days else None
 

@@ -23,7 +23,7 @@ Which expression decides:
   conversation this morning", "yesterday and today") and a habit ("each
   Monday", "every week");
 * a clock time ("at 3 pm", "by 4:00 p.m.", "at 3:30" -- without am/pm
-  only after at / by / before / around / about / until: "How about 2:30?"), lunch ("after lunch",
+  only after at / by / before / around / until / how about: "How about 2:30?"), lunch ("after lunch",
   "at lunch") or "in the afternoon / evening" is the sent day, and an urgent word the next day, but only when
   nothing else names a day ("at 6:30 PM on Sunday" is Sunday, "by 3 pm
   tomorrow" tomorrow, "shortly after lunch" the sent day);
@@ -505,7 +505,8 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
     (
         # "... and will resend it when finished (2-3 weeks)".
         _compile(
-            r"\(\s*(?:about\s+|approx\.?\s+|~\s*)?(?:\d{1,2}\s*(?:-|to|or)\s*)?(?P<count>\d{1,2})\s+"
+            # A range or an estimate: "(2 weeks)" alone may be how long something took.
+            r"\(\s*(?:(?:about|approx\.?|~)\s*(?:\d{1,2}\s*(?:-|to|or)\s*)?|\d{1,2}\s*(?:-|to|or)\s*)(?P<count>\d{1,2})\s+"
             r"(?:business\s+|working\s+)?(?P<unit>days?|weeks?)\s*\)"
         ),
         _resolve_in_days,
@@ -587,7 +588,7 @@ _FALLBACKS: tuple[tuple[re.Pattern[str], Resolver, bool], ...] = (
             _PREP + r"(?:(?:at\s+)?\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.)|"
             r"(?:(?:shortly|right|just|immediately)\s+)?after\s+lunch|(?:by|before|at)\s+lunch(?:\s*time)?|"
             # "at 3:30" without am/pm: only after a word that makes it a time
-            r"(?:at|by|before|around|about|until)\s+\d{1,2}:\d\d|in\s+the\s+(?:afternoon|evening))"
+            r"(?:at|by|before|around|until|how\s+about)\s+\d{1,2}:\d\d|in\s+the\s+(?:afternoon|evening))"
         ),
         _fixed(0),
         False,

@@ -123,7 +123,7 @@ _BULK_BODY = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # The table of contents or sponsor line of a newsletter, on a line of its own.
-_NEWSLETTER_LINE = re.compile(r"^[\s=*-]*(?:in\s+this\s+issue|sponsored\s+by)\b[^\n.?!]{0,50}$", re.IGNORECASE | re.MULTILINE)
+_NEWSLETTER_LINE = re.compile(r"^[ \t=*-]{0,40}(?:in[ \t]+this[ \t]+issue|sponsored[ \t]+by)\b[^\n.?!]{0,50}$", re.IGNORECASE | re.MULTILINE)
 # A text/plain part that is an HTML page, markup and all.
 _HTML_SOURCE = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>])", re.IGNORECASE)
 # Marketing HTML flattened to text: image placeholders and "click here".

@@ -153,7 +153,8 @@ class MaildirSource:
                 prefix = subdir + os.sep
                 with os.scandir(os.path.join(box._path, subdir)) as entries:  # noqa: SLF001
                     for entry in entries:
-                        if entry.is_dir():
+                        # Dot files are a file system's or a client's own (.DS_Store, .nfs1234).
+                        if entry.name.startswith(".") or entry.is_dir():
                             continue
                         listed[entry.name.split(box.colon)[0]] = prefix + entry.name
         except OSError as error:

@@ -251,8 +251,7 @@ def test_conditional_social_and_handed_over_do_not_ask(text):
 @pytest.mark.parametrize(
     "text",
     [
-        # Tag questions and asides are small talk.
-        "exaggerations...word travels everywhere doesnt it?",
+        # A guess tagged on, and asides, are small talk.
         "Sounds good to me. Trip was good I presume?",
         "i live in calgary (did you know?) and have for the last year or so.",
         # Rhetoric.
@@ -297,6 +296,20 @@ def test_small_talk_rhetoric_and_no_news_do_not_ask(text):
         "Can you add the numbers and send me the total?",
         "Can you send out the agenda and let me know who is coming?",
         "Do you know what time the meeting starts?",
+        # Questions around the new rules (a second read of them).
+        "If you can't make it Tuesday, would Wednesday work?",
+        "If they haven't paid by Friday, should we cancel the order?",
+        "Please send me the signed contract today and let me know if you don't have it.",
+        "Can you review the draft and let me know if anything doesn't look right?",
+        "If I'm wrong, what is the right number?",
+        "Are you serious about the offer?",
+        "You know what time the meeting starts?",
+        "For example, can you tell me which contracts are affected?",
+        "The deal closes Friday, doesn't it?",
+        "What is the total (in USD?) Thanks, Bob",
+        "CAN YOU PLEASE SEND ME THE FINAL NUMBERS FOR THE CALIFORNIA DEAL TODAY?",
+        "Can you handle the Friday call, or should I?",
+        "Can you add them up?",
         "Can you ask?",
         "Can you add anything to this?",
         "Jim- Do you have a list of who I talked to in Houston and their affiliation.",

@@ -56,7 +56,7 @@ SATURDAY = datetime(2001, 3, 17, 9, 0)
         ("Let's play golf this weekend.", date(2001, 3, 17), "this weekend"),
         ("I will review it over the weekend.", date(2001, 3, 17), "over the weekend"),
         ("can you help me out sometime this w/e?", date(2001, 3, 17), "this w/e"),
-        ("How about 2:30?", date(2001, 3, 14), "about 2:30"),
+        ("How about 2:30?", date(2001, 3, 14), "How about 2:30"),
         ("I will send it in 2-3 weeks.", date(2001, 4, 4), "in 2-3 weeks"),
         ("We will be done in two or three days.", date(2001, 3, 17), "in two or three days"),
         ("We will resend the latest version when finished (2-3 weeks).", date(2001, 4, 4), "(2-3 weeks)"),
@@ -93,6 +93,9 @@ def test_expressions(text: str, due: date, words: str) -> None:
         "We will give better service starting immediately.",
         # weekends and quarters only as times, not in passing
         "Have a nice weekend and I will send it.",
+        # how long something took, in parentheses, is no due date
+        "I took that course last year (2 weeks) and will send you my notes.",
+        "The call ran about 1:30 and I will send the notes.",
         "I will send the second quarter results.",
         # prices, fractions and decimals are not dates
         "I'll buy it at $3/15 a unit.",

@@ -363,6 +363,13 @@ class TestMaildirSource(SourceContract):
             rest = list(batches)
         assert sorted(data_of([first, *rest])) == sorted([make_message(1), make_message(2)])
 
+    def test_dot_files_are_not_messages(self, account: MaildirAccount, mail: MaildirSetup) -> None:
+        mail.add("received", make_message(1))
+        (account.path / "cur" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+        (account.path / "new" / ".nfs000000001").write_bytes(make_message(2))
+        with MaildirSource(account) as source:
+            assert data_of(read_all(source, folder_of(source, "received"), None)) == [make_message(1)]
+
     def test_file_deleted_after_listing_is_skipped(
         self, account: MaildirAccount, mail: MaildirSetup, caplog: pytest.LogCaptureFixture
     ) -> None:

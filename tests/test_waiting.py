@@ -317,6 +317,11 @@ def test_the_subject_the_user_wrote_can_name_the_day() -> None:
     # A reply's or a forward's subject names days of older mail.
     assert last_day_around(text, asking_sentences(text), sent_at, "FW: Orientation tomorrow") is None
     assert last_day_around(text, asking_sentences(text), sent_at, "Re: GAME @ 9 on Wed") is None
+    # A deadline or a past event's label in the subject says nothing of when the question ends.
+    text = "Can you send me your comments on the draft?"
+    assert last_day_around(text, asking_sentences(text), sent_at, "Draft due Friday") is None
+    assert last_day_around(text, asking_sentences(text), sent_at, "Minutes of Monday's meeting") is None
+    assert last_day_around(text, asking_sentences(text), sent_at, "[EXTERNAL] RE: GAME @ 9 on Wed") is None
     # A deadline in the text still keeps the question waiting.
     text = "Let me know whether or not you will come. I need to know by Friday."
     assert last_day_around(text, asking_sentences(text), sent_at, "GAME @ 9 on Wed") is None
