@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from kept.extractors.cleaning import strip_control
+from kept.extractors.cleaning import is_reply_subject, strip_control
 from kept.extractors.dates import resolve_due
 
 __all__ = [
@@ -355,7 +355,6 @@ _AWAY = re.compile(
 )
 
 
-_REPLY_SUBJECT = re.compile(r"^\W*(?:\[[^\]]{0,40}\]\s?)*(?:re|fwd?|aw|wg|sv|vs|antw|tr)(?:\[\d+\])?\s*:", re.IGNORECASE)
 # "Draft due Friday": a deadline; "Minutes of Monday's meeting": a label of
 # a past event. Neither says when a question ends.
 _DUE_BEFORE = re.compile(r"\b(?:due|deadline)\b\W*(?:\w+\W+){0,2}$", re.IGNORECASE)
@@ -382,7 +381,7 @@ def last_day_around(text: str, asking: Sequence[str], sent_at: datetime, subject
     # The subject counts when the writer wrote it: a "Re:" or "Fw:" subject
     # names days relative to older mail ("FW: Orientation tomorrow").
     # Its case is kept: "Wed" is a weekday, "wed" may be a word.
-    topic = " ".join(strip_control(subject).split()) if not _REPLY_SUBJECT.match(subject) else ""
+    topic = " ".join(strip_control(subject).split()) if not is_reply_subject(subject) else ""
     for sentence in ([topic] if topic else []) + _sentences(text):
         if _asks_sentence(sentence) or _AWAY.search(sentence):
             continue

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "clean_body",
+    "is_reply_subject",
     "split_fresh",
     "html_to_text",
     "normalize_subject",
@@ -169,10 +170,10 @@ _CONTROL = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb]"
 )
 
-_SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|antw|tr|rif|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:|\[[^\]]{0,80}\])\s*",
-    re.IGNORECASE,
-)
+# "Re:", "RE[2]:", "Fw:", "AW:" ...: a reply's or a forward's prefix.
+_REPLY_PREFIX = r"(?:re|fwd?|aw|wg|sv|vs|antw|tr|rif|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:"
+_SUBJECT_PREFIX = re.compile(rf"^\s*(?:{_REPLY_PREFIX}|\[[^\]]{{0,80}}\])\s*", re.IGNORECASE)
+_REPLY_START = re.compile(rf"^\s*{_REPLY_PREFIX}", re.IGNORECASE)
 
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote br dd div dl dt fieldset figcaption figure footer "
@@ -185,6 +186,17 @@ _DROP_TAGS = ("script", "style", "head", "title", "noscript", "template", "svg",
 def strip_control(text: str) -> str:
     """Remove control, zero-width and bidi-override characters, keeping tabs and newlines."""
     return _CONTROL.sub("", text)
+
+
+def is_reply_subject(subject: str) -> bool:
+    """True if `subject` starts with a reply or forward prefix, after any ``[tags]``: "[EXTERNAL] RE: x"."""
+    text = strip_control(subject[:1_000])
+    while not _REPLY_START.match(text):
+        stripped = _SUBJECT_PREFIX.sub("", text, count=1)
+        if stripped == text:
+            return False
+        text = stripped
+    return True
 
 
 def normalize_subject(subject: str) -> str:

@@ -104,16 +104,8 @@ def _indented_json(value: Any, indent: str) -> str:
     """
     if isinstance(value, str):
         return encode_basestring(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return _float_json(value)
+    if value is None or isinstance(value, (int, float)):
+        return _json_key(value)  # the same text as a key's (bool before int)
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
@@ -126,7 +118,7 @@ def _indented_json(value: Any, indent: str) -> str:
         inner = indent + "  "
         members = (",\n" + inner).join(
             [
-                encode_basestring(key if isinstance(key, str) else _json_key(key)) + ": " + _indented_json(item, inner)
+                encode_basestring(_json_key(key)) + ": " + _indented_json(item, inner)
                 for key, item in value.items()
             ]
         )
@@ -146,7 +138,7 @@ def _float_json(value: float) -> str:
 
 
 def _json_key(key: object) -> str:
-    """An object key as the json module turns it into a string (it refuses any other type)."""
+    """An object key as the json module turns it into a string (it refuses any other type); a scalar's JSON text."""
     if isinstance(key, str):
         return key
     if isinstance(key, float):

@@ -343,3 +343,21 @@ def test_untimed_chat_needs_two_speakers_taking_turns():
 def test_a_time_in_parentheses_in_prose_is_not_a_chat_turn():
     body = "We meet tomorrow (10:30 AM) in my office, and I will bring the draft.\n"
     assert clean_body(body) == body.strip()
+
+
+@pytest.mark.parametrize(
+    ("subject", "reply"),
+    [
+        ("RE: budget", True),
+        ("Re[2]: budget", True),
+        ("[EXTERNAL] RE: budget", True),
+        ("[list] Fwd: budget", True),
+        ("GAME @ 9 on Wed", False),
+        ("Regarding Wednesday", False),
+        ("[list] budget", False),
+    ],
+)
+def test_is_reply_subject(subject: str, reply: bool) -> None:
+    from kept.extractors.cleaning import is_reply_subject
+
+    assert is_reply_subject(subject) is reply

@@ -343,24 +343,33 @@ class TestMaildirSource(SourceContract):
         with MaildirSource(account) as source:
             assert read_all(source, folder, cursor) == []
 
+    @staticmethod
+    def _read_while(
+        account: MaildirAccount, mail: MaildirSetup, change: Callable[[Batch], None]
+    ) -> tuple[Batch, list[Batch]]:
+        """Two messages read one per batch, with `change` done to the folder between the first and the rest."""
+        mail.add("received", make_message(1))
+        mail.add("received", make_message(2))
+        with MaildirSource(account) as source:
+            batches = source.fetch(folder_of(source, "received"), None, batch_size=1)
+            first = next(batches)
+            change(first)
+            return first, list(batches)
+
     def test_file_renamed_after_listing_is_still_read(
         self, account: MaildirAccount, mail: MaildirSetup
     ) -> None:
         # Another client reads the message (new/ -> cur/ with a flag) after
         # kept listed the folder and before it opened the file.
-        mail.add("received", make_message(1))
-        mail.add("received", make_message(2))
-        with MaildirSource(account) as source:
-            folder = folder_of(source, "received")
-            batches = source.fetch(folder, None, batch_size=1)
-            first = next(batches)
+        def rename(_first: Batch) -> None:
             unread = list((account.path / "new").iterdir())
             flagged = list((account.path / "cur").iterdir())
             for path in unread:
                 path.rename(account.path / "cur" / (path.name + ":2,S"))
             for path in flagged:
                 path.rename(path.with_name(path.name.replace(":2,S", ":2,RS")))
-            rest = list(batches)
+
+        first, rest = self._read_while(account, mail, rename)
         assert sorted(data_of([first, *rest])) == sorted([make_message(1), make_message(2)])
 
     def test_dot_files_are_not_messages(self, account: MaildirAccount, mail: MaildirSetup) -> None:
@@ -373,17 +382,13 @@ class TestMaildirSource(SourceContract):
     def test_file_deleted_after_listing_is_skipped(
         self, account: MaildirAccount, mail: MaildirSetup, caplog: pytest.LogCaptureFixture
     ) -> None:
-        mail.add("received", make_message(1))
-        mail.add("received", make_message(2))
-        with MaildirSource(account) as source:
-            folder = folder_of(source, "received")
-            batches = source.fetch(folder, None, batch_size=1)
-            first = next(batches)
+        def delete_the_rest(first: Batch) -> None:
             for sub in ("new", "cur"):
                 for path in list((account.path / sub).iterdir()):
                     if path.read_bytes() not in data_of([first]):
                         path.unlink()
-            rest = list(batches)
+
+        first, rest = self._read_while(account, mail, delete_the_rest)
         assert data_of([first, *rest]) == data_of([first])
         assert "skipping" in caplog.text
 
