@@ -25,6 +25,7 @@ __all__ = [
     "asks_until",
     "last_day_around",
     "last_day_asked",
+    "small_talk",
     "wants_answer",
 ]
 
@@ -340,6 +341,51 @@ def asks_for_answer(text: str) -> bool:
 def wants_answer(asking: Sequence[str]) -> bool:
     """`asks_for_answer` for the asking sentences of a text (`asking_sentences`)."""
     return any(not (_TASK_ONLY.match(sentence) and not _BACK_TO_ME.search(sentence)) for sentence in asking)
+
+
+# A question about the reader's own doings, news or whereabouts: "Did you
+# see the games?", "Are you still in NC?", "How's it going?", "What up with
+# you, JT?", "Where'd you hear this?". Asked about a deliverable ("Did you
+# send the draft?", "Have you had a chance to review ...") it is a status
+# check and does not count.
+_LEAD_IN = r"^\W*(?:(?:so|and|also|anyway|btw|by\s+the\s+way|hey|hi|well|oh)\b\W*)?(?:[A-Z][a-z]+\s*[,:-]\s*)?"
+_ABOUT_THE_READER = re.compile(
+    _LEAD_IN
+    + r"""(?:
+        (?:did|have|are|were)\s+(?:you|ya)\b
+        (?!\s+(?:\w+\s+){0,2}?(?:send|sent|receiv|get\s+(?:the|my|our)|got\s+(?:the|my|our)|sign|review|look
+            |finish|complet|fil|fax|mail|call|talk|spok|speak|hea(?:r|rd)\s+back|ha(?:d|ve)\s+a\s+chance|check
+            |approv|forward|done|working|work\s+on|able))
+      | how(?:'s|\u2019s|\s+is|\s+are|\s+was|\s+were|\s+did|\s+has|\s+have)\s+(?!much|many|long|soon)
+      | what(?:'s|\u2019s)?\s+up\b
+      | remember\b
+      | can\s+you\s+believe\b
+      | is\s+(?:it|that|this)\s+(?:true|real)\b
+      | where(?:'d|\u2019d|\s+did)\s+you\s+(?:hear|get|find|read|see)
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Anything asked for turns small talk into a request: "How was the trip?
+# Please send me the receipts."
+_ASKS_FOR_SOMETHING = re.compile(
+    r"\b(?:please|pls|let\s+(?:me|us)\s+know|tell\s+me|call\s+me|give\s+me|send|forward|advise|confirm|need"
+    r"|(?:can|could|would|will)\s+(?:you|u)\b(?!\s+believe))",
+    re.IGNORECASE,
+)
+
+
+def small_talk(asking: Sequence[str]) -> bool:
+    """True if every asking sentence (`asking_sentences`) is about the reader's own doings and asks for nothing.
+
+    "Did you see the first three games?", "Are you still in NC?", "How's it
+    going?". Between friends that is conversation, not a question the
+    writer waits on; between colleagues "Are you still attending these
+    meetings?" often is one, so the caller decides where it applies
+    (`kept.extractors.people.outside_organisations`).
+    """
+    return bool(asking) and all(
+        _ABOUT_THE_READER.search(sentence) and not _ASKS_FOR_SOMETHING.search(sentence) for sentence in asking
+    )
 
 
 # A day named as a deadline ("by Friday") does not end the question with it:

@@ -50,6 +50,9 @@ __all__ = [
     "first_name_from_address",
     "given_name",
     "name_key",
+    "organisation",
+    "outside_organisations",
+    "own_organisations",
     "written_on_behalf",
 ]
 
@@ -254,9 +257,39 @@ def _compatible(address: str, key: tuple[str, str]) -> bool:
     return key[1][:6] in _letters(address)
 
 
-def _organisation(address: str) -> str:
-    """The last two labels of the domain: ``ect.enron.com`` -> ``enron.com``."""
-    return ".".join(address.rpartition("@")[2].split(".")[-2:])
+# Second-level labels under which the organisation is the third label from
+# the end: ``bbc.co.uk``, ``unimelb.edu.au``.
+_PUBLIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org", "or", "ne", "go"})
+
+#: Free mail and consumer access providers: an address there says nothing
+#: about where its owner works.
+FREE_MAIL = frozenset({
+    "aol.com", "att.net", "bellsouth.net", "comcast.net", "earthlink.net", "gmail.com", "gmx.de", "gmx.net",
+    "googlemail.com", "hotmail.co.uk", "hotmail.com", "icloud.com", "juno.com", "live.com", "mac.com",
+    "mail.com", "me.com", "msn.com", "outlook.com", "proton.me", "protonmail.com", "sbcglobal.net",
+    "verizon.net", "web.de", "yahoo.co.uk", "yahoo.com", "yandex.ru", "ymail.com",
+})
+
+
+def organisation(address: str) -> str:
+    """The organisation's part of the domain: ``ect.enron.com`` -> ``enron.com``, ``x.bbc.co.uk`` -> ``bbc.co.uk``."""
+    labels = address.rpartition("@")[2].lower().split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _PUBLIC_SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def own_organisations(me: Iterable[str]) -> frozenset[str]:
+    """The organisations of the user's addresses (`organisation`), free mail (`FREE_MAIL`) left out."""
+    return frozenset(org for org in map(organisation, me) if org and org not in FREE_MAIL)
+
+
+def outside_organisations(addresses: Iterable[str], organisations: frozenset[str]) -> bool:
+    """True if none of `addresses` is at one of the user's `organisations` (`own_organisations`).
+
+    With no organisations (a user on free mail only) everyone is outside.
+    """
+    return not any(organisation(address) in organisations for address in addresses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +450,7 @@ def _components(
         for b in members[i + 1:]:
             if a not in named and b not in named:
                 continue  # two unnamed first.last@ addresses: nothing says they are one person
-            same_org = _organisation(a) == _organisation(b)
+            same_org = organisation(a) == organisation(b)
             if same_org or (a in named and b in named and (min(a, b), max(a, b)) in together):
                 parent[find(a)] = find(b)
     found: dict[str, list[str]] = defaultdict(list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kept.extractors.asks import asking_sentences, asks
+from kept.extractors.asks import asking_sentences, asks, small_talk
 
 
 @pytest.mark.parametrize(
@@ -327,3 +327,28 @@ def test_near_misses_still_ask(text):
     from kept.extractors.asks import asks_for_answer
 
     assert asks_for_answer(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Did you see the first three games of the divisional series?", True),
+        ("Are you still in NC? Are you going to make Ben a respectable man anytime soon?", True),
+        ("How's it going?", True),
+        ("What up with you, JT?", True),
+        ("JT, where'd you hear this?", True),
+        ("Remember the view from my apartment in New York?", True),
+        ("Can you believe all that is going on in Sunny Florida?", True),
+        # a status check on something owed, a request, or a question about the matter
+        ("Did you send the draft letter to the agency?", False),
+        ("Have you had a chance to review the contract?", False),
+        ("How was the trip? Can you send me the receipts?", False),
+        ("How much is the deposit?", False),
+        ("Has our draft letter gone to the CFTC?", False),
+        ("What is the latest on your travel time frame?", False),
+        ("Got that house in order yet? Are you going to be around that weekend?", False),
+        ("Are you in London? If so please let me know.", False),
+    ],
+)
+def test_small_talk_is_a_question_about_the_reader_that_asks_for_nothing(text, expected):
+    assert small_talk(asking_sentences(text)) is expected

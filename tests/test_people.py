@@ -336,3 +336,17 @@ def test_written_on_behalf_reads_the_user_in_the_third_person(text: str, expecte
 def test_written_on_behalf_needs_a_name() -> None:
     assert written_on_behalf("Hi,\nMe is out.", []) is False
     assert written_on_behalf("Hi,\nAl is out.", ["al"]) is False
+
+
+def test_organisations_leave_out_free_mail_and_read_country_domains():
+    from kept.extractors.people import organisation, outside_organisations, own_organisations
+
+    assert organisation("jeff@ect.enron.com") == "enron.com"
+    assert organisation("ann@news.BBC.co.uk") == "bbc.co.uk"
+    assert organisation("bob@example.de") == "example.de"
+    mine = own_organisations(["sam@corp.example.com", "sam.rivera@gmail.com"])
+    assert mine == frozenset({"example.com"})
+    assert not outside_organisations(["pal@gmail.com", "ed@mail.example.com"], mine)
+    assert outside_organisations(["pal@gmail.com", "ed@other.org"], mine)
+    # a user on free mail alone has no colleagues by address
+    assert outside_organisations(["pal@gmail.com"], own_organisations(["sam@gmail.com"]))

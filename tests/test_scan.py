@@ -286,6 +286,23 @@ def test_the_users_question_about_an_event_named_elsewhere_ends_with_the_event()
     assert until["<theirs@test>"] is None
 
 
+def test_small_talk_waits_on_an_answer_only_from_colleagues():
+    """"Did you see the games?" to a friend at another domain is conversation; to a colleague, or with a request, it asks."""
+    scanner, store, sources = make()
+    colleague = ME.rpartition("@")[0] + ".colleague@" + ME.rpartition("@")[2]
+    sent = {
+        "friend": ("pal@gmail.com", "Did you see the first three games of the series? How's the new job?"),
+        "colleague": (colleague, "Did you see the first three games of the series? How's the new job?"),
+        "request": ("pal@gmail.com", "How was the trip? Can you send me the photos?"),
+        "status": ("lawyer@firm.example", "Did you send the draft letter to the agency?"),
+    }
+    for mid, (to, body) in sent.items():
+        sources["acct"].add(SENT, raw_mail(mid, sender=ME, to=to, date=utc(2026, 3, 6), subject=mid, body=body + "\n"))
+    scanner.scan_all()
+    asks = {item.message_id: item.asks for thread in store.threads() for item in thread.messages}
+    assert asks == {"<friend@test>": False, "<colleague@test>": True, "<request@test>": True, "<status@test>": True}
+
+
 def test_messages_keep_the_question_the_digest_quotes():
     """A bare "Re:" says nothing: each stored message keeps its question, one line (its body is not kept)."""
     scanner, store, sources = make()
