@@ -454,10 +454,25 @@ def asks_until(text: str, sent_at: datetime) -> date | None:
     return last_day_asked(asking_sentences(text), sent_at)
 
 
+# A closing formula that only repeats the question before it: "Any chance
+# you can hit on Wed? Let me know."
+_BARE_CLOSER = re.compile(
+    r"^\W*(?:please\s+)?(?:let\s+(?:me|us)\s+know|advise|thoughts|(?:let\s+(?:me|us)\s+know\s+)?what\s+(?:do\s+)?you\s+think)"
+    r"(?:\s+(?:asap|soon|thanks|thank\s+you))?\W*$",
+    re.IGNORECASE,
+)
+
+
 def last_day_asked(asking: Sequence[str], sent_at: datetime) -> date | None:
-    """`asks_until` for the asking sentences of a text (`asking_sentences`)."""
+    """`asks_until` for the asking sentences of a text (`asking_sentences`).
+
+    A bare closer after a question ("Let me know.") asks that question again
+    and names no day of its own.
+    """
     days = []
-    for sentence in asking:
+    for position, sentence in enumerate(asking):
+        if position and _BARE_CLOSER.match(sentence):
+            continue
         day, words = resolve_due(sentence, sent_at)
         if day is None or words is None or _DEADLINE.match(words):
             return None

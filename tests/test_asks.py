@@ -352,3 +352,20 @@ def test_near_misses_still_ask(text):
 )
 def test_small_talk_is_a_question_about_the_reader_that_asks_for_nothing(text, expected):
     assert small_talk(asking_sentences(text)) is expected
+
+
+def test_a_bare_closer_after_a_dated_question_names_no_day_of_its_own():
+    """'Any chance you can hit on Wed? Let me know.' ends with Wednesday; a further request keeps waiting."""
+    from datetime import date, datetime, timezone
+
+    from kept.extractors.asks import last_day_asked
+
+    monday = datetime(2000, 12, 18, 10, tzinfo=timezone.utc)
+
+    def until(text: str) -> date | None:
+        return last_day_asked(asking_sentences(text), monday)
+
+    assert until("Any chance you can hit on Wed? Let me know.") == date(2000, 12, 20)
+    assert until("Can we meet Wed? Let me know what you think.") == date(2000, 12, 20)
+    assert until("Can we meet Wed? Let me know if the file is ready.") is None
+    assert until("Let me know. Can we meet Wed?") is None
