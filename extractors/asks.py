@@ -463,15 +463,29 @@ _BARE_CLOSER = re.compile(
 )
 
 
+# Where the reader is at the moment: "Are you in the office?", "are you
+# around?". The answer matters that day only.
+_RIGHT_NOW = re.compile(
+    r"^\W*(?:[A-Z]\w*\s*[,:-]\s*)?(?:are|r)\s+(?:you|u)\s+(?:still\s+)?"
+    r"(?:(?:in|at)\s+(?:the\s+office|your\s+(?:desk|office)|work)|around|there|free|available)"
+    r"(?:\s+(?:right\s+)?now)?\W*$",
+    re.IGNORECASE,
+)
+
+
 def last_day_asked(asking: Sequence[str], sent_at: datetime) -> date | None:
     """`asks_until` for the asking sentences of a text (`asking_sentences`).
 
     A bare closer after a question ("Let me know.") asks that question again
-    and names no day of its own.
+    and names no day of its own; a question about where the reader is at
+    the moment ("Are you in the office?") ends the day it was asked.
     """
     days = []
     for position, sentence in enumerate(asking):
         if position and _BARE_CLOSER.match(sentence):
+            continue
+        if _RIGHT_NOW.match(sentence):
+            days.append(sent_at.date())
             continue
         day, words = resolve_due(sentence, sent_at)
         if day is None or words is None or _DEADLINE.match(words):

@@ -369,3 +369,15 @@ def test_a_bare_closer_after_a_dated_question_names_no_day_of_its_own():
     assert until("Can we meet Wed? Let me know what you think.") == date(2000, 12, 20)
     assert until("Can we meet Wed? Let me know if the file is ready.") is None
     assert until("Let me know. Can we meet Wed?") is None
+
+
+def test_where_the_reader_is_now_ends_the_day_it_was_asked():
+    from datetime import date, datetime, timezone
+
+    from kept.extractors.asks import last_day_asked
+
+    saturday = datetime(2002, 2, 2, 10, tzinfo=timezone.utc)
+    assert last_day_asked(asking_sentences("ARe you in the office?"), saturday) == date(2002, 2, 2)
+    assert last_day_asked(asking_sentences("Bob, are you around?"), saturday) == date(2002, 2, 2)
+    assert last_day_asked(asking_sentences("Are you in the office? Can you send me the file?"), saturday) is None
+    assert last_day_asked(asking_sentences("Are you available to review the contract?"), saturday) is None
