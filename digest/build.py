@@ -53,6 +53,7 @@ from kept.extractors.waiting import (
 )
 from kept.models import MailMessage, Promise, Thread
 from kept.settings import Settings
+from kept.extractors.asks import on_the_readers_move
 from kept.extractors.cleaning import normalize_subject
 from kept.digest.people import people_from_store
 from kept.extractors.people import People
@@ -455,14 +456,15 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         people = people_from_store(store, me, account)
         # Muting one of a person's addresses mutes the person.
         muted = frozenset(alias for address in muted for alias in people.aliases(address))
+        # Who the user writes to, and when, decides whether a message was
+        # answered elsewhere or comes from a stranger (see awaiting_my_reply)
+        # and whether a promise on the reader's move is due yet; read once
+        # from all threads for all lists, a second of work at 200k messages.
+        history = mail_history(threads, me)
         due_items, undated_items = _promise_sections(
-            store, news, settings, now, today, zone, muted, unnumbered, people
+            store, news, settings, now, today, zone, muted, unnumbered, people, history
         )
         lags = reply_lags(threads, me)
-        # Who the user writes to, and when, decides whether a message was
-        # answered elsewhere or comes from a stranger (see awaiting_my_reply);
-        # read once from all threads for both lists, a second of work at 200k messages.
-        history = mail_history(threads, me)
         waiting, reply_bodies = _waiting_on_me(
             store, threads, history, settings, now, today, zone, muted, lags, unnumbered, people
         )
@@ -613,7 +615,14 @@ def _promise_sections(
     muted: frozenset[str],
     numbering: Numbering,
     people: People | None = None,
+    history: MailHistory | None = None,
 ) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
+    """(due, undated) promise items; with `history`, a promise on the reader's move waits for their answer.
+
+    "Send me your names and I'll print them" (`on_the_readers_move`) is
+    listed once one of the people it was made to has written to the user
+    since; until then nobody waits on the user.
+    """
     soon = today + timedelta(days=settings.digest.due_soon_days)
     undated_before = now - timedelta(days=settings.digest.undated_after_days)
     due: list[Promise] = []
@@ -622,6 +631,11 @@ def _promise_sections(
         if not _visible(promise.status, promise.snoozed_until, today):
             continue
         if promise.counterparties and set(promise.counterparties) <= muted:
+            continue
+        if history is not None and on_the_readers_move(promise.sentence) and not any(
+            history.heard_from(person, _aware(promise.made_at), now - _aware(promise.made_at))
+            for person in promise.counterparties
+        ):
             continue
         if promise.due is not None and promise.due <= soon:
             due.append(promise)

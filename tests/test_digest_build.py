@@ -364,3 +364,21 @@ def test_first_name_falls_back_to_the_known_name_then_a_first_last_address() -> 
     assert first_name(Address("", "phillip.allen@enron.com")) == "Phillip"
     assert first_name(Address("", "jdasovic@enron.com")) == "there"
     assert first_name(Address("Earnings.com", "news@earnings.example")) == "there"
+
+
+def test_a_promise_on_the_readers_move_is_listed_once_they_answer():
+    """"Send me your names and I'll print them": nothing is owed until the names come."""
+    store = MemoryStore()
+    conditional = "Send me your names and I'll print them in color for her."
+    store.put_promise(promise("names", made=utc(10), due=date(2026, 11, 19), sentence=conditional,
+                              to=("anna@example.org",)))
+    store.put_promise(promise("plain", made=utc(10), due=date(2026, 11, 19), to=("anna@example.org",)))
+    store.put_promise(promise("answered", made=utc(10), due=date(2026, 11, 19), sentence=conditional,
+                              to=("ben@example.org",)))
+    store.put_thread(Thread("t-names", "home", "Names", (sent("<names@example.com>", "anna@example.org", utc(10)),)))
+    store.put_thread(Thread("t-answered", "home", "Names", (
+        sent("<answered@example.com>", "ben@example.org", utc(10)),
+        received("<ben-names@example.org>", "ben@example.org", utc(12), asks=False),
+    )))
+    digest = build_digest(store, NOW, make_settings())
+    assert sorted(item.promise_id for item in digest.due) == ["answered", "plain"]
