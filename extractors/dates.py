@@ -110,6 +110,9 @@ _WEEKDAYS = {
     "thursday": 3, "thu": 3, "thur": 3, "thurs": 3,
     "friday": 4, "fri": 4,
     "saturday": 5, "sat": 5,
+    # Misspellings seen in real mail: "let's discuss when you get back Wednesay".
+    "tuseday": 1, "teusday": 1, "wednesay": 2, "wedensday": 2, "wendsday": 2, "wensday": 2, "wednsday": 2,
+    "thrusday": 3, "thurday": 3, "firday": 4, "saterday": 5,
     "sunday": 6, "sun": 6,
 }  # fmt: skip
 
@@ -128,7 +131,10 @@ _NUMBERS = {
 
 # Short weekday forms only count when capitalised or followed by a dot, so
 # "sun", "sat" and "wed" in running text are not read as dates.
-_WEEKDAY_LONG = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_WEEKDAY_LONG = (
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|tuseday|teusday|wednesay|wedensday|wendsday|wensday|wednsday|thrusday|thurday|firday|saterday"
+)
 _WEEKDAY_SHORT = r"Mon|Tues?|Wed|Thu(?:rs?)?|Fri|Sat|Sun"
 _MONTH_NAMES = (
     r"january|february|march|april|may|june|july|august|september|october|november|december"

@@ -256,3 +256,10 @@ def test_end_of_a_named_month_checks_the_month_end_not_its_first_day() -> None:
 
 def test_only_the_first_characters_are_read() -> None:
     assert resolve_due("x " * 1500 + "tomorrow", WEDNESDAY) == (None, None)
+
+
+def test_a_misspelled_weekday_is_that_weekday():
+    """'let's discuss when you get back Wednesay' (real mail) is due that Wednesday."""
+    monday = datetime(2001, 9, 10, 10, tzinfo=timezone.utc)
+    assert resolve_due("John, let's discuss when you get back Wednesay.", monday) == (date(2001, 9, 12), "Wednesay")
+    assert resolve_due("I will call you Thrusday.", monday)[0] == date(2001, 9, 13)
