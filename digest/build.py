@@ -53,8 +53,8 @@ from kept.extractors.waiting import (
 )
 from kept.models import MailMessage, Promise, Thread
 from kept.settings import Settings
-from kept.extractors.asks import on_the_readers_move
 from kept.extractors.cleaning import normalize_subject
+from kept.extractors.promise_conditions import on_an_event, on_the_readers_move
 from kept.digest.people import people_from_store
 from kept.extractors.people import People
 from kept.digest.nudges import ContactItem, IntroItem, LeadItem, build_nudge_sections
@@ -617,11 +617,12 @@ def _promise_sections(
     people: People | None = None,
     history: MailHistory | None = None,
 ) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
-    """(due, undated) promise items; with `history`, a promise on the reader's move waits for their answer.
+    """(due, undated) promise items, without those not owed yet (`kept.extractors.promise_conditions`).
 
-    "Send me your names and I'll print them" (`on_the_readers_move`) is
-    listed once one of the people it was made to has written to the user
-    since; until then nobody waits on the user.
+    A standing offer ("I'll keep you posted on any changes") is never
+    listed. With `history`, a promise on the reader's move ("Send me your
+    names and I'll print them") is listed once one of the people it was
+    made to has written to the user since.
     """
     soon = today + timedelta(days=settings.digest.due_soon_days)
     undated_before = now - timedelta(days=settings.digest.undated_after_days)
@@ -631,6 +632,8 @@ def _promise_sections(
         if not _visible(promise.status, promise.snoozed_until, today):
             continue
         if promise.counterparties and set(promise.counterparties) <= muted:
+            continue
+        if on_an_event(promise.sentence):
             continue
         if history is not None and on_the_readers_move(promise.sentence) and not any(
             history.heard_from(person, _aware(promise.made_at), now - _aware(promise.made_at))

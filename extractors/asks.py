@@ -25,7 +25,6 @@ __all__ = [
     "asks_until",
     "last_day_around",
     "last_day_asked",
-    "on_the_readers_move",
     "small_talk",
     "wants_answer",
 ]
@@ -387,30 +386,6 @@ def small_talk(asking: Sequence[str]) -> bool:
     return bool(asking) and all(
         _ABOUT_THE_READER.search(sentence) and not _ASKS_FOR_SOMETHING.search(sentence) for sentence in asking
     )
-
-
-# A request to the reader, then what the writer does with the answer:
-# "Send me your names and I'll print them", "Call me when you have time and
-# we will set a time", "When you hear from Hope, let me know ... and I'll
-# print out the map".
-_READERS_MOVE_FIRST = re.compile(
-    r"^\W*(?:[A-Z]\w*\s*[,:-]\s*)?(?:please\s+|pls\s+|just\s+|so\s+)?"
-    r"(?:(?:send|call|give|provide|forward|e-?mail|fax|tell|get|bring|drop|shoot|reply|write|contact|ring|mail"
-    r"|let\s+(?:me|us)\s+know)\b"
-    r"|(?:when|once|after|as\s+soon\s+as|next\s+time)\s+you\b)"
-    r"[^.?!]{0,200}?(?:\band\b|,|;|\bthen\b)\s*(?:then\s+)?(?:I|we)(?:'ll|\u2019ll|\s+will|\s+can|\s+would|\s+shall)\b",
-    re.IGNORECASE,
-)
-
-
-def on_the_readers_move(sentence: str) -> bool:
-    """True if the writer's part of `sentence` waits on the reader's move first.
-
-    "Send me your names and I'll print them in color": until the names come
-    the writer owes nothing, and often they never come. The promise is
-    kept's to track once the reader has answered.
-    """
-    return bool(_READERS_MOVE_FIRST.match(" ".join(strip_control(sentence).split())))
 
 
 # A day named as a deadline ("by Friday") does not end the question with it:

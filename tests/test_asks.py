@@ -381,23 +381,3 @@ def test_where_the_reader_is_now_ends_the_day_it_was_asked():
     assert last_day_asked(asking_sentences("Bob, are you around?"), saturday) == date(2002, 2, 2)
     assert last_day_asked(asking_sentences("Are you in the office? Can you send me the file?"), saturday) is None
     assert last_day_asked(asking_sentences("Are you available to review the contract?"), saturday) is None
-
-
-@pytest.mark.parametrize(
-    ("sentence", "expected"),
-    [
-        ("Send me your names and I'll print them in color for her.", True),
-        ("Please provide me with your suggested changes and I will forward same to credit.", True),
-        ("Call me when you have time tomorrow and we will set a time.", True),
-        ("Next time you are headed this way, please do give me a shout, we will have to get together.", True),
-        ("Let me know when you get the originals and I will initial.", True),
-        ("I'll send you the deck tomorrow.", False),
-        ("Thanks for the note, I will send it Monday.", False),
-        ("Let me know. I will call you Friday.", False),
-        ("Sending the draft now and I will call you after lunch.", False),
-    ],
-)
-def test_a_promise_that_waits_on_the_readers_move_first(sentence, expected):
-    from kept.extractors.asks import on_the_readers_move
-
-    assert on_the_readers_move(sentence) is expected

@@ -1,0 +1,75 @@
+"""Promises that are not owed yet: the writer's part waits on something else first.
+
+The promise extractor finds what the user committed to; the digest lists a
+promise as due only when someone waits on it. Two kinds are not owed when
+they are made:
+
+on the reader's move
+    "Send me your names and I'll print them in color", "If acceptable, I will
+    prepare two executables": until the reader answers, the writer owes
+    nothing, and often the answer never comes (`on_the_readers_move`).
+on an event
+    "I'll keep you posted on any changes", "I'll pass on any info I
+    receive": a standing offer that comes due only when something happens
+    that kept cannot see coming (`on_an_event`).
+
+The labelling guidelines count both as no promise until taken up; on the
+labelled development digests (2026-12-06) they were 9 of the 11 such items
+listed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kept.extractors.cleaning import strip_control
+
+__all__ = ["on_an_event", "on_the_readers_move"]
+
+_I_WILL = r"(?:I|we)(?:'ll|\u2019ll|\s+will|\s+can|\s+would|\s+shall)\b"
+
+# A request to the reader, or their approval, then what the writer does with
+# the answer: "Send me your names and I'll print them", "Call me when you
+# have time and we will set a time", "When you hear from Hope, let me know
+# ... and I'll print out the map", "If acceptable, I will prepare ...".
+_READERS_MOVE_FIRST = re.compile(
+    r"^\W*(?:[A-Z]\w*\s*[,:-]\s*)?(?:please\s+|pls\s+|just\s+|so\s+)?"
+    r"(?:"
+    r"(?:(?:send|call|give|provide|forward|e-?mail|fax|tell|get|bring|drop|shoot|reply|write|contact|ring|mail"
+    r"|let\s+(?:me|us)\s+know)\b"
+    r"|(?:when|once|after|as\s+soon\s+as|next\s+time)\s+you\b)"
+    r"[^.?!]{0,200}?(?:\band\b|,|;|\bthen\b)\s*(?:then\s+)?" + _I_WILL
+    + r"|(?:if\s+(?:(?:this|that|it)(?:\s+is|'s|\u2019s)?\s+)?(?:acceptable|ok|okay|agreeable|approved)\b"
+    r"|if\s+(?:you|u)\s+(?:agree|approve|concur|are\s+(?:ok|okay|fine|agreeable))\b"
+    r"|if\s+(?:this|that)\s+works\b)"
+    r"[^.?!]{0,60}?" + _I_WILL + r")",
+    re.IGNORECASE,
+)
+
+
+def on_the_readers_move(sentence: str) -> bool:
+    """True if the writer's part of `sentence` waits on the reader's move first.
+
+    "Send me your names and I'll print them in color": until the names come
+    the writer owes nothing, and often they never come. The promise is
+    kept's to track once the reader has answered.
+    """
+    return bool(_READERS_MOVE_FIRST.match(" ".join(strip_control(sentence).split())))
+
+
+# A standing offer to pass things on as they happen: "I'll keep you posted
+# on any changes", "I will be sure to keep you informed of any progress",
+# "I'll endeavor to pass on any info I receive".
+_ON_AN_EVENT = re.compile(
+    r"\bkeep\s+(?:you|u|everyone|all\s+of\s+you|them|him|her)\b[^.?!]{0,25}?"
+    r"\b(?:posted|informed|updated|up\s+to\s+date|advised|apprised|in\s+the\s+loop)\s+(?:of|on|with|about|as\s+to)\s+any\b"
+    r"|\bpass\s+(?:on|along)\s+any\b"
+    r"|\blet\s+(?:you|u)\s+know\s+(?:if|when|should|of)\s+any(?:thing|one)?\b",
+    re.IGNORECASE,
+)
+
+
+def on_an_event(sentence: str) -> bool:
+    """True if `sentence` promises to pass things on as they happen ("I'll keep you posted on any changes")."""
+    return bool(_ON_AN_EVENT.search(" ".join(strip_control(sentence).split())))
+

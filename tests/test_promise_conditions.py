@@ -1,0 +1,44 @@
+"""Promises not owed yet: on the reader's move, or on an event."""
+
+from __future__ import annotations
+
+import pytest
+
+from kept.extractors.promise_conditions import on_an_event, on_the_readers_move
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Send me your names and I'll print them in color for her.", True),
+        ("Please provide me with your suggested changes and I will forward same to credit.", True),
+        ("Call me when you have time tomorrow and we will set a time.", True),
+        ("Next time you are headed this way, please do give me a shout, we will have to get together.", True),
+        ("Let me know when you get the originals and I will initial.", True),
+        ("If acceptable, I will prepare two executables for routing.", True),
+        ("If that works for you, I'll book the room.", True),
+        ("If I can, I will come.", False),
+        ("I'll send you the deck tomorrow.", False),
+        ("Thanks for the note, I will send it Monday.", False),
+        ("Let me know. I will call you Friday.", False),
+        ("Sending the draft now and I will call you after lunch.", False),
+    ],
+)
+def test_a_promise_that_waits_on_the_readers_move_first(sentence, expected):
+    assert on_the_readers_move(sentence) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("I'll try to keep you up to date with any changes.", True),
+        ("There are no plans as of yet, but I will be sure to keep you informed of any progress.", True),
+        ("so I'll endeavor to pass on any info I receive.", True),
+        ("I'll let you know if anything changes.", True),
+        ("I will keep you informed.", False),
+        ("I'll let you know when the contract is signed.", False),
+        ("I'll pass on the figures tomorrow.", False),
+    ],
+)
+def test_a_standing_offer_waits_on_an_event(sentence, expected):
+    assert on_an_event(sentence) is expected
