@@ -13,9 +13,9 @@ on an event
     receive": a standing offer that comes due only when something happens
     that kept cannot see coming (`on_an_event`).
 
-The labelling guidelines count both as no promise until taken up; on the
-labelled development digests (2026-12-06) they were 9 of the 11 such items
-listed.
+The labelling guidelines count both as no promise until taken up; of the
+13 items of these forms on the labelled development digests (2026-12-06),
+9 were labelled no promise.
 """
 
 from __future__ import annotations
