@@ -202,6 +202,7 @@ def test_a_task_handed_over_waits_on_no_answer() -> None:
         "Can you please send it to Jeff Hodge, since he initialed the original agreement.",
         "Please forward his resume to Karen Buckley.",
         "Please fax Mark Taylor a copy of any correspondence.",
+        "Ava please put on my calendar.",
     ):
         assert asks(text) and not asks_for_answer(text), text
     for text in (
@@ -212,6 +213,8 @@ def test_a_task_handed_over_waits_on_no_answer() -> None:
         "Can you schedule a call with me next week?",
         "Please review and let me know.",
         "Did you get it?",
+        "Ava please send me the file.",
+        "Please put in your comments and send them to me.",
     ):
         assert asks_for_answer(text), text
 
