@@ -338,9 +338,30 @@ def asks_for_answer(text: str) -> bool:
     return wants_answer(asking_sentences(text))
 
 
+# An open invitation to stay in touch: "let me know when you're going to be
+# in town", "write back soon and let me know how the job hunt is going",
+# "Sometime, please tell me ...". The user hears back when there is news;
+# nobody is late.
+_KEEP_IN_TOUCH = re.compile(
+    r"\b(?i:let\s+(?:me|us)\s+know\s+when\s+(?:you|she|he|they)(?:'re|\u2019re|'s|\u2019s|\s+are|\s+is|\s+will\s+be)?"
+    r"\s+(?:going\s+to\s+be\s+|coming\s+|next\s+)?)(?:(?i:in\s+town|back\s+in\s+town)|(?i:to|through|in)\s+[A-Z]\w+(?i:\s+next)?\W*$)"
+    r"|(?i:\blet\s+(?:me|us)\s+know\s+how\s+(?:things|everything|life)\b[^.?!]{0,40}\b(?:is|are)\s+going\b)"
+    r"|(?i:\beverything\s+else\s+is\s+going\b|\bwrite\s+back\s+soon\b|\bkeep\s+in\s+touch\b|^\W*some\s?time,?\s)",
+)
+
+
 def wants_answer(asking: Sequence[str]) -> bool:
-    """`asks_for_answer` for the asking sentences of a text (`asking_sentences`)."""
-    return any(not (_TASK_ONLY.match(sentence) and not _BACK_TO_ME.search(sentence)) for sentence in asking)
+    """`asks_for_answer` for the asking sentences of a text (`asking_sentences`).
+
+    A task handed over without its result coming back ("Please print this")
+    and an open invitation to stay in touch ("let me know when you're in
+    town") want no answer.
+    """
+    return any(
+        not (_TASK_ONLY.match(sentence) and not _BACK_TO_ME.search(sentence))
+        and not _KEEP_IN_TOUCH.search(sentence)
+        for sentence in asking
+    )
 
 
 # A question about the reader's own doings, news or whereabouts: "Did you

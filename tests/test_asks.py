@@ -384,3 +384,24 @@ def test_where_the_reader_is_now_ends_the_day_it_was_asked():
     assert last_day_asked(asking_sentences("Bob, are you around?"), saturday) == date(2002, 2, 2)
     assert last_day_asked(asking_sentences("Are you in the office? Can you send me the file?"), saturday) is None
     assert last_day_asked(asking_sentences("Are you available to review the contract?"), saturday) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Keep in touch and let me know when you're going to be in town.", False),
+        ("Write back soon and let me know how the apartment, the job hunt and everything else is going.", False),
+        ("Let me know when you are in Houston next.", False),
+        ("Sometime, please tell me what a day in your life is like.", False),
+        # a request about the matter, or an open invitation with a request beside it
+        ("Let me know when you are free to meet.", True),
+        ("Let me know when you are in the office so I can drop off the contract.", True),
+        ("Let me know how the negotiation is going.", True),
+        ("Sometimes the numbers are off - can you check?", True),
+        ("Keep in touch. Can you send me the lease?", True),
+    ],
+)
+def test_an_open_invitation_to_stay_in_touch_wants_no_answer(text, expected):
+    from kept.extractors.asks import wants_answer
+
+    assert wants_answer(asking_sentences(text)) is expected
