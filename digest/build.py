@@ -54,7 +54,7 @@ from kept.extractors.waiting import (
 from kept.models import MailMessage, Promise, Thread
 from kept.settings import Settings
 from kept.extractors.cleaning import normalize_subject
-from kept.extractors.promise_conditions import on_an_event, on_the_readers_move
+from kept.extractors.promise_conditions import on_an_event, on_the_readers_move, pleasantry
 from kept.digest.people import people_from_store
 from kept.extractors.people import People
 from kept.digest.nudges import ContactItem, IntroItem, LeadItem, build_nudge_sections
@@ -619,8 +619,8 @@ def _promise_sections(
 ) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
     """(due, undated) promise items, without those not owed yet (`kept.extractors.promise_conditions`).
 
-    A standing offer ("I'll keep you posted on any changes") is never
-    listed. With `history`, a promise on the reader's move ("Send me your
+    A standing offer ("I'll keep you posted on any changes") and a
+    pleasantry ("I'll talk to you next week") are never listed. With `history`, a promise on the reader's move ("Send me your
     names and I'll print them") is listed once one of the people it was
     made to has written to the user since.
     """
@@ -633,7 +633,7 @@ def _promise_sections(
             continue
         if promise.counterparties and set(promise.counterparties) <= muted:
             continue
-        if on_an_event(promise.sentence):
+        if on_an_event(promise.sentence) or pleasantry(promise.sentence):
             continue
         if history is not None and on_the_readers_move(promise.sentence) and not any(
             history.heard_from(person, _aware(promise.made_at), now - _aware(promise.made_at))

@@ -13,6 +13,9 @@ on an event
     receive": a standing offer that comes due only when something happens
     that kept cannot see coming (`on_an_event`).
 
+And a pleasantry is owed never: "I'll talk to you next week", "and I will
+speak to you soon!", "I'll see you in the new year" (`pleasantry`).
+
 The labelling guidelines count both as no promise until taken up; of the
 13 items of these forms on the labelled development digests (2026-12-06),
 9 were labelled no promise.
@@ -24,7 +27,7 @@ import re
 
 from kept.extractors.cleaning import strip_control
 
-__all__ = ["on_an_event", "on_the_readers_move"]
+__all__ = ["on_an_event", "on_the_readers_move", "pleasantry"]
 
 _I_WILL = r"(?:I|we)(?:'ll|\u2019ll|\s+will|\s+can|\s+would|\s+shall)\b"
 
@@ -72,4 +75,24 @@ _ON_AN_EVENT = re.compile(
 def on_an_event(sentence: str) -> bool:
     """True if `sentence` promises to pass things on as they happen ("I'll keep you posted on any changes")."""
     return bool(_ON_AN_EVENT.search(" ".join(strip_control(sentence).split())))
+
+
+# A sign-off in the future tense: talking or seeing each other again, with
+# nothing to talk about named. "I'll talk to you about this tonight" and
+# "I will see you at 9 am on Sunday" name a matter or a meeting.
+_PLEASANTRY = re.compile(
+    r"^\W*(?:[\w'\u2019]+\W+){0,8}?" + _I_WILL
+    + r"\s*(?:(?:definitely|certainly|probably|try\s+to|hope\s+to)\s+)?"
+    r"(?:(?:speak|talk|chat)\s+(?:to|with)\s+(?:you|ya|u)|see\s+(?:you|ya|u)|keep\s+in\s+touch"
+    r"|catch\s+up(?:\s+with\s+(?:you|ya|u))?)(?:\s+(?:all|guys))?"
+    r"(?:\s+(?:soon|later|shortly|again|tomorrow|next\s+week|this\s+weekend|on\s+the\s+weekend"
+    r"|in\s+the\s+new\s+year|after\s+the\s+holidays|when\s+I\s+get\s+back))*"
+    r"\W*$",
+    re.IGNORECASE,
+)
+
+
+def pleasantry(sentence: str) -> bool:
+    """True if `sentence` is a sign-off that only looks like a promise ("I'll talk to you next week")."""
+    return bool(_PLEASANTRY.match(" ".join(strip_control(sentence).split())))
 

@@ -384,10 +384,12 @@ def test_a_promise_on_the_readers_move_is_listed_once_they_answer():
     assert sorted(item.promise_id for item in digest.due) == ["answered", "plain"]
 
 
-def test_a_standing_offer_to_keep_someone_posted_is_never_due():
+def test_a_standing_offer_or_a_pleasantry_is_never_due():
     store = MemoryStore()
     store.put_promise(promise("posted", made=utc(10), due=date(2026, 11, 19),
                               sentence="I'll keep you posted on any changes."))
+    store.put_promise(promise("sign-off", made=utc(10), due=date(2026, 11, 19),
+                              sentence="I will talk to you next week."))
     store.put_promise(promise("plain", made=utc(10), due=date(2026, 11, 19)))
     digest = build_digest(store, NOW, make_settings())
     assert [item.promise_id for item in digest.due] == ["plain"]

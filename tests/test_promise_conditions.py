@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kept.extractors.promise_conditions import on_an_event, on_the_readers_move
+from kept.extractors.promise_conditions import on_an_event, on_the_readers_move, pleasantry
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,22 @@ def test_a_promise_that_waits_on_the_readers_move_first(sentence, expected):
 )
 def test_a_standing_offer_waits_on_an_event(sentence, expected):
     assert on_an_event(sentence) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("I will talk to you next week.", True),
+        ("and I will speak to you soon!", True),
+        ("Lunch is tough, but I will keep in touch.", True),
+        ("I'll see you in the new year.", True),
+        # a matter, a meeting or an attendance named
+        ("I'll talk to you about this tonight.", False),
+        ("We will talk to you next week about the contract.", False),
+        ("I will see you at 9 am on Sunday.", False),
+        ("Thanks - I'll see you there!", False),
+        ("I will be in touch tomorrow on details.", False),
+    ],
+)
+def test_a_pleasantry_is_no_promise(sentence, expected):
+    assert pleasantry(sentence) is expected
