@@ -377,7 +377,7 @@ _ABOUT_THE_READER = re.compile(
         (?!\s+(?:\w+\s+){0,2}?(?:send|sent|receiv|get\s+(?:the|my|our)|got\s+(?:the|my|our)|sign|review|look
             |finish|complet|fil|fax|mail|call|talk|spok|speak|hea(?:r|rd)\s+back|ha(?:d|ve)\s+a\s+chance|check
             |approv|forward|done|working|work\s+on|able))
-      | how(?:'s|\u2019s|\s+is|\s+are|\s+was|\s+were|\s+did|\s+has|\s+have)\s+(?!much|many|long|soon)
+      | how(?:'s|\u2019s|\s+is|\s+are|\s+was|\s+were|\s+did|\s+has|\s+have)\s+(?!much|many|long|soon|we\b|I\b|they\b|he\b|she\b|our\b|their\b)
       | what(?:'s|\u2019s)?\s+up\b
       | remember\b
       | can\s+you\s+believe\b

@@ -347,6 +347,7 @@ def test_near_misses_still_ask(text):
         ("Have you had a chance to review the contract?", False),
         ("How was the trip? Can you send me the receipts?", False),
         ("How much is the deposit?", False),
+        ("How have we handled this in the past?", False),
         ("Has our draft letter gone to the CFTC?", False),
         ("What is the latest on your travel time frame?", False),
         ("Got that house in order yet? Are you going to be around that weekend?", False),
