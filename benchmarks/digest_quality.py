@@ -93,7 +93,8 @@ HELDOUT4_MAILBOXES = ("blair-l", "cash-m", "farmer-d", "kitchen-l", "love-p", "m
 # The fourth set's labels are development data too. A fifth was drawn on
 # 2026-12-06 before any further change (random.Random(202612063).sample of
 # the 14 untouched enron-more writers with at least 60 received messages,
-# 8 of them) and is read only to score at the end of that round.
+# 8 of them); it was scored once at the end of that round, and is
+# development data too. The next set must come from the 6 writers left.
 HELDOUT5_MAILBOXES = ("dorland-c", "forney-j", "gay-r", "geaccone-t", "mcconnell-m", "smith-m", "ward-k", "williams-w3")
 ENRON_DEV = frozenset({"allen-p", "beck-s", "nemec-g"})
 
