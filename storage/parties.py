@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,7 +45,7 @@ from kept.storage.files import damaged
 from kept.storage.lines import Stored, as_document, member_document, member_line, split_member
 from kept.storage.message_file import MessageFile
 
-__all__ = ["TABLE", "add", "build", "counts", "parties_of", "party_key", "stored_parties"]
+__all__ = ["TABLE", "Table", "add", "build", "counts", "parties_of", "party_key", "stored_parties"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ TABLE = "parties"
 
 #: Encodes document ids: compact, non-ASCII as it is (the line's own encoding escapes it).
 _KEY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+#: json's own scanners (C), called directly as `kept.storage.lines` does: the
+#: digest decodes every key. `_scanstring` decodes the string after the quote
+#: at the given index, `_scan_once` the value at it; both also give where it ends.
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class Table(Protocol):
@@ -131,6 +137,10 @@ def party_key(account: str, parties: Parties) -> str:
     ])
 
 
+#: How `_count_line` writes a count: ``{"count":12}``.
+_COUNT_START = '{"count":'
+
+
 def _count_line(key: str, count: int) -> str:
     return member_line(key, {"count": count})
 
@@ -140,10 +150,25 @@ def _count(stored: Stored) -> int:
 
     :raises ValueError: if it holds no positive count.
     """
-    document = json.loads(split_member(stored)[1]) if isinstance(stored, str) else stored
-    count = document.get("count") if isinstance(document, dict) else None
-    if type(count) is not int or count < 1:
+    if isinstance(stored, str):
+        text = split_member(stored)[1]
+        # The line as `_count_line` writes it, read without the JSON decoder: the digest reads every one.
+        digits = text[len(_COUNT_START) : -1]
+        if text.startswith(_COUNT_START) and text.endswith("}") and digits.isdigit() and digits.isascii():
+            count = int(digits)
+        else:
+            count = _count_of(json.loads(text))
+    else:
+        count = _count_of(stored)
+    if count < 1:
         raise ValueError(f"not a party count: {str(stored)[:80]!r}")
+    return count
+
+
+def _count_of(document: Any) -> int:
+    count = document.get("count") if isinstance(document, dict) else None
+    if type(count) is not int:
+        raise ValueError(f"not a party count: {str(document)[:80]!r}")
     return count
 
 
@@ -177,38 +202,48 @@ def build(entries: Iterable[tuple[str, Parties]]) -> dict[str, Stored]:
     return {key: _count_line(key, count) for key, count in counted.items()}
 
 
-def counts(table: Mapping[str, Stored], path: Path, account: str | None = None) -> Counter[Parties]:
-    """The parties of the index `table` (of `account`) with their counts, the accounts' added up.
+def counts(table: Mapping[str, Stored], path: Path, account: str | None = None) -> Iterator[tuple[Parties, int]]:
+    """The parties of the index `table` (of `account`) with their counts, each once (the accounts' added up).
 
     Equal addresses come as one `Address` object, which the people's
     builder handles faster and which holds a large index in less memory.
 
     :raises StorageError: if an entry is damaged.
     """
-    found: Counter[Parties] = Counter()
+    # The key after its account -> (parties, count): equal text is equal parties, and hashing a
+    # string (which caches its hash) is faster than hashing a tuple of addresses.
+    found: dict[str, list[Any]] = {}
     addresses: dict[tuple[str, str], Address] = {}
 
     def address(value: Any) -> Address:
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)):
-            raise ValueError(f"not an address: {value!r}")
-        name, email = value
-        known = addresses.get((name, email))
+        pair = tuple(value) if type(value) is list else ()
+        known = addresses.get(pair)  # type: ignore[arg-type]
         if known is None:
-            known = addresses[name, email] = Address(name, email)
+            if len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
+                raise ValueError(f"not an address: {value!r}")
+            known = addresses[pair] = Address(*pair)
         return known
 
     for key, stored in table.items():
         try:
-            entry = json.loads(key)
-            if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str)):
+            if not key.startswith('["'):
                 raise ValueError(f"not a party key: {key[:80]!r}")
-            entry_account, sender, to, cc = entry
+            entry_account, end = _scanstring(key, 2)
             if account is not None and entry_account != account:
+                continue  # the rest of the key left undecoded
+            rest = key[end:]
+            seen = found.get(rest)
+            if seen is not None:
+                seen[1] += _count(stored)
                 continue
-            if not (isinstance(to, list) and isinstance(cc, list)):
+            entry, stop = _scan_once(key, 0)
+            if not (stop == len(key) and type(entry) is list and len(entry) == 4):
+                raise ValueError(f"not a party key: {key[:80]!r}")
+            _, sender, to, cc = entry
+            if type(to) is not list or type(cc) is not list:
                 raise ValueError(f"not a party key: {key[:80]!r}")
             parties = (None if sender is None else address(sender), tuple(map(address, to)), tuple(map(address, cc)))
-            found[parties] += _count(stored)
-        except (ValueError, RecursionError) as error:
-            raise damaged(path, f"its party index holds a damaged entry ({error})") from error
-    return found
+            found[rest] = [parties, _count(stored)]
+        except (ValueError, RecursionError, TypeError, StopIteration) as error:
+            raise damaged(path, f"its party index holds a damaged entry ({error!r})") from error
+    return ((parties, count) for parties, count in found.values())

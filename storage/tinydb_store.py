@@ -298,10 +298,8 @@ class TinyDBStore:
         """
         with self.transaction():
             if self._storage.parties_indexed:
-                counted = parties.counts(self._storage.read()[parties.TABLE], self.path, account)
-            else:
-                counted = Counter(self.message_parties(account))
-        return iter(counted.items())
+                return iter(list(parties.counts(self._storage.read()[parties.TABLE], self.path, account)))
+            return iter(Counter(self.message_parties(account)).items())
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
