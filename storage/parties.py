@@ -45,7 +45,7 @@ from kept.storage.files import damaged
 from kept.storage.lines import Stored, as_document, member_document, member_line, split_member
 from kept.storage.message_file import MessageFile
 
-__all__ = ["TABLE", "Table", "add", "build", "counts", "parties_of", "party_key", "stored_parties"]
+__all__ = ["TABLE", "Table", "add", "build", "counts", "exported", "parties_of", "party_key", "stored_parties"]
 
 logger = logging.getLogger(__name__)
 
@@ -247,3 +247,37 @@ def counts(table: Mapping[str, Stored], path: Path, account: str | None = None) 
         except (ValueError, RecursionError, TypeError, StopIteration) as error:
             raise damaged(path, f"its party index holds a damaged entry ({error!r})") from error
     return ((parties, count) for parties, count in found.values())
+
+
+def exported(items: Iterable[tuple[str, Stored]], path: Path) -> Iterator[dict[str, Any]]:
+    """The index's entries as ``kept export`` shows them: the parties its keys hold, spelled out.
+
+    Each is ``{"account": ..., "from_addr": ..., "to": [...], "cc": [...],
+    "count": n}``, the addresses as a message record's (``{"name": ...,
+    "email": ...}``), so that the export shows every name and address
+    kept holds in the fields it uses everywhere else.
+
+    :raises StorageError: if an entry is damaged.
+    """
+    for key, stored in items:
+        try:
+            entry = json.loads(key)
+            if not (type(entry) is list and len(entry) == 4 and type(entry[2]) is list and type(entry[3]) is list):
+                raise ValueError(f"not a party key: {key[:80]!r}")
+            account, sender, to, cc = entry
+            document = {
+                "account": account,
+                "from_addr": None if sender is None else _address_document(sender),
+                "to": [_address_document(address) for address in to],
+                "cc": [_address_document(address) for address in cc],
+                "count": _count(stored),
+            }
+        except (ValueError, RecursionError, TypeError) as error:
+            raise damaged(path, f"its party index holds a damaged entry ({error!r})") from error
+        yield document
+
+
+def _address_document(value: Any) -> dict[str, str]:
+    if not (type(value) is list and len(value) == 2):
+        raise ValueError(f"not an address: {value!r}")
+    return {"name": value[0], "email": value[1]}

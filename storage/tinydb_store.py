@@ -491,8 +491,9 @@ class TinyDBStore:
         with self.transaction():
             for name, table in self._tables.items():
                 if name == parties.TABLE:
-                    continue  # an index of the messages, not data of its own
-                if name == "messages":
+                    # Its keys hold the names and addresses: spelled out, as everything kept holds is.
+                    yield name, parties.exported(table.raw_items(), self.path)
+                elif name == "messages":
                     yield name, (document for _, document in self._all_messages())
                 elif name == "meta":
                     yield name, {key: json_copy(as_document(d).get("value")) for key, d in table.raw_items()}
