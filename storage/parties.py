@@ -217,7 +217,7 @@ def counts(table: Mapping[str, Stored], path: Path, account: str | None = None) 
 
     def address(value: Any) -> Address:
         pair = tuple(value) if type(value) is list else ()
-        known = addresses.get(pair)  # type: ignore[arg-type]
+        known = addresses.get(pair)
         if known is None:
             if len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
                 raise ValueError(f"not an address: {value!r}")
