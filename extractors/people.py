@@ -46,6 +46,7 @@ __all__ = [
     "address_name_key",
     "build_people",
     "build_people_from_parties",
+    "build_people_from_party_counts",
     "canonical_threads",
     "first_name_from_address",
     "given_name",
@@ -336,10 +337,25 @@ def build_people(messages: Iterable[MailMessage], me: Iterable[str]) -> People:
     return build_people_from_parties(((m.from_addr, m.to, m.cc) for m in messages), me)
 
 
-def build_people_from_parties(
-    parties: Iterable[tuple[Address | None, Sequence[Address], Sequence[Address]]], me: Iterable[str]
-) -> People:
+#: One message's From (None when unreadable), To and Cc.
+MessageParties = tuple[Address | None, Sequence[Address], Sequence[Address]]
+
+
+def build_people_from_parties(parties: Iterable[MessageParties], me: Iterable[str]) -> People:
     """`build_people` from each message's From, To and Cc alone (`kept.storage.base.Store.message_parties`)."""
+    return build_people_from_party_counts(((entry, 1) for entry in parties), me)
+
+
+def build_people_from_party_counts(counted: Iterable[tuple[MessageParties, int]], me: Iterable[str]) -> People:
+    """`build_people` from each distinct From, To and Cc with the number of messages that have it.
+
+    The same `People` as `build_people_from_parties` over the list with
+    each entry repeated `count` times (`kept.storage.base.Store.party_counts`
+    gives the counts): every tally is of messages, so an entry adds its
+    count where a message adds one. Who was written to together is a set,
+    which repetition does not change. Entries of equal parties may come
+    more than once; their counts add up.
+    """
     own = frozenset(a.lower() for a in me)
     keys: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     written: dict[str, Counter[str]] = defaultdict(Counter)
@@ -347,19 +363,21 @@ def build_people_from_parties(
     together: set[tuple[str, str]] = set()
     # A display name is read once per spelling: a big mailbox repeats them.
     name_keys: dict[str, tuple[str, str] | None] = {}
-    for sender, to, cc in parties:
+    for (sender, to, cc), count in counted:
+        if count <= 0:
+            continue  # no message has these parties
         people = [a for a in (sender, *to, *cc) if a is not None and a.email]
         addresses = sorted({a.email for a in people if a.email not in own})
         for entry in people:
             if entry.email in own:
                 continue
-            seen[entry.email] += 1
+            seen[entry.email] += count
             key = name_keys[entry.name] if entry.name in name_keys else name_keys.setdefault(
                 entry.name, name_key(entry.name)
             )
             if key is not None:
-                keys[entry.email][key] += 1
-                written[entry.email][_clean(entry.name)] += 1
+                keys[entry.email][key] += count
+                written[entry.email][_clean(entry.name)] += count
         if 1 < len(addresses) <= 20:
             for i, a in enumerate(addresses):
                 for b in addresses[i + 1:]:

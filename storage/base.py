@@ -17,6 +17,14 @@ transaction
     in a transaction of their own.
 message record
     A `MailMessage` without its body, keyed by (account, message_id).
+parties
+    A message's From, To and Cc (`Parties`).
+party index
+    Each account's distinct parties with the number of its messages that
+    have them (`Store.party_counts`): what the people of the mail are
+    built from (`kept.extractors.people`). The store keeps it: every write
+    that stores, replaces or removes a message record changes it in the
+    same transaction.
 thread
     A `Thread` keyed by its key; also found by any of its message ids and by
     (account, normalized subject).
@@ -54,10 +62,12 @@ from kept.storage.serialize import from_json, to_json
 
 #: 2: the TinyDB store moves message records to a second file (schema 1
 #: files still open, and take the new layout at their first write).
-SCHEMA_VERSION = 2
+#: 3: it keeps the party index (`Store.party_counts`), built from the
+#: stored messages at the first write to an older file.
+SCHEMA_VERSION = 3
 
 
-#: A message's From (None when unreadable), To and Cc: `Store.message_parties`.
+#: A message's From (None when unreadable), To and Cc: `Store.message_parties`, `Store.party_counts`.
 Parties = tuple[Address | None, tuple[Address, ...], tuple[Address, ...]]
 
 
@@ -89,6 +99,16 @@ class Store(Protocol):
         for every message. It is read in one transaction, held until the
         iteration ends: read it to the end and write nothing meanwhile (a
         write made before an early stop is undone with the transaction).
+        Where the multiset is enough, `party_counts` reads far less.
+        """
+
+    def party_counts(self, account: str | None = None) -> Iterator[tuple[Parties, int]]:
+        """The party index: each distinct From, To and Cc of the stored messages (of `account`), with how many have it.
+
+        The multiset of `message_parties`: each parties once, in no set
+        order, with a count of at least 1 (parties found in several
+        accounts come once, their counts added up). Read when this is
+        called, so the caller may store messages while iterating.
         """
 
     # -- threads ----------------------------------------------------------

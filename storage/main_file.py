@@ -17,17 +17,18 @@ every batch. `MainFile` is the TinyDB storage that makes it all three:
   (`kept.storage.index`) answers "which thread holds this message id" and
   "which threads have this subject" without a scan.
 
-The file holds threads, promises, introductions, leads, cursors, meta and
-only the messages stored since the last move (the *hot* messages); once
-`HOT_MESSAGES` of them have gathered, a commit moves them to the message
-file (`kept.storage.message_file`, which also describes the crash-safe
-order of that move). Its layout is `kept.storage.lines`'; older layouts are
+The file holds threads, promises, introductions, leads, cursors, meta, the
+party index (`kept.storage.parties`) and only the messages stored since
+the last move (the *hot* messages); once `HOT_MESSAGES` of them have
+gathered, a commit moves them to the message file
+(`kept.storage.message_file`, which also describes the crash-safe order of
+that move). Its layout is `kept.storage.lines`'; older layouts are
 `kept.storage.migration`'s.
 
-In memory, thread and hot message documents are kept as the JSON text of
-their lines and decoded when read; commits stream the file out in chunks
-instead of building it as one string, encoding again only the documents
-changed since the last commit.
+In memory, thread, hot message and party index documents are kept as the
+JSON text of their lines and decoded when read; commits stream the file
+out in chunks instead of building it as one string, encoding again only
+the documents changed since the last commit.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from kept.errors import StorageError, StorageWriteError
-from kept.storage import migration
+from kept.storage import migration, parties
 from kept.storage.base import SCHEMA_VERSION
 from kept.storage.files import (
     REBUILD_HINT,
@@ -98,7 +99,11 @@ def _hot_messages_default() -> int:
 HOT_MESSAGES = _hot_messages_default()
 
 #: The tables of the main file.
-TABLES = ("messages", "threads", "promises", "cursors", "meta", "introductions", "leads")
+TABLES = ("messages", "threads", "promises", "cursors", "meta", "introductions", "leads", parties.TABLE)
+
+#: Tables whose lines are not parsed at load but when first read: a scan
+#: that finds nothing new never reads the threads or the party index.
+_LAZY_TABLES = frozenset({"threads", parties.TABLE})
 
 #: Documents per chunk written at commit: big enough for few writes, small
 #: enough that no copy of the whole file is ever built in memory.
@@ -349,13 +354,13 @@ class MainFile(Storage):
             data[name] = table
             compact = name in COMPACT_TABLES
             fragments = None if compact else self._encoded.setdefault(name, {})
-            lazy = name == "threads"
+            lazy = name in _LAZY_TABLES
             for raw in file:
                 number += 1
                 if raw == b"}\n":
                     break
                 try:
-                    if lazy:  # parsed when the thread index is first needed
+                    if lazy:  # parsed when first needed (the thread index, the party counts)
                         key, member = split_line(raw.decode("utf-8"), first=not table)
                         table[key] = member
                         continue
@@ -376,6 +381,23 @@ class MainFile(Storage):
             number += 1
             if line == b"}\n" and not file.read(1):
                 return data
+
+    @property
+    def parties_indexed(self) -> bool:
+        """True if the in-memory copy holds the party index (schema 2 and older have none until their first commit)."""
+        return migration.has_party_index(self.read()["meta"])
+
+    def _index_parties(self) -> dict[str, Stored]:
+        """The party index of every message of the in-memory copy (`migration.upgrade` builds it once).
+
+        :raises StorageError: if a message is damaged.
+        """
+        started = time.perf_counter()
+        logger.info("Indexing the From, To and Cc of the stored messages, once (the database takes schema %d)",
+                    SCHEMA_VERSION)
+        index = parties.build(parties.stored_parties(self.archive, self.read()["messages"], self.path))
+        logger.info("Indexed %d distinct From, To and Cc in %.1f s", len(index), time.perf_counter() - started)
+        return index
 
     @property
     def threads_indexed(self) -> bool:
@@ -500,7 +522,6 @@ class MainFile(Storage):
         if not self.journal:
             return
         data = self.read()
-        meta = data["meta"]
         # Make every commit's mtime differ from the last one even on
         # filesystems with coarse timestamps, so `refresh` never mistakes a
         # new file (which may even reuse a freed inode) for the one it read.
@@ -508,7 +529,7 @@ class MainFile(Storage):
         mtime_ns = max(time.time_ns(), previous_mtime + 1)
         moved = 0
         try:
-            migration.upgrade(meta, self.journal)
+            migration.upgrade(data, self.journal, self._index_parties)
             if self.archive.dirty or len(data["messages"]) >= self.hot_messages:
                 moved = self._move_hot_messages()
             self.signature = self._write_file(self.path, self._encode(), mtime_ns)

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -136,6 +137,11 @@ class ThreadIndex:
         return [keys] if isinstance(keys, str) else list(keys)
 
 
+def _parties(message: MailMessage) -> Parties:
+    """The message's From, To and Cc, as tuples whatever sequences it was given."""
+    return message.from_addr, tuple(message.to), tuple(message.cc)
+
+
 def _append_key(index: dict[str, _Keys], name: str, key: str) -> None:
     """Enter `key` under `name`, last (moved to the end if it was there already)."""
     current = index.get(name)
@@ -177,6 +183,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._messages: dict[tuple[str, str], MailMessage] = {}
+        # The party index: (account, parties) -> how many messages have them (at least 1).
+        self._party_counts: dict[tuple[str, Parties], int] = {}
         self._threads: dict[str, Thread] = {}
         self._promises: dict[str, Promise] = {}
         self._introductions: dict[str, Introduction] = {}
@@ -240,6 +248,15 @@ class MemoryStore:
         self._journal.append((table, key, previous))
         table[key] = value
 
+    def _count_parties(self, account: str, parties: Parties, change: int) -> None:
+        """Add `change` to the party index's count, journaled; an entry that reaches 0 goes."""
+        key = (account, parties)
+        count = self._party_counts.get(key, 0) + change
+        if count > 0:
+            self._put(self._party_counts, key, count)
+        elif key in self._party_counts:
+            self._journal.append((self._party_counts, key, self._party_counts.pop(key)))
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the store is closed")
@@ -257,9 +274,15 @@ class MemoryStore:
             message = dataclasses.replace(message, body_text="")
         with self.transaction():
             key = (message.account, message.message_id)
-            is_new = key not in self._messages
+            previous = self._messages.get(key)
             self._put(self._messages, key, message)
-            return is_new
+            now = _parties(message)
+            before = None if previous is None else _parties(previous)
+            if before != now:
+                if before is not None:
+                    self._count_parties(message.account, before, -1)
+                self._count_parties(message.account, now, 1)
+            return previous is None
 
     def get_message(self, account: str, message_id: str) -> MailMessage | None:
         """The stored message (with an empty body), or None."""
@@ -269,8 +292,17 @@ class MemoryStore:
     def message_parties(self, account: str | None = None) -> Iterator[Parties]:
         """From, To and Cc of every stored message (of `account`), each message once, in no set order."""
         with self.transaction():
-            found = [(m.from_addr, m.to, m.cc) for m in self._messages.values() if account in (None, m.account)]
+            found = [_parties(m) for m in self._messages.values() if account in (None, m.account)]
         yield from found
+
+    def party_counts(self, account: str | None = None) -> Iterator[tuple[Parties, int]]:
+        """Each distinct From, To and Cc of the stored messages (of `account`), with how many have it."""
+        counted: Counter[Parties] = Counter()
+        with self.transaction():
+            for (entry_account, parties), count in self._party_counts.items():
+                if account in (None, entry_account):
+                    counted[parties] += count
+        return iter(counted.items())
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""

@@ -7,13 +7,17 @@ schema   layout
          the main file
 2        one document per line (`kept.storage.lines`); older messages in
          the message file (`kept.storage.message_file`)
+3        2, and the party index (the table ``parties``,
+         `kept.storage.parties`)
 =======  ==================================================================
 
 A file of an older schema opens as it is (`load_one_object` reads it);
 its messages are hot until the first commit that changes something writes
-the current layout (`upgrade`). A file of a newer schema is refused
-(`check_version`): this kept would not understand it and might drop what
-it does not know.
+the current layout (`upgrade`), and it has no party index until that
+commit builds one. A file of a newer schema is refused (`check_version`):
+this kept would not understand it and might drop what it does not know,
+or (a kept of schema 2) store messages without counting them in the
+party index.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from kept.errors import StorageError
 from kept.storage.base import SCHEMA_VERSION
 from kept.storage.files import damaged
 from kept.storage.lines import COMPACT_TABLES, Change, Stored, Tables, member_line, meta_value
+from kept.storage.parties import TABLE as PARTIES
 
-__all__ = ["check_version", "load_one_object", "upgrade"]
+__all__ = ["PARTY_INDEX_SCHEMA", "check_version", "has_party_index", "load_one_object", "upgrade"]
+
+#: The first schema whose main file holds the party index.
+PARTY_INDEX_SCHEMA = 3
 
 #: Checks a document the store relies on and indexes it (see `kept.storage.main_file`).
 Check = Callable[[str, dict[str, Any]], None]
@@ -80,12 +88,24 @@ def check_version(meta: Mapping[str, Stored], path: Path) -> None:
         )
 
 
-def upgrade(meta: dict[str, Stored], journal: list[Change]) -> None:
-    """Mark the in-memory copy as of the current schema before it is written, journaling the change.
+def has_party_index(meta: Mapping[str, Stored]) -> bool:
+    """True if the main file whose meta table is `meta` holds the party index (schema 3 on)."""
+    version = meta_value(meta.get("schema_version"))
+    return type(version) is int and version >= PARTY_INDEX_SCHEMA
+
+
+def upgrade(data: Tables, journal: list[Change], party_index: Callable[[], dict[str, Stored]]) -> None:
+    """Bring the in-memory copy to the current schema before it is written, journaling the change.
 
     A file from an older kept takes the current layout with the commit that
-    calls this.
+    calls this; one without a party index gets the table `party_index`
+    builds from its messages (the commit holds the lock, so no other
+    process stores a message meanwhile, and each builds it at most once).
     """
-    if meta_value(meta.get("schema_version")) != SCHEMA_VERSION:
-        journal.append(("meta", "schema_version", meta.get("schema_version")))
-        meta["schema_version"] = {"value": SCHEMA_VERSION}
+    meta = data["meta"]
+    if meta_value(meta.get("schema_version")) == SCHEMA_VERSION:
+        return
+    if not has_party_index(meta):
+        data[PARTIES] = party_index()
+    journal.append(("meta", "schema_version", meta.get("schema_version")))
+    meta["schema_version"] = {"value": SCHEMA_VERSION}

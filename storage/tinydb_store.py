@@ -18,6 +18,8 @@ it is made of are modules of their own:
 `kept.storage.lines`            the one-document-per-line layout both share
 `kept.storage.index`            the thread index, and matching a person's
                                 address
+`kept.storage.parties`          the party index: the distinct From, To and
+                                Cc of the messages, with their counts
 `kept.storage.transaction_lock` the lock every transaction holds
                                 (``kept.json.lock``), and `set_aside`
 `kept.storage.migration`        schema versions and older layouts
@@ -44,7 +46,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from kept.errors import StorageError
-from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread
+from kept.models import Introduction, Lead, MailMessage, Promise, Thread
+from kept.storage import parties
 from kept.storage.base import PROMISE_REVISION, Parties, new_promise_revision
 from kept.storage.files import Signature, damaged, marker_path, messages_path, write_atomically
 from kept.storage.index import Person, names_for
@@ -231,16 +234,41 @@ class TinyDBStore:
             )
 
     def put_message(self, message: MailMessage) -> bool:
-        """Store the message's metadata (its body is dropped). True if it was new."""
+        """Store the message's metadata (its body is dropped). True if it was new.
+
+        The party index counts a new message, and moves a replaced one's
+        count when its From, To or Cc changed.
+        """
         key = pair_key(message.account, message.message_id)
-        member = member_line(key, to_json(message))
+        document = to_json(message)
+        member = member_line(key, document)
         with self.transaction():
-            archive = self._storage.archive
-            archived = archive.entry(message.account, message.message_id) is not None
             table = self._tables["messages"]
-            if archived and table.raw(key) is None and archive.read(message.account, message.message_id) == member:
-                return False  # stored already, in the message file
-            return table.put(key, member) is None and not archived
+            # A message stored anew since it moved to the message file is in both; the main file's is current.
+            previous = table.raw(key)
+            if previous is None:
+                previous = self._storage.archive.read(message.account, message.message_id)
+            if previous == member:
+                return False  # stored already
+            table.put(key, member)
+            if self._storage.parties_indexed:
+                now = parties.parties_of(document)
+                before = None if previous is None else self._parties_of_stored(previous)
+                if before != now:
+                    if before is not None:
+                        self._count_parties(message.account, before, -1)
+                    self._count_parties(message.account, now, 1)
+            return previous is None
+
+    def _parties_of_stored(self, stored: Stored) -> Parties:
+        try:
+            return parties.parties_of(as_document(stored))
+        except ValueError as error:
+            raise damaged(self.path, f"a stored message is damaged ({error})") from error
+
+    def _count_parties(self, account: str, found: Parties, change: int) -> None:
+        """Add `change` to the party index's count of `account`'s `found` (call with the index built)."""
+        parties.add(self._tables[parties.TABLE], account, found, change, self.path)
 
     def get_message(self, account: str, message_id: str) -> MailMessage | None:
         """The stored message (with an empty body), or None."""
@@ -257,22 +285,21 @@ class TinyDBStore:
         the address fields of each document are decoded.
         """
         with self.transaction():
-            hot = [as_document(stored) for stored in self._tables["messages"].raw_documents()]
-            # A message stored anew since it moved to the message file is read from the main file.
-            fresh = {(document.get("account"), document.get("message_id")) for document in hot}
-            for message_account, message_id, member in self._storage.archive.members():
-                if (account is not None and message_account != account) or (message_account, message_id) in fresh:
-                    continue
-                try:
-                    yield _parties(member_document(member))
-                except ValueError as error:
-                    raise damaged(self.path, f"{self.messages_path} holds a damaged line ({error})") from error
-            for document in hot:
-                if account is None or document.get("account") == account:
-                    try:
-                        yield _parties(document)
-                    except ValueError as error:
-                        raise damaged(self.path, str(error)) from error
+            hot = self._storage.read()["messages"]
+            for _, found in parties.stored_parties(self._storage.archive, hot, self.path, account):
+                yield found
+
+    def party_counts(self, account: str | None = None) -> Iterator[tuple[Parties, int]]:
+        """Each distinct From, To and Cc of the stored messages (of `account`), with how many have it.
+
+        Read from the main file's table of it; a file of schema 2 or older,
+        which has none until its first commit, has its messages counted
+        instead (`message_parties`), which writes nothing.
+        """
+        with self.transaction():
+            if self._storage.parties_indexed:
+                return iter(list(parties.counts(self._storage.read()[parties.TABLE], self.path, account)))
+            return iter(Counter(self.message_parties(account)).items())
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:
         """Number of stored messages by role (``{"sent": n, "received": m}``)."""
@@ -463,7 +490,10 @@ class TinyDBStore:
         """
         with self.transaction():
             for name, table in self._tables.items():
-                if name == "messages":
+                if name == parties.TABLE:
+                    # Its keys hold the names and addresses: spelled out, as everything kept holds is.
+                    yield name, parties.exported(table.raw_items(), self.path)
+                elif name == "messages":
                     yield name, (document for _, document in self._all_messages())
                 elif name == "meta":
                     yield name, {key: json_copy(as_document(d).get("value")) for key, d in table.raw_items()}
@@ -509,7 +539,8 @@ class TinyDBStore:
           decisions), and any other value that does, whole (a planned
           digest, an account's health).
 
-        Both files are rewritten without them. Cursors are kept, so the
+        The party index counts the removed messages no more. Both files
+        are rewritten without them. Cursors are kept, so the
         next scan does not read that mail again. Mail still in the mailbox
         comes back after a ``kept rebuild``. Copies ``kept rebuild`` set
         aside are `kept.storage.transaction_lock.forget_in_set_aside_copies`'s.
@@ -526,17 +557,22 @@ class TinyDBStore:
                 return document.get("thread_key") in gone_threads or person.mentioned_in(document)
 
             # Messages: a match in either file removes the message from both.
-            gone_messages = {key for key, document in self._all_messages() if named(document)}
+            gone_messages = {key: document for key, document in self._all_messages() if named(document)}
             archive = self._storage.archive
-            for key in gone_messages:
+            indexed = self._storage.parties_indexed
+            for key, document in gone_messages.items():
                 account, message_id = json.loads(key)
                 entry = archive.remove(account, message_id)
                 if entry is not None:
                     self._storage.journal.append(("archive", key, entry))
                 self._tables["messages"].delete(key)
+                if indexed:
+                    self._count_parties(account, self._parties_of_stored(document), -1)
             removed["messages"] = len(gone_messages)
+            if indexed:
+                self._forget_in_party_index(person)
             for name, table in self._tables.items():
-                if name in ("messages", "cursors", "meta"):
+                if name in ("messages", "cursors", "meta", parties.TABLE):
                     continue
                 for key, stored in table.raw_items():
                     document = as_document(stored)
@@ -568,6 +604,19 @@ class TinyDBStore:
         logger.info("Forgot a contact: %s", ", ".join(f"{n} {name}" for name, n in sorted(removed.items())))
         return dict(removed)
 
+    def _forget_in_party_index(self, person: Person) -> None:
+        """Delete what the party index still holds of `person`, after their messages' counts were taken away.
+
+        Nothing, unless the index disagreed with the messages: every
+        message whose From, To or Cc names them was removed.
+        """
+        table = self._tables[parties.TABLE]
+        left = [key for key, _ in table.raw_items() if person.mentions(key)]
+        for key in left:
+            table.delete(key)
+        if left:
+            logger.warning("The party index still named a forgotten contact in %d entries; removed", len(left))
+
     def close(self) -> None:
         """Drop the in-memory copy. The store must not be used afterwards."""
         with self._thread_lock:
@@ -578,22 +627,3 @@ class TinyDBStore:
             self._closed = True
             self._db.close()
 
-
-def _address(value: Any) -> Address:
-    name, email = (value.get("name"), value.get("email")) if isinstance(value, dict) else (None, None)
-    if not isinstance(name, str) or not isinstance(email, str):
-        raise ValueError(f"MailMessage: unreadable address {value!r}")
-    return Address(name, email)
-
-
-def _parties(document: Mapping[str, Any]) -> Parties:
-    """`Store.message_parties` of one message document: only its address fields are decoded."""
-    sender = document.get("from_addr")
-    to, cc = document.get("to", []), document.get("cc", [])
-    if not isinstance(to, list) or not isinstance(cc, list):
-        raise ValueError(f"MailMessage: unreadable recipients {to!r} {cc!r}")
-    return (
-        None if sender is None else _address(sender),
-        tuple(_address(entry) for entry in to),
-        tuple(_address(entry) for entry in cc),
-    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given as given_examples
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from kept.daemon.scan import Scanner
 from kept.digest.nudges import build_nudge_sections
@@ -16,6 +20,8 @@ from kept.extractors.people import (
     People,
     address_name_key,
     build_people,
+    build_people_from_parties,
+    build_people_from_party_counts,
     canonical_threads,
     first_name_from_address,
     given_name,
@@ -350,3 +356,32 @@ def test_organisations_leave_out_free_mail_and_read_country_domains():
     assert outside_organisations(["pal@gmail.com", "ed@other.org"], mine)
     # a user on free mail alone has no colleagues by address
     assert outside_organisations(["pal@gmail.com"], own_organisations(["sam@gmail.com"]))
+
+
+# Names and addresses that merge, stay apart, are shared or are the user's own.
+_NAMES = st.sampled_from([
+    "", "Jeff Dasovich", "Dasovich, Jeff", "Jeff K. Dasovich", "Jeff C. Dasovich", "Ann Lee", "Lee, Ann",
+    "Legal Team", "Jeff", "Robert C. Williams", "Robert W. Williams",
+])
+_EMAILS = st.sampled_from([
+    "jeff.dasovich@enron.com", "jdasovic@enron.com", "dasovich@home.org", "jeff.dasovich@ect.enron.com",
+    "ann.lee@x.org", "alee@x.org", "legal@enron.com", "robert.williams@enron.com", "rwilliams@enron.com", ME, "",
+])
+_ADDRESSES = st.builds(Address, _NAMES, _EMAILS)
+_PARTIES = st.tuples(
+    st.none() | _ADDRESSES,
+    st.lists(_ADDRESSES, max_size=3).map(tuple),
+    st.lists(_ADDRESSES, max_size=2).map(tuple),
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given_examples(st.lists(_PARTIES, max_size=40), st.randoms(use_true_random=False))
+def test_counted_parties_give_the_people_of_the_parties_one_by_one(parties, rng):
+    counted = list(Counter(parties).items())
+    rng.shuffle(counted)  # a store gives them in no set order
+    expected = build_people_from_parties(parties, {ME})
+    assert build_people_from_party_counts(counted, {ME}) == expected
+    # Equal parties may come more than once (one entry per account): their counts add up.
+    split = [(entry, part) for entry, count in counted for part in (1, count - 1) if part]
+    assert build_people_from_party_counts(split, {ME}) == expected

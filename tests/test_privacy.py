@@ -231,6 +231,18 @@ def test_export_dumps_every_table_as_json(filled: tuple[Path, Path], capsys: pyt
     for table, documents in raw.items():
         if table == "meta":
             assert exported["meta"] == {key: document["value"] for key, document in documents.items()}
+        elif table == "parties":
+            # The party index's keys hold the parties of the messages: the export spells them out.
+            def address(pair: list[str]) -> dict[str, str]:
+                return {"name": pair[0], "email": pair[1]}
+
+            entries = [(json.loads(key), document["count"]) for key, document in documents.items()]
+            assert exported["parties"] == [
+                {"account": account, "from_addr": None if sender is None else address(sender),
+                 "to": [address(a) for a in to], "cc": [address(a) for a in cc], "count": count}
+                for (account, sender, to, cc), count in entries
+            ]
+            assert sum(entry["count"] for entry in exported["parties"]) == len(exported["messages"])
         else:
             assert exported[table] == list(documents.values())
     assert len(exported["messages"]) == 4 and len(exported["promises"]) == 2

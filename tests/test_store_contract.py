@@ -10,6 +10,7 @@ store relies on it.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -295,6 +296,14 @@ def test_thread_index_discard_and_shared_subjects():
 # -- the contract ---------------------------------------------------------
 
 
+def assert_party_index_agrees(store: Store, accounts=("work", "home")) -> None:
+    """The party index is the multiset of the stored messages' parties, in all and by account."""
+    for account in (None, *accounts):
+        counted = list(store.party_counts(account))
+        assert dict(counted) == Counter(store.message_parties(account)), account
+        assert len(counted) == len(dict(counted)) and all(count > 0 for _, count in counted)
+
+
 class StoreContract:
     """Tests every `Store` must pass. Subclasses provide `store` and `reopen`."""
 
@@ -350,6 +359,64 @@ class StoreContract:
         )
         assert list(store.message_parties("home")) == [(None, (), ())]
         assert list(store.message_parties("nowhere")) == []
+
+    # the party index
+
+    def test_party_counts_count_each_messages_parties(self, store):
+        first = make_message("<m1>")
+        store.put_message(first)
+        store.put_message(make_message("<m2>"))  # the same parties
+        store.put_message(make_message("<m3>", cc=()))
+        store.put_message(make_message("<m4>", account="home", from_addr=None, to=(), cc=()))
+        store.put_message(make_message("<m5>", account="home"))  # parties also found in "work"
+        store.put_message(first)  # stored already: not counted again
+        store = self.reopen(store)
+        parties = (first.from_addr, first.to, first.cc)
+        assert sorted(store.party_counts(), key=repr) == sorted(
+            [(parties, 3), ((first.from_addr, first.to, ()), 1), ((None, (), ()), 1)], key=repr
+        )
+        assert sorted(store.party_counts("home"), key=repr) == sorted([(parties, 1), ((None, (), ()), 1)], key=repr)
+        assert sorted(store.party_counts("work"), key=repr) == sorted(
+            [(parties, 2), ((first.from_addr, first.to, ()), 1)], key=repr
+        )
+        assert list(store.party_counts("nowhere")) == []
+        assert_party_index_agrees(store)
+
+    def test_party_counts_follow_a_replaced_message(self, store):
+        message = make_message()
+        store.put_message(message)
+        store.put_message(dataclasses.replace(message, subject="Re: changed"))  # same parties
+        assert list(store.party_counts()) == [((message.from_addr, message.to, message.cc), 1)]
+        moved = dataclasses.replace(message, cc=(Address("Ann Lee", "ann@example.com"),))
+        assert store.put_message(moved) is False
+        store = self.reopen(store)
+        assert list(store.party_counts()) == [((moved.from_addr, moved.to, moved.cc), 1)]
+        assert_party_index_agrees(store)
+
+    def test_party_counts_roll_back_with_the_messages(self, store):
+        kept = make_message("<kept>")
+        store.put_message(kept)
+        with pytest.raises(Boom), store.transaction():
+            store.put_message(make_message("<lost>"))
+            store.put_message(dataclasses.replace(kept, to=()))
+            raise Boom
+        with store.transaction():
+            store.put_message(make_message("<outer>", cc=()))
+            with pytest.raises(Boom), store.transaction():
+                store.put_message(make_message("<inner>", cc=()))
+                store.put_message(make_message("<outer>", to=()))
+                raise Boom
+        store = self.reopen(store)
+        assert sorted(store.party_counts(), key=repr) == sorted(
+            [((kept.from_addr, kept.to, kept.cc), 1), ((kept.from_addr, kept.to, ()), 1)], key=repr
+        )
+        assert_party_index_agrees(store)
+
+    def test_party_counts_are_read_when_called(self, store):
+        store.put_message(make_message("<m1>"))
+        counts = store.party_counts()
+        store.put_message(make_message("<m2>", to=()))
+        assert [count for _, count in counts] == [1]
 
     def test_same_message_id_in_two_accounts_is_two_messages(self, store):
         assert store.put_message(make_message(account="work"))

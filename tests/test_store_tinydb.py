@@ -20,7 +20,14 @@ from kept.storage.serialize import to_json
 from kept.storage.tinydb_store import TinyDBStore, marker_path, messages_path, set_aside
 from kept.storage.transaction_lock import drop_rebuild_note, interrupted_set_aside
 
-from test_store_contract import Boom, StoreContract, make_message, make_promise, make_thread
+from test_store_contract import (
+    Boom,
+    StoreContract,
+    assert_party_index_agrees,
+    make_message,
+    make_promise,
+    make_thread,
+)
 
 
 class TestTinyDBStore(StoreContract):
@@ -498,6 +505,137 @@ def test_message_parties_name_a_damaged_message_file(db_path):
     store.close()
 
 
+# -- the party index --------------------------------------------------------
+
+
+def without_party_index(path):
+    """Make the main file at `path` one a kept of schema 2 wrote: no party index."""
+    lines = path.read_text().splitlines(keepends=True)
+    start = lines.index(',"parties":{\n')
+    end = lines.index("}\n", start)
+    text = "".join(lines[:start] + lines[end + 1 :])
+    assert text.count('"schema_version":{"value":3}') == 1
+    path.write_text(text.replace('"schema_version":{"value":3}', '"schema_version":{"value":2}'))
+
+
+def test_party_index_counts_messages_in_both_files(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 12)
+    kim = (Address("Kim Ward", "kim.ward@example.com"),)
+    # Stored anew after its move to the message file: its count moves to its new parties.
+    store.put_message(make_message("<4@example.com>", cc=kim))
+    fill(store, 3, start=12, account="home")
+    message = make_message()
+    expected = {(message.from_addr, message.to, message.cc): 14, (message.from_addr, message.to, kim): 1}
+    assert dict(store.party_counts()) == expected
+    assert_party_index_agrees(store)
+    store.close()
+    store = TinyDBStore(db_path, hot_messages=5)
+    assert dict(store.party_counts()) == expected
+    assert dict(store.party_counts("home")) == {(message.from_addr, message.to, message.cc): 3}
+    assert_party_index_agrees(store)
+    assert sorted(store.export()["parties"], key=lambda entry: entry["count"]) == [
+        {"account": "work", "from_addr": {"name": "Phillip Allen", "email": "phillip.allen@enron.com"},
+         "to": [{"name": "", "email": "john.arnold@enron.com"}, {"name": "Ina Rangel", "email": "ina.rangel@enron.com"}],
+         "cc": [{"name": "Kim Ward", "email": "kim.ward@example.com"}], "count": 1},
+        {"account": "home", "from_addr": {"name": "Phillip Allen", "email": "phillip.allen@enron.com"},
+         "to": [{"name": "", "email": "john.arnold@enron.com"}, {"name": "Ina Rangel", "email": "ina.rangel@enron.com"}],
+         "cc": [{"name": "", "email": "jane@example.com"}], "count": 3},
+        {"account": "work", "from_addr": {"name": "Phillip Allen", "email": "phillip.allen@enron.com"},
+         "to": [{"name": "", "email": "john.arnold@enron.com"}, {"name": "Ina Rangel", "email": "ina.rangel@enron.com"}],
+         "cc": [{"name": "", "email": "jane@example.com"}], "count": 11},
+    ]
+    store.close()
+
+
+def test_a_database_without_a_party_index_gets_one_at_its_first_write(db_path, monkeypatch, caplog):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 12)
+    store.put_message(make_message("<4@example.com>", cc=()))  # in both files
+    expected = dict(store.party_counts())
+    store.close()
+    without_party_index(db_path)
+    before = db_path.read_bytes()
+    writes = count_writes(monkeypatch)
+
+    store = TinyDBStore(db_path, hot_messages=5)
+    assert store.get_meta("schema_version") == 2
+    # Counted from the messages until then; reading writes nothing.
+    assert dict(store.party_counts()) == expected
+    assert writes == [] and db_path.read_bytes() == before
+    with caplog.at_level(logging.INFO, logger="kept.storage.main_file"):
+        with store.transaction():
+            store.put_message(make_message("<new@example.com>"))  # counted by the build, not twice
+            store.set_meta("touched", True)
+    assert len(writes) == 1
+    assert sum("Indexed 2 distinct" in record.getMessage() for record in caplog.records) == 1
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == 3
+    message = make_message()
+    expected[message.from_addr, message.to, message.cc] += 1
+    assert dict(store.party_counts()) == expected
+    store.close()
+
+    store = TinyDBStore(db_path, hot_messages=5)
+    assert '"parties":{' in db_path.read_text()
+    assert dict(store.party_counts()) == expected
+    store.put_message(make_message("<newer@example.com>", cc=()))  # kept up to date from now on
+    assert_party_index_agrees(store)
+    store.close()
+
+
+def test_a_failed_first_write_leaves_the_database_without_a_party_index(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 12)
+    store.close()
+    without_party_index(db_path)
+    store = TinyDBStore(db_path, hot_messages=5)
+    with pytest.raises(Boom), store.transaction():
+        store.put_message(make_message("<new@example.com>"))
+        raise Boom
+    assert store.get_meta("schema_version") == 2
+    store.put_message(make_message("<new@example.com>", cc=()))
+    assert store.get_meta("schema_version") == 3
+    assert_party_index_agrees(store)
+    store.close()
+
+
+def _store_in_another_process(path, worker: int) -> None:
+    store = TinyDBStore(path, hot_messages=5)
+    for i in range(20):
+        cc = () if i % 2 else (Address("", f"w{worker}@x"),)
+        store.put_message(make_message(f"<{worker}-{i}@example.com>", cc=cc))
+    store.close()
+
+
+def test_two_processes_upgrading_at_once_build_the_party_index_once(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 30)
+    store.close()
+    without_party_index(db_path)
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_store_in_another_process, args=(db_path, n)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    store = TinyDBStore(db_path, hot_messages=5)
+    assert sum(count for _, count in store.party_counts()) == 70
+    assert_party_index_agrees(store)
+    store.close()
+
+
+def test_a_damaged_party_index_is_reported(db_path):
+    store = TinyDBStore(db_path)
+    store.put_message(make_message())
+    store.close()
+    db_path.write_text(db_path.read_text().replace('{"count":1}', '{"count":0}'))
+    store = TinyDBStore(db_path)
+    with pytest.raises(StorageError, match="party index"):
+        list(store.party_counts())
+    store.close()
+
+
 def test_plain_tinydb_can_read_both_files(db_path):
     from tinydb import TinyDB
 
@@ -844,9 +982,12 @@ def test_forget_rewrites_the_message_file_without_the_person(db_path):
         assert "bob@example.org" not in path.read_text()
     assert not store.has_message("work", "<12@example.com>")
     assert store.count_messages() == {"sent": 1, "received": 12}
+    assert_party_index_agrees(store)
     store.close()
     reopened = TinyDBStore(db_path, hot_messages=5)
     assert message_ids(reopened) == sorted(f"<{i}@example.com>" for i in [*range(10), 20, 21, 22])
+    message = make_message()
+    assert list(reopened.party_counts()) == [((message.from_addr, message.to, message.cc), 13)]
     reopened.close()
 
 
@@ -913,7 +1054,9 @@ def test_a_schema_1_file_opens_and_takes_the_new_layout_at_the_first_write(db_pa
     assert writes == [] and db_path.read_bytes() == before  # reading changes nothing
     store.set_cursor("work", "INBOX", {"uid": 8})
     assert len(writes) == 1
-    assert store.get_meta("schema_version") == SCHEMA_VERSION == 2
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == 3
+    message = messages[0]
+    assert list(store.party_counts()) == [((message.from_addr, message.to, message.cc), 30)]
     store.close()
 
     lines = db_path.read_text().splitlines()
@@ -934,7 +1077,7 @@ def test_a_schema_1_file_below_the_limit_keeps_its_messages_in_the_main_file(db_
     store.close()
     assert not messages_path(db_path).exists()
     data = json.loads(db_path.read_text())
-    assert data["meta"]["schema_version"] == {"value": 2} and len(data["messages"]) == 3
+    assert data["meta"]["schema_version"] == {"value": SCHEMA_VERSION} and len(data["messages"]) == 3
 
 
 def _fill_forever(path, start: int) -> None:
