@@ -792,6 +792,8 @@ class Scanner:
         """
         if not wants_answer(asking):
             return False
+        if not self.organisations:
+            return True  # a user on free mail alone: nobody is known to be a colleague or not
         recipients = [a.email for a in (*message.to, *message.cc) if a.email and a.email not in self.me]
         return not (recipients and small_talk(asking) and outside_organisations(recipients, self.organisations))
 

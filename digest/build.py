@@ -635,7 +635,7 @@ def _promise_sections(
             continue
         if on_an_event(promise.sentence) or pleasantry(promise.sentence):
             continue
-        if history is not None and on_the_readers_move(promise.sentence) and not any(
+        if history is not None and promise.counterparties and on_the_readers_move(promise.sentence) and not any(
             history.heard_from(person, _aware(promise.made_at), now - _aware(promise.made_at))
             for person in promise.counterparties
         ):

@@ -288,10 +288,10 @@ def asking_sentences(text: str) -> list[str]:
 # print the attachment for me", "Please set up a meeting with Dave",
 # "Please forward his resume to Karen", "contact Barry directly".
 _TASK_ONLY = re.compile(
-    r"""^(?:[A-Z][\w.]*\s*[,:-]\s*|[A-Z][a-z]+\s+(?=please\b))?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
+    r"""^(?:[A-Z][\w.]*\s*[,:-]\s*|(?!(?:today|tomorrow|tonight|also|then|now|so|and|again|meanwhile|next|later|first|finally)\b)(?-i:[A-Z][a-z]+)\s+(?=please\b))?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
-           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:(?:this|it|that|these|them|the\s+\w+)\s+)?(?:on|in|into)|
+           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|(?:on|in)\s+my\s+calendar)|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -343,10 +343,14 @@ def asks_for_answer(text: str) -> bool:
 # "Sometime, please tell me ...". The user hears back when there is news;
 # nobody is late.
 _KEEP_IN_TOUCH = re.compile(
-    r"\b(?i:let\s+(?:me|us)\s+know\s+when\s+(?:you|she|he|they)(?:'re|\u2019re|'s|\u2019s|\s+are|\s+is|\s+will\s+be)?"
-    r"\s+(?:going\s+to\s+be\s+|coming\s+|next\s+)?)(?:(?i:in\s+town|back\s+in\s+town)|(?i:to|through|in)\s+[A-Z]\w+(?i:\s+next)?\W*$)"
-    r"|(?i:\blet\s+(?:me|us)\s+know\s+how\s+(?:things|everything|life)\b[^.?!]{0,40}\b(?:is|are)\s+going\b)"
-    r"|(?i:\beverything\s+else\s+is\s+going\b|\bwrite\s+back\s+soon\b|\bkeep\s+in\s+touch\b|^\W*some\s?time,?\s)",
+    r"\b(?i:let\s+(?:me|us)\s+know\s+when\s+(?:you|she|he|they)(?:'re|\u2019re|'s|\u2019s|\s+are|\s+is|\s+will\s+be)?\s+)"
+    r"(?:(?i:(?:going\s+to\s+be\s+|coming\s+|next\s+)?(?:back\s+)?in\s+town\b)"
+    r"|(?i:(?:going\s+to\s+be|coming)\s+(?:in|to))\s+[A-Z]\w+\W*$"
+    r"|(?i:in)\s+[A-Z]\w+(?i:\s+next)\W*$)"
+    r"|(?i:\blet\s+(?:me|us)\s+know\s+how\s+(?:things|everything|life)\s+(?:is|are)\s+going\W*$)"
+    r"|(?i:\beverything\s+else\s+is\s+going\W*$)"
+    r"|(?i:^\W*(?:(?:let's|let\s+us|please|and|do)\s+)?keep\s+in\s+touch\b(?!\s+with))"
+    r"|(?i:^\W*some\s?time\s*,)",
 )
 
 
@@ -374,9 +378,10 @@ _ABOUT_THE_READER = re.compile(
     _LEAD_IN
     + r"""(?:
         (?:did|have|are|were)\s+(?:you|ya)\b
-        (?!\s+(?:\w+\s+){0,2}?(?:send|sent|receiv|get\s+(?:the|my|our)|got\s+(?:the|my|our)|sign|review|look
-            |finish|complet|fil|fax|mail|call|talk|spok|speak|hea(?:r|rd)\s+back|ha(?:d|ve)\s+a\s+chance|check
-            |approv|forward|done|working|work\s+on|able))
+        (?!\s+(?:\w+\s+){0,3}?(?:send|sent|receiv|get\s+(?:the|my|our|a\s+chance|any)|got\s+(?:the|my|our|a\s+chance|any)
+            |sign|review|look|finish|complet|fil|fax|mail|call|talk|spok|speak|hea(?:r|rd)|ha(?:d|ve)\s+(?:a\s+chance|time|any)
+            |check|approv|forward|done|working|work\s+on|able|pa(?:y|id)|ship|updat|writ|wrote|issu|book|find|found
+            |decid|made\s+a\s+decision|agree|submit|mak(?:e|ing)\s+(?:any\s+)?progress|ok|okay|fine|plan))
       | how(?:'s|\u2019s|\s+is|\s+are|\s+was|\s+were|\s+did|\s+has|\s+have)\s+(?!much|many|long|soon|we\b|I\b|they\b|he\b|she\b|our\b|their\b)
       | what(?:'s|\u2019s)?\s+up\b
       | remember\b
@@ -393,6 +398,19 @@ _ASKS_FOR_SOMETHING = re.compile(
     r"|(?:can|could|would|will)\s+(?:you|u)\b(?!\s+believe))",
     re.IGNORECASE,
 )
+# A question that names the matter of work is about work, whoever it asks:
+# "How is the Dynegy deal progressing?", "Are you going to renew the lease?",
+# "Did you see my email about the wire?".
+_ABOUT_WORK = re.compile(
+    r"\b(?:contracts?|drafts?|deals?|invoices?|proposals?|orders?|leases?|filings?|meetings?|reports?|memos?"
+    r"|payments?|wires?|prices?|pricing|bids?|offers?|terms?|agreements?|documents?|docs?|numbers|figures"
+    r"|spreadsheets?|budgets?|audits?|reviews?|board|regulators?|court|depositions?|vendors?|clients?|customers?"
+    r"|flights?|conference|negotiations?|permits?|e-?mails?|messages?|letters?|files?|copy|copies|quotes?"
+    r"|estimates?|schedules?|plans?|projects?|accounts?|credit|transfers?|closing|signatures?|approvals?|decisions?"
+    r"|comments?|progress|status|update|results?|data|sheets?|tickets|reservations?|buy(?:ing)?|sell(?:ing)?"
+    r"|purchas\w*|sales?|interview\w*|resumes?|candidates?|offers?|legal|lawyers?|counsel|attorneys?)\b",
+    re.IGNORECASE,
+)
 
 
 def small_talk(asking: Sequence[str]) -> bool:
@@ -405,7 +423,10 @@ def small_talk(asking: Sequence[str]) -> bool:
     (`kept.extractors.people.outside_organisations`).
     """
     return bool(asking) and all(
-        _ABOUT_THE_READER.search(sentence) and not _ASKS_FOR_SOMETHING.search(sentence) for sentence in asking
+        _ABOUT_THE_READER.search(sentence)
+        and not _ASKS_FOR_SOMETHING.search(sentence)
+        and not _ABOUT_WORK.search(sentence)
+        for sentence in asking
     )
 
 
@@ -488,7 +509,7 @@ _BARE_CLOSER = re.compile(
 # around?". The answer matters that day only.
 _RIGHT_NOW = re.compile(
     r"^\W*(?:[A-Z]\w*\s*[,:-]\s*)?(?:are|r)\s+(?:you|u)\s+(?:still\s+)?"
-    r"(?:(?:in|at)\s+(?:the\s+office|your\s+(?:desk|office)|work)|around|there|free|available)"
+    r"(?:(?:in|at)\s+(?:the\s+office|your\s+(?:desk|office)|work)|around|there)"
     r"(?:\s+(?:right\s+)?now)?\W*$",
     re.IGNORECASE,
 )

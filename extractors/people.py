@@ -274,7 +274,7 @@ FREE_MAIL = frozenset({
 
 def organisation(address: str) -> str:
     """The organisation's part of the domain: ``ect.enron.com`` -> ``enron.com``, ``x.bbc.co.uk`` -> ``bbc.co.uk``."""
-    labels = address.rpartition("@")[2].lower().split(".")
+    labels = address.rpartition("@")[2].lower().strip(".[]").split(".")
     if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _PUBLIC_SECOND_LEVEL:
         return ".".join(labels[-3:])
     return ".".join(labels[-2:])

@@ -215,6 +215,8 @@ def test_a_task_handed_over_waits_on_no_answer() -> None:
         "Did you get it?",
         "Ava please send me the file.",
         "Please put in your comments and send them to me.",
+        "Could you put in your numbers for the budget?",
+        "Tomorrow please check with legal whether we can sign.",
     ):
         assert asks_for_answer(text), text
 
@@ -351,6 +353,14 @@ def test_near_misses_still_ask(text):
         ("Has our draft letter gone to the CFTC?", False),
         ("What is the latest on your travel time frame?", False),
         ("Got that house in order yet? Are you going to be around that weekend?", False),
+        # the matter of work named, or a status check on it
+        ("Did you get a chance to look at the draft?", False),
+        ("Have you paid the invoice?", False),
+        ("Are you going to renew the lease?", False),
+        ("How is the Dynegy deal progressing?", False),
+        ("Did you see my email about the wire?", False),
+        ("Did you guys decide on a vendor?", False),
+        ("How did the deposition go?", False),
         ("Are you in London? If so please let me know.", False),
     ],
 )
@@ -385,6 +395,7 @@ def test_where_the_reader_is_now_ends_the_day_it_was_asked():
     assert last_day_asked(asking_sentences("Bob, are you around?"), saturday) == date(2002, 2, 2)
     assert last_day_asked(asking_sentences("Are you in the office? Can you send me the file?"), saturday) is None
     assert last_day_asked(asking_sentences("Are you available to review the contract?"), saturday) is None
+    assert last_day_asked(asking_sentences("Are you free? I need the numbers by Thursday."), saturday) is None
 
 
 @pytest.mark.parametrize(
@@ -400,6 +411,10 @@ def test_where_the_reader_is_now_ends_the_day_it_was_asked():
         ("Let me know how the negotiation is going.", True),
         ("Sometimes the numbers are off - can you check?", True),
         ("Keep in touch. Can you send me the lease?", True),
+        ("Sometime this week, please send me the signed contract.", True),
+        ("Can you keep in touch with Legal and tell me when the filing is done?", True),
+        ("Let me know when you are through QA.", True),
+        ("Let me know how things are going with the Dynegy audit.", True),
     ],
 )
 def test_an_open_invitation_to_stay_in_touch_wants_no_answer(text, expected):

@@ -13,7 +13,12 @@ from kept.extractors.promise_conditions import on_an_event, on_the_readers_move,
         ("Send me your names and I'll print them in color for her.", True),
         ("Please provide me with your suggested changes and I will forward same to credit.", True),
         ("Call me when you have time tomorrow and we will set a time.", True),
-        ("Next time you are headed this way, please do give me a shout, we will have to get together.", True),
+        ("Next time you are headed this way, please do give me a shout and we will get together.", True),
+        # an open offer or a bare comma first: the promise stands on its own
+        ("Let me know what you think, and I will call you tomorrow to discuss.", False),
+        ("Please call me if you have questions; I will send the final version Friday.", False),
+        ("Get back to me when you can, I'll have the draft ready by Thursday.", False),
+        ("Tell John that, as promised, I'll send the contract tomorrow.", False),
         ("Let me know when you get the originals and I will initial.", True),
         ("If acceptable, I will prepare two executables for routing.", True),
         ("If that works for you, I'll book the room.", True),
@@ -38,6 +43,11 @@ def test_a_promise_that_waits_on_the_readers_move_first(sentence, expected):
         ("I will keep you informed.", False),
         ("I'll let you know when the contract is signed.", False),
         ("I'll pass on the figures tomorrow.", False),
+        # joined to another promise, or with a day: a deliverable
+        ("I will send you the revised contract tomorrow and keep you posted on any changes.", False),
+        ("I'll send the signed copy Friday and let you know if anything else is needed.", False),
+        ("I will pass along any comments from Legal by Friday.", False),
+        ("From time to time we will all be called on to help, so I'll endeavor to pass on any info I receive.", True),
     ],
 )
 def test_a_standing_offer_waits_on_an_event(sentence, expected):
@@ -57,6 +67,9 @@ def test_a_standing_offer_waits_on_an_event(sentence, expected):
         ("I will see you at 9 am on Sunday.", False),
         ("Thanks - I'll see you there!", False),
         ("I will be in touch tomorrow on details.", False),
+        # a promise before the sign-off
+        ("I'll send the draft tonight and I'll talk to you tomorrow.", False),
+        ("I'll fix the invoice, then we'll catch up next week.", False),
     ],
 )
 def test_a_pleasantry_is_no_promise(sentence, expected):

@@ -348,3 +348,19 @@ def test_the_users_days_are_read_on_the_users_calendar():
     assert sent_at.date().isoformat() == "2026-03-05" and sent_at.utcoffset() == timedelta(hours=-6)
     [thread] = store.threads()
     assert thread.messages[0].asks_until.isoformat() == "2026-03-06"  # Thursday's "tomorrow", not Friday's
+
+
+def test_for_a_user_on_free_mail_alone_small_talk_still_asks():
+    """With no organisation of their own, nobody is known to be outside it: the rule stays off."""
+    settings = Settings(
+        path=Path("/dev/null"), addresses=("sam@gmail.com",), database=Path("/dev/null"),
+        accounts=(MaildirAccount(name="acct", path=Path("/nonexistent")),),
+    )
+    source = MemorySource("acct")
+    store = MemoryStore()
+    scanner = Scanner(settings, store, extractor_factory=SendPromises, source_factory=lambda account: source,
+                      now=lambda: NOW)
+    source.add(SENT, raw_mail("friend", sender="sam@gmail.com", to="pal@yahoo.com", date=utc(2026, 3, 6),
+                              subject="games", body="Did you see the first three games of the series?\n"))
+    scanner.scan_all()
+    assert [item.asks for thread in store.threads() for item in thread.messages] == [True]
