@@ -559,6 +559,20 @@ class TinyDBStore:
             # Messages: a match in either file removes the message from both.
             gone_messages = {key: document for key, document in self._all_messages() if named(document)}
             archive = self._storage.archive
+            # A message stored anew since it moved to the message file has an
+            # older copy there that `_all_messages` passes by: it may name them too.
+            hot = self._tables["messages"]
+            for account, message_id, member in archive.members():
+                key = pair_key(account, message_id)
+                current = hot.raw(key)
+                if current is None or key in gone_messages:
+                    continue
+                try:
+                    older = member_document(member)
+                except ValueError as error:
+                    raise damaged(self.path, f"{self.messages_path} holds a damaged line ({error})") from error
+                if named(older):
+                    gone_messages[key] = as_document(current)
             indexed = self._storage.parties_indexed
             for key, document in gone_messages.items():
                 account, message_id = json.loads(key)

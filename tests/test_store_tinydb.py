@@ -991,6 +991,22 @@ def test_forget_rewrites_the_message_file_without_the_person(db_path):
     reopened.close()
 
 
+def test_forget_removes_a_message_whose_older_copy_in_the_message_file_names_the_person(db_path):
+    """A message stored anew (without Bob) after its copy naming Bob moved to the message file is forgotten whole."""
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10, cc=(Address("", "bob@example.org"),))
+    assert "bob@example.org" in messages_path(db_path).read_text()
+    with store.transaction():
+        store.put_message(make_message("<3@example.com>", role="sent"))
+    removed = store.forget("bob@example.org")
+    assert removed["messages"] == 10
+    for path in (db_path, messages_path(db_path)):
+        assert "bob@example.org" not in path.read_text()
+    assert not store.has_message("work", "<3@example.com>")
+    assert_party_index_agrees(store)
+    store.close()
+
+
 def test_forget_gives_the_promises_a_new_revision_only_when_it_removes_one(db_path):
     store = TinyDBStore(db_path)
     store.put_promise(make_promise("p-1", counterparties=("bob@example.org",)))
