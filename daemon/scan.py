@@ -788,7 +788,8 @@ class Scanner:
         people outside the user's organisations is conversation: on the
         labelled development digests (2026-12-06) such items were 10 of 10
         wrong "waiting on others", while to colleagues the same questions
-        were right more often than not.
+        were right more often than not. A user on free mail alone has no
+        organisation to be outside of, and the rule is off.
         """
         if not wants_answer(asking):
             return False

@@ -620,9 +620,10 @@ def _promise_sections(
     """(due, undated) promise items, without those not owed yet (`kept.extractors.promise_conditions`).
 
     A standing offer ("I'll keep you posted on any changes") and a
-    pleasantry ("I'll talk to you next week") are never listed. With `history`, a promise on the reader's move ("Send me your
-    names and I'll print them") is listed once one of the people it was
-    made to has written to the user since.
+    pleasantry ("I'll talk to you next week") are never listed. With
+    `history`, a promise on the reader's move ("Send me your names and I'll
+    print them") is listed once one of the people it was made to has
+    written to the user since.
     """
     soon = today + timedelta(days=settings.digest.due_soon_days)
     undated_before = now - timedelta(days=settings.digest.undated_after_days)
