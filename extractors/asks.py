@@ -408,7 +408,7 @@ _ABOUT_WORK = re.compile(
     r"|flights?|conference|negotiations?|permits?|e-?mails?|messages?|letters?|files?|copy|copies|quotes?"
     r"|estimates?|schedules?|plans?|projects?|accounts?|credit|transfers?|closing|signatures?|approvals?|decisions?"
     r"|comments?|progress|status|update|results?|data|sheets?|tickets|reservations?|buy(?:ing)?|sell(?:ing)?"
-    r"|purchas\w*|sales?|interview\w*|resumes?|candidates?|offers?|legal|lawyers?|counsel|attorneys?)\b",
+    r"|purchas\w*|sales?|interview\w*|resumes?|candidates?|legal|lawyers?|counsel|attorneys?)\b",
     re.IGNORECASE,
 )
 
