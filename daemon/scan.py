@@ -50,18 +50,14 @@ from kept.daemon.feedback import sentence_fingerprint
 from kept.daemon.rebuild import apply_carried
 from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
 from kept.errors import AuthenticationError, KeptError, SourceError, StorageError, StorageWriteError, UserError
-from kept.extractors.asks import (
-    asking_sentences, last_day_around, last_day_asked, quoted_question, small_talk, wants_answer,
-)
+from kept.extractors.asks import asking_sentences, last_day_around, last_day_asked, quoted_question, waits_on_answer
 from kept.extractors.base import CandidateFinder
 from kept.extractors.cleaning import normalize_subject, strip_control
 from kept.extractors.fulfilment import find_fulfilment, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
 from kept.extractors.message import parse_message
-from kept.extractors.people import (
-    first_name_from_address, given_name, outside_organisations, own_organisations, written_on_behalf,
-)
+from kept.extractors.people import first_name_from_address, given_name, own_organisations, written_on_behalf
 from kept.extractors.replies import needs_reply
 from kept.daemon.scan_pool import OrderedPool, PoolBroken, pooled_batches, worker_count
 from kept.daemon.open_promises import OpenPromises
@@ -769,7 +765,9 @@ class Scanner:
             # when the day is named in another sentence; received questions
             # keep the stricter reading (waiting on you is the costlier miss).
             until = last_day_around(message.body_text, asking, message.date.astimezone(self.tz), message.subject)
-            thread, _changed = self.threader.add(message, asks=self._waits_on_answer(message, asking), asks_until=until)
+            recipients = [a.email for a in (*message.to, *message.cc) if a.email and a.email not in self.me]
+            asks = waits_on_answer(asking, recipients, self.organisations)
+            thread, _changed = self.threader.add(message, asks=asks, asks_until=until)
             question = quoted_question(asking, for_answer=True)
         else:
             thread, _changed = self.threader.add(
@@ -780,23 +778,6 @@ class Scanner:
         # The question is kept with the message record (the message file),
         # not the thread (the main file, written at every batch).
         return replace(message, thread_key=thread.key, question=question)
-
-    def _waits_on_answer(self, message: MailMessage, asking: list[str]) -> bool:
-        """True if the user's `message` asks for an answer it waits on.
-
-        Small talk (`small_talk`: "Did you see the games?") asked only of
-        people outside the user's organisations is conversation: on the
-        labelled development digests (2026-12-06) such items were 10 of 10
-        wrong "waiting on others", while to colleagues the same questions
-        were right more often than not. A user on free mail alone has no
-        organisation to be outside of, and the rule is off.
-        """
-        if not wants_answer(asking):
-            return False
-        if not self.organisations:
-            return True  # a user on free mail alone: nobody is known to be a colleague or not
-        recipients = [a.email for a in (*message.to, *message.cc) if a.email and a.email not in self.me]
-        return not (recipients and small_talk(asking) and outside_organisations(recipients, self.organisations))
 
     def _store_message(self, message: MailMessage, candidates: list[PromiseCandidate]) -> AccountScan:
         """Store a threaded message with what it brings (nudges, kept promises, new promises); what it added."""

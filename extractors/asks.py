@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from kept.extractors.cleaning import is_reply_subject, strip_control
 from kept.extractors.dates import resolve_due
+from kept.extractors.people import outside_organisations
 
 __all__ = [
     "GROUP",
@@ -26,6 +27,7 @@ __all__ = [
     "last_day_around",
     "last_day_asked",
     "small_talk",
+    "waits_on_answer",
     "wants_answer",
 ]
 
@@ -494,6 +496,24 @@ def asks_until(text: str, sent_at: datetime) -> date | None:
     Friday"), keeps waiting: then None.
     """
     return last_day_asked(asking_sentences(text), sent_at)
+
+
+def waits_on_answer(asking: Sequence[str], recipients: Sequence[str], organisations: frozenset[str]) -> bool:
+    """`wants_answer` for the user's own message to `recipients` (the user's addresses left out).
+
+    Small talk (`small_talk`: "Did you see the games?") asked only of
+    people outside the user's `organisations`
+    (`kept.extractors.people.own_organisations`) is conversation: on the
+    labelled development digests (2026-12-06) such items were 10 of 10
+    wrong "waiting on others", while to colleagues the same questions were
+    right more often than not. A user on free mail alone has no
+    organisation to be outside of, and the rule is off.
+    """
+    if not wants_answer(asking):
+        return False
+    if not organisations or not recipients:
+        return True
+    return not (small_talk(asking) and outside_organisations(recipients, organisations))
 
 
 # A closing formula that only repeats the question before it: "Any chance
