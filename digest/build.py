@@ -58,7 +58,14 @@ from kept.extractors.promise_conditions import on_an_event, on_the_readers_move,
 from kept.digest.people import people_from_store
 from kept.extractors.people import People
 from kept.digest.nudges import ContactItem, IntroItem, LeadItem, build_nudge_sections
-from kept.digest.rank import SECTIONS, Numbering, one_per_copy, rank_sections, split_items
+from kept.digest.rank import (
+    SECTIONS,
+    UNDATED_LISTING_CONFIDENCE,
+    Numbering,
+    one_per_copy,
+    rank_sections,
+    split_items,
+)
 from kept.digest.text import (
     MAX_NAME_CHARS,
     first_name,
@@ -619,8 +626,10 @@ def _promise_sections(
 ) -> tuple[tuple[PromiseItem, ...], tuple[PromiseItem, ...]]:
     """(due, undated) promise items, without those not owed yet (`kept.extractors.promise_conditions`).
 
-    A standing offer ("I'll keep you posted on any changes") and a
-    pleasantry ("I'll talk to you next week") are never listed. With
+    A standing offer ("I'll keep you posted on any changes"), a pleasantry
+    ("I'll talk to you next week") and an undated promise the extractor was
+    unsure of (`kept.digest.rank.UNDATED_LISTING_CONFIDENCE`) are never
+    listed. With
     `history`, a promise on the reader's move ("Send me your names and I'll
     print them") is listed once one of the people it was made to has
     written to the user since.
@@ -635,6 +644,8 @@ def _promise_sections(
         if promise.counterparties and set(promise.counterparties) <= muted:
             continue
         if on_an_event(promise.sentence) or pleasantry(promise.sentence):
+            continue
+        if promise.due_is_default and promise.confidence < UNDATED_LISTING_CONFIDENCE:
             continue
         if history is not None and promise.counterparties and on_the_readers_move(promise.sentence) and not any(
             history.heard_from(person, _aware(promise.made_at), now - _aware(promise.made_at))

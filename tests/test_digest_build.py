@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from kept.digest.build import Digest, build_digest
+from kept.digest.rank import UNDATED_LISTING_CONFIDENCE
 from kept.digest.text import first_name, holding_reply_link, long_date
 from kept.models import Address, MailMessage, Promise, Thread, ThreadMessage
 from kept.settings import DigestSettings, MaildirAccount, Settings
@@ -393,3 +394,16 @@ def test_a_standing_offer_or_a_pleasantry_is_never_due():
     store.put_promise(promise("plain", made=utc(10), due=date(2026, 11, 19)))
     digest = build_digest(store, NOW, make_settings())
     assert [item.promise_id for item in digest.due] == ["plain"]
+
+
+def test_an_undated_promise_the_extractor_was_unsure_of_is_never_listed():
+    """Precision beats recall: an unsure guess without a day stays in `kept promises` only."""
+    store = MemoryStore()
+    unsure = UNDATED_LISTING_CONFIDENCE - 0.01
+    store.put_promise(replace(promise("vague", made=utc(10), due=date(2026, 11, 19), default=True), confidence=unsure))
+    store.put_promise(replace(promise("dated", made=utc(10), due=date(2026, 11, 19)), confidence=unsure))
+    store.put_promise(replace(promise("sure", made=utc(10), due=date(2026, 11, 19), default=True),
+                              confidence=UNDATED_LISTING_CONFIDENCE))
+    digest = build_digest(store, NOW, make_settings())
+    assert sorted(item.promise_id for item in digest.due) == ["dated", "sure"]
+    assert "vague" in {p.id for p in store.promises()}
