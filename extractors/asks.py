@@ -540,11 +540,17 @@ def last_day_asked(asking: Sequence[str], sent_at: datetime) -> date | None:
 
     A bare closer after a question ("Let me know.") asks that question again
     and names no day of its own; a question about where the reader is at
-    the moment ("Are you in the office?") ends the day it was asked.
+    the moment ("Are you in the office?") ends the day it was asked. Small
+    talk (`small_talk`) beside a question that asks something names no day
+    of its own either: "How's Dan? Did you guys do anything last night? Is
+    there a plan yet for tomorrow?" ends with tomorrow.
     """
+    chat = [small_talk([sentence]) for sentence in asking]
     days = []
     for position, sentence in enumerate(asking):
         if position and _BARE_CLOSER.match(sentence):
+            continue
+        if chat[position] and not all(chat):
             continue
         if _RIGHT_NOW.match(sentence):
             days.append(sent_at.date())

@@ -421,3 +421,21 @@ def test_an_open_invitation_to_stay_in_touch_wants_no_answer(text, expected):
     from kept.extractors.asks import wants_answer
 
     assert wants_answer(asking_sentences(text)) is expected
+
+
+def test_small_talk_beside_a_dated_question_names_no_day_of_its_own():
+    """'How's Dan? ... Is there a plan yet for tomorrow?' ends with tomorrow; a request or small talk alone keeps waiting."""
+    from datetime import date, datetime, timezone
+
+    from kept.extractors.asks import last_day_asked
+
+    friday = datetime(2002, 2, 1, 14, tzinfo=timezone.utc)
+
+    def until(text: str) -> date | None:
+        return last_day_asked(asking_sentences(text), friday)
+
+    assert until("How's Dan? Did you guys do anything last night? Is there a plan yet for tomorrow?") == date(2002, 2, 2)
+    assert until("How was your weekend? Can we meet on Monday?") == date(2002, 2, 4)
+    assert until("How was your weekend?") is None
+    assert until("How was your weekend? Can you send me the contract?") is None
+    assert until("How is the Dynegy deal progressing? Can we meet on Monday?") is None
