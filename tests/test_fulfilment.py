@@ -444,3 +444,22 @@ def test_a_receivable_is_still_a_receivable() -> None:
     aging = promise("deliver", "send you the receivable aging report")
     later = message(has_attachment=True, attachment_names=("receivables_aging.xls",))
     assert find_fulfilment(aging, later) == "attachment receivables_aging.xls in <later@enron.com>"
+
+
+@pytest.mark.parametrize("action", ["give you an update", "update you on the storage deal", "fill you and Mark in on the storage deal",
+                                    "let you know what they say about storage", "advise you of the storage figures"])
+def test_a_promise_to_tell_them_is_kept_by_telling_them_on_the_matter(action: str) -> None:
+    """'I will give you an update tomorrow after the meeting': the next day's "Updates" to them keeps it."""
+    tell = replace(promise("follow-up", action), sentence=f"I will {action} tomorrow after the storage meeting.")
+    update = message(thread_key="t-other", subject="Storage update",
+                     body_text="Sally,\n\nThe storage meeting moved the injection plan to Monday; Ray agrees.\n\nGreg")
+    me = ("me@enron.com",)
+    assert find_fulfilment(tell, update, me) == "wrote to them in <later@enron.com>"
+    # Not a mail on another matter, a question back, a deferral, a thank-you, or someone else.
+    assert find_fulfilment(tell, replace(update, subject="Golf", body_text="Tee time is 7:40 on Saturday."), me) is None
+    assert find_fulfilment(tell, replace(update, body_text="Did the storage meeting happen?"), me) is None
+    assert find_fulfilment(tell, replace(update, body_text="Storage meeting got moved; I will let you know."), me) is None
+    assert find_fulfilment(tell, replace(update, body_text="Thanks!"), me) is None
+    assert find_fulfilment(tell, replace(update, to=(OTHER,)), me) is None
+    # Outside the thread it must come near the promised day.
+    assert find_fulfilment(tell, replace(update, date=MADE_AT + timedelta(days=9)), me) is None
