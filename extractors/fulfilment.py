@@ -194,6 +194,8 @@ _FORWARDING = re.compile(
     r"\b(?:forward\w*|pass\w*\s+(?:\w+\s+)?(?:along|on)|send\w*|sent|copy|share|sharing|circulat\w*|distribut\w*)\b",
     re.IGNORECASE,
 )
+# An action done to the reader: "give you an update", "send you the file".
+_TO_THE_READER = re.compile(r"[a-z]+\s+(?:you|u)\b(?!\s+and\b)", re.IGNORECASE)
 # A call or meeting with the person promised ("call you", "let's talk").
 _WITH_THEM = re.compile(r"\b(?:you|let's|let\s+us)\b", re.IGNORECASE)
 _HONORIFIC = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "sir"})
@@ -447,7 +449,11 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     # "I will forward it to Barry": only mail reaching Barry keeps it.
     if names and _CONTACT_NAMED.match(promise.action) and set(names) & recipient_tokens(later.to):
         return _wrote_to_named(promise, later, names[0], recipients)
-    targeted = passing and _names_target(promise, names)
+    # "I will give you an update after the meeting with Ray" is to the reader:
+    # the name is the meeting's, not the one to reach.
+    targeted = passing and _names_target(promise, names) and not (
+        promise.kind != "introduce" and _TO_THE_READER.match(promise.action)
+    )
     to_named = targeted and bool(set(names) & recipient_tokens(later.to))
     if targeted:
         in_thread = direct = False

@@ -463,3 +463,16 @@ def test_a_promise_to_tell_them_is_kept_by_telling_them_on_the_matter(action: st
     assert find_fulfilment(tell, replace(update, to=(OTHER,)), me) is None
     # Outside the thread it must come near the promised day.
     assert find_fulfilment(tell, replace(update, date=MADE_AT + timedelta(days=9)), me) is None
+
+
+def test_a_name_beside_an_action_done_to_the_reader_is_not_the_one_to_reach() -> None:
+    """'... will give you an update tomorrow after the meeting with Ray': the update goes to the reader, not Ray."""
+    update = replace(promise("deliver", "give you an update"), named_person="Ray",
+                     sentence="I am coordinating this meeting with Ray and will give you an update tomorrow after the storage meeting with Ray.")
+    later = message(thread_key="t-other", subject="Storage update",
+                    body_text="Sally,\n\nThe storage meeting with Ray moved the injection plan to Monday.\n\nGreg")
+    assert find_fulfilment(update, later, ("me@enron.com",)) == "wrote to them in <later@enron.com>"
+    # "forward it to Ray" still needs mail that reaches Ray.
+    forward = replace(promise("deliver", "forward the storage report to Ray"), named_person="Ray",
+                      sentence="I will forward the storage report to Ray tomorrow.")
+    assert find_fulfilment(forward, replace(later, forwarded=True), ("me@enron.com",)) is None
