@@ -281,6 +281,7 @@ def packets_for(
             "mailbox": mailbox, "type": "promise", "origin": origin, "digest_day": now.date().isoformat(),
             "sentence": item.sentence,
             "message": _message_view(record, 3000),
+            "user_addresses": list(me),
             "kept_says": {
                 "due": item.due.isoformat() if item.due else None,
                 "due_is_default": item.due_is_default,
@@ -317,6 +318,10 @@ def packets_for(
             "key": item_key(mailbox, "waiting_on_them", item.message_id),
             "mailbox": mailbox, "type": "waiting_on_them", "origin": origin, "digest_day": now.date().isoformat(),
             "message": _message_view(record, 2500),
+            # The sixth held-out set's labellers took mail from the one
+            # address a mailbox's sent mail all came from (an assistant's)
+            # for someone else's when this was missing.
+            "user_addresses": list(me),
             "later_mail_to_user_from_them": later,
         })
 
