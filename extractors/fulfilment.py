@@ -59,6 +59,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from kept.extractors.asks import asks
+from kept.extractors.promise_conditions import on_an_event
 from kept.extractors.replies import is_acknowledgement
 from kept.models import Address, MailMessage, Promise
 
@@ -488,8 +489,11 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         return f"wrote to them {where}"
     # "I will give you an update tomorrow": a message of substance to them on
     # the matter, in the thread or near the promised day, is the update.
+    # A standing offer ("I will keep you apprised of any future changes") is
+    # not kept by a note that no change has come.
     if (
         _INFORM_YOU.match(promise.action)
+        and not on_an_event(promise.sentence)
         and (
             (in_thread and _on_topic_in_thread(promise, later, vague_ok=True))
             or (direct and contact_prompt and _shares_topic(promise, later))

@@ -476,3 +476,11 @@ def test_a_name_beside_an_action_done_to_the_reader_is_not_the_one_to_reach() ->
     forward = replace(promise("deliver", "forward the storage report to Ray"), named_person="Ray",
                       sentence="I will forward the storage report to Ray tomorrow.")
     assert find_fulfilment(forward, replace(later, forwarded=True), ("me@enron.com",)) is None
+
+
+def test_a_standing_offer_to_keep_them_apprised_is_not_kept_by_a_note_on_the_matter() -> None:
+    """'I will keep you apprised of any future changes in the distribution': nothing is owed until a change."""
+    standing = replace(promise("follow-up", "keep you apprised of any future changes in the storage reports"),
+                       sentence="I will keep you apprised of any future changes in the storage reports.")
+    note = message(body_text="Sally, the storage reports still go to the same list as before.")
+    assert find_fulfilment(standing, note, ("me@enron.com",)) is None
