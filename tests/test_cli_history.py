@@ -100,3 +100,43 @@ def test_status_threads_and_digest_agree(config: Path, capsys: pytest.CaptureFix
     assert status["promises"]["stale"] == digest["history"]["promises"]
     stale_threads = json.loads(run(config, capsys, "threads", "--stale", "--json"))
     assert len(stale_threads) == status["stale_waiting_on_me"] == digest["history"]["waiting_on_me"]
+
+
+def test_promises_the_digest_holds_back_are_still_listed_by_kept_promises(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A standing offer, a sign-off, an offer on the reader's move and an unsure undated promise: out of
+    the digest, never out of `kept promises`."""
+    from datetime import date, datetime, timezone
+
+    from kept.config import load_settings
+    from kept.digest.rank import UNDATED_LISTING_CONFIDENCE
+    from kept.models import Promise
+    from kept.storage.tinydb_store import TinyDBStore
+
+    made = datetime(2026, 11, 18, 9, tzinfo=timezone.utc)
+    held_back = {
+        "standing": ("I'll keep you posted on any changes.", False, 0.9),
+        "sign-off": ("I will talk to you next week.", False, 0.9),
+        "their-move": ("Send me your names and I'll print them in color.", False, 0.9),
+        "unsure": ("I will look at the numbers.", True, UNDATED_LISTING_CONFIDENCE - 0.05),
+    }
+    store = TinyDBStore(load_settings(config).database)
+    try:
+        with store.transaction():
+            for pid, (sentence, undated, confidence) in held_back.items():
+                store.put_promise(Promise(
+                    id=f"held-{pid}", account="sample", message_id=f"<held-{pid}@example.org>",
+                    thread_key=f"t-held-{pid}", sentence=sentence, action="do it", kind="other",
+                    counterparties=("quiet.person@example.org",), made_at=made, due=date(2026, 11, 19),
+                    due_is_default=undated, confidence=confidence, rule_id="test", subject=f"About {pid}",
+                ))
+    finally:
+        store.close()
+    listed_by_cli = {p["id"] for p in json.loads(run(config, capsys, "promises", "--json"))}
+    digest = json.loads(run(config, capsys, "digest", "--preview", "--json"))
+    in_digest = {item["id"] for section in digest["sections"] for item in section["items"]}
+    ids = {f"held-{pid}" for pid in held_back}
+    assert ids <= listed_by_cli
+    assert not ids & in_digest
+    assert in_digest, "the sample's own promises are still in the digest"
