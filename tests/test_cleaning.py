@@ -166,6 +166,14 @@ def test_mobile_footers_are_dropped(footer):
     assert clean_body(f"On my way.\n\n{footer}\n") == "On my way."
 
 
+def test_the_rule_a_mobile_footer_hung_from_is_dropped_too():
+    """Left in, the rule ended the last sentence: "I need your home cell or whatever -----"."""
+    body = "I need your home cell or whatever\n--------------------------\nSent from my BlackBerry Wireless Handheld (www.BlackBerry.net)\n"
+    assert clean_body(body) == "I need your home cell or whatever"
+    # A rule inside the text is the writer's.
+    assert clean_body("Totals:\n----------\n42 units") == "Totals:\n----------\n42 units"
+
+
 def test_line_endings_and_blank_runs_are_normalized():
     assert clean_body("a\r\nb\r\r\n\n\n\n\nc\r") == "a\nb\n\nc"
 
