@@ -50,7 +50,8 @@ _OPEN_OFFER = re.compile(
       | if\s+you\s+(?:are|will\s+be|would\s+be)\s+(?:unable|not\s+able|not\s+going)\s+to\s+(?:attend|make\s+it|join|come)
       | (?:thought|think)\s+you\b.{0,30}\b(?:would|might|will|may)\s+(?:enjoy|appreciate|like|find\s+(?:this|it))
       | if\s+(?:i|we)\s+can\s+(?:be\s+of|help|assist|do)
-      | if\s+(?:this|that)\s+(?:is\s+a\s+problem|doesn'?t\s+work|causes)
+      | if\s+(?:any\s+of\s+)?(?:this|that|these|those)\s+(?:is|are)\s+a\s+problem
+      | if\s+(?:this|that)\s+(?:doesn'?t\s+work|causes)
       | if\s+(?:this|that|it|the\s+\w+)\s+(?:is\s+not|isn'?t|does\s+not|doesn'?t|won'?t)\s+(?:convenient|work|suit|ok)
       | if\s+you\s+have\s+(?:questions?|concerns?|comments?|problems?)
       | if\s+you\s+(?:are\s+aware|know|hear)\s+of\s+(?:anything|anyone|any\s+\w+)

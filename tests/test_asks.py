@@ -133,6 +133,8 @@ def test_question_mark_after_a_number_can_still_end_a_question(text):
         "We can discuss whenever you have time, also, if you want Eric Groves to come up to discuss let me know.",
         "Hope all is well with you and Shanna.\n\nDo You Yahoo!?\nSend FREE video emails in Yahoo! Mail",
         "Sally - if you need additional data let me know.",
+        "If any of this is a problem please call me or Linda at Travel Agency in the Park 713-560-8080.",
+        "If these are a problem, please call me.",
     ],
 )
 def test_more_offers_and_notices_ask_nothing(text):
