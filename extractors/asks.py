@@ -294,7 +294,8 @@ _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*|(?!(?:today|tomorrow|tonight|also|then|now|so|and|again|meanwhile|next|later|first|finally)\b)(?-i:[A-Z][a-z]+)\s+(?=please\b))?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
-           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|(?:on|in)\s+my\s+calendar)|
+           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|(?:on|in)\s+(?:(?:my|the)\s+)?(?:calendar|schedule))|
+           put\s+[^.?!]{0,60}?\s(?:on|in|into)\s+my\s+(?:address\s+book|contacts|calendar|schedule)|send\s+(?:my\s+)?regrets|reassign|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )

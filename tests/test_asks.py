@@ -205,6 +205,10 @@ def test_a_task_handed_over_waits_on_no_answer() -> None:
         "Please forward his resume to Karen Buckley.",
         "Please fax Mark Taylor a copy of any correspondence.",
         "Ava please put on my calendar.",
+        "please put on schedule",
+        "Kay please send regrets - I think I am in Canada.",
+        "Please put the Kinch Kato e-mail address in my address book.",
+        "Could you please reassign this to someone in the group once it gets going again?",
     ):
         assert asks(text) and not asks_for_answer(text), text
     for text in (
@@ -219,6 +223,8 @@ def test_a_task_handed_over_waits_on_no_answer() -> None:
         "Please put in your comments and send them to me.",
         "Could you put in your numbers for the budget?",
         "Tomorrow please check with legal whether we can sign.",
+        "Please put the new numbers in my address book and send me the list.",
+        "Can you tell me who to reassign this to?",
     ):
         assert asks_for_answer(text), text
 
