@@ -212,6 +212,9 @@ _COMMON = frozenset(
     "share sharing along pass passing fully".split()
 )
 _STEM = 5
+# "i'll", "we've", "don't": words of the grammar, not of the matter ("i'll
+# pass the book along" met "i'll let craig know" in a reply on wine).
+_CONTRACTION = re.compile(r"[a-z]+(?:'(?:ll|ve|re|m|d)|n't)")
 _ACRONYM = re.compile(r"\b[A-Z]{3,5}\b")
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z]{2,}\b")
 #: Outside the thread, an attachment this soon after the promise, to the
@@ -229,7 +232,7 @@ def _stems(text: str) -> set[str]:
     stems = {
         word[:_STEM] + "-able" if word.endswith(("able", "ables")) else word[:_STEM]
         for word in _WORD.findall(text.lower())
-        if word not in _COMMON
+        if word not in _COMMON and not _CONTRACTION.fullmatch(word)
     }
     # Short capitalised names of the thing: "LOI", "CSA", "MSA".
     return stems | {word.lower() for word in _ACRONYM.findall(text)}
@@ -571,7 +574,10 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
     # Figures and tables count only in the thread: under a longer subject
     # they were other matters' numbers ("100% owned by ENA").
     answer = _inline_answer(body) if in_thread else None
-    if answer:
+    # Figures answer a promise to find something out; for a thing to send or
+    # pass on ("I'll pass the book along to Jai") they must be about that
+    # thing: a wine-tasting price in the thread is not the book.
+    if answer and (not (passing or promise.kind == "deliver") or _names_the_object(promise, later)):
         return f"answer with {answer} {where}"
     reported = _REPORT.search(body)
     if reported:

@@ -484,3 +484,25 @@ def test_a_standing_offer_to_keep_them_apprised_is_not_kept_by_a_note_on_the_mat
                        sentence="I will keep you apprised of any future changes in the storage reports.")
     note = message(body_text="Sally, the storage reports still go to the same list as before.")
     assert find_fulfilment(standing, note, ("me@enron.com",)) is None
+
+
+def test_figures_in_the_thread_keep_a_thing_to_send_only_when_they_are_about_it() -> None:
+    """"I'll pass the book along to Jai" is not kept by "$20 a head for the tasting" in the thread."""
+    book = replace(promise("deliver", "pass the book along to jai"), sentence="After yoga i'll pass the book along to jai.")
+    wine = message(subject="RE:", body_text="eze:  its at 7:30 and its usually $20 after yoga.  all the money gets spent "
+                                            "on the wine.  i'll let craig know you are coming.")
+    assert find_fulfilment(book, wine) is None
+    numbers = replace(promise("deliver", "send you the storage numbers"), sentence="I will send you the storage numbers.")
+    figures = message(body_text="Sally, storage numbers: 25,000 mmbtu injected, $3.20 average.")
+    assert find_fulfilment(numbers, figures) == 'answer with figures "25,000 mmbtu" in <later@enron.com>'
+    # A promise to find something out is answered by the figures themselves.
+    check = replace(promise("follow-up", "check the wine price"), sentence="I will check the wine price.")
+    assert find_fulfilment(check, wine) == 'answer with figures "$20" in <later@enron.com>'
+
+
+def test_a_contraction_is_no_word_of_the_matter() -> None:
+    """"i'll find out" and "i'll let craig know" share no topic."""
+    ask = replace(promise("follow-up", "find out from Dana"), sentence="i'll find out from Dana.")
+    reply = message(subject="RE:", body_text="the tasting is usually $20.  i'll let craig know you are coming.")
+    assert find_fulfilment(ask, reply) is None
+    assert find_fulfilment(ask, replace(reply, body_text="Dana says the tasting is usually $20.")) is not None
