@@ -132,8 +132,25 @@ def split_line(line: str, *, first: bool) -> tuple[str, str]:
 
 
 def member_document(text: str) -> dict[str, Any]:
-    """The document of a member line, decoded."""
-    document = json.loads(split_member(text)[1])
+    """The document of a member line, decoded.
+
+    :raises ValueError: if it holds no document.
+    """
+    if not text.startswith('"'):
+        raise ValueError(f"not a table member: {text[:80]!r}")
+    _, end = _scanstring(text, 1)
+    if text[end : end + 1] != ":":
+        raise ValueError(f"not a table member: {text[:80]!r}")
+    # Scanned where it starts, without copying the text after the key (the
+    # digest decodes every thread); a line as `member_line` writes it ends
+    # with its document. Anything else is read by json.loads, which says
+    # what is wrong with it.
+    try:
+        document, stop = _scan_once(text, end + 1)
+    except StopIteration:
+        stop = -1
+    if stop != len(text):
+        document = json.loads(text[end + 1 :])
     if not isinstance(document, dict):
         raise ValueError(f"not a document: {text[:80]!r}")
     return document

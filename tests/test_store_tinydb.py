@@ -1191,3 +1191,39 @@ def test_a_full_disk_while_moving_messages_keeps_both_files(db_path, monkeypatch
     fill(store, 1, start=19)  # the disk has room again
     assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(20))
     store.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"k":{"a":1}',
+        '"k":{"a":1}  ',
+        '"k": {"a":1}',
+        '"k":{"a":[1,2,{"b":null}]}',
+        '"k":[1]',
+        '"k":{"a":1}x',
+        '"k":',
+        '"k":{"a":',
+        '"k"{"a":1}',
+        'k:{"a":1}',
+        '"k":\ufeff{"a":1}',
+    ],
+)
+def test_member_document_reads_as_json_loads(text):
+    """`member_document` scans a member line in place; what it gives or refuses is json.loads's."""
+    import json
+
+    from kept.storage.lines import member_document, split_member
+
+    try:
+        expected = ("document", json.loads(split_member(text)[1]))
+    except ValueError:
+        expected = ("error", None)
+    else:
+        if not isinstance(expected[1], dict):
+            expected = ("error", None)
+    try:
+        found = ("document", member_document(text))
+    except ValueError:
+        found = ("error", None)
+    assert found == expected
