@@ -77,8 +77,22 @@ Change = tuple[str, str, "Stored | int | None"]
 
 
 def pair_key(first: str, second: str) -> str:
-    """A document id for a two-part natural key; JSON keeps it unambiguous."""
+    """A document id for a two-part natural key; JSON keeps it unambiguous.
+
+    ``json.dumps([first, second])``; written out directly when neither part
+    has a character JSON escapes (printable ASCII but for ``"`` and ``\\``,
+    as Message-IDs and account names are): the digest makes two for each of
+    the 13,580 messages it reads at 200,000 messages, and a scan one for
+    each message it meets.
+    """
+    if _plain(first) and _plain(second):
+        return f'["{first}", "{second}"]'
     return json.dumps([first, second])
+
+
+def _plain(text: str) -> bool:
+    """True if json.dumps writes `text` as it is, between quotes."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def member_line(key: str, document: Mapping[str, Any]) -> str:

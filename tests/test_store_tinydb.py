@@ -11,6 +11,8 @@ import stat
 
 import filelock
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kept.errors import StorageError
 from kept.storage import tinydb_store
@@ -1211,8 +1213,6 @@ def test_a_full_disk_while_moving_messages_keeps_both_files(db_path, monkeypatch
 )
 def test_member_document_reads_as_json_loads(text):
     """`member_document` scans a member line in place; what it gives or refuses is json.loads's."""
-    import json
-
     from kept.storage.lines import member_document, split_member
 
     try:
@@ -1227,3 +1227,12 @@ def test_member_document_reads_as_json_loads(text):
     except ValueError:
         found = ("error", None)
     assert found == expected
+
+
+@given(st.text(max_size=12), st.text(alphabet=st.characters(max_codepoint=0x80), max_size=12))
+def test_pair_key_is_json_dumps(first, second):
+    from kept.storage.lines import pair_key
+
+    assert pair_key(first, second) == json.dumps([first, second])
+    assert pair_key(second, first) == json.dumps([second, first])
+    assert pair_key("work", "<a.b@host>") == json.dumps(["work", "<a.b@host>"])
