@@ -130,9 +130,11 @@ def mail_history(threads: Iterable[Thread], me: frozenset[str]) -> MailHistory:
     received: dict[str, list[datetime]] = defaultdict(list)
     automated: set[str] = set()
     for thread in threads:
-        words = subject_words(thread.subject)
+        words: frozenset[str] | None = None  # only mail of the user's needs them: read at its first
         for item in thread.messages:
             if _is_mine(item, me):
+                if words is None:
+                    words = subject_words(thread.subject)
                 for address in {*item.to, *item.cc} - me - {""}:
                     sent[address].append(item.date)
                     if words:
