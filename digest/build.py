@@ -35,8 +35,9 @@ Everything here is plain data: formatting for people happens in
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -47,11 +48,12 @@ from kept.extractors.waiting import (
     awaiting_my_reply,
     awaiting_their_reply,
     mail_history,
-    median_reply_hours,
+    all_reply_events,
+    lags_of,
+    median_of_my_replies,
     my_names,
-    reply_lags,
 )
-from kept.models import MailMessage, Promise, Thread
+from kept.models import Address, MailMessage, Promise, Thread
 from kept.settings import Settings
 from kept.extractors.cleaning import normalize_subject
 from kept.extractors.promise_conditions import on_an_event, on_the_readers_move, pleasantry
@@ -415,10 +417,13 @@ class Candidates:
     :ivar lags: reply-time statistics per contact.
     :ivar kept_recently: promises kept in the last day.
     :ivar health: account health lines.
-    :ivar reply_bodies: the holding reply's text of each waiting item, by
-        (thread key, Message-ID). The items' ``reply_link`` is left empty
-        here: percent-encoding a link for each of 13,580 candidates took
-        0.4 s at 200,000 messages, and the digest lists a dozen of them.
+    :ivar reply_bodies: what writes the holding reply's text of each
+        waiting item, by (thread key, Message-ID). The items' ``reply_link``
+        is left empty here, and the text unwritten: percent-encoding a link
+        for each of 13,580 candidates took 0.4 s at 200,000 messages, and
+        finding the first name of each sender for its greeting another
+        0.3 s, and the digest lists a dozen of them.
+    :ivar reply_lag: the reply-lag line (section 5).
     """
 
     sections: dict[str, tuple[Any, ...]]
@@ -429,11 +434,13 @@ class Candidates:
     lags: dict[str, LagStats]
     kept_recently: tuple[KeptItem, ...]
     health: tuple[str, ...]
-    reply_bodies: dict[tuple[str, str], str] = field(default_factory=dict)
+    reply_bodies: dict[tuple[str, str], Callable[[], str]] = field(default_factory=dict)
+    reply_lag: ReplyLag = ReplyLag(None, None)
 
     def with_reply_link(self, item: WaitingItem) -> WaitingItem:
         """`item` with its ``mailto:`` link to a prefilled holding reply."""
-        body = self.reply_bodies.get((item.thread_key, item.message_id), "")
+        write = self.reply_bodies.get((item.thread_key, item.message_id))
+        body = write() if write is not None else ""
         return replace(item, reply_link=holding_reply_link(item.contact, item.subject, item.message_id, body))
 
 
@@ -471,7 +478,13 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         due_items, undated_items = _promise_sections(
             store, news, settings, now, today, zone, muted, unnumbered, people, history
         )
-        lags = reply_lags(threads, me)
+        # The answers in every thread, walked once for the lags and both windows of the reply-lag line.
+        events = all_reply_events(threads, me)
+        lags = lags_of(events)
+        reply_lag = ReplyLag(
+            recent_hours=median_of_my_replies(events, now - LAG_RECENT, now),
+            baseline_hours=median_of_my_replies(events, now - LAG_RECENT - LAG_BASELINE, now - LAG_RECENT),
+        )
         waiting, reply_bodies = _waiting_on_me(
             store, threads, history, settings, now, today, zone, muted, lags, unnumbered, people
         )
@@ -516,6 +529,7 @@ def digest_candidates(store: Store, now: datetime, settings: Settings, account: 
         kept_recently=kept_recently,
         health=health,
         reply_bodies=reply_bodies,
+        reply_lag=reply_lag,
     )
 
 
@@ -545,10 +559,7 @@ def build_digest(
     listed, more, index = rank_sections(sections, threads, me, lags, today, settings)
     listed["waiting_on_me"] = tuple(found.with_reply_link(item) for item in listed["waiting_on_me"])
 
-    lag = ReplyLag(
-        recent_hours=median_reply_hours(threads, me, now - LAG_RECENT, now),
-        baseline_hours=median_reply_hours(threads, me, now - LAG_RECENT - LAG_BASELINE, now - LAG_RECENT),
-    )
+    lag = found.reply_lag
     return Digest(
         day=today,
         generated_at=local_now,
@@ -700,9 +711,9 @@ def _waiting_on_me(
     lags: dict[str, LagStats],
     numbering: Numbering,
     people: People | None = None,
-) -> tuple[tuple[WaitingItem, ...], dict[tuple[str, str], str]]:
+) -> tuple[tuple[WaitingItem, ...], dict[tuple[str, str], Callable[[], str]]]:
     """The threads waiting on the user's reply, as unnumbered items, and
-    the holding reply's text of each by (thread key, Message-ID)."""
+    what writes the holding reply's text of each by (thread key, Message-ID)."""
     me = frozenset(settings.addresses)
     names = my_names(settings.name, me)
     # A lead ("you should talk to Carla") waiting on the user is listed once,
@@ -726,7 +737,7 @@ def _waiting_on_me(
 
     answer_by = today + timedelta(days=settings.digest.holding_reply_days)
     items = []
-    bodies: dict[tuple[str, str], str] = {}
+    bodies: dict[tuple[str, str], Callable[[], str]] = {}
     for thread, waiting in found:
         message = store.get_message(thread.account, waiting.message_id)
         sender = message.from_addr if message else None
@@ -734,8 +745,8 @@ def _waiting_on_me(
         known = people.name(waiting.sender) if people else ""
         contact_name = one_line(known or (sender.name if sender else "") or waiting.sender, MAX_NAME_CHARS)
         subject = one_line(message.subject if message and message.subject else thread.subject)
-        bodies[(thread.key, waiting.message_id)] = holding_reply_body(
-            settings.digest.holding_reply, first_name(sender, people.name(waiting.sender) if people else ""), answer_by, settings.name
+        bodies[(thread.key, waiting.message_id)] = functools.partial(
+            _holding_reply, settings.digest.holding_reply, sender, known, answer_by, settings.name
         )
         stats = lags.get(waiting.sender)
         items.append(
@@ -755,6 +766,11 @@ def _waiting_on_me(
             )
         )
     return tuple(items), bodies
+
+
+def _holding_reply(template: str, sender: Address | None, known: str, answer_by: date, my_name: str) -> str:
+    """The holding reply's text to `sender` (`known`: the name kept knows for them)."""
+    return holding_reply_body(template, first_name(sender, known), answer_by, my_name)
 
 
 def _waiting_on_them(

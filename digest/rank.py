@@ -155,9 +155,22 @@ def rank_sections(
         the index of numbers).
     """
     written = _written_to(threads, me)
-    asking = {item.message_id for thread in threads for item in thread.messages if item.asks}
+    # Only the candidates' messages are looked up: a set and a dict of all
+    # 200,000 messages cost 0.3 s at 200k. Of a Message-ID found in two
+    # threads, the later thread's copy counts, as before.
+    waiting_ids = {item.message_id for item in sections["waiting_on_me"]}
+    follow_up_ids = {item.message_id for item in sections["waiting_on_them"]}
+    asking = {
+        item.message_id
+        for thread in threads
+        for item in thread.messages
+        if item.asks and item.message_id in waiting_ids
+    }
     recipients = {
-        item.message_id: (*item.to, *item.cc) for thread in threads for item in thread.messages
+        item.message_id: (*item.to, *item.cc)
+        for thread in threads
+        for item in thread.messages
+        if item.message_id in follow_up_ids
     }
 
     def reach(addresses: Iterable[str]) -> int:

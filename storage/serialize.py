@@ -25,7 +25,7 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread, ThreadMessage
 
@@ -64,6 +64,7 @@ def _optional(encode: _Encoder) -> _Encoder:
     def convert(value: Any) -> Any:
         return None if value is None else encode(value)
 
+    _STEPS[convert] = ("optional", encode)
     return convert
 
 
@@ -71,6 +72,8 @@ def _sequence(convert_item: _Encoder, make: Callable[[Any], Any]) -> _Encoder:
     def convert(values: Any) -> Any:
         return make(convert_item(item) for item in values)
 
+    if make is tuple:  # a decoder: `_compiled_decoder` writes it out
+        _STEPS[convert] = ("sequence", convert_item)
     return convert
 
 
@@ -148,8 +151,26 @@ def to_json(record: Any) -> dict[str, Any]:
 def from_json(cls: type[R], document: dict[str, Any]) -> R:
     """The record of type `cls` that `document` (from `to_json`) describes.
 
+    Decoded by the record type's compiled decoder (`_compiled_decoder`);
+    a document it cannot read is read again by `_read_by_plan`, which says
+    what is wrong with it.
+
     :raises ValueError: if the document lacks a required field or holds a
         value of the wrong shape (a damaged store).
+    """
+    decode = _DECODERS.get(cls)
+    if decode is None:
+        decode = _DECODERS[cls] = _compiled_decoder(cls)
+    try:
+        return cast(R, decode(document))
+    except Exception:  # noqa: BLE001 - whatever it is, the plan's reading reports it
+        return _read_by_plan(cls, document)
+
+
+def _read_by_plan(cls: type[R], document: dict[str, Any]) -> R:
+    """`from_json` field by field through the record's plan, each failure reported as a `ValueError`.
+
+    :raises ValueError: as `from_json`.
     """
     if not isinstance(document, dict):
         raise ValueError(f"{cls.__name__} document is not an object: {document!r}")
@@ -163,6 +184,88 @@ def from_json(cls: type[R], document: dict[str, Any]) -> R:
         elif required:
             raise ValueError(f"{cls.__name__} document lacks the field {name!r}")
     return cls(**values)
+
+
+#: Record type -> its compiled decoder (`_compiled_decoder`).
+_DECODERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _compiled_decoder(cls: type) -> Callable[[Any], Any]:
+    """A function that reads a well-formed document of `cls` as `_read_by_plan` does, with less work per field.
+
+    Reading every thread for the digest (68,000 threads of 200,000
+    messages) spent most of its time in the plan's generic steps: a call
+    per field even where the value is kept as it is, a generator per
+    sequence, a partial per nested record. The compiled function is
+    written out from the same plan, the way `dataclasses` writes
+    ``__init__``: one line per field, the same conversions
+    (`datetime.fromisoformat`, `tuple`, the nested record's own compiled
+    decoder), a missing optional field left to its default. It raises on
+    anything unexpected (a document that is not a dict, a missing
+    required field, a value a conversion refuses); `from_json` then reads
+    the document by the plan, which gives the same record or the error.
+    """
+    names: dict[str, Any] = {"_cls": cls, "_dict": dict, "_tuple": tuple}
+    defaults = {record_field.name: record_field for record_field in dataclasses.fields(cls)}
+    arguments = []
+    for number, (name, _, decode, required) in enumerate(_field_plan(cls)):
+        expression = _decode_expression(decode, f"document[{name!r}]", names, number)
+        if not required:
+            # What the record's __init__ would take when the field is left out.
+            default = defaults[name]
+            if default.default_factory is not dataclasses.MISSING:
+                names[f"_default_{number}"] = default.default_factory
+                fallback = f"_default_{number}()"
+            else:
+                names[f"_default_{number}"] = default.default
+                fallback = f"_default_{number}"
+            expression = f"({expression} if {name!r} in document else {fallback})"
+        arguments.append(f"        {name}={expression},")
+    text = "\n".join([
+        "def decode(document):",
+        "    if type(document) is not _dict:",
+        "        raise TypeError(document)",
+        "    return _cls(",
+        *arguments,
+        "    )",
+    ])
+    exec(text, names)  # noqa: S102 - the text is made here from the record's own field names
+    return cast(Callable[[Any], Any], names["decode"])
+
+
+def _decode_expression(decode: _Decoder, value: str, names: dict[str, Any], number: int) -> str:
+    """Python text that converts `value` as the plan's `decode` does, naming what it calls in `names`."""
+    if decode is _identity:
+        return value
+    if decode is tuple:
+        return f"_tuple({value})"
+    steps = _STEPS.get(decode)
+    if steps is not None:
+        kind, inner = steps
+        inner_text = _decode_expression(inner, "item" if kind == "sequence" else value, names, number * 100 + 1)
+        if kind == "optional":
+            # `value` is a subscript of the document: read twice, it is the same value.
+            return f"(None if {value} is None else {inner_text})"
+        if inner_text == "item":
+            return f"_tuple({value})"
+        return f"_tuple([{inner_text} for item in {value}])"
+    if isinstance(decode, functools.partial) and decode.func is from_json:
+        record = decode.args[0]
+        nested = _DECODERS.get(record)
+        if nested is None:
+            nested = _DECODERS[record] = _compiled_decoder(record)
+        names[f"_decode_{number}"] = nested
+        return f"_decode_{number}({value})"
+    # The plan's own steps that only call a constructor are written as the call (one call less each).
+    names[f"_decode_{number}"] = _DIRECT.get(decode, decode)
+    return f"_decode_{number}({value})"
+
+
+#: Decoders that only call another function, and that function.
+_DIRECT: dict[Any, Callable[[Any], Any]] = {_decode_datetime: datetime.fromisoformat, _decode_date: date.fromisoformat}
+
+#: The plan's wrapping decoders, by what they wrap: ``("optional" | "sequence", inner decoder)``.
+_STEPS: dict[Any, tuple[str, _Decoder]] = {}
 
 
 # Make the common records' plans up front, so a typo in a model's annotation

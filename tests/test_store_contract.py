@@ -262,6 +262,67 @@ def test_broken_documents_raise_value_error(change):
         from_json(Promise, document)
 
 
+# The compiled decoders (`serialize._compiled_decoder`) must read every
+# document as the plan does: the same record, or the same error.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _read_both(cls, document):
+    from kept.storage import serialize
+
+    results = []
+    for read in (serialize.from_json, serialize._read_by_plan):
+        try:
+            results.append(("record", read(cls, document)))
+        except ValueError as error:
+            results.append(("error", str(error)))
+    return results
+
+
+@given(
+    st.builds(
+        Thread,
+        key=texts,
+        account=texts,
+        subject=texts,
+        messages=st.lists(thread_messages, max_size=3).map(tuple),
+        status=st.sampled_from(["open", "done", "snoozed"]),
+        snoozed_until=st.none() | st.dates(),
+        done_at=st.none() | datetimes,
+    ),
+    st.sets(st.sampled_from(["key", "subject", "messages", "status", "snoozed_until", "done_at", "role", "date"])),
+    st.dictionaries(st.sampled_from(["status", "snoozed_until", "done_at", "messages", "other"]), json_values, max_size=2),
+)
+def test_compiled_decoder_reads_as_the_plan_does(thread, dropped, replaced):
+    document = to_json(thread)
+    for name in dropped:
+        document.pop(name, None)
+        for message in document.get("messages", []):
+            message.pop(name, None)
+    document.update(replaced)
+    fast, plan = _read_both(Thread, document)
+    assert fast == plan
+
+
+@pytest.mark.parametrize("document", [None, [], "text", {"key": "k"}, {"key": "k", "account": "a", "subject": 3}])
+def test_compiled_decoder_reports_what_the_plan_reports(document):
+    fast, plan = _read_both(Thread, document)
+    assert fast == plan
+
+
+def test_compiled_decoder_leaves_defaults_to_the_record():
+    document = to_json(make_thread())
+    for name in ("messages", "status", "snoozed_until", "done_at"):
+        del document[name]
+    thread = from_json(Thread, document)
+    assert thread.messages == () and thread.status == "open" and thread.done_at is None
+    assert type(thread.messages) is tuple
+
+
 def test_thread_index_keeps_the_last_thread_for_a_shared_message_id():
     index = ThreadIndex()
     index.add("a", "work", "s", ["<1>", "<2>"])

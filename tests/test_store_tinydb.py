@@ -11,6 +11,8 @@ import stat
 
 import filelock
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kept.errors import StorageError
 from kept.storage import tinydb_store
@@ -1191,3 +1193,46 @@ def test_a_full_disk_while_moving_messages_keeps_both_files(db_path, monkeypatch
     fill(store, 1, start=19)  # the disk has room again
     assert message_ids(store) == sorted(f"<{i}@example.com>" for i in range(20))
     store.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"k":{"a":1}',
+        '"k":{"a":1}  ',
+        '"k": {"a":1}',
+        '"k":{"a":[1,2,{"b":null}]}',
+        '"k":[1]',
+        '"k":{"a":1}x',
+        '"k":',
+        '"k":{"a":',
+        '"k"{"a":1}',
+        'k:{"a":1}',
+        '"k":\ufeff{"a":1}',
+    ],
+)
+def test_member_document_reads_as_json_loads(text):
+    """`member_document` scans a member line in place; what it gives or refuses is json.loads's."""
+    from kept.storage.lines import member_document, split_member
+
+    try:
+        expected = ("document", json.loads(split_member(text)[1]))
+    except ValueError:
+        expected = ("error", None)
+    else:
+        if not isinstance(expected[1], dict):
+            expected = ("error", None)
+    try:
+        found = ("document", member_document(text))
+    except ValueError:
+        found = ("error", None)
+    assert found == expected
+
+
+@given(st.text(max_size=12), st.text(alphabet=st.characters(max_codepoint=0x80), max_size=12))
+def test_pair_key_is_json_dumps(first, second):
+    from kept.storage.lines import pair_key
+
+    assert pair_key(first, second) == json.dumps([first, second])
+    assert pair_key(second, first) == json.dumps([second, first])
+    assert pair_key("work", "<a.b@host>") == json.dumps(["work", "<a.b@host>"])

@@ -6,8 +6,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from kept.daemon.threader import thread_message
 from kept.extractors.waiting import (
+    all_reply_events,
     awaiting_my_reply,
     awaiting_their_reply,
+    lags_of,
+    median_of_my_replies,
     median_reply_hours,
     reply_lags,
 )
@@ -107,6 +110,27 @@ def test_reply_lags_per_contact():
     assert anna.their_median == 24.0
     assert anna.my_p90 == 4.0 and anna.their_p90 == 24.0
     assert median_reply_hours([t1, t2], MINE, utc(2026, 1, 3), utc(2026, 1, 4)) == 2.0
+
+
+def test_answers_walked_once_give_the_lags_and_medians_of_the_threads():
+    """The digest walks the answers once (`all_reply_events`) for the lags and both reply-lag windows."""
+    t1 = thread(msg("a", "anna@x.org", utc(2026, 1, 1, 8)),
+                msg("b", ME, utc(2026, 1, 1, 12), to=("anna@x.org",)),
+                msg("c", "anna@x.org", utc(2026, 1, 2, 12)))
+    t2 = Thread(key="t2", account="acct", subject="s2", messages=(
+        msg("d", "bo@y.org", utc(2026, 1, 3, 8)),
+        msg("e", ME, utc(2026, 1, 3, 11), to=("bo@y.org",)),
+    ))
+    events = all_reply_events([t1, t2], MINE)
+    assert [(direction, contact) for direction, contact, _, _ in events] == [
+        ("mine", "anna@x.org"), ("theirs", "anna@x.org"), ("mine", "bo@y.org")
+    ]
+    assert lags_of(events) == reply_lags([t1, t2], MINE)
+    assert lags_of(events, utc(2026, 1, 3)) == reply_lags([t1, t2], MINE, utc(2026, 1, 3)) != lags_of(events)
+    for since, until, hours in ((utc(2026, 1, 1), utc(2026, 1, 2), 4.0), (utc(2026, 1, 3), utc(2026, 1, 4), 3.0),
+                                (utc(2026, 1, 1), utc(2026, 1, 4), 3.5), (utc(2026, 1, 5), utc(2026, 1, 6), None)):
+        assert median_of_my_replies(events, since, until) == hours
+        assert median_reply_hours([t1, t2], MINE, since, until) == hours
 
 
 def test_auto_reply_does_not_answer_my_question():
