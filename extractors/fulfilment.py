@@ -42,10 +42,6 @@ What it carries (one is needed):
   message"), mail of substance to them: in the thread, or outside it near
   the promised day or on its matter; never one that makes the promise
   again ("I will e-mail you tomorrow to see if ...").
-* for a promise to tell them how things stand ("I will give you an update
-  tomorrow", "I'll fill you in", "I will let you know what they say"),
-  mail of substance to them on its matter: in the thread, or outside it
-  near the promised day; never a question back or a deferral.
 
 Never: an acknowledgement alone ("Cool.", "Thanks!"), a deferral ("still
 working on it", "I will get back with you"), or a message that repeats the
@@ -59,7 +55,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from kept.extractors.asks import asks
-from kept.extractors.promise_conditions import on_an_event
 from kept.extractors.replies import is_acknowledgement
 from kept.models import Address, MailMessage, Promise
 
@@ -129,22 +124,6 @@ _PERSON = r"(?:(?i:mr|ms|mrs|dr)\.?\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?"
 _CONTACT_NAMED = re.compile(
     r"(?:send|drop)\s+" + _PERSON + r"\s+an?\s+(?:e-?mail|note|message|line)\b"
     r"|(?:e-?mail|write(?:\s+to)?|contact)\s+" + _PERSON + r"(?:\s*$|\s+(?:about|regarding|re)\b)",
-)
-# Promises to tell the person how things stand: "give you an update
-# tomorrow", "fill you and Mark in on what we hear", "advise you of the exact
-# reference", "let you know what they say". The telling is the thing: a later
-# message of substance to them on the matter keeps them (read on the
-# labelled development digests, 2026-12-07: updates sent the next day under a
-# new subject, "Updates", stayed listed as overdue).
-_INFORM_YOU = re.compile(
-    r"(?:give|send|get)\s+(?:you|u)\s+(?:(?:an?|the|some|more|further|quick|brief|full)\s+)*"
-    r"(?:update|details|news|status|report|rundown|answer)\b"
-    r"|(?:update|advise|brief)\s+(?:you|u)\b"
-    r"|fill\s+(?:you|u)\b[^.?!]{0,30}?\s+in\b"
-    r"|keep\s+(?:you|u)\s+(?:posted|informed|updated|apprised|advised)\b"
-    r"|let\s+(?:you|u)\s+know\s+(?:what|how|whether|if|when|where|who)\b"
-    r"|report\s+back\b",
-    re.IGNORECASE,
 )
 # "I will email you a form", "... some photos": the mail carries a thing, so
 # writing to them is not enough (labelled wrong "kept" on the dev digests).
@@ -488,21 +467,6 @@ def find_fulfilment(promise: Promise, later: MailMessage, me: Iterable[str] = ()
         and (in_thread or (direct and (contact_prompt or _shares_topic(promise, later))))
         and len(recipients) <= MAX_COUNTERPARTIES_OUTSIDE_THREAD
         and not (acknowledges or _DEFERRAL.search(body) or _CONTACT_AGAIN.search(body))
-    ):
-        return f"wrote to them {where}"
-    # "I will give you an update tomorrow": a message of substance to them on
-    # the matter, in the thread or near the promised day, is the update.
-    # A standing offer ("I will keep you apprised of any future changes") is
-    # not kept by a note that no change has come.
-    if (
-        _INFORM_YOU.match(promise.action)
-        and not on_an_event(promise.sentence)
-        and (
-            (in_thread and _on_topic_in_thread(promise, later, vague_ok=True))
-            or (direct and contact_prompt and _shares_topic(promise, later))
-        )
-        and len(recipients) <= MAX_COUNTERPARTIES_OUTSIDE_THREAD
-        and not (acknowledges or _DEFERRAL.search(body) or _CONTACT_AGAIN.search(body) or _question_only(body))
     ):
         return f"wrote to them {where}"
     if not carries_thing and not met_them and (acknowledges or _DEFERRAL.search(body) or _question_only(body)):

@@ -446,36 +446,30 @@ def test_a_receivable_is_still_a_receivable() -> None:
     assert find_fulfilment(aging, later) == "attachment receivables_aging.xls in <later@enron.com>"
 
 
-@pytest.mark.parametrize("action", ["give you an update", "update you on the storage deal", "fill you and Mark in on the storage deal",
-                                    "let you know what they say about storage", "advise you of the storage figures"])
-def test_a_promise_to_tell_them_is_kept_by_telling_them_on_the_matter(action: str) -> None:
-    """'I will give you an update tomorrow after the meeting': the next day's "Updates" to them keeps it."""
-    tell = replace(promise("follow-up", action), sentence=f"I will {action} tomorrow after the storage meeting.")
-    update = message(thread_key="t-other", subject="Storage update",
-                     body_text="Sally,\n\nThe storage meeting moved the injection plan to Monday; Ray agrees.\n\nGreg")
-    me = ("me@enron.com",)
-    assert find_fulfilment(tell, update, me) == "wrote to them in <later@enron.com>"
-    # Not a mail on another matter, a question back, a deferral, a thank-you, or someone else.
-    assert find_fulfilment(tell, replace(update, subject="Golf", body_text="Tee time is 7:40 on Saturday."), me) is None
-    assert find_fulfilment(tell, replace(update, body_text="Did the storage meeting happen?"), me) is None
-    assert find_fulfilment(tell, replace(update, body_text="Storage meeting got moved; I will let you know."), me) is None
-    assert find_fulfilment(tell, replace(update, body_text="Thanks!"), me) is None
-    assert find_fulfilment(tell, replace(update, to=(OTHER,)), me) is None
-    # Outside the thread it must come near the promised day.
-    assert find_fulfilment(tell, replace(update, date=MADE_AT + timedelta(days=9)), me) is None
-
-
 def test_a_name_beside_an_action_done_to_the_reader_is_not_the_one_to_reach() -> None:
-    """'... will give you an update tomorrow after the meeting with Ray': the update goes to the reader, not Ray."""
-    update = replace(promise("deliver", "give you an update"), named_person="Ray",
-                     sentence="I am coordinating this meeting with Ray and will give you an update tomorrow after the storage meeting with Ray.")
-    later = message(thread_key="t-other", subject="Storage update",
-                    body_text="Sally,\n\nThe storage meeting with Ray moved the injection plan to Monday.\n\nGreg")
-    assert find_fulfilment(update, later, ("me@enron.com",)) == "wrote to them in <later@enron.com>"
+    """'I will send you the storage report after the meeting with Ray': the report goes to the reader, not Ray."""
+    report = replace(promise("deliver", "send you the storage report"), named_person="Ray",
+                     sentence="I will send you the storage report tomorrow after the meeting with Ray.")
+    later = message(thread_key="t-other", subject="storage report", has_attachment=True,
+                    attachment_names=("storage.xls",), body_text="Sally,\n\nHere it is.\n\nGreg")
+    assert find_fulfilment(report, later, ("me@enron.com",)) == "attachment storage.xls in <later@enron.com>"
     # "forward it to Ray" still needs mail that reaches Ray.
     forward = replace(promise("deliver", "forward the storage report to Ray"), named_person="Ray",
                       sentence="I will forward the storage report to Ray tomorrow.")
     assert find_fulfilment(forward, replace(later, forwarded=True), ("me@enron.com",)) is None
+
+
+def test_a_promise_to_tell_them_is_not_kept_by_news_that_is_not_the_outcome() -> None:
+    """'I'll let you know when the contract is signed' is not kept by 'the parking contract was signed' (review, 2026-12-07)."""
+    me = ("me@enron.com",)
+    signed = replace(promise("follow-up", "let you know when the contract is signed"), due_is_default=True,
+                     sentence="I'll let you know when the contract is signed.", subject="Dynegy storage")
+    parking = message(thread_key="t-other", subject="Parking contract",
+                      body_text="Sally - FYI the parking contract for the new building was signed this morning, Ray has a copy.")
+    assert find_fulfilment(signed, parking, me) is None
+    assert find_fulfilment(signed, message(body_text="Ray says the Dynegy contract will not be signed before April."), me) is None
+    report = replace(promise("other", "report back after I talk to Ray"), sentence="I will report back after I talk to Ray.")
+    assert find_fulfilment(report, message(body_text="Sally, Ray is travelling until Monday."), me) is None
 
 
 def test_a_standing_offer_to_keep_them_apprised_is_not_kept_by_a_note_on_the_matter() -> None:
