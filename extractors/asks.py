@@ -50,8 +50,8 @@ _OPEN_OFFER = re.compile(
       | if\s+you\s+(?:are|will\s+be|would\s+be)\s+(?:unable|not\s+able|not\s+going)\s+to\s+(?:attend|make\s+it|join|come)
       | (?:thought|think)\s+you\b.{0,30}\b(?:would|might|will|may)\s+(?:enjoy|appreciate|like|find\s+(?:this|it))
       | if\s+(?:i|we)\s+can\s+(?:be\s+of|help|assist|do)
-      | if\s+(?:any\s+of\s+)?(?:this|that|these|those)\s+(?:is|are)\s+a\s+problem
-      | if\s+(?:this|that)\s+(?:doesn'?t\s+work|causes)
+      | if\s+(?:this|that)\s+(?:is\s+a\s+problem|doesn'?t\s+work|causes)
+      | if\s+any\s+of\s+(?:this|these|those)\s+(?:is|are)\s+a\s+problem\W+(?:please\s+)?(?:call|contact|let\s+(?:me|us)\s+know)\b
       | if\s+(?:this|that|it|the\s+\w+)\s+(?:is\s+not|isn'?t|does\s+not|doesn'?t|won'?t)\s+(?:convenient|work|suit|ok)
       | if\s+you\s+have\s+(?:questions?|concerns?|comments?|problems?)
       | if\s+you\s+(?:are\s+aware|know|hear)\s+of\s+(?:anything|anyone|any\s+\w+)
@@ -294,8 +294,7 @@ _TASK_ONLY = re.compile(
     r"""^(?:[A-Z][\w.]*\s*[,:-]\s*|(?!(?:today|tomorrow|tonight|also|then|now|so|and|again|meanwhile|next|later|first|finally)\b)(?-i:[A-Z][a-z]+)\s+(?=please\b))?(?:(?:so|and|also),?\s+)?(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
         (?:(?:review|read|look\s+(?:at|over))\s+(?:(?:it|this|these|them|the\s+\w+)\s+)?and\s+(?=contact|call|check\s+with))?
         (?:print|file|fax|forward|copy|make\s+copies|set\s+up|schedule|book|reserve|arrange|get\s+copies|handle|take\s+care\s+of|deal\s+with|
-           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|(?:on|in)\s+(?:(?:my|the)\s+)?(?:calendar|schedule))|
-           put\s+[^.?!]{0,60}?\s(?:on|in|into)\s+my\s+(?:address\s+book|contacts|calendar|schedule)|send\s+(?:my\s+)?regrets|reassign|
+           add(?!\s+(?:\w+\s+)?up\b)(?!\s+(?:any|anything|something|your|comments?|thoughts?|input|more)\b)|send\s+(?:(?:it|this|that|them|these)\s+)?out|put\s+(?:(?:this|it|that|these|them|the\s+\w+)\s+(?:on|in|into)|(?:on|in)\s+my\s+calendar)|
            start\s+a\s+file|distribute|circulate|contact|call|check\s+with|send\s+(?:it|this|that|them|these|the\s+\w+)\s+to)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -543,16 +542,17 @@ def last_day_asked(asking: Sequence[str], sent_at: datetime) -> date | None:
     A bare closer after a question ("Let me know.") asks that question again
     and names no day of its own; a question about where the reader is at
     the moment ("Are you in the office?") ends the day it was asked. Small
-    talk (`small_talk`) beside a question that asks something names no day
-    of its own either: "How's Dan? Did you guys do anything last night? Is
-    there a plan yet for tomorrow?" ends with tomorrow.
+    talk (`small_talk`) that names no day, beside a question that asks
+    something, names no day of its own either: "How's Dan? Did you guys do
+    anything last night? Is there a plan yet for tomorrow?" ends with
+    tomorrow, while "Are you free for lunch on Friday?" keeps its Friday.
     """
     chat = [small_talk([sentence]) for sentence in asking]
     days = []
     for position, sentence in enumerate(asking):
         if position and _BARE_CLOSER.match(sentence):
             continue
-        if chat[position] and not all(chat):
+        if chat[position] and not all(chat) and resolve_due(sentence, sent_at)[0] is None:
             continue
         if _RIGHT_NOW.match(sentence):
             days.append(sent_at.date())

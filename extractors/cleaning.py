@@ -296,9 +296,10 @@ def split_fresh(text: str) -> tuple[str, tuple[str, ...]]:
         if len(line) <= _MARKER_LINE_MAX and _MOBILE_FOOTER.match(line):
             continue
         kept.append(line.rstrip())
-    # A rule the cut footer or signature hung from ("-----" above "Sent from
-    # my BlackBerry") is no text: left in, it ends the last sentence
-    # ("I need your home cell or whatever ------").
+    # A rule at the very end is no text, most often the one a cut footer or
+    # signature hung from ("-----" above "Sent from my BlackBerry"): left
+    # in, it ends the last sentence ("I need your home cell or whatever
+    # ------"). A rule inside the text stays.
     while kept and (not kept[-1].strip() or _RULE_LINE.match(kept[-1])):
         kept.pop()
     body = "\n".join(kept)
