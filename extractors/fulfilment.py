@@ -175,7 +175,7 @@ _FORWARDING = re.compile(
     re.IGNORECASE,
 )
 # An action done to the reader: "give you an update", "send you the file".
-_TO_THE_READER = re.compile(r"[a-z]+\s+(?:you|u)\b(?!\s+and\b)", re.IGNORECASE)
+_TO_THE_READER = re.compile(r"\A[a-z]+\s+(?:you|u)\b(?!\s+and\b)", re.IGNORECASE)
 # A call or meeting with the person promised ("call you", "let's talk").
 _WITH_THEM = re.compile(r"\b(?:you|let's|let\s+us)\b", re.IGNORECASE)
 _HONORIFIC = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "sir"})
