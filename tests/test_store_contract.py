@@ -152,18 +152,21 @@ def test_message_round_trip(message):
     assert from_json(MailMessage, to_json(message)) == message
 
 
-@given(
-    st.builds(
+def thread_records(max_messages: int) -> st.SearchStrategy[Thread]:
+    """Threads of up to `max_messages` generated messages, in every status."""
+    return st.builds(
         Thread,
         key=texts,
         account=texts,
         subject=texts,
-        messages=st.lists(thread_messages, max_size=4).map(tuple),
+        messages=st.lists(thread_messages, max_size=max_messages).map(tuple),
         status=st.sampled_from(["open", "done", "snoozed"]),
         snoozed_until=st.none() | st.dates(),
         done_at=st.none() | datetimes,
     )
-)
+
+
+@given(thread_records(max_messages=4))
 def test_thread_round_trip(thread):
     assert from_json(Thread, to_json(thread)) == thread
 
@@ -284,16 +287,7 @@ def _read_both(cls, document):
 
 
 @given(
-    st.builds(
-        Thread,
-        key=texts,
-        account=texts,
-        subject=texts,
-        messages=st.lists(thread_messages, max_size=3).map(tuple),
-        status=st.sampled_from(["open", "done", "snoozed"]),
-        snoozed_until=st.none() | st.dates(),
-        done_at=st.none() | datetimes,
-    ),
+    thread_records(max_messages=3),
     st.sets(st.sampled_from(["key", "subject", "messages", "status", "snoozed_until", "done_at", "role", "date"])),
     st.dictionaries(st.sampled_from(["status", "snoozed_until", "done_at", "messages", "other"]), json_values, max_size=2),
 )
