@@ -34,7 +34,8 @@ What it carries (one is needed):
 * delivery wording ("here is", "attached are"), for a promise to deliver;
 * an inline answer in a reply in the thread: figures, a table, a report
   back ("I spoke to Brent", "I reviewed the contract") or a statement on
-  the promise's topic; not a question back;
+  the promise's topic; not a question back. For a thing to send or pass
+  on, figures count only when the reply names that thing;
 * wording saying a call or meeting took place ("good talking to you");
 * an introduction, for a promise to introduce;
 * "it is done" wording, for other promises;
