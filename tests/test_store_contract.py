@@ -10,6 +10,7 @@ store relies on it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
@@ -315,6 +316,28 @@ def test_compiled_decoder_leaves_defaults_to_the_record():
     thread = from_json(Thread, document)
     assert thread.messages == () and thread.status == "open" and thread.done_at is None
     assert type(thread.messages) is tuple
+
+
+def test_compiled_decoder_shares_repeated_text():
+    # 200,000 thread messages held 200,000 copies of "sent" and of each
+    # address; equal values now read as one object (`serialize._SHARED_FIELDS`).
+    # Through JSON text, as a store reads them: fresh strings each time.
+    documents = [json.loads(json.dumps(to_json(make_thread(message_ids=("<a@x>", "<b@x>"))))) for _ in range(2)]
+    first, second = (from_json(Thread, document) for document in documents)
+    assert first == second
+    assert first.account is second.account
+    for one, other in zip(first.messages, second.messages, strict=True):
+        assert one.role is other.role and one.sender is other.sender
+        assert one.to is other.to and all(a is b for a, b in zip(one.to, other.to, strict=True))
+        assert one.message_id == other.message_id
+
+
+@pytest.mark.parametrize("field, value", [("sender", 5), ("to", [1]), ("role", None), ("addressed", "ab")])
+def test_compiled_decoder_reads_odd_shared_fields_as_the_plan_does(field, value):
+    document = to_json(make_thread())
+    document["messages"][0][field] = value
+    fast, plan = _read_both(Thread, document)
+    assert fast == plan
 
 
 def test_thread_index_keeps_the_last_thread_for_a_shared_message_id():
