@@ -5,8 +5,18 @@ cur/, does not touch flags or file names, and only opens files for reading.
 
 Maildir keys are stable for the life of a message (a flag change or a move
 from new/ to cur/ only changes the part after the colon), so the cursor is
-simply the set of keys already handed out: ``{"seen": [sorted keys]}``. That
+the set of keys already handed out: ``{"seen": [sorted keys]}``. That
 finds newly synced mail whatever time stamp the syncing tool gave its file.
+
+Listing a folder of 200,000 messages takes most of a second, and a pass
+that finds nothing new would list it every time. So the cursor of a pass
+that handed out all there was also holds the modification times of
+``cur/`` and ``new/`` as they were before the listing: ``"dirs":
+[cur_ns, new_ns]``. Adding, removing or renaming a file changes its
+directory's time, so while both are unchanged there is nothing new and
+the folder is not listed. A time less than `SETTLED_SECONDS` old is not
+recorded: on a file system with coarse time stamps a file added in the
+same tick as the listing would leave it as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import logging
 import mailbox
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +40,10 @@ logger = logging.getLogger(__name__)
 # The name the top folder (``inbox = ""``) is shown and stored under.
 TOP_FOLDER_NAME = "INBOX"
 
+#: How old a directory's modification time must be before the cursor
+#: trusts it (see the module docstring): ext3 and HFS+ keep seconds, FAT two.
+SETTLED_SECONDS = 2.0
+
 # A Maildir file name starts with the Unix time of its delivery
 # ("1000228352.M1P2.host:2,S"); a copy without -p keeps it, not the mtime.
 _DELIVERY_TIME = re.compile(r"^(\d{9,10})(?:\.|$)")
@@ -42,6 +57,20 @@ def delivery_time(key: str, mtime: float | None) -> datetime | None:
         if delivered is not None:
             return delivered
     return utc_or_none(mtime)
+
+
+def _directory_times(box: mailbox.Maildir) -> list[int] | None:
+    """The modification times of the folder's cur/ and new/ in nanoseconds, or None if one cannot be read."""
+    try:
+        return [os.stat(os.path.join(box._path, sub)).st_mtime_ns for sub in ("cur", "new")]  # noqa: SLF001
+    except OSError:
+        return None
+
+
+def _settled(dirs: list[int]) -> bool:
+    """True if every time is at least `SETTLED_SECONDS` in the past (and none in the future)."""
+    age = time.time() - max(dirs) / 1e9
+    return age >= SETTLED_SECONDS
 
 
 class MaildirSource:
@@ -85,6 +114,8 @@ class MaildirSource:
     def pending(self, folder: Folder, cursor: Cursor | None) -> int:
         """How many messages `fetch` would return for this cursor."""
         box = self._box(folder)
+        if self._unchanged(box, cursor):
+            return 0
         seen, _reset = self._seen_keys(folder, box, cursor)
         return sum(1 for key in self._keys(folder, box) if key not in seen)
 
@@ -95,6 +126,10 @@ class MaildirSource:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         box = self._box(folder)
+        # Taken before the listing: a file added during it changes the time again.
+        dirs = _directory_times(box)
+        if self._unchanged(box, cursor, dirs):
+            return
         keys = self._keys(folder, box)
         seen, reset = self._seen_keys(folder, box, cursor, keys)
         # Forget keys whose files are gone so the cursor stays the size of
@@ -103,8 +138,13 @@ class MaildirSource:
         handed_out = {key for key in seen if key in present}
         new = [(self._mtime(folder, box, key), key) for key in keys if key not in seen]
         new.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0, pair[1]))
-        if not new and reset:
-            yield Batch(folder, (), {"seen": sorted(handed_out)}, reset=True)
+        # Only the cursor of the batch that hands out the last new message
+        # may say the folder was read as it is now (a pass stopped earlier
+        # must list it again).
+        settled = {"dirs": dirs} if dirs is not None and _settled(dirs) else {}
+        if not new:
+            if reset or (settled and (cursor or {}).get("dirs") != dirs):
+                yield Batch(folder, (), {"seen": sorted(handed_out), **settled}, reset=reset)
             return
         for start in range(0, len(new), batch_size):
             messages = []
@@ -113,7 +153,17 @@ class MaildirSource:
                 message = self._read(folder, box, key, mtime)
                 if message is not None:
                     messages.append(message)
-            yield Batch(folder, tuple(messages), {"seen": sorted(handed_out)}, reset=reset)
+            last = start + batch_size >= len(new)
+            yield Batch(folder, tuple(messages), {"seen": sorted(handed_out), **(settled if last else {})}, reset=reset)
+
+    def _unchanged(self, box: mailbox.Maildir, cursor: Cursor | None, dirs: list[int] | None = None) -> bool:
+        """True if the cursor's folder times (module docstring) show nothing added, removed or renamed since."""
+        if cursor is None or not isinstance(cursor.get("seen"), list):
+            return False
+        recorded = cursor.get("dirs")
+        if dirs is None:
+            dirs = _directory_times(box)
+        return dirs is not None and recorded == dirs
 
     def _open_box(self, name: str, subdir: str) -> mailbox.Maildir:
         path = Path(self._config.path) / subdir if subdir else Path(self._config.path)

@@ -392,6 +392,67 @@ class TestMaildirSource(SourceContract):
         assert data_of([first, *rest]) == data_of([first])
         assert "skipping" in caplog.text
 
+    @staticmethod
+    def _settle(account: MaildirAccount, seconds: float = 100) -> None:
+        """Date the inbox's cur/ and new/ `seconds` back, as if nothing had changed in them since."""
+        then = time.time() - seconds
+        for sub in ("cur", "new"):
+            os.utime(account.path / sub, (then, then))
+
+    def test_a_folder_unchanged_since_it_was_read_is_not_listed(
+        self, account: MaildirAccount, mail: MaildirSetup, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for n in range(3):
+            mail.add("received", make_message(n))
+        self._settle(account)
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            batches = read_all(source, folder, None, batch_size=2)
+        # Only the batch that hands out the last message vouches for the folder.
+        assert "dirs" not in batches[0].cursor and "dirs" in batches[-1].cursor
+        cursor = json.loads(json.dumps(batches[-1].cursor))
+
+        listings = []
+        real_scandir = os.scandir
+        monkeypatch.setattr(os, "scandir", lambda path: listings.append(path) or real_scandir(path))
+        with MaildirSource(account) as source:
+            assert source.pending(folder, cursor) == 0
+            assert read_all(source, folder, cursor) == []
+        assert listings == []
+
+        # A delivery changes new/'s time: the folder is listed and the message found.
+        mail.add("received", make_message(7))
+        with MaildirSource(account) as source:
+            assert data_of(read_all(source, folder, cursor)) == [make_message(7)]
+        assert listings
+
+    def test_a_pass_stopped_early_lists_the_folder_again(self, account: MaildirAccount, mail: MaildirSetup) -> None:
+        for n in range(3):
+            mail.add("received", make_message(n))
+        self._settle(account)
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            first = next(iter(source.fetch(folder, None, batch_size=1)))
+            rest = read_all(source, folder, first.cursor)
+        assert data_of([first, *rest]) == [make_message(n) for n in range(3)]
+
+    def test_a_folder_time_of_the_last_seconds_is_not_trusted(
+        self, account: MaildirAccount, mail: MaildirSetup
+    ) -> None:
+        mail.add("received", make_message(1))  # new/ changed just now
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            cursor = read_all(source, folder, None)[-1].cursor
+            assert "dirs" not in cursor
+            assert read_all(source, folder, cursor) == []
+        # Once it has settled, a pass with nothing new records it in a batch of no messages.
+        self._settle(account)
+        with MaildirSource(account) as source:
+            (batch,) = read_all(source, folder, cursor)
+            assert batch.messages == () and batch.cursor["seen"] == cursor["seen"] and "dirs" in batch.cursor
+            assert not batch.reset
+            assert read_all(source, folder, batch.cursor) == []
+
     def test_deleted_messages_leave_the_cursor(self, account: MaildirAccount, mail: MaildirSetup) -> None:
         for n in range(3):
             mail.add("received", make_message(n))
