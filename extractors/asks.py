@@ -100,7 +100,14 @@ _THEIR_CALL = re.compile(
 _BAD_NEWS_CLAUSE = re.compile(
     r"""(?:please\s+)?let\s+(?:me|us)\s+know\s+if\s+(?:
             (?:you|they|he|she|it|this|that|anything)\s+(?:don'?t|do\s+not|didn'?t|did\s+not|doesn'?t|does\s+not|haven'?t|have\s+not|hasn'?t|can'?t|cannot|won'?t|isn'?t|is\s+not|aren'?t)
-          | not\b | otherwise | (?:there\s+(?:is|are|'s)|you\s+(?:see|find|have))\s+(?:a\s+|any\s+)?(?:problems?|issues?|errors?|mistakes?|discrepanc\w+))
+          | not\b | otherwise | (?:there\s+(?:is|are|'s)|you\s+(?:see|find|have))\s+(?:a\s+|any\s+)?(?:problems?|issues?|errors?|mistakes?|discrepanc\w+)
+          # ... a problem that persists: "let me know if broker still has a discrepancy"
+          | (?:there\s+(?:is|are)\s+still|[\w' ]{0,30}?\bstill\s+(?:has|have|is|are|shows?|sees?|gets?|finds?))
+            \s+(?:an?\s+|any\s+|the\s+)?(?:[\w-]+\s+)?(?:problems?|issues?|errors?|discrepanc\w+|differences?|mismatch\w*|breaks?))
+      # The condition first, inside a sentence: "I sent it yesterday, if you do
+      # not get it by close of business then let me know".
+      | (?:^|[,;]\s*|\band\s+)if\s+(?:you|they|he|she|it|this|that)\s+(?:do\s+not|don'?t|did\s+not|didn'?t|have\s+not|haven'?t|has\s+not|hasn'?t|cannot|can'?t)\s+
+        [^,;?]{0,80}?[,;]?\s*(?:then\s+)?(?:please\s+)?(?:let\s+(?:me|us)\s+know|call\s+me|e-?mail\s+me|give\s+me\s+a\s+(?:call|ring))
       | (?:please\s+)?correct\s+me\b(?:\s+if\b)?
       | \bif\s+(?:i'?m|i\s+am|i\s+have|i'?ve|i)\b.{0,40}?\b(?:wrong|mistaken|incorrect|misunderstood|missed\s+something)\b""",
     re.IGNORECASE | re.VERBOSE,
@@ -209,7 +216,10 @@ _INFORMATIVE_PLEASE = re.compile(
     re.IGNORECASE,
 )
 _CREDENTIALS = re.compile(r"\b(?:password|passcode|pin|user\s*(?:id|name)|login)\s*:", re.IGNORECASE)
-_CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b.{0,40}\bif\b", re.IGNORECASE)
+# "Call me if you have questions"; but in "Send me the schedule, and if you
+# do not have it, let me know" or "Send me the contract and let me know if
+# ..." the condition belongs to a clause of its own.
+_CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b(?:(?!\band\b)[^,;]){0,40}?\bif\b", re.IGNORECASE)
 
 
 # A character the mail's charset could not carry, shown as "?": inside a word
