@@ -24,7 +24,7 @@ Which expression decides:
   Monday", "every week");
 * a clock time ("at 3 pm", "by 4:00 p.m.", "at 3:30" -- without am/pm
   only after at / by / before / around / until / how about: "How about 2:30?",
-  "at about 6:30", or before an appointment: "our 1:00 appointment"), lunch ("after lunch",
+  "at about 6:30"), lunch ("after lunch",
   "at lunch") or "in the afternoon / evening" is the sent day, and an urgent word the next day, but only when
   nothing else names a day ("at 6:30 PM on Sunday" is Sunday, "by 3 pm
   tomorrow" tomorrow, "shortly after lunch" the sent day);
@@ -596,8 +596,6 @@ _FALLBACKS: tuple[tuple[re.Pattern[str], Resolver, bool], ...] = (
             r"(?:(?:shortly|right|just|immediately)\s+)?after\s+lunch|(?:by|before|at)\s+lunch(?:\s*time)?|"
             # "at 3:30" without am/pm: only after a word that makes it a time
             r"(?:at|by|before|around|until|how\s+about)\s+(?:about\s+|around\s+)?\d{1,2}:\d\d|"
-            # ... or before one: "our 1:00 appointment", "the 2:30 call"
-            r"(?:our|your)\s+\d{1,2}:\d\d\s+(?:appointment|meeting|call|conference\s+call|lunch|dinner|session)|"
             r"in\s+the\s+(?:afternoon|evening))"
         ),
         _fixed(0),

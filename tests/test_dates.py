@@ -182,8 +182,9 @@ THURSDAY_JULY = datetime(2001, 7, 12, 9, 0)
         ("I'll get it at lunch.", date(2001, 3, 14), "at lunch"),
         ("I'll see you at 3:30.", date(2001, 3, 14), "at 3:30"),
         ("My friend is coming at about 6:30.", date(2001, 3, 14), "at about 6:30"),
-        ("Where did you want to meet for our 1:00 appointment?", date(2001, 3, 14), "for our 1:00 appointment"),
-        ("I was in the 1:00 meeting.", None, None),
+        # "our 1:00 meeting" names no day: minutes of it, or a call per it yesterday, are not due today
+        ("I'll send the minutes from our 1:00 meeting.", None, None),
+        ("Per our 9:00 call yesterday, I will send the revised term sheet.", None, None),
         ("Let's discuss in the afternoon.", date(2001, 3, 14), "in the afternoon"),
         ("Let's discuss it tomorrow in the afternoon.", date(2001, 3, 15), "tomorrow"),
         ("I'll change this in about 45 minutes.", date(2001, 3, 14), "in about 45 minutes"),
