@@ -11,12 +11,19 @@ finds newly synced mail whatever time stamp the syncing tool gave its file.
 Listing a folder of 200,000 messages takes most of a second, and a pass
 that finds nothing new would list it every time. So the cursor of a pass
 that handed out all there was also holds the modification times of
-``cur/`` and ``new/`` as they were before the listing: ``"dirs":
-[cur_ns, new_ns]``. Adding, removing or renaming a file changes its
-directory's time, so while both are unchanged there is nothing new and
-the folder is not listed. A time less than `SETTLED_SECONDS` old is not
-recorded: on a file system with coarse time stamps a file added in the
-same tick as the listing would leave it as it was.
+``cur/`` and ``new/`` as they were before the listing, and when that
+was: ``"dirs": [cur_ns, new_ns], "listed_at": unix_time``. Adding,
+removing or renaming a file changes its directory's time, so while both
+are unchanged there is nothing new and the folder is not listed. Two
+guards keep a file from being missed:
+
+* a time is recorded only if it was at least `SETTLED_SECONDS` old when
+  it was read: on a file system with coarse time stamps (ext3 and HFS+
+  keep seconds, FAT two) a file added in the same tick leaves it as it
+  was, and that tick must be over before the listing starts;
+* the folder is listed anyway once `RELIST_SECONDS` have passed since the
+  last listing (or the clock went back): a file server whose clock lags
+  ours can make a fresh time look settled.
 """
 
 from __future__ import annotations
@@ -40,9 +47,11 @@ logger = logging.getLogger(__name__)
 # The name the top folder (``inbox = ""``) is shown and stored under.
 TOP_FOLDER_NAME = "INBOX"
 
-#: How old a directory's modification time must be before the cursor
-#: trusts it (see the module docstring): ext3 and HFS+ keep seconds, FAT two.
+#: How old a directory's modification time must be, when read, before the
+#: cursor trusts it (see the module docstring).
 SETTLED_SECONDS = 2.0
+#: The longest a folder goes unlisted on the strength of its times.
+RELIST_SECONDS = 3600.0
 
 # A Maildir file name starts with the Unix time of its delivery
 # ("1000228352.M1P2.host:2,S"); a copy without -p keeps it, not the mtime.
@@ -67,10 +76,9 @@ def _directory_times(box: mailbox.Maildir) -> list[int] | None:
         return None
 
 
-def _settled(dirs: list[int]) -> bool:
-    """True if every time is at least `SETTLED_SECONDS` in the past (and none in the future)."""
-    age = time.time() - max(dirs) / 1e9
-    return age >= SETTLED_SECONDS
+def _settled(dirs: list[int], read_at: float) -> bool:
+    """True if every time was at least `SETTLED_SECONDS` in the past at `read_at` (and none in the future)."""
+    return read_at - max(dirs) / 1e9 >= SETTLED_SECONDS
 
 
 class MaildirSource:
@@ -114,7 +122,7 @@ class MaildirSource:
     def pending(self, folder: Folder, cursor: Cursor | None) -> int:
         """How many messages `fetch` would return for this cursor."""
         box = self._box(folder)
-        if self._unchanged(box, cursor):
+        if self._unchanged(cursor, _directory_times(box), time.time()):
             return 0
         seen, _reset = self._seen_keys(folder, box, cursor)
         return sum(1 for key in self._keys(folder, box) if key not in seen)
@@ -127,8 +135,9 @@ class MaildirSource:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         box = self._box(folder)
         # Taken before the listing: a file added during it changes the time again.
+        read_at = time.time()
         dirs = _directory_times(box)
-        if self._unchanged(box, cursor, dirs):
+        if self._unchanged(cursor, dirs, read_at):
             return
         keys = self._keys(folder, box)
         seen, reset = self._seen_keys(folder, box, cursor, keys)
@@ -141,9 +150,12 @@ class MaildirSource:
         # Only the cursor of the batch that hands out the last new message
         # may say the folder was read as it is now (a pass stopped earlier
         # must list it again).
-        settled = {"dirs": dirs} if dirs is not None and _settled(dirs) else {}
+        settled: dict[str, object] = (
+            {"dirs": dirs, "listed_at": read_at} if dirs is not None and _settled(dirs, read_at) else {}
+        )
         if not new:
-            if reset or (settled and (cursor or {}).get("dirs") != dirs):
+            # The folder was listed: what there is to vouch for goes in the cursor.
+            if reset or settled:
                 yield Batch(folder, (), {"seen": sorted(handed_out), **settled}, reset=reset)
             return
         for start in range(0, len(new), batch_size):
@@ -156,14 +168,18 @@ class MaildirSource:
             last = start + batch_size >= len(new)
             yield Batch(folder, tuple(messages), {"seen": sorted(handed_out), **(settled if last else {})}, reset=reset)
 
-    def _unchanged(self, box: mailbox.Maildir, cursor: Cursor | None, dirs: list[int] | None = None) -> bool:
-        """True if the cursor's folder times (module docstring) show nothing added, removed or renamed since."""
-        if cursor is None or not isinstance(cursor.get("seen"), list):
+    @staticmethod
+    def _unchanged(cursor: Cursor | None, dirs: list[int] | None, now: float) -> bool:
+        """True if the cursor's folder times (module docstring) show nothing added, removed or renamed since.
+
+        `dirs` are the folder's times now; a listing older than `RELIST_SECONDS` vouches for nothing.
+        """
+        if cursor is None or dirs is None or not isinstance(cursor.get("seen"), list):
             return False
-        recorded = cursor.get("dirs")
-        if dirs is None:
-            dirs = _directory_times(box)
-        return dirs is not None and recorded == dirs
+        listed_at = cursor.get("listed_at")
+        if not isinstance(listed_at, (int, float)) or not 0 <= now - listed_at < RELIST_SECONDS:
+            return False
+        return cursor.get("dirs") == dirs
 
     def _open_box(self, name: str, subdir: str) -> mailbox.Maildir:
         path = Path(self._config.path) / subdir if subdir else Path(self._config.path)

@@ -453,6 +453,55 @@ class TestMaildirSource(SourceContract):
             assert not batch.reset
             assert read_all(source, folder, batch.cursor) == []
 
+    def test_a_file_added_in_the_same_tick_during_a_slow_listing_is_not_missed(
+        self, account: MaildirAccount, mail: MaildirSetup, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A file system that keeps whole seconds: cur/ changed one second
+        # before the pass began, and a file delivered while new/ is listed
+        # (three seconds later by the clock) leaves cur/'s time as it was.
+        from kept.mailboxes import maildir
+
+        mail.add("received", make_message(1))
+        tick = int(time.time()) - 1
+        for sub in ("cur", "new"):
+            os.utime(account.path / sub, (tick, tick))
+        clock = [time.time()]
+        monkeypatch.setattr(maildir.time, "time", lambda: clock[0])
+        real_scandir = os.scandir
+
+        def scandir(path):
+            if str(path).endswith("new") and clock[0] < tick + 3:
+                (account.path / "cur" / "late.M2.host:2,S").write_bytes(make_message(2))
+                os.utime(account.path / "cur", (tick, tick))
+                clock[0] += 3
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            batches = read_all(source, folder, None)
+            assert "dirs" not in batches[-1].cursor
+            later = read_all(source, folder, batches[-1].cursor)
+        assert sorted(data_of(batches + later)) == sorted([make_message(1), make_message(2)])
+
+    def test_a_folder_is_listed_again_after_an_hour_whatever_its_times(
+        self, account: MaildirAccount, mail: MaildirSetup, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A file server whose clock lags ours can make a fresh time look settled.
+        from kept.mailboxes import maildir
+
+        mail.add("received", make_message(1))
+        self._settle(account)
+        with MaildirSource(account) as source:
+            folder = folder_of(source, "received")
+            cursor = read_all(source, folder, None)[-1].cursor
+        assert "dirs" in cursor
+        listed_at = cursor["listed_at"]
+        monkeypatch.setattr(maildir.time, "time", lambda: listed_at + maildir.RELIST_SECONDS + 1)
+        with MaildirSource(account) as source:
+            (batch,) = read_all(source, folder, cursor)
+        assert batch.messages == () and batch.cursor["listed_at"] == listed_at + maildir.RELIST_SECONDS + 1
+
     def test_deleted_messages_leave_the_cursor(self, account: MaildirAccount, mail: MaildirSetup) -> None:
         for n in range(3):
             mail.add("received", make_message(n))
