@@ -77,7 +77,8 @@ What each expression means (all relative to the writer's calendar day):
   March", "on Thursday, January 6") without a year take the sent date's
   year, or the next year when that would put them more than two months
   (`_PAST_DAYS`) in the past; a date up to two months past is a past date
-  (see above). "by / before / on / until the 12th" is this month's 12th, or
+  (see above); the day may come first ("on 20 March", "by 20th March
+  2001") when the month is capitalised. "by / before / on / until the 12th" is this month's 12th, or
   next month's when the 12th has passed;
 * numbers that are not dates: prices ("$3/15"), fractions ("1/2 hour",
   "2 1/2"), decimals ("1.3/15"), ranges ("3-5 days"), phone numbers
@@ -141,6 +142,7 @@ _MONTH_NAMES = (
     r"january|february|march|april|may|june|july|august|september|october|november|december"
     r"|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec"
 )
+_MONTH_NAMES_CAPITALISED = "|".join(name.capitalize() for name in _MONTH_NAMES.split("|"))
 # Only full names (and the unambiguous abbreviations) after "end of", "mid-":
 # "end of may" is a month, "mid-mar" hardly ever.
 _MONTH_NAMES_LONG = (
@@ -564,6 +566,18 @@ _RULES: tuple[tuple[re.Pattern[str], Resolver, str], ...] = (
     (
         _compile(_PREP + r"(?:the\s+)?(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?P<month>" + _MONTH_NAMES + r")"),
         _resolve_day_month_name,
+        _EXPLICIT,
+    ),
+    (
+        # The day first, as written in Britain and Europe: "on 20 March",
+        # "by 20th March 2001", "Tuesday 20 Mar". Only a capitalised month:
+        # "option 2 may work" names no date.
+        _compile(
+            # Not part of a product code: "SP-15 May-01".
+            r"(?<!-)" + _PREP + r"(?:(?:" + _WEEKDAY_LONG + r"),?\s+)?(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?\s+"
+            r"(?P<month>(?-i:" + _MONTH_NAMES_CAPITALISED + r"))(?!-)(?:,?\s+(?P<year>(?:19|20)\d\d))?"
+        ),
+        _resolve_month_name,
         _EXPLICIT,
     ),
     (

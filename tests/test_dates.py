@@ -182,6 +182,13 @@ THURSDAY_JULY = datetime(2001, 7, 12, 9, 0)
         ("I'll get it at lunch.", date(2001, 3, 14), "at lunch"),
         ("I'll see you at 3:30.", date(2001, 3, 14), "at 3:30"),
         ("My friend is coming at about 6:30.", date(2001, 3, 14), "at about 6:30"),
+        # the day before the month, with a capitalised month only
+        ("I will send it on 20 March.", date(2001, 3, 20), "on 20 March"),
+        ("I will send it by 20th March 2001.", date(2001, 3, 20), "by 20th March 2001"),
+        ("Let's meet at 3:30 on Tuesday 20 Mar.", date(2001, 3, 20), "on Tuesday 20 Mar"),
+        ("Option 2 may work better, I will call you.", None, None),
+        ("We have 3 march deals to close.", None, None),
+        ("576275 STCA buys ARCO SP-15 May-01 Off Peak 15 MW @ $135", None, None),
         # "our 1:00 meeting" names no day: minutes of it, or a call per it yesterday, are not due today
         ("I'll send the minutes from our 1:00 meeting.", None, None),
         ("Per our 9:00 call yesterday, I will send the revised term sheet.", None, None),
