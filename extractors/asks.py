@@ -103,11 +103,16 @@ _BAD_NEWS_CLAUSE = re.compile(
           | not\b | otherwise | (?:there\s+(?:is|are|'s)|you\s+(?:see|find|have))\s+(?:a\s+|any\s+)?(?:problems?|issues?|errors?|mistakes?|discrepanc\w+)
           # ... a problem that persists: "let me know if broker still has a discrepancy"
           | (?:there\s+(?:is|are)\s+still|[\w' ]{0,30}?\bstill\s+(?:has|have|is|are|shows?|sees?|gets?|finds?))
-            \s+(?:an?\s+|any\s+|the\s+)?(?:[\w-]+\s+)?(?:problems?|issues?|errors?|discrepanc\w+|differences?|mismatch\w*|breaks?))
+            \s+(?:an?\s+|any\s+|the\s+)?(?:[\w-]+\s+)?(?:problems?|issues?|errors?|discrepanc(?:y|ies)|differences?|mismatch(?:es)?|breaks?)
+            # ... the problem itself, not "the error logs", "the breakdown"
+            (?=\W*$|\s+(?:in|on|with|for|after|between|at|from|of|\w+ing)\b))
       # The condition first, inside a sentence: "I sent it yesterday, if you do
       # not get it by close of business then let me know".
-      | (?:^|[,;]\s*|\band\s+)if\s+(?:you|they|he|she|it|this|that)\s+(?:do\s+not|don'?t|did\s+not|didn'?t|have\s+not|haven'?t|has\s+not|hasn'?t|cannot|can'?t)\s+
+      # Only a closer that asks for nothing more ends it: "..., let me know
+      # which format you need" still asks.
+      | (?:^|[,;]\s*|\band\s+)if\s+(?:you|they|he|she|it|this|that)\s+(?:do\s+not|don'?t|did\s+not|didn'?t|have\s+not|haven'?t|has\s+not|hasn'?t|cannot|can'?t)\s+(?!mind\b)
         [^,;?]{0,80}?[,;]?\s*(?:then\s+)?(?:please\s+)?(?:let\s+(?:me|us)\s+know|call\s+me|e-?mail\s+me|give\s+me\s+a\s+(?:call|ring))
+        (?:\s+(?:asap|immediately|right\s+away|as\s+soon\s+as\s+possible))?\W*$
       | (?:please\s+)?correct\s+me\b(?:\s+if\b)?
       | \bif\s+(?:i'?m|i\s+am|i\s+have|i'?ve|i)\b.{0,40}?\b(?:wrong|mistaken|incorrect|misunderstood|missed\s+something)\b""",
     re.IGNORECASE | re.VERBOSE,
@@ -219,7 +224,7 @@ _CREDENTIALS = re.compile(r"\b(?:password|passcode|pin|user\s*(?:id|name)|login)
 # "Call me if you have questions"; but in "Send me the schedule, and if you
 # do not have it, let me know" or "Send me the contract and let me know if
 # ..." the condition belongs to a clause of its own.
-_CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b(?:(?!\band\b)[^,;]){0,40}?\bif\b", re.IGNORECASE)
+_CONDITIONAL_CALL = re.compile(r"\b(?:call|email|e-mail|contact|send)\s+me\b.{0,40}?(?<!\band\s)(?<!\bknow\s)\bif\b", re.IGNORECASE)
 
 
 # A character the mail's charset could not carry, shown as "?": inside a word
