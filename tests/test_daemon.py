@@ -170,6 +170,30 @@ def world(tmp_path, monkeypatch) -> World:
     return World(config, FakeClock(local(18, 7, 29, 50)), sources, Outbox())
 
 
+# -- scanning ----------------------------------------------------------------
+
+
+def test_a_pass_that_finds_nothing_new_writes_the_database_once(world):
+    """Health of every account and the time of the scan in one write: each write rewrites the main file."""
+    from kept.storage.meta import account_health
+
+    daemon = world.daemon()
+    daemon.start()
+    daemon.scan_pass()
+    main_file = daemon.store._storage  # the store's main file (kept.json)
+    writes = []
+    write_file = main_file._write_file
+    main_file._write_file = lambda *args, **kwargs: writes.append(args[0]) or write_file(*args, **kwargs)
+    world.clock.advance(minutes=15)
+    daemon.scan_pass()
+    assert len(writes) == 1
+    with daemon.store.transaction():
+        assert daemon.store.get_meta("last_scan") == world.clock().isoformat()
+        for name in ("work", "home"):
+            assert account_health(daemon.store, name)["last_ok"] == world.clock().isoformat()
+    daemon.close()
+
+
 # -- schedule and digest ---------------------------------------------------
 
 
