@@ -197,6 +197,12 @@ def records(database: Path) -> dict[str, object]:
     # sentence was scored in (tests/test_scan_pool.py, CONFIDENCE_TOLERANCE):
     # compared apart (`CONFIDENCE_TOLERANCE`); "promises" holds the rest.
     confidences = {p["id"]: p.pop("confidence") for p in exported["promises"]}
+    # A Maildir cursor's folder times and listing time say when the folder
+    # was listed (kept.mailboxes.maildir), not what was read.
+    for document in exported.get("cursors", []):
+        if isinstance(document.get("cursor"), dict):
+            for key in ("dirs", "listed_at"):
+                document["cursor"].pop(key, None)
     tables: dict[str, object] = {n: sorted(json.dumps(d, sort_keys=True) for d in docs) for n, docs in exported.items()}
     tables["meta"] = meta
     tables[CONFIDENCE] = confidences

@@ -102,3 +102,17 @@ def demo_config(folder: Path, lookback_days: int | None = None) -> Path:
     config.write_text(text, encoding="utf-8")
     config.chmod(0o600)
     return config
+
+
+#: Keys of a Maildir cursor that say when its folder was last listed
+#: (`kept.mailboxes.maildir`), not what was read: two scans of the same mail
+#: differ in them (the times, and whether the folder had settled yet).
+LISTING_KEYS = ("dirs", "listed_at")
+
+
+def without_listing(exported_cursor: dict) -> dict:
+    """An exported cursor document (``{"account", "folder", "cursor"}``) without its `LISTING_KEYS`."""
+    cursor = exported_cursor.get("cursor")
+    if not isinstance(cursor, dict):
+        return exported_cursor
+    return {**exported_cursor, "cursor": {k: v for k, v in cursor.items() if k not in LISTING_KEYS}}

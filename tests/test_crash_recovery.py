@@ -33,6 +33,7 @@ import pytest
 from benchmarks.generate_mailbox import MailboxGenerator, write_maildir
 from kept.cli import main
 from kept.storage.tinydb_store import TinyDBStore
+from tests.helpers import without_listing
 
 NOW = "2026-03-18T07:10:00+00:00"  # before the default digest time: `run --once` only scans
 MESSAGES = 1200
@@ -74,7 +75,7 @@ def comparable(database: Path) -> dict[str, Any]:
             (t["key"], tuple(sorted(m["message_id"] for m in t["messages"]))) for t in exported["threads"]
         ),
         "promises": sorted((p["id"], p["status"], p.get("closed_at")) for p in exported["promises"]),
-        "cursors": sorted(json.dumps(c, sort_keys=True) for c in exported["cursors"]),
+        "cursors": sorted(json.dumps(without_listing(c), sort_keys=True) for c in exported["cursors"]),
     }
 
 
