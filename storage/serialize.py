@@ -54,7 +54,8 @@ _SHARED_FIELDS: dict[type, frozenset[str]] = {
 
 #: Distinct tuples of shared strings: the first of equal tuples, kept while
 #: the process reads records (a few thousand tuples of addresses). Bounded:
-#: a tuple past the bound is just not shared.
+#: past the bound the tuples read longest ago are let go, and equal ones
+#: read later get a tuple of their own.
 _shared_tuple: Callable[[tuple[str, ...]], tuple[str, ...]] = functools.lru_cache(maxsize=16384)(lambda value: value)
 
 
