@@ -67,7 +67,7 @@ from kept.mailboxes.factory import source_for
 from kept.models import Introduction, Lead, MailMessage, Promise, PromiseCandidate, RawMessage, ScanProblem
 from kept.settings import Account, Settings
 from kept.storage.base import Store, promise_revision, record_scan_problems
-from kept.storage.meta import account_health, health_key, history_cutoff, history_key, meta_strings
+from kept.storage.meta import LAST_SCAN_KEY, account_health, health_key, history_cutoff, history_key, meta_strings
 
 logger = logging.getLogger(__name__)
 
@@ -472,7 +472,7 @@ class Scanner:
                 for result in results:
                     self._record_health(result.account, result)
                 if last_scan:
-                    self.store.set_meta("last_scan", self.now().isoformat())
+                    self.store.set_meta(LAST_SCAN_KEY, self.now().isoformat())
         except StorageWriteError as exc:
             reason = str(exc).splitlines()[0]
             logger.error("cannot record the accounts' health and the time of the scan: %s", reason)

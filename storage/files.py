@@ -2,8 +2,10 @@
 
 A database at ``PATH`` (``kept.json``) is the main file, its message file
 ``kept.messages.json`` (`messages_path`), a ``.next`` generation of the
-message file while one is being written (`next_path`), and the marker
-``kept.json.id`` that records the database existed (`marker_path`). While
+message file while one is being written (`next_path`), the pass file
+``kept.pass.json`` that holds what every scan pass rewrites (`pass_path`),
+and the marker ``kept.json.id`` that records the database existed
+(`marker_path`). While
 ``kept rebuild`` moves a database aside and until the new one holds what it
 carries over, ``kept.json.rebuilding`` says so (`rebuild_note_path`).
 
@@ -35,6 +37,7 @@ __all__ = [
     "marker_path",
     "messages_path",
     "next_path",
+    "pass_path",
     "read_line",
     "read_lines",
     "rebuild_note_path",
@@ -73,6 +76,17 @@ def messages_path(path: Path) -> Path:
     """The message file of the database at `path`: ``kept.messages.json`` next to ``kept.json``."""
     stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
     return path.with_name(f"{stem}.messages.json")
+
+
+def pass_path(path: Path) -> Path:
+    """The pass file of the database at `path`: ``kept.pass.json`` next to ``kept.json``.
+
+    It holds the meta values every scan pass writes (the time of the last
+    scan, each account's health; `kept.storage.meta.is_pass_meta`), so
+    a pass that finds nothing new does not rewrite the main file.
+    """
+    stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
+    return path.with_name(f"{stem}.pass.json")
 
 
 def next_path(path: Path) -> Path:

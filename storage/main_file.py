@@ -25,6 +25,22 @@ gathered, a commit moves them to the message file
 that move). Its layout is `kept.storage.lines`'; older layouts are
 `kept.storage.migration`'s.
 
+What every scan pass writes, the time of the last scan and each account's
+health (`kept.storage.meta.is_pass_meta`), is not in the main file but in
+the pass file beside it (`kept.storage.files.pass_path`: the database's id
+and those meta documents, one small JSON object), laid over the main
+file's meta when the files are read. A commit that changes only those
+writes only the pass file, so a pass that finds nothing new does not
+rewrite the main file. A commit that changes both writes the pass file
+first: if that fails, nothing is written; a crash between the two writes
+leaves the pass file a commit ahead (the time and health of a pass whose
+batch is read again), never a value the commit removed (``kept forget``).
+A main file that holds pass values was written by a kept from before the
+pass file, after this one: its values are the newer, and the pass file is
+ignored until the next commit writes both. A pass file that is damaged or
+names another database (a restored backup) is ignored with a warning;
+nothing else depends on it.
+
 In memory, thread, hot message and party index documents are kept as the
 JSON text of their lines and decoded when read; commits stream the file
 out in chunks instead of building it as one string, encoding again only
@@ -57,6 +73,7 @@ from kept.storage.files import (
     damaged,
     marker_path,
     messages_path,
+    pass_path,
     rebuild_note_path,
     write_atomically,
 )
@@ -77,12 +94,13 @@ from kept.storage.lines import (
 )
 from kept.storage.memory import ThreadIndex
 from kept.storage.message_file import ARCHIVE_META, MessageFile
+from kept.storage.meta import is_pass_meta
 
 __all__ = ["HOT_MESSAGES", "TABLES", "Database", "KeyedTable", "MainFile", "WriteFile", "read_tables"]
 
 logger = logging.getLogger(__name__)
 
-#: How the main file and the marker are written: `write_atomically`, or what the store passes instead.
+#: How the main file, the pass file and the marker are written: `write_atomically`, or what the store passes instead.
 WriteFile = Callable[[Path, "bytes | Iterable[bytes]", int], Signature]
 
 
@@ -198,6 +216,14 @@ class MainFile(Storage):
         self.archive = MessageFile(messages_path(path), path)
         # table -> document id -> member line as last written (tables other than compact ones).
         self._encoded: dict[str, dict[str, str]] = {}
+        self.pass_path = pass_path(path)
+        # The pass file as last read or written: its signature (None: none
+        # was there) and its meta documents, if it is this database's.
+        self.pass_signature: Signature | None = None
+        self._pass_on_disk = "{}"
+        # The main file as read still holds pass values (written by a kept
+        # before the pass file): its next commit rewrites it without them.
+        self._main_holds_pass = False
 
     def read(self) -> Tables:
         if self.data is None:
@@ -214,6 +240,9 @@ class MainFile(Storage):
         """Drop the in-memory copy; the next `refresh` reads the files."""
         self.data = None
         self.signature = None
+        self.pass_signature = None
+        self._pass_on_disk = ""
+        self._main_holds_pass = False
         self.journal.clear()
         self._encoded.clear()
         self._threads.clear()
@@ -234,19 +263,84 @@ class MainFile(Storage):
         except OSError as error:
             raise StorageError(f"cannot read the database {self.path}: {error.strerror}") from error
         signature = (status.st_ino, status.st_size, status.st_mtime_ns)
+        pass_signature = self._pass_status()
         if self.data is not None and signature == self.signature:
-            return False
+            if pass_signature == self.pass_signature:
+                return False
+            if not self._main_holds_pass:
+                # Another process wrote only the pass file (its pass found
+                # nothing new): read that, not the main file again.
+                meta = self.data["meta"]
+                for key in [key for key in meta if is_pass_meta(key)]:
+                    del meta[key]
+                self._read_pass(pass_signature)
+                return True
         self.forget()
         try:
             self.data = self._load()
             self.signature = signature
             self._sync_marker()
+            self._main_holds_pass = any(is_pass_meta(key) for key in self.data["meta"])
+            self._read_pass(pass_signature)
             meta = self.data["meta"]
             self.archive.load(self._database_id(), meta_value(meta.get(ARCHIVE_META)))
         except BaseException:
             self.forget()
             raise
         return True
+
+    def _pass_status(self) -> Signature | None:
+        """The pass file's signature, or None when there is none (or it cannot be looked at)."""
+        try:
+            status = os.stat(self.pass_path)
+        except OSError:
+            return None
+        return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+    def _read_pass(self, signature: Signature | None) -> None:
+        """Lay the pass file's meta documents over the main file's (see the module docstring).
+
+        Remembers what the file holds (`_pass_on_disk`): "{}" when there is
+        none, "" when it is not this database's to keep (damaged, foreign,
+        older than the main file), so the next commit writes it over.
+        """
+        self.pass_signature = signature
+        self._pass_on_disk = "{}" if signature is None else ""
+        if signature is None or self._main_holds_pass:
+            return
+        try:
+            document = json.loads(self.pass_path.read_bytes())
+            if not isinstance(document, dict) or not isinstance(document.get("meta"), dict):
+                raise ValueError("it is not an object with a meta table")
+        except (OSError, ValueError, RecursionError) as error:
+            logger.warning(
+                "Ignoring %s (%s): the time of the last scan and the accounts' health are missing until the next scan",
+                self.pass_path, getattr(error, "strerror", None) or error,
+            )
+            return
+        if document.get("database_id") != self._database_id():
+            logger.warning("Ignoring %s: it belongs to another database (a restored backup?)", self.pass_path)
+            return
+        meta = self.read()["meta"]
+        for key, value in document["meta"].items():
+            if isinstance(key, str) and is_pass_meta(key) and isinstance(value, dict) and "value" in value:
+                meta[key] = value
+        self._pass_on_disk = self._pass_text()
+
+    def _pass_text(self) -> str:
+        """The pass meta documents of the in-memory copy, as the pass file's meta holds them."""
+        documents = {key: document for key, document in self.read()["meta"].items() if is_pass_meta(key)}
+        return json.dumps(documents, ensure_ascii=True, sort_keys=True)
+
+    def _write_pass(self, text: str) -> None:
+        """Replace the pass file with the pass meta documents `text` (`_pass_text`), atomically as the main file.
+
+        :raises OSError: if writing failed; the file is left as it was.
+        """
+        payload = f'{{"database_id": {json.dumps(self._database_id())}, "meta": {text}}}\n'.encode("ascii")
+        previous_mtime = self.pass_signature[2] if self.pass_signature else 0
+        self.pass_signature = self._write_file(self.pass_path, payload, max(time.time_ns(), previous_mtime + 1))
+        self._pass_on_disk = text
 
     def _refuse_if_used_before(self) -> None:
         """Refuse to start from zero where a database existed (its marker says so).
@@ -279,6 +373,9 @@ class MainFile(Storage):
         self.journal.append(("meta", "schema_version", None))
         self.data["meta"]["database_id"] = {"value": uuid.uuid4().hex}
         self.journal.append(("meta", "database_id", None))
+        # No pass file yet; one left by another database is written over.
+        self.pass_signature = self._pass_status()
+        self._pass_on_disk = "" if self.pass_signature else "{}"
         # A message file of a database that was deleted (or set aside
         # without it) must not pass for this one's.
         self.archive.load(self._database_id(), None)
@@ -494,6 +591,8 @@ class MainFile(Storage):
                         key: member_line(key, as_document(document)) for key, document in table.items()
                     }
                 values = iter(fragments.values())
+                if name == "meta":  # what every pass writes is in the pass file
+                    values = (line for key, line in fragments.items() if not is_pass_meta(key))
             yield f"{',' if number else '{'}{ENCODER.encode(name)}:{{\n".encode("ascii")
             first = True
             while chunk := "\n,".join(itertools.islice(values, _CHUNK_DOCUMENTS)):
@@ -528,11 +627,19 @@ class MainFile(Storage):
         previous_mtime = self.signature[2] if self.signature else 0
         mtime_ns = max(time.time_ns(), previous_mtime + 1)
         moved = 0
+        main_changed = False
         try:
             migration.upgrade(data, self.journal, self._index_parties)
-            if self.archive.dirty or len(data["messages"]) >= self.hot_messages:
-                moved = self._move_hot_messages()
-            self.signature = self._write_file(self.path, self._encode(), mtime_ns)
+            main_changed = self._main_holds_pass or any(
+                name != "meta" or not is_pass_meta(key) for name, key, _ in self.journal
+            )
+            pass_text = self._pass_text()
+            if pass_text != self._pass_on_disk:
+                self._write_pass(pass_text)
+            if main_changed:
+                if self.archive.dirty or len(data["messages"]) >= self.hot_messages:
+                    moved = self._move_hot_messages()
+                self.signature = self._write_file(self.path, self._encode(), mtime_ns)
         except OSError as error:
             self.forget()
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -544,9 +651,15 @@ class MainFile(Storage):
                 "nothing from this run was saved and the previous version is intact",
                 hint="free some disk space or fix the directory's permissions, then retry",
             ) from error
+        if main_changed:
+            self._main_holds_pass = False
         self.journal.clear()
         self.archive.promote()
-        logger.debug("Wrote the database %s (%d bytes; %d messages moved)", self.path, self.signature[1], moved)
+        if main_changed:
+            written = cast(Signature, self.signature)[1]
+            logger.debug("Wrote the database %s (%d bytes; %d messages moved)", self.path, written, moved)
+        else:
+            logger.debug("Wrote %s", self.pass_path)
 
     def _move_hot_messages(self) -> int:
         """Write the next message file with the hot messages in it, and empty the hot table.

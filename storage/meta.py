@@ -153,6 +153,21 @@ def health_key(account: str) -> str:
     return f"health:{account}"
 
 
+#: Meta key of the time of the last scan pass (an ISO date and time).
+LAST_SCAN_KEY = "last_scan"
+
+
+def is_pass_meta(key: str) -> bool:
+    """True for the meta values every scan pass writes: the time of the last scan and each account's health.
+
+    A pass that finds nothing new changes only these, so the TinyDB store
+    keeps them in a small file of their own (`kept.storage.files.pass_path`)
+    instead of rewriting the main file for them (77 MB at 200,000 messages,
+    four times an hour).
+    """
+    return key == LAST_SCAN_KEY or key.startswith("health:")
+
+
 def account_health(store: MetaReader, account: str) -> dict[str, Any]:
     """How the account's last scans went (`HEALTH_FIELDS`), or {} if never scanned."""
     return meta_table(store, health_key(account), HEALTH_FIELDS)

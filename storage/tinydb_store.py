@@ -11,7 +11,8 @@ it is made of are modules of their own:
 ==============================  ==============================================
 `kept.storage.main_file`        the main file (``kept.json``), held in memory
                                 between commits, journaled, written once per
-                                commit
+                                commit, and the pass file (``kept.pass.json``):
+                                the meta values every scan pass writes
 `kept.storage.message_file`     the message file (``kept.messages.json``):
                                 older messages, read a line at a time through
                                 its index, and the crash-safe move into it
@@ -49,7 +50,7 @@ from kept.errors import StorageError
 from kept.models import Introduction, Lead, MailMessage, Promise, Thread
 from kept.storage import parties
 from kept.storage.base import PROMISE_REVISION, Parties, new_promise_revision
-from kept.storage.files import Signature, damaged, marker_path, messages_path, write_atomically
+from kept.storage.files import Signature, damaged, marker_path, messages_path, pass_path, write_atomically
 from kept.storage.index import Person, names_for
 from kept.storage.lines import Stored, as_document, member_document, member_line, pair_key
 from kept.storage.main_file import HOT_MESSAGES, TABLES, Database, KeyedTable, MainFile
@@ -82,7 +83,7 @@ _write_atomically = write_atomically
 
 
 def _write_file(path: Path, payload: bytes | Iterable[bytes], mtime_ns: int) -> Signature:
-    """How every store writes its main file and marker: `_write_atomically`, looked up here at each call.
+    """How every store writes its main file, pass file and marker: `_write_atomically`, looked up here at each call.
 
     So one place sees every such write, to count it or make it fail (the
     crash and disk-full tests replace `_write_atomically`).
@@ -147,7 +148,10 @@ class TinyDBStore:
         Called with the file lock held: no live writer can own one. (An
         unfinished message file, ``.next``, is dealt with when it is loaded.)
         """
-        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+        # The main file's and the marker's, and the pass file's (kept.pass.json).
+        leftovers = [*self.path.parent.glob(f".{self.path.name}.*.tmp"),
+                     *self.path.parent.glob(f".{pass_path(self.path).name}.*.tmp")]
+        for leftover in leftovers:
             logger.info("Removing %s, left by an interrupted write", leftover)
             try:
                 leftover.unlink()
@@ -155,7 +159,9 @@ class TinyDBStore:
                 logger.warning("Cannot remove %s: %s", leftover, error.strerror or error)
 
     def _warn_about_permissions(self) -> None:
-        for target, allowed in ((self.path, 0o600), (self.messages_path, 0o600), (self.path.parent, 0o700)):
+        checked = ((self.path, 0o600), (self.messages_path, 0o600), (pass_path(self.path), 0o600),
+                   (self.path.parent, 0o700))
+        for target, allowed in checked:
             try:
                 mode = stat.S_IMODE(os.stat(target).st_mode)
             except OSError:

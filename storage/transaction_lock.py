@@ -35,7 +35,7 @@ import filelock
 
 from kept.errors import StorageError
 from kept.storage.files import (
-    fsync_directory, marker_path, messages_path, next_path, rebuild_note_path, write_atomically,
+    fsync_directory, marker_path, messages_path, next_path, pass_path, rebuild_note_path, write_atomically,
 )
 from kept.storage.index import Person
 
@@ -78,7 +78,7 @@ def acquire_lock(lock: filelock.FileLock, lock_timeout: float) -> None:
 
 
 def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path | None:
-    """Move the database, its message file and its marker aside (``NAME.SUFFIX``) so a new one can be built.
+    """Move the database's files (main, message, pass file and marker) aside (``NAME.SUFFIX``) for a new one.
 
     The files are moved under the database's lock, so a kept process in the
     middle of a commit (the daemon writing both files) finishes it first.
@@ -97,7 +97,8 @@ def set_aside(path: Path, suffix: str, *, lock_timeout: float = DEFAULT_LOCK_TIM
     acquire_lock(lock, lock_timeout)
     try:
         messages = messages_path(path)
-        present = [current for current in (path, messages, next_path(messages), marker_path(path)) if current.exists()]
+        files = (path, messages, next_path(messages), pass_path(path), marker_path(path))
+        present = [current for current in files if current.exists()]
         if path in present:
             note = json.dumps({"suffix": suffix, "files": [current.name for current in present]})
             try:
@@ -185,13 +186,13 @@ def set_aside_copies(path: Path) -> dict[str, list[Path]]:
     """The copies ``kept rebuild`` set aside beside the database at `path` (``NAME.broken-TIME``), by suffix.
 
     Each copy is the files `set_aside` moved together: the main file, the
-    message file (and its unfinished ``.next``) and the marker.
+    message file (and its unfinished ``.next``), the pass file and the marker.
     """
     copies: dict[str, list[Path]] = {}
     if not path.parent.is_dir():
         return copies
     messages = messages_path(path)
-    for base in (path, messages, next_path(messages), marker_path(path)):
+    for base in (path, messages, next_path(messages), pass_path(path), marker_path(path)):
         for copy in sorted(path.parent.glob(glob.escape(base.name) + ".broken-*")):
             copies.setdefault(copy.name[len(base.name) + 1 :], []).append(copy)
     return copies

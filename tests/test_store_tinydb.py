@@ -264,10 +264,240 @@ def test_one_write_per_transaction(db_path, monkeypatch):
         for i in range(100):
             store.put_message(make_message(f"<{i}>"))
             store.put_thread(make_thread(f"t-{i}", (f"<{i}>",)))
-        store.set_meta("last_scan", "now")
+        store.set_meta("muted_contacts", ["x@example.com"])
     assert len(writes) == 1
     store.put_promise(make_promise())  # outside a transaction: a transaction of its own
     assert len(writes) == 2
+
+
+# -- the pass file: what every scan pass writes -------------------------------
+
+
+def test_a_transaction_that_changes_only_pass_values_writes_only_the_pass_file(db_path, monkeypatch):
+    """At 200,000 messages the main file is 77 MB, and a pass that finds nothing new changed only these."""
+    store = TinyDBStore(db_path)
+    store.put_message(make_message())
+    main_before = db_path.read_bytes()
+    writes = count_writes(monkeypatch)
+    with store.transaction():
+        store.set_meta("last_scan", "2026-03-20T08:00:00+00:00")
+        store.set_meta("health:work", {"ok": True, "last_ok": "2026-03-20T08:00:00+00:00"})
+    assert [p.name for p in writes] == ["kept.pass.json"]
+    assert db_path.read_bytes() == main_before
+    store.close()
+    other = TinyDBStore(db_path)
+    assert other.get_meta("last_scan") == "2026-03-20T08:00:00+00:00"
+    assert other.get_meta("health:work") == {"ok": True, "last_ok": "2026-03-20T08:00:00+00:00"}
+    assert other.has_message("work", "<m1@example.com>")
+    other.close()
+
+
+def test_a_transaction_that_changes_both_writes_both_and_the_main_file_holds_no_pass_value(db_path, monkeypatch):
+    store = TinyDBStore(db_path)
+    writes = count_writes(monkeypatch)
+    with store.transaction():
+        store.put_message(make_message())
+        store.set_meta("last_scan", "then")
+        store.set_meta("muted_contacts", ["x@example.com"])
+    assert [p.name for p in writes] == ["kept.pass.json", "kept.json"]
+    main_meta = json.loads(db_path.read_text())["meta"]
+    assert "last_scan" not in main_meta and main_meta["muted_contacts"] == {"value": ["x@example.com"]}
+    passed = json.loads((db_path.parent / "kept.pass.json").read_text())
+    assert passed["meta"] == {"last_scan": {"value": "then"}}
+    assert passed["database_id"] == main_meta["database_id"]["value"]
+    writes.clear()
+    store.set_meta("last_scan", "then")  # the same value: no write at all
+    assert writes == []
+    store.close()
+    assert mode_of(db_path.parent / "kept.pass.json") == 0o600
+
+
+def test_another_process_s_pass_is_seen(db_path):
+    first, second = TinyDBStore(db_path), TinyDBStore(db_path)
+    first.set_meta("last_scan", "one")
+    assert second.get_meta("last_scan") == "one"
+    second.set_meta("health:work", {"ok": False})
+    assert first.get_meta("health:work") == {"ok": False}
+    assert first.get_meta("last_scan") == "one"
+    first.close()
+    second.close()
+
+
+def test_a_failed_pass_only_write_keeps_nothing_and_says_which_file(db_path, monkeypatch):
+    store = TinyDBStore(db_path)
+    store.set_meta("last_scan", "one")
+
+    def full(path, payload, mtime_ns):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tinydb_store, "_write_atomically", full)
+    with pytest.raises(StorageError, match="the disk is full; nothing from this run was saved"):
+        store.set_meta("last_scan", "two")
+    monkeypatch.undo()
+    assert store.get_meta("last_scan") == "one"
+    store.close()
+
+
+def test_a_failed_pass_write_keeps_nothing_of_a_commit_that_changes_both(db_path, monkeypatch):
+    """So a `kept forget` that also removes a health value naming the person is all or nothing."""
+    store = TinyDBStore(db_path)
+    store.set_meta("health:work", {"ok": False, "error": "zora@example.org refused"})
+    real_write = tinydb_store._write_atomically
+
+    def pass_file_full(path, payload, mtime_ns):
+        if path.name == "kept.pass.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(path, payload, mtime_ns)
+
+    monkeypatch.setattr(tinydb_store, "_write_atomically", pass_file_full)
+    with pytest.raises(StorageError, match="the disk is full"), store.transaction():
+        store.put_message(make_message())
+        store.set_meta("health:work", {"ok": True})
+    monkeypatch.undo()
+    assert not store.has_message("work", "<m1@example.com>")
+    assert store.get_meta("health:work")["ok"] is False
+    store.close()
+
+
+def test_a_kill_between_the_two_writes_leaves_the_pass_file_ahead_never_behind(db_path, monkeypatch):
+    store = TinyDBStore(db_path)
+    store.set_meta("health:work", {"ok": False, "error": "zora@example.org refused"})
+    real_write = tinydb_store._write_atomically
+
+    def killed_at_the_main_file(path, payload, mtime_ns):
+        if path.name == "kept.json":
+            raise KeyboardInterrupt  # the process dies before the main file is replaced
+        return real_write(path, payload, mtime_ns)
+
+    monkeypatch.setattr(tinydb_store, "_write_atomically", killed_at_the_main_file)
+    with pytest.raises(KeyboardInterrupt), store.transaction():
+        store.put_message(make_message())
+        store.set_meta("health:work", {"ok": True})
+    monkeypatch.undo()
+    store.close()
+    assert b"zora" not in (db_path.parent / "kept.pass.json").read_bytes()
+    reopened = TinyDBStore(db_path)
+    assert reopened.get_meta("health:work") == {"ok": True}
+    assert not reopened.has_message("work", "<m1@example.com>")  # read again by the next scan
+    reopened.close()
+
+
+def test_pass_values_a_main_file_holds_win_over_the_pass_file(db_path):
+    """An older kept run after this one wrote them into the main file: they are the newer."""
+    store = TinyDBStore(db_path)
+    store.set_meta("last_scan", "2026-01-01")
+    store.set_meta("health:work", {"ok": False, "error": "auth failed"})
+    store.close()
+    document = json.loads(db_path.read_text())
+    document["meta"]["last_scan"] = {"value": "2026-03-01"}
+    document["meta"]["health:work"] = {"value": {"ok": True}}
+    db_path.write_text(json.dumps(document))
+    store = TinyDBStore(db_path)
+    assert store.get_meta("last_scan") == "2026-03-01"
+    assert store.get_meta("health:work") == {"ok": True}
+    store.set_meta("muted_contacts", [])  # the next commit moves them to the pass file
+    store.close()
+    store = TinyDBStore(db_path)
+    assert store.get_meta("last_scan") == "2026-03-01"
+    assert "last_scan" not in json.loads(db_path.read_text())["meta"]
+    store.close()
+
+
+def test_a_pass_file_written_by_another_process_is_read_without_the_main_file(db_path, monkeypatch):
+    first, second = TinyDBStore(db_path), TinyDBStore(db_path)
+    first.put_message(make_message())
+    assert second.has_message("work", "<m1@example.com>")
+    loads = []
+    real_load = tinydb_store._AtomicJSONStorage._load
+
+    def counting_load(self):
+        loads.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(tinydb_store._AtomicJSONStorage, "_load", counting_load)
+    first.set_meta("last_scan", "one")
+    first.set_meta("health:work", {"ok": True})
+    assert second.get_meta("last_scan") == "one"
+    assert second.get_meta("health:work") == {"ok": True}
+    assert loads == []
+    first.close()
+    second.close()
+
+
+def test_a_temporary_left_by_a_killed_pass_write_is_removed(db_path):
+    TinyDBStore(db_path).close()
+    leftover = db_path.parent / ".kept.pass.json.abc123.tmp"
+    leftover.write_text('{"meta": {"health:work": {"value": {"error": "zora@example.org"}}}}')
+    TinyDBStore(db_path).close()
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"meta": 3}'])
+def test_a_damaged_pass_file_is_ignored_with_a_warning(db_path, caplog, content):
+    store = TinyDBStore(db_path)
+    store.put_message(make_message())
+    store.set_meta("last_scan", "one")
+    store.close()
+    (db_path.parent / "kept.pass.json").write_bytes(content)
+    store = TinyDBStore(db_path)
+    assert store.get_meta("last_scan") is None
+    assert store.has_message("work", "<m1@example.com>")
+    assert "Ignoring" in caplog.text and "kept.pass.json" in caplog.text
+    store.set_meta("last_scan", "two")  # and the next pass writes a good one
+    store.close()
+    assert TinyDBStore(db_path).get_meta("last_scan") == "two"
+
+
+def test_the_pass_file_of_another_database_is_ignored(db_path, tmp_path):
+    store = TinyDBStore(db_path)
+    store.set_meta("last_scan", "this database")
+    store.close()
+    other_path = tmp_path / "other" / "kept.json"
+    other = TinyDBStore(other_path)
+    other.set_meta("last_scan", "another database")
+    other.close()
+    # A backup of one file restored beside another database's.
+    (db_path.parent / "kept.pass.json").write_bytes((other_path.parent / "kept.pass.json").read_bytes())
+    store = TinyDBStore(db_path)
+    assert store.get_meta("last_scan") is None
+    store.close()
+
+
+def test_set_aside_moves_the_pass_file_with_the_database(db_path):
+    store = TinyDBStore(db_path)
+    store.set_meta("last_scan", "old database")
+    store.close()
+    set_aside(db_path, "broken-1")
+    assert (db_path.parent / "kept.pass.json.broken-1").exists()
+    assert not (db_path.parent / "kept.pass.json").exists()
+    fresh = TinyDBStore(db_path)
+    assert fresh.get_meta("last_scan") is None
+    fresh.close()
+
+
+def test_only_pass_keys_go_to_the_pass_file():
+    from kept.storage.meta import is_pass_meta
+
+    assert is_pass_meta("last_scan") and is_pass_meta("health:work")
+    for key in ("history_before:work", "muted_contacts", "schema_version", "database_id", "promise_revision"):
+        assert not is_pass_meta(key)
+
+
+def test_a_main_file_from_before_the_pass_file_moves_its_pass_values_at_the_first_write(db_path, monkeypatch):
+    store = TinyDBStore(db_path)
+    store.put_message(make_message())
+    store.close()
+    document = json.loads(db_path.read_text())
+    document["meta"]["last_scan"] = {"value": "from an older kept"}
+    db_path.write_text(json.dumps(document))  # one JSON object, as older kepts wrote it
+    store = TinyDBStore(db_path)
+    assert store.get_meta("last_scan") == "from an older kept"
+    writes = count_writes(monkeypatch)
+    store.set_meta("last_scan", "now")
+    assert [p.name for p in writes] == ["kept.pass.json", "kept.json"]
+    assert "last_scan" not in json.loads(db_path.read_text())["meta"]
+    store.close()
+    assert TinyDBStore(db_path).get_meta("last_scan") == "now"
 
 
 def test_unchanged_transactions_do_not_write(db_path, monkeypatch):

@@ -12,7 +12,7 @@ from kept.commands.common import open_store, print_json
 from kept.commands.promises import promise_state
 from kept.config import load_settings
 from kept.storage.base import scan_problems
-from kept.storage.meta import account_health, meta_moment
+from kept.storage.meta import LAST_SCAN_KEY, account_health, meta_moment
 from kept.storage.serialize import to_json
 from kept.terminal import terminal_line
 
@@ -54,7 +54,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         with store.transaction():
             counts = store.count_messages()
             promises = list(store.promises())
-            last = meta_moment(store, "last_scan")
+            last = meta_moment(store, LAST_SCAN_KEY)
             last_scan = last.isoformat() if last else None
             health = {a.name: account_health(store, a.name) or None for a in settings.accounts}
             found = digest_candidates(store, now, settings)
