@@ -5,9 +5,9 @@ A database at ``PATH`` (``kept.json``) is the main file, its message file
 message file while one is being written (`next_path`), the pass file
 ``kept.pass.json`` that holds what every scan pass rewrites (`pass_path`),
 and the marker ``kept.json.id`` that records the database existed
-(`marker_path`). While
-``kept rebuild`` moves a database aside and until the new one holds what it
-carries over, ``kept.json.rebuilding`` says so (`rebuild_note_path`).
+(`marker_path`). While ``kept rebuild`` moves a database aside and until
+the new one holds what it carries over, ``kept.json.rebuilding`` says so
+(`rebuild_note_path`).
 
 `write_atomically` replaces a file so that a crash leaves the old or the
 new one, never half of one: a temporary file in the same directory is
