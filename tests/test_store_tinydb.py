@@ -70,6 +70,18 @@ def count_writes(monkeypatch):
     return writes
 
 
+def fail_writes_to(monkeypatch, name, error):
+    """Make every write of the database file called `name` raise `error`; the other files are written."""
+    real_write = tinydb_store._write_atomically
+
+    def failing(path, payload, mtime_ns):
+        if path.name == name:
+            raise error
+        return real_write(path, payload, mtime_ns)
+
+    monkeypatch.setattr(tinydb_store, "_write_atomically", failing)
+
+
 # -- files and permissions ------------------------------------------------
 
 
@@ -342,14 +354,7 @@ def test_a_failed_pass_write_keeps_nothing_of_a_commit_that_changes_both(db_path
     """So a `kept forget` that also removes a health value naming the person is all or nothing."""
     store = TinyDBStore(db_path)
     store.set_meta("health:work", {"ok": False, "error": "zora@example.org refused"})
-    real_write = tinydb_store._write_atomically
-
-    def pass_file_full(path, payload, mtime_ns):
-        if path.name == "kept.pass.json":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(path, payload, mtime_ns)
-
-    monkeypatch.setattr(tinydb_store, "_write_atomically", pass_file_full)
+    fail_writes_to(monkeypatch, "kept.pass.json", OSError(errno.ENOSPC, "No space left on device"))
     with pytest.raises(StorageError, match="the disk is full"), store.transaction():
         store.put_message(make_message())
         store.set_meta("health:work", {"ok": True})
@@ -362,14 +367,8 @@ def test_a_failed_pass_write_keeps_nothing_of_a_commit_that_changes_both(db_path
 def test_a_kill_between_the_two_writes_leaves_the_pass_file_ahead_never_behind(db_path, monkeypatch):
     store = TinyDBStore(db_path)
     store.set_meta("health:work", {"ok": False, "error": "zora@example.org refused"})
-    real_write = tinydb_store._write_atomically
-
-    def killed_at_the_main_file(path, payload, mtime_ns):
-        if path.name == "kept.json":
-            raise KeyboardInterrupt  # the process dies before the main file is replaced
-        return real_write(path, payload, mtime_ns)
-
-    monkeypatch.setattr(tinydb_store, "_write_atomically", killed_at_the_main_file)
+    # The process dies before the main file is replaced.
+    fail_writes_to(monkeypatch, "kept.json", KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt), store.transaction():
         store.put_message(make_message())
         store.set_meta("health:work", {"ok": True})
