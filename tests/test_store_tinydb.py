@@ -70,6 +70,19 @@ def count_writes(monkeypatch):
     return writes
 
 
+def count_loads(monkeypatch):
+    """Record every read of a whole main file."""
+    loads = []
+    real_load = tinydb_store._AtomicJSONStorage._load
+
+    def counting_load(self):
+        loads.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(tinydb_store._AtomicJSONStorage, "_load", counting_load)
+    return loads
+
+
 def fail_writes_to(monkeypatch, name, error):
     """Make every write of the database file called `name` raise `error`; the other files are written."""
     real_write = tinydb_store._write_atomically
@@ -406,14 +419,7 @@ def test_a_pass_file_written_by_another_process_is_read_without_the_main_file(db
     first, second = TinyDBStore(db_path), TinyDBStore(db_path)
     first.put_message(make_message())
     assert second.has_message("work", "<m1@example.com>")
-    loads = []
-    real_load = tinydb_store._AtomicJSONStorage._load
-
-    def counting_load(self):
-        loads.append(1)
-        return real_load(self)
-
-    monkeypatch.setattr(tinydb_store._AtomicJSONStorage, "_load", counting_load)
+    loads = count_loads(monkeypatch)
     first.set_meta("last_scan", "one")
     first.set_meta("health:work", {"ok": True})
     assert second.get_meta("last_scan") == "one"
@@ -522,14 +528,7 @@ def test_unchanged_transactions_do_not_write(db_path, monkeypatch):
 def test_unchanged_file_is_not_read_again(db_path, monkeypatch):
     store = TinyDBStore(db_path)
     store.put_message(make_message())
-    loads = []
-    real_load = tinydb_store._AtomicJSONStorage._load
-
-    def counting_load(self):
-        loads.append(1)
-        return real_load(self)
-
-    monkeypatch.setattr(tinydb_store._AtomicJSONStorage, "_load", counting_load)
+    loads = count_loads(monkeypatch)
     for _ in range(5):
         store.has_message("work", "<m1@example.com>")
     store.put_message(make_message("<m2>"))
