@@ -429,6 +429,20 @@ def test_a_pass_file_written_by_another_process_is_read_without_the_main_file(db
     second.close()
 
 
+def test_a_pass_value_another_process_removed_is_gone_without_reading_the_main_file(db_path, monkeypatch):
+    first, second = TinyDBStore(db_path), TinyDBStore(db_path)
+    first.put_message(make_message())
+    first.set_meta("health:work", {"ok": False, "error": "zora@example.org refused"})
+    assert second.get_meta("health:work")["ok"] is False
+    loads = count_loads(monkeypatch)
+    assert first.forget("zora@example.org")["meta"] == 1  # only the pass file changes
+    assert second.get_meta("health:work") is None
+    assert second.has_message("work", "<m1@example.com>")
+    assert loads == []
+    first.close()
+    second.close()
+
+
 def test_a_temporary_left_by_a_killed_pass_write_is_removed(db_path):
     TinyDBStore(db_path).close()
     leftover = db_path.parent / ".kept.pass.json.abc123.tmp"
