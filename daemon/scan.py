@@ -8,9 +8,10 @@ since the stored cursor and handles them batch by batch::
                     promises, fulfilment, then the batch's cursor
 
 The cursor is written in the same transaction as the batch's records and
-only after them, so a killed scan re-reads at most one batch and message ids
-keep that free of duplicates. One account failing never stops the others:
-its error is recorded as the account's health and the pass moves on.
+only after them, so a killed scan re-reads at most one batch (or a few
+seconds of them, `kept.daemon.commit_groups`) and message ids keep that free
+of duplicates. One account failing never stops the others: its error is
+recorded as the account's health and the pass moves on.
 
 No single message stops a batch either. Each message goes through its steps
 (``parse``, which also makes its date sane; ``extract``, the promises of
@@ -46,6 +47,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kept.daemon.commit_groups import CommitGroups
 from kept.daemon.feedback import sentence_fingerprint
 from kept.daemon.rebuild import apply_carried
 from kept.daemon.replies import carry_out_pending_replies, take_digest_reply
@@ -136,6 +138,11 @@ class AccountScan:
     seconds: float = 0.0
     error: str | None = None
     folders: dict[str, int] = field(default_factory=dict)
+
+    def add(self, batch: AccountScan) -> None:
+        """Add a saved batch's counts to the pass's."""
+        for name in ("messages", "seen", "promises", "kept", "problems", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(batch, name))
 
 
 def extraction_groups(
@@ -537,7 +544,8 @@ class Scanner:
             ):
                 return
             self._note_reset(account, folder, batch)
-            stored = self._store_batch(account, folder, batch.messages, batch.cursor, result)
+            # A commit each: a commit group would hold the file lock while this process parses.
+            result.add(stored := self._store_batch(account, folder, batch.messages, batch.cursor))
             if self._batch_stored(account, folder, batch, stored, result, state):
                 return
 
@@ -583,16 +591,22 @@ class Scanner:
 
         The workers are forked after the extractor is loaded here (sent
         folders only), so they share it; a model that will not load is the
-        account's error, as when scanning alone.
+        account's error, as when scanning alone. This process only threads and
+        stores, so its batches share commits (`kept.daemon.commit_groups`).
         """
         extractor = self.extractor if folder.role == "sent" else None
         work = partial(
             _prepare_task, account=account.name, folder=folder, max_bytes=self.settings.max_message_bytes,
             me=self.me, extractor=extractor, zone=self.tz,
         )
+        groups = CommitGroups(self.store, result.add)
+
+        def heartbeat() -> None:  # a commit group does not hold the lock through a long wait on the workers
+            self.heartbeat()
+            groups.idle()
         try:
             pool: OrderedPool[tuple[tuple[RawMessage, ...], datetime], list[PreparedMessage]] = OrderedPool(
-                self.workers, work, heartbeat=self.heartbeat
+                self.workers, work, heartbeat=heartbeat
             )
         except PoolBroken as error:
             self._pool_failed(account, error)
@@ -606,9 +620,14 @@ class Scanner:
             now, raws = self.now(), batch.messages
             return [(raws[n : n + POOL_TASK_MESSAGES], now) for n in range(0, len(raws), POOL_TASK_MESSAGES)]
 
-        with pool:
+        with pool, groups:
             for batch, prepared in pooled_batches(pool, batches, tasks_of, lambda e: self._pool_failed(account, e)):
-                stored = self._store_batch(account, folder, batch.messages, batch.cursor, result, prepared)
+                if prepared is None:  # the pool broke: parsed here, a commit each as in one process
+                    groups.commit()
+                    result.add(stored := self._store_batch(account, folder, batch.messages, batch.cursor))
+                else:
+                    with groups.batch() as keep:
+                        keep(stored := self._store_batch(account, folder, batch.messages, batch.cursor, prepared))
                 if self._batch_stored(account, folder, batch, stored, result, state):
                     break
         return True
@@ -621,16 +640,15 @@ class Scanner:
         )
 
     def _store_batch(
-        self, account: Account, folder: Folder, raws: tuple[RawMessage, ...], cursor: Cursor, result: AccountScan,
+        self, account: Account, folder: Folder, raws: tuple[RawMessage, ...], cursor: Cursor,
         prepared: list[PreparedMessage] | None = None,
     ) -> AccountScan:
-        """Store one batch and its cursor; what it added (also added to `result`).
+        """Store one batch and its cursor; what it added (the pass counts it once its commit group is saved).
 
         `prepared` is what the workers made of `raws` (`prepare_messages`);
         without it the messages are parsed here, and extracted once it is
         known which of them are new.
         """
-        # Counted here and added to `result` only once the batch is saved.
         batch = AccountScan(account.name)
         failed: list[ScanProblem] = []
         if prepared is None:
@@ -706,8 +724,6 @@ class Scanner:
             self._write_history(account.name)
             self.store.set_cursor(account.name, folder.name, cursor)
         batch.skipped = len(failed)
-        for name in ("messages", "seen", "promises", "kept", "problems", "skipped"):
-            setattr(result, name, getattr(result, name) + getattr(batch, name))
         return batch
 
     def _find_promises(

@@ -8,16 +8,25 @@ of scan A's pass (the moment scan A checks for a stop between batches),
 the interleaving that lost them; the stores are real, and with the TinyDB
 store each scan has a store of its own over the same files, as two
 processes do.
+
+Scan A's batches go to worker processes (a first scan), where batches can
+share a commit (`kept.daemon.commit_groups`); scan B, run inside A's stop
+check, would then wait for A's open commit group, as another process does
+(`tests/test_commit_groups.py`). Here every batch commits, so that B runs
+where another process could: between two of A's commits.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from helpers import ME, raw_mail, utc
 
+import kept.daemon.scan as scan_module
+from kept.daemon.commit_groups import CommitGroups
 from kept.daemon.scan import Scanner
 from kept.mailboxes.base import Folder
 from kept.mailboxes.memory import MemorySource
@@ -56,6 +65,11 @@ def mailbox() -> MemorySource:
     source.add(SENT, raw_mail("f", sender=ME, to="Sue Patrick <sue.patrick@x.org>", date=utc(2026, 3, 2, 9, 1),
                               subject="FW: Storage tour", body=FORWARD))
     return source
+
+
+@pytest.fixture(autouse=True)
+def commit_every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_module, "CommitGroups", functools.partial(CommitGroups, longest=0.0))
 
 
 def scanner(store: Store, source: MemorySource) -> Scanner:

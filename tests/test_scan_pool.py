@@ -3,7 +3,8 @@
 The same generated Maildir is scanned with the real extractor in one process
 and with two workers (`kept.daemon.scan_pool`); the databases must hold the
 same records: messages, threads, promises, cursors, everything ``kept
-export`` writes. A worker killed in the middle must lose and double nothing.
+export`` writes, also when its batches share commits. A worker killed in the
+middle must lose and double nothing.
 The pool itself keeps results in order, holds at most its limit of tasks,
 and runs each worker on one thread.
 """
@@ -23,7 +24,9 @@ import pytest
 
 import kept.daemon.scan as scan_module
 import kept.daemon.scan_pool as scan_pool
+import kept.storage.tinydb_store as tinydb_store
 from benchmarks.generate_mailbox import MailboxGenerator, write_maildir
+from kept.daemon.commit_groups import CommitGroups
 from kept.daemon.scan import Scanner
 from kept.daemon.scan_pool import OrderedPool, PoolBroken, pool_supported, worker_count
 from kept.extractors.promises import PromiseExtractor
@@ -153,6 +156,31 @@ def test_a_worker_killed_mid_backfill_loses_and_doubles_nothing(
     assert len(warnings) == 1 and "worker processes failed" in warnings[0], warnings
     assert "scanning the rest in one process" in warnings[0]
     assert same_records(pooled) == same_records(alone) and same_confidences(pooled, alone)
+
+
+def test_a_backfill_in_one_commit_stores_what_one_process_stores(
+    mailbox: Path, extractor: PromiseExtractor, alone: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[CommitGroups[Any]] = []
+
+    def never_due(*args: Any, **kwargs: Any) -> CommitGroups[Any]:
+        groups = CommitGroups(*args, work_per_write=1e9, longest=1e9, **kwargs)
+        made.append(groups)
+        return groups
+
+    writes: list[str] = []
+    real_write = tinydb_store._write_atomically
+    monkeypatch.setattr(tinydb_store, "_write_atomically",
+                        lambda path, *rest: writes.append(path.name) or real_write(path, *rest))
+    monkeypatch.setattr(scan_module, "CommitGroups", never_due)
+    _scanner, grouped = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
+    # Both folders went to the workers; after each one's first batch (which
+    # measures a commit), one commit for the rest (`kept.daemon.commit_groups`).
+    assert [groups.sizes[0] for groups in made] == [1, 1] and all(len(groups.sizes) == 2 for groups in made)
+    assert sum(sum(groups.sizes) for groups in made) >= MESSAGES // 40
+    assert writes.count("kept.json") <= 8, writes
+    assert same_records(grouped) == same_records(alone) and same_confidences(grouped, alone)
 
 
 def counted_pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
