@@ -112,39 +112,31 @@ def test_counts_are_handed_over_only_once_their_group_is_saved(store: TinyDBStor
     assert committed == [0, 1, 2] and on_disk(tmp_path / "kept.json", "batch") == 2
 
 
-def test_a_failing_database_takes_the_open_group_back(store: TinyDBStore, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [
+        # The database failed: the open group goes back, as the store's own copy does.
+        (StorageError("the disk is full"), [0]),
+        # The source failed: the batches stored before it stay.
+        (SourceError("the server went away"), [0, 1, 2]),
+        # A Ctrl-C may land in the middle of a batch's own undo: what it left is not committed.
+        (KeyboardInterrupt(), [0]),
+    ],
+    ids=["database", "source", "interruption"],
+)
+def test_what_an_error_in_a_batch_leaves_of_the_open_group(
+    store: TinyDBStore, tmp_path: Path, error: BaseException, kept: list[int]
+) -> None:
     clock, committed = Clock(), []
     slow = SlowlyWritten(store, clock, cost=1.0)
-    with pytest.raises(StorageError), CommitGroups(slow, committed.append, clock=clock) as groups:  # type: ignore[arg-type]
-        store_batches(groups, slow, clock, 3, seconds=1.0)
-        with groups.batch():
-            raise StorageError("the disk is full")
-    assert committed == [0] and on_disk(tmp_path / "kept.json", "batch") == 0
-    assert store.get_meta("batch") == 0  # the store's own copy went back to the file's
-
-
-def test_a_source_failing_keeps_the_batches_stored_before_it(store: TinyDBStore, tmp_path: Path) -> None:
-    clock, committed = Clock(), []
-    slow = SlowlyWritten(store, clock, cost=1.0)
-    with pytest.raises(SourceError), CommitGroups(slow, committed.append, clock=clock) as groups:  # type: ignore[arg-type]
-        store_batches(groups, slow, clock, 3, seconds=1.0)
+    with pytest.raises(type(error)), CommitGroups(slow, committed.append, clock=clock) as groups:  # type: ignore[arg-type]
+        store_batches(groups, slow, clock, 3, seconds=1.0)  # batch 0 alone, 1 and 2 in the open group
         with groups.batch():
             with slow.transaction():
                 store.set_meta("batch", "half-way")
-                raise SourceError("the server went away")  # this batch's own writes go back, the group's stay
-    assert committed == [0, 1, 2] and on_disk(tmp_path / "kept.json", "batch") == 2
-
-
-def test_an_interruption_takes_the_open_group_back(store: TinyDBStore, tmp_path: Path) -> None:
-    """A Ctrl-C may land in the middle of a batch's own undo: what it left is not committed."""
-    clock, committed = Clock(), []
-    slow = SlowlyWritten(store, clock, cost=1.0)
-    with pytest.raises(KeyboardInterrupt), CommitGroups(slow, committed.append, clock=clock) as groups:  # type: ignore[arg-type]
-        store_batches(groups, slow, clock, 3, seconds=1.0)
-        with groups.batch():
-            store.set_meta("batch", "half-way")
-            raise KeyboardInterrupt
-    assert committed == [0] and on_disk(tmp_path / "kept.json", "batch") == 0
+                raise error  # this batch's own writes go back in any case
+    assert committed == kept and on_disk(tmp_path / "kept.json", "batch") == kept[-1]
+    assert store.get_meta("batch") == kept[-1]  # the store's own copy is the file's
 
 
 def test_the_wait_for_the_next_batch_counts_before_it_is_waited_for(store: TinyDBStore) -> None:

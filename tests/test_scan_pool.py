@@ -164,8 +164,12 @@ def test_a_backfill_in_one_commit_stores_what_one_process_stores(
 ) -> None:
     made: list[CommitGroups[Any]] = []
 
+    idled: list[int] = []
+
     def never_due(*args: Any, **kwargs: Any) -> CommitGroups[Any]:
         groups = CommitGroups(*args, work_per_write=1e9, longest=1e9, **kwargs)
+        real_idle = groups.idle
+        groups.idle = lambda: idled.append(1) or real_idle()  # type: ignore[method-assign]
         made.append(groups)
         return groups
 
@@ -180,6 +184,8 @@ def test_a_backfill_in_one_commit_stores_what_one_process_stores(
     assert [groups.sizes[0] for groups in made] == [1, 1] and all(len(groups.sizes) == 2 for groups in made)
     assert sum(sum(groups.sizes) for groups in made) >= MESSAGES // 40
     assert writes.count("kept.json") <= 8, writes
+    # The waits on the workers offer each group its chance to end (`CommitGroups.idle`).
+    assert idled
     assert same_records(grouped) == same_records(alone) and same_confidences(grouped, alone)
 
 
