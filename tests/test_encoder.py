@@ -412,3 +412,21 @@ def test_batches_keep_sentences_of_similar_length_together() -> None:
     assert batches == [[2, 5, 0, 1, 4], [3]]
     assert list(_batches_by_length(order, lengths, batch_size=2)) == [[2, 5], [0, 1], [4], [3]]
     assert list(_batches_by_length([], [], batch_size=32)) == []
+
+
+def test_batches_of_long_sentences_stay_within_the_token_budget() -> None:
+    from kept.extractors.encoder import MAX_BATCH_TOKENS, _batches_by_length
+
+    # 40 sentences of the longest kind: 32 of them in one batch took 160 MB more RSS.
+    lengths = [96] * 40 + [20] * 40 + [400]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = list(_batches_by_length(order, lengths, batch_size=32))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) == 1 or len(batch) * width <= MAX_BATCH_TOKENS
+    # Short sentences still fill a batch; one longer than the budget goes alone.
+    assert [len(b) for b in batches if lengths[b[0]] == 20] == [32, 8]
+    assert [len(b) for b in batches if lengths[b[0]] == 96] == [MAX_BATCH_TOKENS // 96] * 5
+    assert batches[-1] == [80]
+    assert list(_batches_by_length(order[:3], lengths, batch_size=32, max_tokens=50)) == [[40, 41], [42]]
