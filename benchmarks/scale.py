@@ -41,8 +41,6 @@ UID SEARCH of each folder happens before anything is timed.
 from __future__ import annotations
 
 import argparse
-import email
-import email.policy
 import imaplib
 import json
 import os
@@ -59,7 +57,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.generate_mailbox import END, ME, MailboxGenerator, write_maildir  # noqa: E402
-from benchmarks.scan_enron import TreeMemory  # noqa: E402
+from benchmarks.scan_enron import TreeMemory, imap_floor  # noqa: E402
 from dovecot import DovecotServer  # noqa: E402
 
 NOW = (END.replace(hour=8)).isoformat()
@@ -89,29 +87,6 @@ def run_measured(
     if process.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{(output or b'').decode(errors='replace')[-3000:]}")
     return wall, memory.peak_rss_kb // 1024, memory.peak_pss_kb // 1024, (output or b"").decode(errors="replace")
-
-
-def floor(server: DovecotServer, user, folders: list[str]) -> tuple[float, int]:
-    """Plain fetch + stdlib parse of every message; returns (seconds, messages)."""
-    started = time.perf_counter()
-    count = 0
-    with server.client(user) as client:
-        for folder in folders:
-            client.select_folder(folder, readonly=True)
-            uids = client.search(["ALL"])
-            for start in range(0, len(uids), 200):
-                response = client.fetch(uids[start:start + 200], ["BODY.PEEK[]", "INTERNALDATE"])
-                for item in response.values():
-                    message = email.message_from_bytes(item[b"BODY[]"], policy=email.policy.default)
-                    body = message.get_body(("plain", "html"))
-                    if body is not None:
-                        try:
-                            body.get_content()
-                        except (LookupError, ValueError):
-                            pass
-                    str(message["Subject"] or "")
-                    count += 1
-    return time.perf_counter() - started, count
 
 
 def write_config(directory: Path, server: DovecotServer, user) -> Path:
@@ -232,7 +207,7 @@ def main() -> None:
                 client.select_folder(folder, readonly=True)
                 client.search(["ALL"])
 
-        seconds, fetched = floor(server, user, ["INBOX", "Sent"])
+        _cpu, seconds, fetched = imap_floor(server, user, ["INBOX", "Sent"])
         figures["floor_s"] = round(seconds, 1)
         print(f"floor: fetch + stdlib parse of {fetched} messages: {seconds:.1f} s ({fetched / seconds:.0f} msg/s)")
 

@@ -21,12 +21,19 @@ memory the tree really takes) and the largest single process's peak RSS
 (``ru_maxrss``). Two runs of one mailbox must store the same records; the
 benchmark compares their databases.
 
+With ``--source imap`` each mailbox is also (or only) read over IMAP: a
+private Dovecot (tests/dovecot.py) serves a copy of the Maildir to a user
+of its own, the floor is a plain imapclient session fetching every message
+(``BODY.PEEK[]``, 200 at a time) and parsing it as above, and kept scans an
+IMAP account over TLS. Dovecot's own CPU counts on neither side.
+
 Printed: the ratio backfill / floor (target <= 2) by CPU time, which a
 neighbour's load on a shared machine does not move, and by wall time; and
 peak RSS (target <= 300 MB). Usage::
 
     .venv/bin/python benchmarks/scan_enron.py [--enron DIR] [--mailbox allen-p ...]
         [--enron-more DIR --writer arnold-j ...] [--workers 1 --workers auto]
+        [--source maildir --source imap]
 
 ``--enron`` is the folder holding allen-p/, beck-s/, nemec-g/ (default
 /tmp/enron, else ../shared/enron-dev unpacked to a temporary folder).
@@ -40,6 +47,8 @@ import email
 import email.policy
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -50,6 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dovecot import DovecotServer, MailUser  # noqa: E402
+
 MAILBOXES = ("allen-p", "beck-s", "nemec-g")
 ARCHIVE = ROOT.parent / "shared" / "enron-dev" / "enron-dev.tar.gz"
 RATIO_TARGET = 2.0
@@ -86,6 +99,50 @@ def floor(paths: list[Path]) -> tuple[float, float]:
     for path in paths:
         email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body()  # type: ignore[attr-defined]
     return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _parse_like_a_reader(data: bytes) -> None:
+    """What the floor does with each message: the stdlib parse, the body and the subject."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    body = message.get_body(("plain", "html"))  # type: ignore[attr-defined]
+    if body is not None:
+        try:
+            body.get_content()
+        except (LookupError, ValueError):
+            pass
+    str(message["Subject"] or "")
+
+
+def imap_floor(server: DovecotServer, user: MailUser, folders: list[str]) -> tuple[float, float, int]:
+    """CPU and wall seconds of a plain imapclient fetch + stdlib parse of every message, and how many."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    count = 0
+    with server.client(user) as client:
+        for folder in folders:
+            client.select_folder(folder, readonly=True)
+            uids = client.search(["ALL"])
+            for start in range(0, len(uids), 200):
+                for item in client.fetch(uids[start : start + 200], ["BODY.PEEK[]", "INTERNALDATE"]).values():
+                    _parse_like_a_reader(item[b"BODY[]"])
+                    count += 1
+    return time.process_time() - cpu, time.perf_counter() - wall, count
+
+
+def serve(server: DovecotServer, maildir: Path) -> MailUser:
+    """A new Dovecot user whose mailbox is a copy of `maildir` (INBOX and Sent), indexed once."""
+    user = server.new_user()
+    home = server.root / "mail" / user.name
+    target = home / "Maildir"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(maildir, target, ignore=shutil.ignore_patterns("dovecot*"))
+    owner = pwd.getpwnam("dovecot") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+    for path in [home, *home.rglob("*")]:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+    with server.client(user) as client:  # Dovecot indexes a Maildir the first time it is opened
+        for folder in ("INBOX", "Sent"):
+            client.select_folder(folder, readonly=True)
+            client.search(["ALL"])
+    return user
 
 
 SAMPLE_SECONDS = 0.05
@@ -150,22 +207,24 @@ class Backfill:
     code: int
 
 
-def backfill(config: Path, workers: str) -> Backfill:
-    """Run ``kept scan`` with `config` and ``$KEPT_SCAN_WORKERS`` = `workers`; what it took."""
+def backfill(config: Path, workers: str, password: str = "") -> Backfill:
+    """Run ``kept scan`` with `config` and ``$KEPT_SCAN_WORKERS`` = `workers`; what it took.
+
+    `password` is the IMAP account's (``$KEPT_BENCH_PASSWORD``). What the
+    scan wrote to stderr is kept beside `config` (``.err``)."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kept.cli", "--config", str(config), "scan"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
-        env={**os.environ, "KEPT_SCAN_WORKERS": workers},
-    )  # fmt: skip
-    memory = TreeMemory(process.pid)
-    memory.start()
-    _pid, status, usage = os.wait4(process.pid, 0)
+    with open(config.with_suffix(".err"), "wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kept.cli", "--config", str(config), "scan"],
+            stdout=subprocess.DEVNULL, stderr=errors, cwd="/",
+            env={**os.environ, "KEPT_SCAN_WORKERS": workers, "KEPT_BENCH_PASSWORD": password},
+        )  # fmt: skip
+        memory = TreeMemory(process.pid)
+        memory.start()
+        _pid, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     memory.stopped.set()
     memory.join()
-    if process.stderr is not None:
-        process.stderr.close()
     return Backfill(
         cpu=usage.ru_utime + usage.ru_stime, wall=wall, tree_rss=memory.peak_rss_kb / 1024,
         tree_pss=memory.peak_pss_kb / 1024, largest_rss=usage.ru_maxrss / 1024,
@@ -209,16 +268,25 @@ def records(database: Path) -> dict[str, object]:
     return tables
 
 
-def write_config(work: Path, name: str, maildir: Path, owner: str) -> Path:
-    """A private kept config scanning `maildir` into a fresh database."""
+def write_config(work: Path, name: str, maildir: Path, owner: str, imap: tuple[DovecotServer, MailUser] | None = None) -> Path:
+    """A private kept config scanning `maildir`, or the IMAP account `imap` serving a copy of it, into a fresh database."""
     database = work / f"{name}.json"
     for old in work.glob(f"{name}.json*"):
         old.unlink()
     config = work / f"{name}.toml"
+    if imap is None:
+        account = f'type = "maildir"\npath = "{maildir}"\ninbox = ""\nsent = ".Sent"\n'
+    else:
+        server, user = imap
+        account = (
+            f'type = "imap"\nhost = "{server.host}"\nport = {server.imaps_port}\nsecurity = "tls"\n'
+            f'username = "{user.name}"\npassword_env = "KEPT_BENCH_PASSWORD"\nca_file = "{server.ca_file}"\n'
+            f'timeout = 120\ninbox_folder = "INBOX"\nsent_folder = "Sent"\n'
+        )
     config.write_text(
         f'[kept]\naddresses = ["{owner}"]\ntimezone = "America/Chicago"\ndatabase = "{database}"\n\n'
         f'[digest]\ndelivery = "none"\n\n'
-        f'[accounts.{name.replace("-", "_")}]\ntype = "maildir"\npath = "{maildir}"\ninbox = ""\nsent = ".Sent"\n',
+        f'[accounts.{name.replace("-", "_")}]\n{account}',
         encoding="utf-8",
     )
     config.chmod(0o600)
@@ -233,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enron-more", type=Path, default=Path("/tmp/enron-more/enron-more"))
     parser.add_argument("--writer", action="append", default=[], help="a writer of --enron-more (repeatable)")
     parser.add_argument("--workers", action="append", help='$KEPT_SCAN_WORKERS of a run (repeatable; default 1 and "auto")')
+    parser.add_argument("--source", action="append", choices=("maildir", "imap"),
+                        help="read each mailbox from its Maildir or over IMAP from a private Dovecot (repeatable; default maildir)")
     args = parser.parse_args(argv)
     runs = args.workers or ["1", "auto"]
+    sources = list(dict.fromkeys(args.source or ["maildir"]))
     work = Path(tempfile.mkdtemp(prefix="kept-bench-"))
     work.chmod(0o700)
     enron = args.enron or (Path("/tmp/enron") if Path("/tmp/enron/allen-p").is_dir() else unpack(work / "enron"))
@@ -248,43 +319,59 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable; load average {os.getloadavg()[0]:.1f} at the start")
     rows = []
     drifts: list[float] = []
-    for name, maildir in mailboxes:
-        paths = files_of(maildir) + files_of(maildir / ".Sent")
-        floor_cpu, floor_wall = floor(paths)
-        owner = owner_address(maildir)
-        sent = len(files_of(maildir / ".Sent"))
-        stored = []
-        for workers in runs:
-            config = write_config(work, name, maildir, owner)
-            run = backfill(config, workers)
-            if run.code != 0:
-                print(f"{name}: kept scan exited {run.code}", file=sys.stderr)
-                return 1
-            size = (work / f"{name}.json").stat().st_size
-            stored.append(records(work / f"{name}.json"))
-            rows.append((name, workers, len(paths), sent, floor_cpu, floor_wall, run, size))
-        differ = sorted({t for other in stored[1:] for t in other if t != CONFIDENCE and other[t] != stored[0].get(t)})
-        drift = max((abs(c - stored[0][CONFIDENCE].get(k, float("inf"))) for other in stored[1:] for k, c in other[CONFIDENCE].items()),
-                    default=0.0)  # fmt: skip
-        drifts.append(drift)
-        if drift > CONFIDENCE_TOLERANCE:
-            differ.append(CONFIDENCE)
-        if differ:
-            print(f"{name}: the runs stored different records ({', '.join(differ)})", file=sys.stderr)
-            return 1
-    print("kept scan from an empty database (model load included) against the floor (read + parse + get_body);")
+    server = DovecotServer.start() if "imap" in sources else None
+    try:
+        for name, maildir in mailboxes:
+            owner = owner_address(maildir)
+            sent = len(files_of(maildir / ".Sent"))
+            for source in sources:
+                imap = None
+                if source == "maildir":
+                    paths = files_of(maildir) + files_of(maildir / ".Sent")
+                    floor_cpu, floor_wall = floor(paths)
+                    count = len(paths)
+                else:
+                    assert server is not None
+                    imap = (server, serve(server, maildir))
+                    floor_cpu, floor_wall, count = imap_floor(server, imap[1], ["INBOX", "Sent"])
+                # Runs of one source store the same records; the two sources differ in cursors and folder names.
+                stored = []
+                for workers in runs:
+                    config = write_config(work, name, maildir, owner, imap)
+                    run = backfill(config, workers, imap[1].password if imap else "")
+                    if run.code != 0:
+                        tail = config.with_suffix(".err").read_text(errors="replace").strip().splitlines()[-5:]
+                        print(f"{name} ({source}): kept scan exited {run.code}:", *tail, sep="\n  ", file=sys.stderr)
+                        return 1
+                    size = (work / f"{name}.json").stat().st_size
+                    stored.append(records(work / f"{name}.json"))
+                    rows.append((name, source, workers, count, sent, floor_cpu, floor_wall, run, size))
+                differ = sorted({t for other in stored[1:] for t in other if t != CONFIDENCE and other[t] != stored[0].get(t)})
+                drift = max((abs(c - stored[0][CONFIDENCE].get(k, float("inf"))) for other in stored[1:] for k, c in other[CONFIDENCE].items()),
+                            default=0.0)  # fmt: skip
+                drifts.append(drift)
+                if drift > CONFIDENCE_TOLERANCE:
+                    differ.append(CONFIDENCE)
+                if differ:
+                    print(f"{name} ({source}): the runs stored different records ({', '.join(differ)})", file=sys.stderr)
+                    return 1
+    finally:
+        if server is not None:
+            server.stop()
+    print("kept scan from an empty database (model load included) against the floor (read + parse + get_body;")
+    print("over IMAP: a plain imapclient fetch + parse);")
     print("CPU of the kept process and its workers (cores: CPU / wall, the cores the run got);")
     print("memory of the whole process tree (RSS summed, PSS summed, largest process)")
-    print(f"{'mailbox':<14} {'workers':>7} {'procs':>5} {'files':>6} {'sent':>5} {'floor CPU':>9} {'scan CPU':>8} {'x floor':>7} "
+    print(f"{'mailbox':<14} {'source':>7} {'workers':>7} {'procs':>5} {'files':>6} {'sent':>5} {'floor CPU':>9} {'scan CPU':>8} {'x floor':>7} "
           f"{'/2':>5} {'floor wall':>10} {'scan wall':>9} {'x floor':>7} {'cores':>5} {'RSS MB':>7} {'/300':>5} {'PSS MB':>7} "
           f"{'max 1 MB':>8} {'db KB':>6}")
-    for name, workers, count, sent, floor_cpu, floor_wall, run, size in rows:
+    for name, source, workers, count, sent, floor_cpu, floor_wall, run, size in rows:
         ratio = run.cpu / floor_cpu
-        print(f"{name:<14} {workers:>7} {run.processes:>5} {count:>6} {sent:>5} {floor_cpu:>9.1f} {run.cpu:>8.1f} "
+        print(f"{name:<14} {source:>7} {workers:>7} {run.processes:>5} {count:>6} {sent:>5} {floor_cpu:>9.1f} {run.cpu:>8.1f} "
               f"{ratio:>7.2f} {ratio / RATIO_TARGET:>5.2f} {floor_wall:>10.1f} {run.wall:>9.1f} "
               f"{run.wall / floor_wall:>7.2f} {run.cpu / run.wall:>5.2f} {run.tree_rss:>7.0f} {run.tree_rss / RSS_TARGET_MB:>5.2f} "
               f"{run.tree_pss:>7.0f} {run.largest_rss:>8.0f} {size // 1024:>6}")
-    print("Targets: x floor <= 2 (/2 <= 1) and RSS <= 300 MB (/300 <= 1). Each mailbox's runs stored the same records")
+    print("Targets: x floor <= 2 (/2 <= 1) and RSS <= 300 MB (/300 <= 1). Each mailbox's runs from one source stored the same records")
     print(f"(a promise's confidence differed by at most {max(drifts, default=0.0):.1g} between runs).")
     return 0
 
