@@ -523,29 +523,28 @@ class SentenceClassifier:
 PAD_RATIO = 1.5
 PAD_SLACK = 8
 
-#: A batch holds at most this many padded tokens (rows x width). ONNX
-#: Runtime's buffers for one batch grow with its tokens and much of that
-#: memory stays with the process: 32 sentences of the longest kind (96
-#: tokens) took 160 MB more RSS, 8 of them 40 MB. Sentences of up to 24
-#: tokens still go 32 at a time; smaller batches of longer ones
+#: A batch holds at most this many padded tokens (rows x width). The
+#: forward pass's buffers grow with a batch's tokens, and the allocator
+#: keeps much of that memory for the process: 32 sentences of the longest
+#: kind (96 tokens) took 160 MB more RSS, 8 of them 40 MB. Sentences of up
+#: to 24 tokens still go 32 at a time; smaller batches of longer ones
 #: measured no slower.
 MAX_BATCH_TOKENS = 768
 
 
 def _batches_by_length(
-    order: Sequence[int], lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
+    order: Sequence[int], lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS
 ) -> Iterator[list[int]]:
     """`order` (indexes sorted by `lengths`) in batches of similar length,
     each of at most `batch_size` sentences and `max_tokens` padded tokens
-    (`MAX_BATCH_TOKENS` by default; a single sentence longer than that is a batch of its own)."""
-    budget = MAX_BATCH_TOKENS if max_tokens is None else max_tokens
+    (a single sentence longer than that is a batch of its own)."""
     batch: list[int] = []
     for index in order:
         # Sorted by length, so the sentence joining is the batch's longest: it sets the width.
         if batch and (
             len(batch) >= batch_size
             or lengths[index] > PAD_RATIO * lengths[batch[0]] + PAD_SLACK
-            or (len(batch) + 1) * lengths[index] > budget
+            or (len(batch) + 1) * lengths[index] > max_tokens
         ):
             yield batch
             batch = []

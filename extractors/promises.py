@@ -104,6 +104,7 @@ __all__ = [
     "FEATURES_VERSION",
     "FLOOR_FEATURES",
     "MODEL_FORMAT_VERSION",
+    "PARSE_BATCH_DOCS",
     "Commitment",
     "PatternError",
     "PatternRow",

@@ -64,6 +64,7 @@ from kept.extractors.promise_scorer import _bundled_model_file
 from kept.extractors.promise_sentences import _parse_text
 from kept.extractors.promises import (
     FLOOR_FEATURES,
+    PARSE_BATCH_DOCS,
     Commitment,
     PromiseExtractor,
     PromiseModel,
@@ -144,7 +145,8 @@ def load_examples(paths: Sequence[Path], extractor: PromiseExtractor) -> list[Ex
             example = Example(row=row, file=path.name)
             examples.append(example)
             jobs.extend((example, sentence) for sentence in candidate_sentences(row["sentence"]))
-    docs = extractor.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=256)
+    # Parsed as kept parses them (PARSE_BATCH_DOCS at a time).
+    docs = extractor.nlp.pipe((_parse_text(sentence) for _, sentence in jobs), batch_size=PARSE_BATCH_DOCS)
     for (example, sentence), doc in zip(jobs, docs, strict=True):
         commitments = extractor.matcher.rescorable(doc)
         example.parts.append(Part(sentence, doc, commitments, [commitment_features(c) for c in commitments]))
