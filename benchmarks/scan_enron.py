@@ -24,8 +24,9 @@ benchmark compares their databases.
 With ``--source imap`` each mailbox is also (or only) read over IMAP: a
 private Dovecot (tests/dovecot.py) serves a copy of the Maildir to a user
 of its own, the floor is a plain imapclient session fetching every message
-(``BODY.PEEK[]``, 200 at a time) and parsing it as above, and kept scans an
-IMAP account over TLS. Dovecot's own CPU counts on neither side.
+(``BODY.PEEK[]``, 200 at a time) and parsing it as the Maildir floor does,
+and kept scans an IMAP account over TLS. Dovecot's own CPU counts on
+neither side.
 
 Printed: the ratio backfill / floor (target <= 2) by CPU time, which a
 neighbour's load on a shared machine does not move, and by wall time; and
@@ -53,15 +54,18 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-from dovecot import DovecotServer, MailUser  # noqa: E402
+if TYPE_CHECKING:  # imported when IMAP is asked for: tests/dovecot.py
+    from dovecot import DovecotServer, MailUser
 
 MAILBOXES = ("allen-p", "beck-s", "nemec-g")
 ARCHIVE = ROOT.parent / "shared" / "enron-dev" / "enron-dev.tar.gz"
@@ -93,16 +97,21 @@ def owner_address(maildir: Path) -> str:
     return counts.most_common(1)[0][0]
 
 
+def _parse(data: bytes) -> None:
+    """What the floor does with each message: the stdlib parse and ``get_body()``."""
+    email.message_from_bytes(data, policy=email.policy.default).get_body()  # type: ignore[attr-defined]
+
+
 def floor(paths: list[Path]) -> tuple[float, float]:
     """CPU and wall seconds to read and parse `paths` with the stdlib."""
     wall, cpu = time.perf_counter(), time.process_time()
     for path in paths:
-        email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body()  # type: ignore[attr-defined]
+        _parse(path.read_bytes())
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def _parse_like_a_reader(data: bytes) -> None:
-    """What the floor does with each message: the stdlib parse, the body and the subject."""
+def parse_like_a_reader(data: bytes) -> None:
+    """The stdlib parse, the body's text and the subject (`benchmarks/scale.py`'s floor)."""
     message = email.message_from_bytes(data, policy=email.policy.default)
     body = message.get_body(("plain", "html"))  # type: ignore[attr-defined]
     if body is not None:
@@ -113,8 +122,10 @@ def _parse_like_a_reader(data: bytes) -> None:
     str(message["Subject"] or "")
 
 
-def imap_floor(server: DovecotServer, user: MailUser, folders: list[str]) -> tuple[float, float, int]:
-    """CPU and wall seconds of a plain imapclient fetch + stdlib parse of every message, and how many."""
+def imap_floor(
+    server: DovecotServer, user: MailUser, folders: list[str], parse: Callable[[bytes], None] = _parse
+) -> tuple[float, float, int]:
+    """CPU and wall seconds of a plain imapclient fetch + `parse` of every message, and how many."""
     wall, cpu = time.perf_counter(), time.process_time()
     count = 0
     with server.client(user) as client:
@@ -123,9 +134,20 @@ def imap_floor(server: DovecotServer, user: MailUser, folders: list[str]) -> tup
             uids = client.search(["ALL"])
             for start in range(0, len(uids), 200):
                 for item in client.fetch(uids[start : start + 200], ["BODY.PEEK[]", "INTERNALDATE"]).values():
-                    _parse_like_a_reader(item[b"BODY[]"])
+                    parse(item[b"BODY[]"])
                     count += 1
     return time.process_time() - cpu, time.perf_counter() - wall, count
+
+
+def start_dovecot() -> DovecotServer:
+    """A private Dovecot (tests/dovecot.py); exits with the install hint where there is none."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dovecot import DovecotServer
+
+    try:
+        return DovecotServer.start()
+    except FileNotFoundError as error:
+        sys.exit(f"--source imap needs Dovecot: {error}")
 
 
 def serve(server: DovecotServer, maildir: Path) -> MailUser:
@@ -268,8 +290,11 @@ def records(database: Path) -> dict[str, object]:
     return tables
 
 
-def write_config(work: Path, name: str, maildir: Path, owner: str, imap: tuple[DovecotServer, MailUser] | None = None) -> Path:
-    """A private kept config scanning `maildir`, or the IMAP account `imap` serving a copy of it, into a fresh database."""
+def write_config(
+    work: Path, name: str, maildir: Path, owner: str, imap: tuple[DovecotServer, MailUser] | None = None
+) -> Path:
+    """A private kept config scanning `maildir` into a fresh database
+    (or, with `imap`, the IMAP account serving a copy of it)."""
     database = work / f"{name}.json"
     for old in work.glob(f"{name}.json*"):
         old.unlink()
@@ -301,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enron-more", type=Path, default=Path("/tmp/enron-more/enron-more"))
     parser.add_argument("--writer", action="append", default=[], help="a writer of --enron-more (repeatable)")
     parser.add_argument("--workers", action="append", help='$KEPT_SCAN_WORKERS of a run (repeatable; default 1 and "auto")')
-    parser.add_argument("--source", action="append", choices=("maildir", "imap"),
-                        help="read each mailbox from its Maildir or over IMAP from a private Dovecot (repeatable; default maildir)")
+    parser.add_argument(
+        "--source", action="append", choices=("maildir", "imap"),
+        help="read each mailbox from its Maildir, or over IMAP from a private Dovecot (repeatable; default maildir)",
+    )
     args = parser.parse_args(argv)
     runs = args.workers or ["1", "auto"]
     sources = list(dict.fromkeys(args.source or ["maildir"]))
@@ -319,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable; load average {os.getloadavg()[0]:.1f} at the start")
     rows = []
     drifts: list[float] = []
-    server = DovecotServer.start() if "imap" in sources else None
+    # A kill ends the run through the finally below, which stops Dovecot.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    server = start_dovecot() if "imap" in sources else None
     try:
         for name, maildir in mailboxes:
             owner = owner_address(maildir)
@@ -346,20 +375,25 @@ def main(argv: list[str] | None = None) -> int:
                     size = (work / f"{name}.json").stat().st_size
                     stored.append(records(work / f"{name}.json"))
                     rows.append((name, source, workers, count, sent, floor_cpu, floor_wall, run, size))
-                differ = sorted({t for other in stored[1:] for t in other if t != CONFIDENCE and other[t] != stored[0].get(t)})
-                drift = max((abs(c - stored[0][CONFIDENCE].get(k, float("inf"))) for other in stored[1:] for k, c in other[CONFIDENCE].items()),
-                            default=0.0)  # fmt: skip
+                first = stored[0]
+                others = stored[1:]
+                differ = sorted({t for other in others for t in other if t != CONFIDENCE and other[t] != first.get(t)})
+                drift = max(
+                    (abs(c - first[CONFIDENCE].get(k, float("inf"))) for o in others for k, c in o[CONFIDENCE].items()),
+                    default=0.0,
+                )
                 drifts.append(drift)
                 if drift > CONFIDENCE_TOLERANCE:
                     differ.append(CONFIDENCE)
                 if differ:
-                    print(f"{name} ({source}): the runs stored different records ({', '.join(differ)})", file=sys.stderr)
+                    print(f"{name} ({source}): the runs stored different records ({', '.join(differ)})",
+                          file=sys.stderr)
                     return 1
     finally:
         if server is not None:
             server.stop()
     print("kept scan from an empty database (model load included) against the floor (read + parse + get_body;")
-    print("over IMAP: a plain imapclient fetch + parse);")
+    print("over IMAP: a plain imapclient fetch, then the same parse);")
     print("CPU of the kept process and its workers (cores: CPU / wall, the cores the run got);")
     print("memory of the whole process tree (RSS summed, PSS summed, largest process)")
     print(f"{'mailbox':<14} {'source':>7} {'workers':>7} {'procs':>5} {'files':>6} {'sent':>5} {'floor CPU':>9} {'scan CPU':>8} {'x floor':>7} "
@@ -371,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{ratio:>7.2f} {ratio / RATIO_TARGET:>5.2f} {floor_wall:>10.1f} {run.wall:>9.1f} "
               f"{run.wall / floor_wall:>7.2f} {run.cpu / run.wall:>5.2f} {run.tree_rss:>7.0f} {run.tree_rss / RSS_TARGET_MB:>5.2f} "
               f"{run.tree_pss:>7.0f} {run.largest_rss:>8.0f} {size // 1024:>6}")
-    print("Targets: x floor <= 2 (/2 <= 1) and RSS <= 300 MB (/300 <= 1). Each mailbox's runs from one source stored the same records")
+    print("Targets: x floor <= 2 (/2 <= 1) and RSS <= 300 MB (/300 <= 1).")
+    print("Each mailbox's runs from one source stored the same records")
     print(f"(a promise's confidence differed by at most {max(drifts, default=0.0):.1g} between runs).")
     return 0
 
