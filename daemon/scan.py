@@ -124,6 +124,7 @@ class AccountScan:
         (recorded as `ScanProblem`).
     :ivar seconds: wall time of the pass.
     :ivar error: why the account could not be scanned, or None.
+    :ivar folders: messages read from each folder, by folder name.
 
     Counts only what was saved: a batch whose transaction failed adds nothing.
     """
@@ -143,6 +144,8 @@ class AccountScan:
         """Add a saved batch's counts to the pass's."""
         for name in ("messages", "seen", "promises", "kept", "problems", "skipped"):
             setattr(self, name, getattr(self, name) + getattr(batch, name))
+        for folder, count in batch.folders.items():
+            self.folders[folder] = self.folders.get(folder, 0) + count
 
 
 def extraction_groups(
@@ -551,10 +554,8 @@ class Scanner:
 
     def _note_reset(self, account: Account, folder: Folder, batch: Batch) -> None:
         if batch.reset:
-            logger.info(
-                "account %s: folder %s changed identity (UIDVALIDITY); reading it again",
-                account.name, folder.name,
-            )
+            logger.info("account %s: folder %s changed identity (UIDVALIDITY); reading it again",
+                        account.name, folder.name)
 
     def _batch_stored(
         self, account: Account, folder: Folder, batch: Batch, stored: AccountScan, result: AccountScan,
@@ -563,7 +564,6 @@ class Scanner:
         """Count a stored batch and report progress; True if the pass is to stop now."""
         state.done += len(batch.messages)
         state.new += len(batch.messages) - stored.seen
-        result.folders[folder.name] = result.folders.get(folder.name, 0) + len(batch.messages)
         if self.progress:
             self.progress(account.name, folder, state.done, max(state.total, state.done))
         return self.stop_requested()
@@ -649,7 +649,7 @@ class Scanner:
         without it the messages are parsed here, and extracted once it is
         known which of them are new.
         """
-        batch = AccountScan(account.name)
+        batch = AccountScan(account.name, folders={folder.name: len(raws)})
         failed: list[ScanProblem] = []
         if prepared is None:
             now = self.now()

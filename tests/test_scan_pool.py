@@ -29,6 +29,7 @@ from benchmarks.generate_mailbox import MailboxGenerator, write_maildir
 from kept.daemon.commit_groups import CommitGroups
 from kept.daemon.scan import Scanner
 from kept.daemon.scan_pool import OrderedPool, PoolBroken, pool_supported, worker_count
+from kept.errors import StorageWriteError
 from kept.extractors.promises import PromiseExtractor
 from kept.mailboxes.base import Folder
 from kept.mailboxes.memory import MemorySource
@@ -187,6 +188,76 @@ def test_a_backfill_in_one_commit_stores_what_one_process_stores(
     # The waits on the workers offer each group its chance to end (`CommitGroups.idle`).
     assert idled
     assert same_records(grouped) == same_records(alone) and same_confidences(grouped, alone)
+
+
+def test_when_the_pool_breaks_its_open_group_is_saved_before_a_batch_is_parsed_alone(
+    mailbox: Path, extractor: PromiseExtractor, alone: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch parsed in the scanning process is stored outside any commit group: a group
+    would hold the database's lock while it parses, and a failure there would take back
+    batches the workers had prepared."""
+    scanner_pid = os.getpid()
+    real_parse = scan_module.parse_message
+    victim = sorted((mailbox / ".Sent" / "cur").iterdir())[BATCH * 3].read_bytes()
+
+    def parse(raw: Any, **kwargs: Any) -> Any:
+        if raw.data == victim and os.getpid() != scanner_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_parse(raw, **kwargs)
+
+    monkeypatch.setattr(scan_module, "parse_message", parse)
+    monkeypatch.setattr(scan_module, "CommitGroups",
+                        lambda *a, **kw: CommitGroups(*a, work_per_write=1e9, longest=1e9, **kw))
+    real_store_batch = Scanner._store_batch
+    depths: list[tuple[bool, int]] = []  # (prepared by a worker, transactions open when it is stored)
+
+    def store_batch(self: Scanner, *args: Any, **kwargs: Any) -> Any:
+        prepared = kwargs.get("prepared", args[4] if len(args) > 4 else None)
+        depths.append((prepared is not None, self.store._depth))  # type: ignore[attr-defined]
+        return real_store_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scanner, "_store_batch", store_batch)
+    scanner, pooled = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
+    assert scanner.pool_broken
+    assert any(by_worker and depth for by_worker, depth in depths)  # batches waited in an open group
+    alone_depths = {depth for by_worker, depth in depths if not by_worker}
+    assert alone_depths == {0}, depths
+    assert same_records(pooled) == same_records(alone) and same_confidences(pooled, alone)
+
+
+def test_a_group_taken_back_is_not_counted_as_read(
+    mailbox: Path, extractor: PromiseExtractor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills in the middle of a commit group: the pass's counts, ``kept scan --json``'s
+    per-folder ones too, are what the database holds, and the next pass reads the rest."""
+    monkeypatch.setattr(scan_module, "CommitGroups",
+                        lambda *a, **kw: CommitGroups(*a, work_per_write=1e9, longest=1e9, **kw))
+    real_store_batch = Scanner._store_batch
+    calls: list[int] = []
+
+    def disk_fills(self: Scanner, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 4:  # batches 2 and 3 of the first folder wait in its open group
+            raise StorageWriteError("could not write the database: the disk is full")
+        return real_store_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scanner, "_store_batch", disk_fills)
+    database = tmp_path / "kept.json"
+    store = TinyDBStore(database)
+    try:
+        scanner = Scanner(settings_for(mailbox, database), store, extractor_factory=lambda: extractor,
+                          now=lambda: NOW, batch_size=BATCH, workers=2)
+        [failed] = scanner.scan_all()
+        assert failed.error and "disk is full" in failed.error
+        assert failed.messages == BATCH == sum(store.count_messages().values())
+        assert list(failed.folders.values()) == [BATCH]
+        monkeypatch.setattr(Scanner, "_store_batch", real_store_batch)
+        [rest] = scanner.scan_all()
+        assert rest.error is None and rest.messages == MESSAGES - BATCH == sum(rest.folders.values()) - rest.seen
+        assert sum(store.count_messages().values()) == MESSAGES
+    finally:
+        store.close()
 
 
 def counted_pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
