@@ -19,9 +19,9 @@ document per line so that a line can be read on its own::
     }
 
 A document's line without its leading comma and newline is its *member
-line*, ``"key":{...}``. In memory, thread, hot message and party index
-documents are kept as their member lines (a dict of strings costs about
-four times its JSON) and decoded when read. This module owns that text form: encoding a
+line*, ``"key":{...}``. In memory, thread, promise, hot message and
+party index documents are kept as their member lines (a dict of strings
+costs about four times its JSON) and decoded when read. This module owns that text form: encoding a
 member line, splitting and parsing document lines, and the types of the
 in-memory copy.
 """
@@ -62,7 +62,7 @@ _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # 
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 #: The tables held in memory as the JSON text of their lines (see the module docstring).
-COMPACT_TABLES = frozenset({"messages", "threads", "parties"})
+COMPACT_TABLES = frozenset({"messages", "threads", "promises", "parties"})
 
 #: A stored document: a dict, or (in a compact table) the text of its line, ``"key":{...}``.
 Stored = dict[str, Any] | str

@@ -229,6 +229,13 @@ class TinyDBStore:
         except ValueError as error:
             raise damaged(self.path, str(error)) from error
 
+    def _document(self, stored: Stored) -> dict[str, Any]:
+        """`as_document`, a line that holds no document reported as damage."""
+        try:
+            return as_document(stored)
+        except ValueError as error:
+            raise damaged(self.path, str(error)) from error
+
     # -- messages ---------------------------------------------------------
 
     def has_message(self, account: str, message_id: str) -> bool:
@@ -362,12 +369,7 @@ class TinyDBStore:
         threads while iterating.
         """
         with self.transaction():
-            decoded = (as_document(document) for document in self._tables["threads"].raw_documents())
-            selected = [
-                cast(Thread, self._decode(Thread, document))
-                for document in decoded
-                if account is None or document.get("account") == account
-            ]
+            selected = self._select(Thread, "threads", account)
         return iter(selected)
 
     # -- promises ---------------------------------------------------------
@@ -379,10 +381,10 @@ class TinyDBStore:
 
     def put_promise(self, promise: Promise) -> bool:
         """Store or replace a promise. True if it was new."""
-        document = to_json(promise)
+        member = member_line(promise.id, to_json(promise))
         with self.transaction():
-            previous = self._tables["promises"].put(promise.id, document)
-            if previous != document:
+            previous = self._tables["promises"].put(promise.id, member)
+            if previous != member:
                 self._tables["meta"].put(PROMISE_REVISION, {"value": new_promise_revision()})
             return previous is None
 
@@ -393,11 +395,12 @@ class TinyDBStore:
         return iter(sorted(selected, key=promise_order))
 
     def _select(self, cls: type[_R], table: str, account: str | None) -> list[_R]:
-        """Every record of a (non-compact) table, of one account if given."""
+        """Every record of a table, of one account if given."""
+        documents = (self._document(stored) for stored in self._tables[table].raw_documents())
         return [
             cast(_R, self._decode(cls, document))
-            for document in self._tables[table].raw_documents()
-            if account is None or as_document(document).get("account") == account
+            for document in documents
+            if account is None or document.get("account") == account
         ]
 
     # -- introductions and leads ------------------------------------------

@@ -1415,6 +1415,46 @@ def test_a_damaged_thread_line_is_reported_when_the_threads_are_indexed(db_path,
     store.close()
 
 
+@pytest.mark.parametrize("table", ["promises", "threads"])
+def test_a_damaged_promise_or_thread_line_is_reported_when_all_are_read(db_path, table):
+    """Promise and thread lines are kept as text until read (`kept.storage.main_file`):
+    one that holds no document is damage, reported with the fix, when they are read."""
+    store = TinyDBStore(db_path)
+    store.put_promise(make_promise())
+    store.put_thread(make_thread("t-1"))
+    store.set_meta("x", 1)
+    store.close()
+    key = '"p-1":' if table == "promises" else '"t-1":'
+    lines = [f"{key}{{\"id\":" if line.startswith(key) else line for line in db_path.read_text().splitlines()]
+    db_path.write_text("\n".join(lines) + "\n")
+    store = TinyDBStore(db_path)
+    assert store.get_meta("x") == 1
+    with pytest.raises(StorageError, match="damaged") as caught:
+        list(store.promises() if table == "promises" else store.threads())
+    assert "kept rebuild" in str(caught.value)
+    store.close()
+
+
+def test_promises_are_held_as_their_lines_and_written_back_unchanged(db_path):
+    store = TinyDBStore(db_path)
+    store.put_promise(make_promise())
+    store.close()
+    before = db_path.read_bytes()
+    store = TinyDBStore(db_path)
+    with store.transaction():
+        assert isinstance(store._storage.read()["promises"]["p-1"], str)  # not a dict: a quarter of the memory
+        revision = promise_revision(store)
+        assert store.put_promise(make_promise()) is False
+        assert promise_revision(store) == revision  # the same promise again changes nothing
+        store.set_meta("x", 1)
+    assert store.get_promise("p-1") == make_promise()
+    store.close()
+    after = db_path.read_bytes()
+    assert [line for line in after.splitlines() if line.startswith(b'"p-1"')] == [
+        line for line in before.splitlines() if line.startswith(b'"p-1"')
+    ]
+
+
 @pytest.mark.parametrize("failing", ["fsync", "copy_file_range"])
 def test_a_full_disk_while_moving_messages_keeps_both_files(db_path, monkeypatch, failing):
     store = TinyDBStore(db_path, hot_messages=10)
