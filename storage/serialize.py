@@ -11,6 +11,11 @@ is stored without touching this module, and documents written before the
 field existed still load: missing keys take the field's default, unknown
 keys are ignored.
 
+A `ThreadMessage`'s fields that hold their default (no Cc, not automated,
+no question, ...) are left out of its document (`_OMITTED_DEFAULTS`):
+that is a quarter of the threads' text, which the main file holds in
+memory and the digest decodes whole.
+
 Round trips are exact: ``from_json(type(r), to_json(r)) == r`` for every
 `MailMessage` with an empty body, `Thread` and `Promise`. A naive datetime
 (such as the epoch fallback ``datetime(1970, 1, 1)``) stays naive, since
@@ -50,6 +55,19 @@ _SHARED_FIELDS: dict[type, frozenset[str]] = {
     ThreadMessage: frozenset({"role", "sender", "to", "cc", "addressed"}),
     Thread: frozenset({"account", "status"}),
     Promise: frozenset({"account", "status", "counterparties"}),
+}
+
+#: Record types whose fields are left out of their documents when they hold
+#: their default (a missing field decodes to it). Only records that no code
+#: reads as raw documents: the threads' messages, which the thread index
+#: reads for their Message-IDs alone (required, so always written).
+_OMITTED_DEFAULTS: dict[type, dict[str, Any]] = {
+    cls: {
+        record_field.name: record_field.default
+        for record_field in dataclasses.fields(cls)
+        if record_field.default is not dataclasses.MISSING
+    }
+    for cls in (ThreadMessage,)
 }
 
 #: Distinct tuples of shared strings: the first of equal tuples, kept while
@@ -164,7 +182,17 @@ def to_json(record: Any) -> dict[str, Any]:
 
     :raises TypeError: if `record` is not a record.
     """
-    return {name: encode(getattr(record, name)) for name, encode, _, _ in _field_plan(type(record))}
+    cls = type(record)
+    defaults = _OMITTED_DEFAULTS.get(cls)
+    if defaults is None:
+        return {name: encode(getattr(record, name)) for name, encode, _, _ in _field_plan(cls)}
+    document = {}
+    for name, encode, _, _ in _field_plan(cls):
+        value = getattr(record, name)
+        if name in defaults and type(value) is type(defaults[name]) and value == defaults[name]:
+            continue
+        document[name] = encode(value)
+    return document
 
 
 def from_json(cls: type[R], document: dict[str, Any]) -> R:

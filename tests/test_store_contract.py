@@ -242,6 +242,26 @@ def test_json_shapes():
     assert [m["message_id"] for m in thread_document["messages"]] == ["<a>", "<b>"]
 
 
+def test_a_thread_message_leaves_out_the_fields_that_hold_their_default():
+    when = datetime(2001, 5, 14, 9, 30, tzinfo=timezone.utc)
+    plain = ThreadMessage("<a@x>", "received", when, "anna@x.org", to=("me@x.org",))
+    assert to_json(plain) == {
+        "message_id": "<a@x>", "role": "received", "date": "2001-05-14T09:30:00+00:00",
+        "sender": "anna@x.org", "to": ["me@x.org"],
+    }
+    # As a kept from before wrote it, every field: read the same.
+    written_whole = {**to_json(plain), "cc": [], "automated": False, "asks": False, "needs_reply": True,
+                     "addressed": [], "asks_until": None}
+    assert from_json(ThreadMessage, written_whole) == plain
+    busy = dataclasses.replace(plain, cc=("b@x.org",), automated=True, needs_reply=False,
+                               asks_until=date(2001, 5, 14))
+    document = to_json(busy)
+    assert {k: document[k] for k in ("to", "cc", "automated", "needs_reply", "asks_until")} == {
+        "to": ["me@x.org"], "cc": ["b@x.org"], "automated": True, "needs_reply": False, "asks_until": "2001-05-14",
+    }
+    assert "asks" not in document and from_json(ThreadMessage, document) == busy
+
+
 def test_old_documents_load_and_unknown_fields_are_ignored():
     document = to_json(make_promise(status="done"))
     del document["subject"]  # a field added after the document was written
