@@ -459,7 +459,7 @@ class MainFile(Storage):
                 if raw == b"}\n":
                     break
                 try:
-                    if lazy:  # parsed when first needed (the thread index, the party counts)
+                    if lazy:  # parsed when first needed (the thread index, the promises, the party counts)
                         key, member = split_line(raw.decode("utf-8"), first=not table)
                         table[key] = member
                         continue

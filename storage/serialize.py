@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 
 from kept.models import Address, Introduction, Lead, MailMessage, Promise, Thread, ThreadMessage
 
-__all__ = ["from_json", "to_json"]
+__all__ = ["from_json", "thread_document_in_full", "to_json"]
 
 R = TypeVar("R")
 
@@ -60,7 +60,8 @@ _SHARED_FIELDS: dict[type, frozenset[str]] = {
 #: Record types whose fields are left out of their documents when they hold
 #: their default (a missing field decodes to it). Only records that no code
 #: reads as raw documents: the threads' messages, which the thread index
-#: reads for their Message-IDs alone (required, so always written).
+#: reads for their Message-IDs alone (required, so always written), and
+#: which ``kept export`` writes in full (`thread_document_in_full`).
 _OMITTED_DEFAULTS: dict[type, dict[str, Any]] = {
     cls: {
         record_field.name: record_field.default
@@ -193,6 +194,34 @@ def to_json(record: Any) -> dict[str, Any]:
             continue
         document[name] = encode(value)
     return document
+
+
+def thread_document_in_full(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored thread's document with every field of its messages, those left out at their default filled in.
+
+    For ``kept export``, whose output has one shape however long ago each
+    thread was written. Fields are in the record's order; anything else in a
+    message document (written by a newer kept) follows as it is.
+    """
+    messages = document.get("messages")
+    if not isinstance(messages, list):
+        return document
+    plan = _field_plan(ThreadMessage)
+    defaults = _OMITTED_DEFAULTS[ThreadMessage]
+    whole_messages: list[Any] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            whole_messages.append(message)
+            continue
+        whole: dict[str, Any] = {}
+        for name, encode, _, _ in plan:
+            if name in message:
+                whole[name] = message[name]
+            elif name in defaults:
+                whole[name] = encode(defaults[name])
+        whole.update((key, value) for key, value in message.items() if key not in whole)
+        whole_messages.append(whole)
+    return {**document, "messages": whole_messages}
 
 
 def from_json(cls: type[R], document: dict[str, Any]) -> R:

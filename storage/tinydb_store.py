@@ -56,7 +56,7 @@ from kept.storage.lines import Stored, as_document, member_document, member_line
 from kept.storage.main_file import HOT_MESSAGES, TABLES, Database, KeyedTable, MainFile
 from kept.storage.memory import dated_order, json_copy, promise_order
 from kept.storage.message_file import MessageFile
-from kept.storage.serialize import from_json, to_json
+from kept.storage.serialize import from_json, thread_document_in_full, to_json
 from kept.storage.transaction_lock import DEFAULT_LOCK_TIMEOUT, acquire_lock, database_lock, set_aside
 
 # What code (the CLI, benchmarks, tests) imports from here: the store and
@@ -229,12 +229,12 @@ class TinyDBStore:
         except ValueError as error:
             raise damaged(self.path, str(error)) from error
 
-    def _document(self, stored: Stored) -> dict[str, Any]:
-        """`as_document`, a line that holds no document reported as damage."""
+    def _document(self, stored: Stored, table: str, key: str) -> dict[str, Any]:
+        """`as_document`, a line that holds no document reported as damage (with its table and key)."""
         try:
             return as_document(stored)
         except ValueError as error:
-            raise damaged(self.path, str(error)) from error
+            raise damaged(self.path, f"the {table} document {key[:80]!r} is not readable ({error})") from error
 
     # -- messages ---------------------------------------------------------
 
@@ -381,9 +381,14 @@ class TinyDBStore:
 
     def put_promise(self, promise: Promise) -> bool:
         """Store or replace a promise. True if it was new."""
-        member = member_line(promise.id, to_json(promise))
+        document = to_json(promise)
+        member = member_line(promise.id, document)
         with self.transaction():
-            previous = self._tables["promises"].put(promise.id, member)
+            table = self._tables["promises"]
+            previous = table.raw(promise.id)
+            if previous is not None and previous != member and self._document(previous, "promises", promise.id) == document:
+                return False  # the same promise, written another way (by hand, or an older kept): nothing changes
+            table.put(promise.id, member)
             if previous != member:
                 self._tables["meta"].put(PROMISE_REVISION, {"value": new_promise_revision()})
             return previous is None
@@ -396,7 +401,7 @@ class TinyDBStore:
 
     def _select(self, cls: type[_R], table: str, account: str | None) -> list[_R]:
         """Every record of a table, of one account if given."""
-        documents = (self._document(stored) for stored in self._tables[table].raw_documents())
+        documents = (self._document(stored, table, key) for key, stored in self._tables[table].raw_items())
         return [
             cast(_R, self._decode(cls, document))
             for document in documents
@@ -505,13 +510,23 @@ class TinyDBStore:
                 elif name == "messages":
                     yield name, (document for _, document in self._all_messages())
                 elif name == "meta":
-                    yield name, {key: json_copy(as_document(d).get("value")) for key, d in table.raw_items()}
+                    yield name, {key: json_copy(self._document(d, name, key).get("value")) for key, d in table.raw_items()}
                 else:
-                    yield name, (json_copy(as_document(d)) for d in table.raw_documents())
+                    yield name, self._exported(name, table.raw_items())
+
+    def _exported(self, table: str, items: list[tuple[str, Stored]]) -> Iterator[dict[str, Any]]:
+        """The documents of `table` as `export_tables` gives them: copies, threads with every field."""
+        for key, stored in items:
+            document = self._document(stored, table, key)
+            yield json_copy(thread_document_in_full(document) if table == "threads" else document)
 
     def export(self) -> dict[str, Any]:
         """`export_tables`, all of it in memory: ``{table: [document, ...], "meta": {name: value}}``."""
-        return {name: value if isinstance(value, dict) else list(value) for name, value in self.export_tables()}
+        tables = self.export_tables()
+        try:
+            return {name: value if isinstance(value, dict) else list(value) for name, value in tables}
+        finally:
+            tables.close()  # ends its transaction, also when a damaged document stopped the reading
 
     def meta_keys(self) -> list[str]:
         """The names of every meta value stored, in the order they were first stored."""
@@ -560,7 +575,9 @@ class TinyDBStore:
         with self.transaction():
             person = address if isinstance(address, Person) else self.person(address)
             threads = self._tables["threads"]
-            gone_threads = {key for key, stored in threads.raw_items() if person.mentioned_in(as_document(stored))}
+            gone_threads = {
+                key for key, stored in threads.raw_items() if person.mentioned_in(self._document(stored, "threads", key))
+            }
 
             def named(document: Mapping[str, Any]) -> bool:
                 return document.get("thread_key") in gone_threads or person.mentioned_in(document)
@@ -581,7 +598,7 @@ class TinyDBStore:
                 except ValueError as error:
                     raise damaged(self.path, f"{self.messages_path} holds a damaged line ({error})") from error
                 if named(older):
-                    gone_messages[key] = as_document(current)
+                    gone_messages[key] = self._document(current, "messages", key)
             indexed = self._storage.parties_indexed
             for key, document in gone_messages.items():
                 account, message_id = json.loads(key)
@@ -598,7 +615,7 @@ class TinyDBStore:
                 if name in ("messages", "cursors", "meta", parties.TABLE):
                     continue
                 for key, stored in table.raw_items():
-                    document = as_document(stored)
+                    document = self._document(stored, name, key)
                     if (name == "threads" and key in gone_threads) or (name != "threads" and named(document)):
                         table.delete(key)
                         removed[name] += 1

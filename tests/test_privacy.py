@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -21,6 +22,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from dovecot import DovecotServer, MailUser, free_port
 from kept import __version__
 from kept.cli import main
+from kept.models import ThreadMessage
+from kept.storage.serialize import thread_document_in_full
 from kept.storage.tinydb_store import TinyDBStore
 from kept.terminal import terminal_json, terminal_json_stream
 
@@ -246,6 +249,11 @@ def test_export_dumps_every_table_as_json(filled: tuple[Path, Path], capsys: pyt
                 for (account, sender, to, cc), count in entries
             ]
             assert sum(entry["count"] for entry in exported["parties"]) == len(exported["messages"])
+        elif table == "threads":
+            # Stored, a thread's messages leave out what holds its default; exported, they hold every field.
+            assert exported[table] == [thread_document_in_full(document) for document in documents.values()]
+            fields = [f.name for f in dataclasses.fields(ThreadMessage)]
+            assert all(list(m) == fields for thread in exported[table] for m in thread["messages"])
         else:
             assert exported[table] == list(documents.values())
     assert len(exported["messages"]) == 4 and len(exported["promises"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from kept.errors import StorageError
 from kept.storage import tinydb_store
 from kept.storage.base import SCHEMA_VERSION, promise_revision
-from kept.models import Address
+from kept.models import Address, ThreadMessage
 from kept.storage.serialize import to_json
 from kept.storage.tinydb_store import TinyDBStore, marker_path, messages_path, set_aside
 from kept.storage.transaction_lock import drop_rebuild_note, interrupted_set_aside
@@ -1415,10 +1416,19 @@ def test_a_damaged_thread_line_is_reported_when_the_threads_are_indexed(db_path,
     store.close()
 
 
+READINGS = {
+    "all of them": lambda store, table: list(store.promises() if table == "promises" else store.threads()),
+    "one": lambda store, table: store.get_promise("p-1") if table == "promises" else store.get_thread("t-1"),
+    "kept export": lambda store, table: store.export(),
+    "kept forget": lambda store, table: store.forget("nobody@example.org"),
+}
+
+
+@pytest.mark.parametrize("reading", READINGS)
 @pytest.mark.parametrize("table", ["promises", "threads"])
-def test_a_damaged_promise_or_thread_line_is_reported_when_all_are_read(db_path, table):
+def test_a_damaged_promise_or_thread_line_is_reported_when_read(db_path, table, reading):
     """Promise and thread lines are kept as text until read (`kept.storage.main_file`):
-    one that holds no document is damage, reported with the fix, when they are read."""
+    one that holds no document is damage, reported with the fix and where it is."""
     store = TinyDBStore(db_path)
     store.put_promise(make_promise())
     store.put_thread(make_thread("t-1"))
@@ -1430,29 +1440,51 @@ def test_a_damaged_promise_or_thread_line_is_reported_when_all_are_read(db_path,
     store = TinyDBStore(db_path)
     assert store.get_meta("x") == 1
     with pytest.raises(StorageError, match="damaged") as caught:
-        list(store.promises() if table == "promises" else store.threads())
+        READINGS[reading](store, table)
     assert "kept rebuild" in str(caught.value)
+    assert reading == "one" or f"the {table} document" in str(caught.value)
     store.close()
 
 
-def test_promises_are_held_as_their_lines_and_written_back_unchanged(db_path):
+def test_promises_are_held_as_their_lines_and_a_line_written_another_way_stays(db_path):
     store = TinyDBStore(db_path)
     store.put_promise(make_promise())
     store.close()
-    before = db_path.read_bytes()
+    # The same promise as a person (or an older kept) might write it: other spacing and order.
+    document = to_json(make_promise())
+    respelled = '"p-1": ' + json.dumps(dict(reversed(list(document.items()))))
+    text = db_path.read_text()
+    (line,) = [line for line in text.splitlines() if line.startswith('"p-1":')]
+    db_path.write_text(text.replace(line, respelled))
     store = TinyDBStore(db_path)
     with store.transaction():
         assert isinstance(store._storage.read()["promises"]["p-1"], str)  # not a dict: a quarter of the memory
         revision = promise_revision(store)
         assert store.put_promise(make_promise()) is False
         assert promise_revision(store) == revision  # the same promise again changes nothing
-        store.set_meta("x", 1)
+        store.set_meta("x", 1)  # a commit that rewrites the file
     assert store.get_promise("p-1") == make_promise()
     store.close()
-    after = db_path.read_bytes()
-    assert [line for line in after.splitlines() if line.startswith(b'"p-1"')] == [
-        line for line in before.splitlines() if line.startswith(b'"p-1"')
-    ]
+    assert respelled in db_path.read_text().splitlines()
+    store = TinyDBStore(db_path)
+    changed = dataclasses.replace(make_promise(), status="done")
+    with store.transaction():
+        revision = promise_revision(store)
+        assert store.put_promise(changed) is False
+        assert promise_revision(store) != revision
+    assert store.get_promise("p-1") == changed
+    store.close()
+
+
+def test_export_writes_every_field_of_a_threads_messages(db_path):
+    """Stored threads leave out fields at their default (`kept.storage.serialize`); the export does not."""
+    store = TinyDBStore(db_path)
+    store.put_thread(make_thread("t-1"))
+    (message,) = store.export()["threads"][0]["messages"]
+    assert list(message) == [f.name for f in dataclasses.fields(ThreadMessage)]
+    assert message["automated"] is False and message["needs_reply"] is True
+    assert message["addressed"] == [] and message["asks_until"] is None
+    store.close()
 
 
 @pytest.mark.parametrize("failing", ["fsync", "copy_file_range"])
