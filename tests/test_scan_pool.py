@@ -134,22 +134,32 @@ def test_a_backfill_with_two_workers_stores_what_one_process_stores(
     assert {len(pooled[t]) for t in ("messages",)} == {MESSAGES}
 
 
-def test_a_worker_killed_mid_backfill_loses_and_doubles_nothing(
-    mailbox: Path, extractor: PromiseExtractor, alone: dict[str, Any], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-) -> None:
+def kill_the_worker_that_parses_batch_3(mailbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker that parses the first message of the Sent folder's fourth batch dies, as the
+    kernel's OOM killer would end it; the scanning process, reading it again, parses it as usual."""
     scanner_pid = os.getpid()
     real_parse = scan_module.parse_message
     victim = sorted((mailbox / ".Sent" / "cur").iterdir())[BATCH * 3].read_bytes()
 
     def parse(raw: Any, **kwargs: Any) -> Any:
-        # A worker dies as the kernel's OOM killer would end it; the scanning
-        # process, reading the same message again, parses it as usual.
         if raw.data == victim and os.getpid() != scanner_pid:
             os.kill(os.getpid(), signal.SIGKILL)
         return real_parse(raw, **kwargs)
 
     monkeypatch.setattr(scan_module, "parse_message", parse)
+
+
+def groups_never_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan's commit groups end only with their folder (after the first batch, which measures a commit)."""
+    monkeypatch.setattr(scan_module, "CommitGroups",
+                        lambda *a, **kw: CommitGroups(*a, work_per_write=1e9, longest=1e9, **kw))
+
+
+def test_a_worker_killed_mid_backfill_loses_and_doubles_nothing(
+    mailbox: Path, extractor: PromiseExtractor, alone: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    kill_the_worker_that_parses_batch_3(mailbox, monkeypatch)
     caplog.set_level(logging.WARNING)
     scanner, pooled = backfill(mailbox, tmp_path / "kept.json", extractor, workers=2)
     assert scanner.pool_broken
@@ -197,18 +207,8 @@ def test_when_the_pool_breaks_its_open_group_is_saved_before_a_batch_is_parsed_a
     """A batch parsed in the scanning process is stored outside any commit group: a group
     would hold the database's lock while it parses, and a failure there would take back
     batches the workers had prepared."""
-    scanner_pid = os.getpid()
-    real_parse = scan_module.parse_message
-    victim = sorted((mailbox / ".Sent" / "cur").iterdir())[BATCH * 3].read_bytes()
-
-    def parse(raw: Any, **kwargs: Any) -> Any:
-        if raw.data == victim and os.getpid() != scanner_pid:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real_parse(raw, **kwargs)
-
-    monkeypatch.setattr(scan_module, "parse_message", parse)
-    monkeypatch.setattr(scan_module, "CommitGroups",
-                        lambda *a, **kw: CommitGroups(*a, work_per_write=1e9, longest=1e9, **kw))
+    kill_the_worker_that_parses_batch_3(mailbox, monkeypatch)
+    groups_never_due(monkeypatch)
     real_store_batch = Scanner._store_batch
     depths: list[tuple[bool, int]] = []  # (prepared by a worker, transactions open when it is stored)
 
@@ -231,8 +231,7 @@ def test_a_group_taken_back_is_not_counted_as_read(
 ) -> None:
     """The disk fills in the middle of a commit group: the pass's counts, ``kept scan --json``'s
     per-folder ones too, are what the database holds, and the next pass reads the rest."""
-    monkeypatch.setattr(scan_module, "CommitGroups",
-                        lambda *a, **kw: CommitGroups(*a, work_per_write=1e9, longest=1e9, **kw))
+    groups_never_due(monkeypatch)
     real_store_batch = Scanner._store_batch
     calls: list[int] = []
 
