@@ -21,9 +21,9 @@ document per line so that a line can be read on its own::
 A document's line without its leading comma and newline is its *member
 line*, ``"key":{...}``. In memory, thread, promise, hot message and
 party index documents are kept as their member lines (a dict of strings
-costs about four times its JSON) and decoded when read. This module owns that text form: encoding a
-member line, splitting and parsing document lines, and the types of the
-in-memory copy.
+costs about four times its JSON) and decoded when read. This module owns
+that text form: encoding a member line, splitting and parsing document
+lines, and the types of the in-memory copy.
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@ names another database (a restored backup) is ignored with a warning;
 nothing else depends on it.
 
 In memory, thread, promise, hot message and party index documents are
-kept as the JSON text of their lines and decoded when read; commits stream the file
-out in chunks instead of building it as one string, encoding again only
-the documents changed since the last commit.
+kept as the JSON text of their lines and decoded when read; commits
+stream the file out in chunks instead of building it as one string,
+encoding again only the documents changed since the last commit.
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ HOT_MESSAGES = _hot_messages_default()
 TABLES = ("messages", "threads", "promises", "cursors", "meta", "introductions", "leads", parties.TABLE)
 
 #: Tables whose lines are not parsed at load but when first read: a scan
-#: that finds nothing new never reads the threads or the party index, and
-#: the service reads the promises once a day (the store checks nothing in
-#: them at load; a damaged one is reported when read).
+#: that finds nothing new never reads the threads, the promises or the
+#: party index (nothing in them is checked at load; a damaged line is
+#: reported when read).
 _LAZY_TABLES = frozenset({"threads", "promises", parties.TABLE})
 
 #: Documents per chunk written at commit: big enough for few writes, small
