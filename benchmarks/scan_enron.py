@@ -50,11 +50,11 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-import signal
 import threading
 import time
 from collections.abc import Callable
