@@ -298,7 +298,7 @@ class TinyDBStore:
         the address fields of each document are decoded.
         """
         with self.transaction():
-            hot = self._storage.read()["messages"]
+            hot = self._storage.table("messages")
             for _, found in parties.stored_parties(self._storage.archive, hot, self.path, account):
                 yield found
 
@@ -311,7 +311,7 @@ class TinyDBStore:
         """
         with self.transaction():
             if self._storage.parties_indexed:
-                return iter(list(parties.counts(self._storage.read()[parties.TABLE], self.path, account)))
+                return iter(list(parties.counts(self._storage.table(parties.TABLE), self.path, account)))
             return iter(Counter(self.message_parties(account)).items())
 
     def count_messages(self, account: str | None = None) -> dict[str, int]:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from kept.errors import StorageError
 from kept.storage import tinydb_store
-from kept.storage.base import SCHEMA_VERSION, promise_revision
+from kept.storage.base import PROMISE_REVISION, SCHEMA_VERSION, promise_revision
 from kept.models import Address, ThreadMessage
 from kept.storage.serialize import to_json
 from kept.storage.tinydb_store import TinyDBStore, marker_path, messages_path, set_aside
@@ -1550,3 +1550,71 @@ def test_pair_key_is_json_dumps(first, second):
     assert pair_key(first, second) == json.dumps([first, second])
     assert pair_key(second, first) == json.dumps([second, first])
     assert pair_key("work", "<a.b@host>") == json.dumps(["work", "<a.b@host>"])
+
+
+def _without_random_values(path):
+    """The file's bytes with its database id and promise revision (random) taken out."""
+    store = TinyDBStore(path)
+    random = [store.get_meta("database_id"), store.get_meta(PROMISE_REVISION)]
+    store.close()
+    content = path.read_bytes()
+    for value in random:
+        content = content.replace(value.encode(), b"")
+    return content
+
+
+def _a_store_with_every_lazy_table(db_path):
+    store = TinyDBStore(db_path)
+    with store.transaction():
+        for i in range(3):
+            store.put_thread(make_thread(f"t-{i}", (f"<{i}>",)))
+            store.put_message(make_message(f"<{i}>"))
+        store.put_promise(make_promise())
+        store.set_meta("x", 1)
+    store.close()
+
+
+@pytest.mark.parametrize("first_read", ["nothing", "every table"])
+def test_the_lazy_tables_are_split_when_used_and_written_back_as_they_were(db_path, first_read):
+    """Threads, promises and the party index stay the lines read until used
+    (`kept.storage.main_file`); a commit writes an unused one out unchanged,
+    the same bytes as once it was used."""
+    _a_store_with_every_lazy_table(db_path)
+    store = TinyDBStore(db_path)
+    assert store.get_meta("x") == 1 and store.count_messages()["sent"] == 3
+    assert sorted(store._storage._unsplit) == ["parties", "promises", "threads"]  # a scan with nothing new gets this far
+    if first_read == "every table":
+        assert len(list(store.threads())) == 3 and len(list(store.promises())) == 1
+        assert len(list(store.party_counts())) > 0
+        assert not store._storage._unsplit
+    store.set_meta("y", 2)  # not a pass value: the main file is written again
+    store.close()
+    if first_read == "nothing":
+        # The same change after every table was used writes the same file.
+        other_path = db_path.parent / "other.json"
+        _a_store_with_every_lazy_table(other_path)
+        other = TinyDBStore(other_path)
+        list(other.threads()), list(other.promises()), list(other.party_counts())
+        other.set_meta("y", 2)
+        other.close()
+        assert _without_random_values(db_path) == _without_random_values(other_path)
+    store = TinyDBStore(db_path)
+    assert [t.key for t in store.threads()] == ["t-0", "t-1", "t-2"] and store.get_meta("y") == 2
+    store.close()
+
+
+def test_a_lazy_table_line_that_is_not_a_document_line_is_reported_when_the_table_is_used(db_path):
+    _a_store_with_every_lazy_table(db_path)
+    text = db_path.read_text()
+    assert '\n,"t-1":' in text
+    db_path.write_text(text.replace('\n,"t-1":', '\n"t-1":'))  # its leading comma lost
+    store = TinyDBStore(db_path)
+    assert store.get_meta("x") == 1
+    store.set_meta("y", 2)  # the damaged table, unused, is written back as it was
+    for _ in range(2):  # and stays damaged: every use reports it
+        with pytest.raises(StorageError, match="damaged") as caught:
+            list(store.threads())
+        assert "kept rebuild" in str(caught.value) and "line " in str(caught.value)
+    assert len(list(store.promises())) == 1
+    store.close()
+    assert '\n"t-1":' in db_path.read_text()
