@@ -503,6 +503,10 @@ class MainFile(Storage):
                 for raw in file:
                     if raw == b"}\n":
                         break
+                    if raw.startswith(b"}") or raw.endswith(b":{\n"):
+                        # A closing line damaged, or lost before the next
+                        # table's opening line: that table must not hide in this one.
+                        raise damaged(self.path, f"line {number + len(lines) + 1} is not a document")
                     lines.append(raw)
                 else:
                     raise damaged(self.path, f"it ends in the middle of the table {name!r}")

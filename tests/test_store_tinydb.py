@@ -1608,13 +1608,30 @@ def test_a_lazy_table_line_that_is_not_a_document_line_is_reported_when_the_tabl
     text = db_path.read_text()
     assert '\n,"t-1":' in text
     db_path.write_text(text.replace('\n,"t-1":', '\n"t-1":'))  # its leading comma lost
+    number = 1 + next(i for i, line in enumerate(db_path.read_text().splitlines()) if line.startswith('"t-1":'))
     store = TinyDBStore(db_path)
     assert store.get_meta("x") == 1
     store.set_meta("y", 2)  # the damaged table, unused, is written back as it was
     for _ in range(2):  # and stays damaged: every use reports it
         with pytest.raises(StorageError, match="damaged") as caught:
             list(store.threads())
-        assert "kept rebuild" in str(caught.value) and "line " in str(caught.value)
+        assert "kept rebuild" in str(caught.value) and f"line {number} " in str(caught.value)
     assert len(list(store.promises())) == 1
     store.close()
     assert '\n"t-1":' in db_path.read_text()
+    store = TinyDBStore(db_path)
+    assert len(list(store.promises())) == 1 and store.get_meta("y") == 2
+    store.close()
+
+
+@pytest.mark.parametrize("damage", [("\n}\n,\"promises\":{\n", "\n}X\n,\"promises\":{\n"),
+                                    ("\n}\n,\"promises\":{\n", "\n,\"promises\":{\n")])
+def test_a_lazy_table_whose_closing_line_is_damaged_or_lost_is_refused_on_opening(db_path, damage):
+    """The lines of the threads are not split at load, but they cannot swallow the promises' table."""
+    _a_store_with_every_lazy_table(db_path)
+    text = db_path.read_text()
+    assert text.count(damage[0]) == 1
+    db_path.write_text(text.replace(*damage))
+    with pytest.raises(StorageError, match="damaged") as caught:
+        TinyDBStore(db_path)
+    assert "kept rebuild" in str(caught.value)
