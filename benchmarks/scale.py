@@ -212,7 +212,11 @@ def main() -> None:
         print(f"floor: fetch + stdlib parse of {fetched} messages: {seconds:.1f} s ({fetched / seconds:.0f} msg/s)")
 
         config = write_config(work, server, user)
+        # An installed kept has its modules compiled (pip does it at install;
+        # an editable install, at the first run): a shell that turns bytecode
+        # caching off would have every timed start compile them anew.
         environment = {**os.environ, "KEPT_BENCH_PASSWORD": user.password}
+        environment.pop("PYTHONDONTWRITEBYTECODE", None)
         if args.workers:
             environment["KEPT_SCAN_WORKERS"] = args.workers
         figures["workers"] = args.workers or "auto"
