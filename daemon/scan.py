@@ -27,7 +27,7 @@ that is full, any other pass once the folder has handed over a full batch of
 mostly new messages, the rest of it is parsed and
 extracted by worker processes (`kept.daemon.scan_pool`), a few messages per
 task, while this process threads and stores the batches in order, in the
-same transactions as alone (`prepare_messages` is the work both do). An
+same transactions as alone (`kept.daemon.prepare` is the work both do). An
 incremental scan never starts them. A worker that dies ends the pool: its
 unfinished batches and the rest of the pass are done here, with one warning.
 """
@@ -39,11 +39,10 @@ import itertools
 import logging
 import os
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from functools import partial
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,11 +57,14 @@ from kept.extractors.cleaning import normalize_subject, strip_control
 from kept.extractors.fulfilment import find_fulfilment, recipient_tokens
 from kept.extractors.introductions import find_introduction, introduction_id
 from kept.extractors.leads import find_lead
-from kept.extractors.message import parse_message
 from kept.extractors.people import first_name_from_address, given_name, own_organisations, written_on_behalf
 from kept.extractors.replies import needs_reply
 from kept.daemon.scan_pool import OrderedPool, PoolBroken, pooled_batches, worker_count
 from kept.daemon.open_promises import OpenPromises
+from kept.daemon.prepare import (
+    MAX_PROMISE_TEXT_CHARS, PoolTask, PreparedMessage, StepFailure, extract_each, extraction_groups,
+    prepare_messages, prepare_task, written_by,
+)
 from kept.daemon.threader import Threader
 from kept.mailboxes.base import Batch, Cursor, Folder, MailSource
 from kept.mailboxes.factory import source_for
@@ -78,17 +80,6 @@ BATCH_SIZE = 200
 
 #: The note a received message "from" the user carries (`Scanner._claimed_mine`).
 CLAIMED_MINE = "From is one of your addresses, but the message is not in a sent folder: read as received"
-
-# Promises are looked for in the first this many characters of a sent
-# message's fresh text: a 500,000-character body of sentences took the
-# language model half a minute, and real promises sit near the top.
-MAX_PROMISE_TEXT_CHARS = 20_000
-
-# A batch's sent mail goes to the extractor in groups of at most this much
-# text, with a `Scanner.heartbeat` between groups: 200 long sent messages
-# full of candidate sentences are ten minutes of model time, longer than a
-# systemd watchdog waits (100,000 characters of them took 15 s).
-MAX_EXTRACT_CHARS = 100_000
 
 # Messages per worker task: enough for the extractor to batch sentences
 # (one message per call cost 18 to 50% more CPU on Enron's sent mail), few
@@ -146,138 +137,6 @@ class AccountScan:
             setattr(self, name, getattr(self, name) + getattr(batch, name))
         for folder, count in batch.folders.items():
             self.folders[folder] = self.folders.get(folder, 0) + count
-
-
-def extraction_groups(
-    sent: list[tuple[MailMessage, str]], limit: int = MAX_EXTRACT_CHARS
-) -> list[list[tuple[MailMessage, str]]]:
-    """`sent` (message, uid) pairs in order, in groups of at most `limit`
-    characters of promise text (the part `MAX_PROMISE_TEXT_CHARS` lets the
-    extractor see); a longer message is a group of its own."""
-    groups: list[list[tuple[MailMessage, str]]] = []
-    size = limit
-    for pair in sent:
-        length = min(len(pair[0].body_text), MAX_PROMISE_TEXT_CHARS)
-        if size + length > limit:
-            groups.append([])
-            size = 0
-        groups[-1].append(pair)
-        size += length
-    return groups
-
-
-@dataclass(frozen=True, slots=True)
-class StepFailure:
-    """A scan step that raised on one message, as text: it may have happened in a worker process.
-
-    :ivar kind: the exception's class name.
-    :ivar text: its message.
-    :ivar detail: the formatted traceback (logged at debug level).
-    """
-
-    kind: str
-    text: str
-    detail: str = ""
-
-    @classmethod
-    def of(cls, error: BaseException) -> StepFailure:
-        """The failure `error` describes."""
-        return cls(type(error).__name__, str(error), "".join(traceback.format_exception(error)))
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedMessage:
-    """What the pure steps made of one raw message (`prepare_messages`).
-
-    :ivar message: the parsed message; None if parsing failed (`failure`).
-    :ivar candidates: its promise candidates, if it was extracted.
-    :ivar failure: why parsing, or else extraction, failed.
-    """
-
-    uid: str
-    message: MailMessage | None
-    candidates: list[PromiseCandidate] | None = None
-    failure: StepFailure | None = None
-
-
-def written_by(message: MailMessage, me: frozenset[str]) -> bool:
-    """True unless `message` names an author who is not one of the addresses `me`."""
-    sender = message.from_addr.email if message.from_addr else ""
-    return not sender or sender in me
-
-
-def wants_promises(message: MailMessage, me: frozenset[str]) -> bool:
-    """True for mail whose promises are looked for: sent, written by the user, with text."""
-    return message.role == "sent" and bool(message.body_text.strip()) and written_by(message, me)
-
-
-def extract_each(
-    extractor: CandidateFinder, items: Sequence[tuple[str, datetime | None]]
-) -> list[list[PromiseCandidate] | StepFailure]:
-    """The candidates of each (text, sent at) item, in one call; if that
-    raises, item by item, so that only the item to blame is a `StepFailure`."""
-    try:
-        found = list(extractor.extract_many(items))
-        if len(found) != len(items):
-            raise ValueError(f"the extractor returned {len(found)} results for {len(items)} texts")
-        return list(found)
-    except Exception:  # noqa: BLE001 - find the message to blame, one at a time
-        logger.debug("promise extraction failed on a batch; extracting its messages one by one", exc_info=True)
-    results: list[list[PromiseCandidate] | StepFailure] = []
-    for item in items:
-        try:
-            [candidates] = list(extractor.extract_many([item]))
-            results.append(candidates)
-        except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
-            results.append(StepFailure.of(error))
-    return results
-
-
-def prepare_messages(
-    raws: Sequence[RawMessage], *, account: str, folder: Folder, max_bytes: int, now: datetime,
-    me: frozenset[str], extractor: CandidateFinder | None, zone: tzinfo = timezone.utc,
-) -> list[PreparedMessage]:
-    """The pure steps of a scan, one `PreparedMessage` per raw message in order:
-    each parsed (its date made sane against `now`) and, given an `extractor`,
-    the promise candidates of the ones that `wants_promises`, their days
-    ("tomorrow") read in the user's time zone `zone`.
-
-    Only message bytes and settings go in, so a worker process can do it
-    (`kept.daemon.scan_pool`); the scanner does the parsing itself when it
-    scans alone, and then extracts only the messages it has not stored.
-    """
-    prepared: list[PreparedMessage] = []
-    for raw in raws:
-        try:
-            message = parse_message(
-                raw, account=account, role=folder.role, folder=folder.name, max_bytes=max_bytes, now=now
-            )
-        except Exception as error:  # noqa: BLE001 - one hostile message must not stop the batch
-            prepared.append(PreparedMessage(raw.uid, None, failure=StepFailure.of(error)))
-            continue
-        prepared.append(PreparedMessage(raw.uid, message))
-    if extractor is None:
-        return prepared
-    sent = [(item.message, str(n)) for n, item in enumerate(prepared) if item.message and wants_promises(item.message, me)]
-    for group in extraction_groups(sent):
-        items = [(m.body_text[:MAX_PROMISE_TEXT_CHARS], m.date.astimezone(zone)) for m, _n in group]
-        for (_m, n), outcome in zip(group, extract_each(extractor, items), strict=True):
-            if isinstance(outcome, StepFailure):
-                prepared[int(n)] = replace(prepared[int(n)], failure=outcome)
-            else:
-                prepared[int(n)] = replace(prepared[int(n)], candidates=outcome)
-    return prepared
-
-
-def _prepare_task(
-    task: tuple[tuple[RawMessage, ...], datetime], *, account: str, folder: Folder, max_bytes: int,
-    me: frozenset[str], extractor: CandidateFinder | None, zone: tzinfo,
-) -> list[PreparedMessage]:
-    """`prepare_messages` for one worker task: some messages of a batch and the batch's time."""
-    raws, now = task
-    return prepare_messages(
-        raws, account=account, folder=folder, max_bytes=max_bytes, now=now, me=me, extractor=extractor, zone=zone
-    )
 
 
 @dataclass(slots=True)
@@ -378,6 +237,12 @@ class Scanner:
         self.pool_after = pool_after if pool_after is not None else self.batch_size
         # Set when a worker died: the rest of this scanner's passes stay in one process.
         self.pool_broken = False
+        # The account pass's workers (`_pool_for`), whether they hold the
+        # extractor, and the commit group of the folder they work for.
+        self._pool: OrderedPool[PoolTask, list[PreparedMessage]] | None = None
+        self._pool_extracts = False
+        self._pool_groups: CommitGroups[AccountScan] | None = None
+        self._folders: list[Folder] = []  # of the account being scanned
         self.me = frozenset(settings.addresses)
         self.organisations = own_organisations(settings.addresses)
         self._my_first_names = frozenset(
@@ -449,6 +314,7 @@ class Scanner:
             with self.source_factory(account) as source:
                 folders = list(source.folders())
                 self._mark_history(account, folders)
+                self._folders = folders
                 for folder in folders:
                     if self.stop_requested():
                         break
@@ -459,6 +325,8 @@ class Scanner:
                 result.error = str(exc)
         except (SourceError, KeptError, OSError) as exc:
             result.error = str(exc) or exc.__class__.__name__
+        finally:
+            self._close_pool()
         result.seconds = time.monotonic() - started
         if record:
             self.record_results([result])
@@ -589,48 +457,85 @@ class Scanner:
     ) -> bool:
         """Store the rest of `batches` with worker processes parsing and extracting; False if none could start.
 
-        The workers are forked after the extractor is loaded here (sent
-        folders only), so they share it; a model that will not load is the
-        account's error, as when scanning alone. This process only threads and
-        stores, so its batches share commits (`kept.daemon.commit_groups`).
+        The pool is the account pass's (`_pool_for`). This process only threads
+        and stores, so its batches share commits (`kept.daemon.commit_groups`);
+        while it waits on the workers, its commit group lets the lock go.
         """
-        extractor = self.extractor if folder.role == "sent" else None
-        work = partial(
-            _prepare_task, account=account.name, folder=folder, max_bytes=self.settings.max_message_bytes,
-            me=self.me, extractor=extractor, zone=self.tz,
-        )
-        groups = CommitGroups(self.store, result.add)
-
-        def heartbeat() -> None:  # a commit group does not hold the lock through a long wait on the workers
-            self.heartbeat()
-            groups.idle()
-        try:
-            pool: OrderedPool[tuple[tuple[RawMessage, ...], datetime], list[PreparedMessage]] = OrderedPool(
-                self.workers, work, heartbeat=heartbeat
-            )
-        except PoolBroken as error:
-            self._pool_failed(account, error)
+        pool = self._pool_for(account, folder)
+        if pool is None:
             return False
         logger.info(
             "account %s: %s: parsing and extracting with %d worker processes after %d messages",
             account.name, folder.name, self.workers, state.done,
         )
-        def tasks_of(batch: Batch) -> list[tuple[tuple[RawMessage, ...], datetime]]:
+        def tasks_of(batch: Batch) -> list[PoolTask]:
             self._note_reset(account, folder, batch)
             now, raws = self.now(), batch.messages
-            return [(raws[n : n + POOL_TASK_MESSAGES], now) for n in range(0, len(raws), POOL_TASK_MESSAGES)]
+            return [(raws[n : n + POOL_TASK_MESSAGES], now, folder) for n in range(0, len(raws), POOL_TASK_MESSAGES)]
 
-        with pool, groups:
-            for batch, prepared in pooled_batches(pool, batches, tasks_of, lambda e: self._pool_failed(account, e)):
-                if prepared is None:  # the pool broke: parsed here, a commit each as in one process
-                    groups.commit()
-                    result.add(stored := self._store_batch(account, folder, batch.messages, batch.cursor))
-                else:
-                    with groups.batch() as keep:
-                        keep(stored := self._store_batch(account, folder, batch.messages, batch.cursor, prepared))
-                if self._batch_stored(account, folder, batch, stored, result, state):
-                    break
+        groups = self._pool_groups = CommitGroups(self.store, result.add)
+        try:
+            with groups:
+                for batch, prepared in pooled_batches(pool, batches, tasks_of, lambda e: self._pool_failed(account, e)):
+                    if prepared is None:  # the pool broke: parsed here, a commit each as in one process
+                        groups.commit()
+                        result.add(stored := self._store_batch(account, folder, batch.messages, batch.cursor))
+                    else:
+                        with groups.batch() as keep:
+                            keep(stored := self._store_batch(account, folder, batch.messages, batch.cursor, prepared))
+                    if self._batch_stored(account, folder, batch, stored, result, state):
+                        break
+        finally:
+            self._pool_groups = None
         return True
+
+    def _pool_for(self, account: Account, folder: Folder) -> OrderedPool[PoolTask, list[PreparedMessage]] | None:
+        """The workers of this account pass for `folder`, forked on first need; None if they could not start.
+
+        Forked once per account pass and kept for its other folders, and so
+        before the first pooled folder's records fill this process: workers
+        forked later inherit every record stored by then (at 200,000
+        messages the sent folder's workers, forked after the inbox, held
+        170 MB each by PSS against 48 MB for the inbox's). The extractor is
+        loaded before the fork, so the workers share it, when this folder is
+        sent mail or a sent folder is still to be read for the first time; a
+        model that will not load is the account's error, as when scanning alone.
+        """
+        extracts = any(
+            f.role == "sent" and (f == folder or self.store.get_cursor(account.name, f.name) is None)
+            for f in [folder, *self._folders]
+        )
+        if self._pool is not None and (self._pool_extracts or not extracts):
+            return self._pool
+        self._close_pool()
+        extractor = None
+        try:
+            extractor = self.extractor if extracts else None
+        except (KeptError, OSError):
+            if folder.role == "sent":
+                raise
+            extracts = False  # the sent folder meets the error itself; this folder's mail is stored first
+        work = partial(
+            prepare_task, account=account.name, max_bytes=self.settings.max_message_bytes, me=self.me,
+            extractor=extractor, zone=self.tz,
+        )
+        try:
+            self._pool = OrderedPool(self.workers, work, heartbeat=self._pool_heartbeat)
+        except PoolBroken as error:
+            self._pool_failed(account, error)
+            return None
+        self._pool_extracts = extracts
+        return self._pool
+
+    def _pool_heartbeat(self) -> None:
+        self.heartbeat()
+        if self._pool_groups is not None:  # a commit group does not hold the lock through a long wait
+            self._pool_groups.idle()
+
+    def _close_pool(self) -> None:
+        pool, self._pool, self._pool_groups = self._pool, None, None
+        if pool is not None:
+            pool.close()
 
     def _pool_failed(self, account: Account, error: Exception) -> None:
         self.pool_broken = True

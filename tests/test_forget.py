@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-import kept.daemon.scan as scan_module
+import kept.daemon.prepare as prepare_module
 from kept.cli import main
 
 from tests.helpers import ME, raw_mail, utc
@@ -125,14 +125,14 @@ def test_forget_leaves_no_trace_in_any_file_kept_wrote(
                               capture_output=True, env=environment, timeout=300)
 
     # A scan problem: a message of theirs the parser fails on, with their From header in the error.
-    real_parse = scan_module.parse_message
+    real_parse = prepare_module.parse_message
 
     def parse(raw: Any, **kwargs: Any) -> Any:
         if b"PARSE-BOMB" in raw.data:
             raise ValueError(f"cannot read the header From: {PERSON}")
         return real_parse(raw, **kwargs)
 
-    monkeypatch.setattr(scan_module, "parse_message", parse)
+    monkeypatch.setattr(prepare_module, "parse_message", parse)
     assert main([*kept, "scan", "-q"]) == 0
     # A keep-in-touch decision.
     assert main([*kept, "nudges", "snooze", ADDRESS, "2026-05-01"]) == 0

@@ -245,7 +245,7 @@ def test_sent_mail_goes_to_the_extractor_in_bounded_groups_with_heartbeats_betwe
     # A batch of long sent messages is minutes of language-model work: the
     # scanner hands it over in groups and lets the daemon's watchdog
     # heartbeat run between them.
-    from kept.daemon.scan import MAX_EXTRACT_CHARS, MAX_PROMISE_TEXT_CHARS
+    from kept.daemon.prepare import MAX_EXTRACT_CHARS, MAX_PROMISE_TEXT_CHARS
 
     events: list[object] = []
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import kept.daemon.prepare as prepare_module
 import kept.daemon.scan as scan_module
 from kept.cli import main
 from kept.daemon.scan import Scanner
@@ -127,7 +128,7 @@ def test_messages_failing_each_step_are_skipped_and_recorded_and_the_rest_is_sto
     add(SENT, with_date(raw_mail("far", sender=ME, to="ben@x.org", date=utc(2026, 3, 8),
                                  body="I'll send you the slides.\n"), FAR_FUTURE))
 
-    real_parse = scan_module.parse_message
+    real_parse = prepare_module.parse_message
 
     def parse(raw, **kwargs):
         if b"PARSE-BOMB" in raw.data:
@@ -146,7 +147,7 @@ def test_messages_failing_each_step_are_skipped_and_recorded_and_the_rest_is_sto
         if message.message_id == "<store-bomb@test>":
             raise KeyError("reply handler")
 
-    monkeypatch.setattr(scan_module, "parse_message", parse)
+    monkeypatch.setattr(prepare_module, "parse_message", parse)
     monkeypatch.setattr(Threader, "add", thread)
     pools = []
     real_pool = scan_module.OrderedPool
@@ -157,7 +158,7 @@ def test_messages_failing_each_step_are_skipped_and_recorded_and_the_rest_is_sto
     caplog.set_level(logging.WARNING, logger="kept.daemon.scan")
 
     [result] = scanner.scan_all()
-    assert len(pools) == (2 if scanning else 0) and not scanner.pool_broken  # INBOX and Sent
+    assert len(pools) == (1 if scanning else 0) and not scanner.pool_broken  # one for INBOX and Sent
 
     assert result.error is None
     assert (result.messages, result.skipped, result.promises) == (4, 4, 2)

@@ -12,6 +12,7 @@ and runs each worker on one thread.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+import kept.daemon.prepare as prepare_module
 import kept.daemon.scan as scan_module
 import kept.daemon.scan_pool as scan_pool
 import kept.storage.tinydb_store as tinydb_store
@@ -29,7 +31,7 @@ from benchmarks.generate_mailbox import MailboxGenerator, write_maildir
 from kept.daemon.commit_groups import CommitGroups
 from kept.daemon.scan import Scanner
 from kept.daemon.scan_pool import OrderedPool, PoolBroken, pool_supported, worker_count
-from kept.errors import StorageWriteError
+from kept.errors import StorageWriteError, UserError
 from kept.extractors.promises import PromiseExtractor
 from kept.mailboxes.base import Folder
 from kept.mailboxes.memory import MemorySource
@@ -138,7 +140,7 @@ def kill_the_worker_that_parses_batch_3(mailbox: Path, monkeypatch: pytest.Monke
     """The worker that parses the first message of the Sent folder's fourth batch dies, as the
     kernel's OOM killer would end it; the scanning process, reading it again, parses it as usual."""
     scanner_pid = os.getpid()
-    real_parse = scan_module.parse_message
+    real_parse = prepare_module.parse_message
     victim = sorted((mailbox / ".Sent" / "cur").iterdir())[BATCH * 3].read_bytes()
 
     def parse(raw: Any, **kwargs: Any) -> Any:
@@ -146,7 +148,7 @@ def kill_the_worker_that_parses_batch_3(mailbox: Path, monkeypatch: pytest.Monke
             os.kill(os.getpid(), signal.SIGKILL)
         return real_parse(raw, **kwargs)
 
-    monkeypatch.setattr(scan_module, "parse_message", parse)
+    monkeypatch.setattr(prepare_module, "parse_message", parse)
 
 
 def groups_never_due(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,6 +320,86 @@ def test_a_folder_read_again_is_not_sent_to_the_pool(extractor: PromiseExtractor
     source.reset_uidvalidity(SENT)
     again = scanner.scan_all()[0]
     assert (again.messages, again.seen) == (0, 3 * BATCH) and started == [1]
+
+
+INBOX = Folder("INBOX", "received")
+
+
+def add_received(source: MemorySource, count: int) -> None:
+    for n in range(count):
+        source.add(INBOX, raw_mail(f"r{n}", sender="anna@x.org", date=NOW - timedelta(hours=3 * BATCH - n),
+                                   subject=f"Part {n}", body="Here is the next part.\n"))
+
+
+def counted_loads_and_pools(
+    monkeypatch: pytest.MonkeyPatch, extractor: PromiseExtractor, store: MemoryStore | None = None,
+    source: MemorySource | None = None,
+) -> tuple[list[str], Scanner]:
+    """A scanner of an inbox and a sent folder whose extractor loads and worker pools are told in `events`."""
+    events: list[str] = []
+    real_pool = scan_pool.OrderedPool
+    monkeypatch.setattr(scan_module, "OrderedPool", lambda *a, **kw: events.append("fork") or real_pool(*a, **kw))
+    source = source or MemorySource("generated", folders=[INBOX, SENT])
+    scanner = Scanner(settings_for(Path("/nonexistent"), Path("/dev/null")), store or MemoryStore(),
+                      extractor_factory=lambda: events.append("load") or extractor,
+                      source_factory=lambda account: source, now=lambda: NOW, batch_size=BATCH, workers=2)
+    return events, scanner
+
+
+def test_an_account_pass_forks_its_workers_once_with_the_extractor_before_the_inbox(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox is read before the sent folder. Workers forked for the sent folder after it would
+    inherit every record stored by then (170 MB each by PSS at 200,000 messages), so one pool serves
+    the pass, forked before the inbox's records, with the model the sent folder needs loaded."""
+    events, scanner = counted_loads_and_pools(monkeypatch, extractor)
+    source = scanner.source_factory(scanner.settings.accounts[0])
+    add_received(source, 3 * BATCH)
+    add_sent(source, 0, 3 * BATCH)
+    [result] = scanner.scan_all()
+    assert result.error is None and result.messages == 6 * BATCH and result.promises == 3 * BATCH
+    assert events == ["load", "fork"]
+    assert multiprocessing.active_children() == []  # the pass ended its workers
+
+
+def test_workers_for_an_inbox_alone_do_not_load_the_extractor(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _events, first = counted_loads_and_pools(monkeypatch, extractor)
+    source = first.source_factory(first.settings.accounts[0])
+    add_sent(source, 0, 1)
+    first.scan_all()  # the sent folder has been read: it has a cursor
+    events, scanner = counted_loads_and_pools(monkeypatch, extractor, first.store, source)
+    add_received(source, 3 * BATCH)
+    [result] = scanner.scan_all()
+    assert result.error is None and result.messages == 3 * BATCH
+    assert events == ["fork"]
+    add_sent(source, 1, 3 * BATCH)  # a backlog of sent mail: workers with the model take over
+    [result] = scanner.scan_all()
+    assert result.promises == 3 * BATCH and events == ["fork", "load", "fork"]
+    assert multiprocessing.active_children() == []
+
+
+def test_a_model_that_will_not_load_fails_the_account_at_its_sent_folder_as_before(
+    extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox's workers want the model only for the sent folder to come: if it will not load,
+    the inbox is stored without it, and the sent folder fails the account with the model's error."""
+    events, scanner = counted_loads_and_pools(monkeypatch, extractor)
+
+    def broken() -> PromiseExtractor:
+        events.append("load")
+        raise UserError("the spaCy pipeline 'en_core_web_sm' is not installed")
+
+    scanner._extractor_factory = broken
+    source = scanner.source_factory(scanner.settings.accounts[0])
+    add_received(source, 3 * BATCH)
+    add_sent(source, 0, 3 * BATCH)
+    [result] = scanner.scan_all()
+    assert result.error is not None and "not installed" in result.error
+    assert result.folders == {"INBOX": 3 * BATCH}
+    assert events == ["load", "fork", "load"]
+    assert multiprocessing.active_children() == []
 
 
 def _slow_square(task: int) -> int:
