@@ -251,6 +251,7 @@ def test_a_group_taken_back_is_not_counted_as_read(
                           now=lambda: NOW, batch_size=BATCH, workers=2)
         [failed] = scanner.scan_all()
         assert failed.error and "disk is full" in failed.error
+        assert multiprocessing.active_children() == []  # the failed pass ended its workers
         assert failed.messages == BATCH == sum(store.count_messages().values())
         assert list(failed.folders.values()) == [BATCH]
         monkeypatch.setattr(Scanner, "_store_batch", real_store_batch)
@@ -350,7 +351,7 @@ def test_an_account_pass_forks_its_workers_once_with_the_extractor_before_the_in
     extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The inbox is read before the sent folder. Workers forked for the sent folder after it would
-    inherit every record stored by then (170 MB each by PSS at 200,000 messages), so one pool serves
+    inherit every record stored by then (170-203 MB each by PSS at 200,000 messages), so one pool serves
     the pass, forked before the inbox's records, with the model the sent folder needs loaded."""
     events, scanner = counted_loads_and_pools(monkeypatch, extractor)
     source = scanner.source_factory(scanner.settings.accounts[0])
@@ -399,6 +400,25 @@ def test_a_model_that_will_not_load_fails_the_account_at_its_sent_folder_as_befo
     assert result.error is not None and "not installed" in result.error
     assert result.folders == {"INBOX": 3 * BATCH}
     assert events == ["load", "fork", "load"]
+    assert multiprocessing.active_children() == []
+
+
+def test_a_pass_asked_to_stop_ends_its_workers(extractor: PromiseExtractor, monkeypatch: pytest.MonkeyPatch) -> None:
+    events, scanner = counted_loads_and_pools(monkeypatch, extractor)
+    source = scanner.source_factory(scanner.settings.accounts[0])
+    add_received(source, 3 * BATCH)
+    add_sent(source, 0, 3 * BATCH)
+    batches: list[int] = []
+    real_batch_stored = Scanner._batch_stored
+
+    def count(self: Scanner, *args: Any) -> bool:
+        batches.append(1)
+        return real_batch_stored(self, *args)
+
+    monkeypatch.setattr(Scanner, "_batch_stored", count)
+    scanner.stop_requested = lambda: len(batches) >= 2  # a SIGTERM after the first pooled batch
+    [result] = scanner.scan_all()
+    assert result.error is None and result.messages == 2 * BATCH and events == ["load", "fork"]
     assert multiprocessing.active_children() == []
 
 
