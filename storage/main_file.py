@@ -194,12 +194,12 @@ class MainFile(Storage):
 
     `read` and `write` only touch the in-memory copy; `refresh` and `commit`
     move it to and from the disk. `table` gives one table of it: the lazy
-    ones (`_LAZY_TABLES`) stay the lines read until first used, and a
-    commit writes an unused one out as it was read. `journal` lists the changes since the last
-    commit as (table, key, previous document or None), oldest first; the
-    store uses it to undo an inner transaction and to know whether anything
-    needs writing. `thread_index` indexes the threads of the copy, `archive`
-    is the message file.
+    ones (`_LAZY_TABLES`) stay the lines read until first used, and a commit
+    writes an unused one out as it was read. `journal` lists the changes
+    since the last commit as (table, key, previous document or None), oldest
+    first; the store uses it to undo an inner transaction and to know
+    whether anything needs writing. `thread_index` indexes the threads of
+    the copy, `archive` is the message file.
 
     Encoding the whole database anew at every commit would cost as much as
     the database is large; instead the JSON text of every document is kept
