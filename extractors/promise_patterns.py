@@ -369,7 +369,10 @@ class PromiseMatcher:
     """
 
     def __init__(self, rows: Sequence[PatternRow], nlp: Language) -> None:
-        from spacy.matcher import DependencyMatcher, Matcher  # spaCy (0.5 s) loads with the first pipeline, see nlp
+        # spaCy (0.5 s) loads with the first pipeline, see nlp
+        from spacy.matcher import Matcher
+
+        from kept.extractors.dependency_matching import NodeSharingDependencyMatcher
 
         self.rows = list(rows)
         self.nlp = nlp
@@ -377,7 +380,7 @@ class PromiseMatcher:
         self._dep_rows: dict[str, PatternRow] = {}
         self._row_order: dict[str, int] = {}
         self._token_matcher = Matcher(self.nlp.vocab, validate=True)
-        self._dep_matcher = DependencyMatcher(self.nlp.vocab, validate=True)
+        self._dep_matcher = NodeSharingDependencyMatcher(self.nlp.vocab, validate=True)
         for order, row in enumerate(self.rows):
             self._row_order[row.id] = order
             try:

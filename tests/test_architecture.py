@@ -65,6 +65,8 @@ COMMAND_LINE_MODULES = {"kept.cli", "kept.shellfiles"}
 LAZY_IMPORTS = {
     ("kept.mailboxes.factory", "kept.mailboxes.exchange"):
         "exchangelib takes about 0.3 s to import and only Exchange accounts need it",
+    ("kept.extractors.promise_patterns", "kept.extractors.dependency_matching"):
+        "it subclasses spaCy's matcher, and spaCy (0.5 s) is imported with the first pipeline, not with the patterns",
 }
 
 MAX_LINES = 1000
