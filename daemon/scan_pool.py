@@ -20,6 +20,9 @@ worker processes:
   function is inherited, never pickled (only the tasks and their results
   cross the pipe);
 * **one thread each**: see `_start_worker`;
+* **lean**: each worker gives its free heap pages back after every task
+  (`release_free_memory`): glibc keeps what a parse freed, and with each
+  worker keeping its own, a backfill of beck-s took 20-40 MB more by PSS;
 * **fragile on purpose**: a worker that dies (out of memory, killed) breaks
   the pool; `PoolBroken` tells the scanner, which stores nothing of the
   unfinished tasks and does them again itself.
@@ -42,13 +45,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from kept.mailboxes.base import Batch
 from kept.settings import MAX_AUTO_WORKERS
 
 __all__ = [
-    "WORKERS_ENV", "OrderedPool", "PoolBroken", "pool_supported", "pooled_batches", "usable_cores", "worker_count",
+    "WORKERS_ENV", "OrderedPool", "PoolBroken", "pool_supported", "pooled_batches", "release_free_memory",
+    "usable_cores", "worker_count",
 ]
 
 logger = logging.getLogger(__name__)
@@ -189,10 +193,47 @@ def _one_blas_thread() -> None:
                 break
 
 
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc; musl and other C libraries have none
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return cast(Callable[[int], int], trim)
+
+
+_malloc_trim: Callable[[int], int] | None = None
+_malloc_trim_known = False
+
+
+def release_free_memory() -> None:
+    """Give the free pages of this process's heap back to the system (glibc's ``malloc_trim``).
+
+    glibc keeps the memory a parse or an extraction freed for the next
+    allocation, so a process's resident size only grows to its worst
+    moment and stays there. Called after each task in a worker: each call
+    took about 0.5 ms there (0.1 s of 11.8 s CPU for beck-s's sent mail in
+    tasks of 8 messages). Not in the scanning process: the next commit
+    would only fault the pages in again, and after every batch it gave no
+    lower peak on beck-s alone and 10 MB less PSS at 200,000 messages,
+    where one backfill with it took 513 s against 473 s without (single
+    runs). Does nothing where the C library has no such call.
+    """
+    global _malloc_trim, _malloc_trim_known
+    if not _malloc_trim_known:
+        _malloc_trim, _malloc_trim_known = _find_malloc_trim(), True
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 def _run(task: Any) -> Any:
-    """Run the inherited work function on one task (in a worker)."""
+    """Run the inherited work function on one task (in a worker), then give back what it freed."""
     assert _work is not None, "worker not started by _start_worker"
-    return _work(task)
+    try:
+        return _work(task)
+    finally:
+        release_free_memory()
 
 
 def _ready() -> int:

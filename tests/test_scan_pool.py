@@ -496,3 +496,39 @@ def test_worker_count_follows_the_setting_the_environment_and_the_cores(monkeypa
     monkeypatch.delenv(scan_pool.WORKERS_ENV)
     assert worker_count(None) == 1 and worker_count(4) == 1
     assert ScanSettings().workers is None
+
+
+def _private_kb() -> int:
+    with open("/proc/self/smaps_rollup", encoding="ascii") as rollup:
+        return sum(int(line.split()[1]) for line in rollup if line.startswith(("Private_Clean:", "Private_Dirty:")))
+
+
+@pytest.mark.skipif(scan_pool._find_malloc_trim() is None, reason="the C library has no malloc_trim")
+def test_freed_heap_pages_go_back_to_the_system() -> None:
+    # 40 MB in blocks small enough for the heap, freed under one that stays:
+    # the heap cannot shrink from its top, so only malloc_trim returns them.
+    blocks = [bytearray(4000) for _ in range(10_000)]
+    staying = bytearray(4000)
+    del blocks
+    before = _private_kb()
+    scan_pool.release_free_memory()
+    assert before - _private_kb() > 20_000, "at least 20 MB of the 40 freed are given back"
+    assert staying
+
+
+def test_a_worker_gives_back_what_a_task_freed_even_when_it_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    released = []
+    monkeypatch.setattr(scan_pool, "release_free_memory", lambda: released.append(True))
+    monkeypatch.setattr(scan_pool, "_work", lambda task: 10 // task)
+    assert scan_pool._run(2) == 5 and len(released) == 1
+    with pytest.raises(ZeroDivisionError):
+        scan_pool._run(0)
+    assert len(released) == 2
+
+
+def test_without_malloc_trim_nothing_is_given_back_and_nothing_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_pool, "_find_malloc_trim", lambda: None)
+    monkeypatch.setattr(scan_pool, "_malloc_trim_known", False)
+    monkeypatch.setattr(scan_pool, "_malloc_trim", None)  # put back as it was after the test
+    scan_pool.release_free_memory()
+    assert scan_pool._malloc_trim is None
