@@ -22,7 +22,8 @@ worker processes:
 * **one thread each**: see `_start_worker`;
 * **lean**: each worker gives its free heap pages back after every task
   (`release_free_memory`): glibc keeps what a parse freed, and with each
-  worker keeping its own, a backfill of beck-s took 20-40 MB more by PSS;
+  worker keeping its own, a backfill took about 20 MB more by PSS on
+  beck-s and 37 MB at 200,000 messages;
 * **fragile on purpose**: a worker that dies (out of memory, killed) breaks
   the pool; `PoolBroken` tells the scanner, which stores nothing of the
   unfinished tasks and does them again itself.
@@ -196,7 +197,7 @@ def _one_blas_thread() -> None:
 def _find_malloc_trim() -> Callable[[int], int] | None:
     try:
         trim = ctypes.CDLL(None).malloc_trim  # glibc; musl and other C libraries have none
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows, where CDLL needs a name
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
@@ -212,13 +213,16 @@ def release_free_memory() -> None:
 
     glibc keeps the memory a parse or an extraction freed for the next
     allocation, so a process's resident size only grows to its worst
-    moment and stays there. Called after each task in a worker: each call
-    took about 0.5 ms there (0.1 s of 11.8 s CPU for beck-s's sent mail in
-    tasks of 8 messages). Not in the scanning process: the next commit
-    would only fault the pages in again, and after every batch it gave no
-    lower peak on beck-s alone and 10 MB less PSS at 200,000 messages,
-    where one backfill with it took 513 s against 473 s without (single
-    runs). Does nothing where the C library has no such call.
+    moment and stays there. Called after each task in a worker: the call
+    takes about 0.5 ms, and the next task faults the pages in again. A
+    pooled backfill of beck-s spent 0.8-1.1 s in the kernel with it against
+    0.4-0.6 s without, in the same wall time; its whole CPU time was 17-24 s
+    either way (six runs each, alternating). Not in the scanning process:
+    the next commit would only fault the pages in again, and after every
+    batch it gave no lower peak on beck-s alone, and at 200,000 messages
+    a backfill trimming there and in the workers took 513 s against 473 s
+    with neither (single runs). Does nothing where the C library has no
+    such call.
     """
     global _malloc_trim, _malloc_trim_known
     if not _malloc_trim_known:

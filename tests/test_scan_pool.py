@@ -503,7 +503,10 @@ def _private_kb() -> int:
         return sum(int(line.split()[1]) for line in rollup if line.startswith(("Private_Clean:", "Private_Dirty:")))
 
 
-@pytest.mark.skipif(scan_pool._find_malloc_trim() is None, reason="the C library has no malloc_trim")
+@pytest.mark.skipif(
+    scan_pool._find_malloc_trim() is None or bool(os.environ.get("LD_PRELOAD")),
+    reason="no glibc malloc_trim, or another allocator preloaded",
+)
 def test_freed_heap_pages_go_back_to_the_system() -> None:
     # 40 MB in blocks small enough for the heap, freed under one that stays:
     # the heap cannot shrink from its top, so only malloc_trim returns them.
@@ -532,3 +535,17 @@ def test_without_malloc_trim_nothing_is_given_back_and_nothing_fails(monkeypatch
     monkeypatch.setattr(scan_pool, "_malloc_trim", None)  # put back as it was after the test
     scan_pool.release_free_memory()
     assert scan_pool._malloc_trim is None
+
+
+def test_a_c_library_without_malloc_trim_is_found_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_library(name: object, **_: object) -> object:
+        raise OSError("no such library")
+
+    monkeypatch.setattr(scan_pool.ctypes, "CDLL", no_library)
+    assert scan_pool._find_malloc_trim() is None
+
+    class NoTrim:
+        pass
+
+    monkeypatch.setattr(scan_pool.ctypes, "CDLL", lambda name, **_: NoTrim())
+    assert scan_pool._find_malloc_trim() is None
