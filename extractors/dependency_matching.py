@@ -12,8 +12,8 @@ spaCy's own (``tests/test_dependency_matching.py`` checks that on labelled
 sentences and on random trees and patterns; it was so for every candidate
 sentence of the Enron mail in ``../shared``). On the 2,500 candidate
 sentences of the three Enron dev mailboxes' sent mail it took 1.6-2.6 s
-instead of 2.7-3.3 s, and ``kept extract`` ran 3-10 % faster in alternating runs on a
-quiet machine (docs/benchmarks.md).
+instead of 2.7-3.3 s, and ``kept extract`` ran 3-10 % faster in
+alternating runs on a quiet machine (docs/benchmarks.md).
 
 Everything else (adding patterns, validating them, checking the tree
 relations) is spaCy's. A pattern changed after it was added matches as it
