@@ -63,8 +63,8 @@ class NodeSharingDependencyMatcher(DependencyMatcher):
         # (the rule's key, a copy of the node's attributes, its inner key).
         self._nodes: list[tuple[Any, dict[str, Any], Any]] = []
         # Built at the first match after a change: the matcher of distinct
-        # nodes, and for each of its keys the node and the inner keys sharing it.
-        self._shared: tuple[Matcher, dict[int, tuple[dict[str, Any], list[Any]]]] | None = None
+        # nodes, and for each of its keys the inner keys sharing that node.
+        self._shared: tuple[Matcher, dict[int, list[Any]]] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_unpickle, (self.vocab, dict(self._raw_patterns), dict(self._callbacks)))
@@ -95,10 +95,10 @@ class NodeSharingDependencyMatcher(DependencyMatcher):
         """`key` as spaCy files a rule under it (its ``_normalize_key``, missing from its stubs)."""
         return self.vocab.strings.add(key) if isinstance(key, str) else key
 
-    def _shared_nodes(self) -> tuple[Matcher, dict[int, tuple[dict[str, Any], list[Any]]]]:
+    def _shared_nodes(self) -> tuple[Matcher, dict[int, list[Any]]]:
         if self._shared is None:
             matcher = Matcher(self.vocab)  # each node was validated when it was added
-            sharing: dict[int, tuple[dict[str, Any], list[Any]]] = {}
+            sharing: dict[int, list[Any]] = {}
             shared_key_of: dict[str, int] = {}
             for _rule, attributes, inner_key in self._nodes:
                 identity = _identity(attributes)
@@ -107,10 +107,10 @@ class NodeSharingDependencyMatcher(DependencyMatcher):
                     # Matcher keys of its own, plain numbers: nothing goes into the shared vocabulary.
                     shared_key = len(sharing) + 1
                     matcher.add(shared_key, [[attributes]])
-                    sharing[shared_key] = (attributes, [])
+                    sharing[shared_key] = []
                     if identity is not None:
                         shared_key_of[identity] = shared_key
-                sharing[shared_key][1].append(inner_key)
+                sharing[shared_key].append(inner_key)
             self._shared = (matcher, sharing)
         return self._shared
 
@@ -126,13 +126,12 @@ class NodeSharingDependencyMatcher(DependencyMatcher):
         # nodes were added) put roots and positions in spaCy's order.
         # Every match is one token: spaCy refuses "OP" in a dependency node.
         for shared_key, start, _end in matcher(doc):
-            _attributes, inner_keys = sharing[shared_key]
             root = roots.get(start)
             if root is None:
                 token = doc[start]
                 root = roots[start] = ([token, *token.ancestors])[-1].i
             by_key = keys_to_position_maps[root]
-            for inner_key in inner_keys:
+            for inner_key in sharing[shared_key]:
                 by_key[inner_key].append(start)
         return keys_to_position_maps
 

@@ -530,11 +530,13 @@ def test_a_worker_gives_back_what_a_task_freed_even_when_it_fails(monkeypatch: p
 
 
 def test_without_malloc_trim_nothing_is_given_back_and_nothing_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scan_pool, "_find_malloc_trim", lambda: None)
+    lookups = []
+    monkeypatch.setattr(scan_pool, "_find_malloc_trim", lambda: lookups.append(True))
     monkeypatch.setattr(scan_pool, "_malloc_trim_known", False)
     monkeypatch.setattr(scan_pool, "_malloc_trim", None)  # put back as it was after the test
     scan_pool.release_free_memory()
-    assert scan_pool._malloc_trim is None
+    scan_pool.release_free_memory()
+    assert scan_pool._malloc_trim is None and lookups == [True], "looked up once, then nothing to call"
 
 
 def test_a_c_library_without_malloc_trim_is_found_out(monkeypatch: pytest.MonkeyPatch) -> None:
