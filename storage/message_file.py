@@ -43,10 +43,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from kept.errors import StorageError
 from kept.storage.files import (
@@ -70,6 +71,27 @@ ARCHIVE_META = "message_archive"
 #: A hot message on its way to the message file: (account, message id, role, member line).
 Outgoing = tuple[str, str, str, str]
 
+#: The start of the ``archive`` document as `MessageFile.write_next` writes
+#: it, up to its index: what `MessageFile.load` checks is read from here.
+_TRAILER_HEAD = re.compile(
+    rb'\{"database_id":(?P<database_id>"(?:[^"\\]|\\.)*"),"generation":(?P<generation>[1-9][0-9]{0,17}),'
+    rb'"messages":[0-9]{1,18},"index":'
+)
+
+
+class _Decoded(NamedTuple):
+    """An index decoded with the rest of its document, not yet checked."""
+
+    value: Any
+
+
+class _Trailer(NamedTuple):
+    """The ``archive`` document of a message file: whose it is, its generation, its index (JSON text, or decoded)."""
+
+    database_id: Any
+    generation: Any
+    pending_index: bytes | _Decoded
+
 
 class MessageFile:
     """The message file: message records moved out of the main file, and their index.
@@ -79,6 +101,11 @@ class MessageFile:
     from the file's last line when the main file is loaded, and written
     there anew with every generation of the file. See the module docstring
     for the layout and the crash-safe way a new generation replaces the old.
+
+    Loading checks which file belongs to the database at once, but decodes
+    the index itself only when something first needs it (`index`): a scan
+    that finds nothing new, and a command that reads no message, never do.
+    At 1,000,000 messages the index is 40 MB of JSON.
     """
 
     HEAD = b'{"messages":{\n'
@@ -89,7 +116,10 @@ class MessageFile:
         self.path = path
         self.next_path = next_path(path)
         self.main_path = main_path
-        self.index: dict[str, dict[str, int]] = {}
+        self._index: dict[str, dict[str, int]] = {}
+        # The file's index as `_trailer` left it (JSON text, or decoded but
+        # not yet checked), until `index` first needs it.
+        self._pending_index: bytes | _Decoded | None = None
         self.generation = 0
         self.end = len(self.HEAD)
         # Set when an index entry was removed: the next write must leave its line out.
@@ -100,6 +130,43 @@ class MessageFile:
         self._written = False
 
     # -- reading ----------------------------------------------------------
+
+    @property
+    def index(self) -> dict[str, dict[str, int]]:
+        """Account -> message id -> index entry; decoded from the file at first use.
+
+        :raises StorageError: if the file's index is damaged (every use
+            reports it, until `load` or `reset`).
+        """
+        if self._pending_index is not None:
+            self._index = self._checked_index(self._pending_index)
+            self._pending_index = None
+        return self._index
+
+    @index.setter
+    def index(self, index: dict[str, dict[str, int]]) -> None:
+        self._index, self._pending_index = index, None
+
+    def _checked_index(self, pending: bytes | _Decoded) -> dict[str, dict[str, int]]:
+        """The index `_trailer` left pending, decoded and checked.
+
+        :raises StorageError: if it is not a table of accounts.
+        """
+        index: Any = None
+        if isinstance(pending, _Decoded):
+            index = pending.value
+        else:
+            try:
+                index = json.loads(pending)
+            except (ValueError, RecursionError):
+                pass
+        if not (
+            isinstance(index, dict)
+            and all(isinstance(ids, dict) for ids in index.values())
+            and all(type(entry) is int for ids in index.values() for entry in ids.values())
+        ):
+            raise damaged(self.main_path, f"the index of {self.path} is not a table of accounts")
+        return index
 
     def reset(self) -> None:
         """Forget the index; `load` reads it again."""
@@ -156,18 +223,11 @@ class MessageFile:
         else:
             self._remove_unfinished()
         assert trailer is not None
-        index = trailer.get("index")
-        if not (
-            isinstance(index, dict)
-            and all(isinstance(ids, dict) for ids in index.values())
-            and all(type(entry) is int for ids in index.values() for entry in ids.values())
-        ):
-            raise damaged(self.main_path, f"the index of {self.path} is not a table of accounts")
         try:
             self._reader = os.open(self.path, os.O_RDONLY)
         except OSError as error:
             raise StorageError(f"cannot read the message file {self.path}: {error.strerror}") from error
-        self.index = index
+        self._index, self._pending_index = {}, trailer.pending_index
         self.generation = generation
         self.end = end
 
@@ -181,8 +241,14 @@ class MessageFile:
             return
         logger.info("Removed %s, left by an interrupted write", self.next_path)
 
-    def _trailer(self, path: Path, end: int) -> dict[str, Any] | None:
-        """The ``archive`` document on the last line of `path`, which must start at `end`; None if there is none."""
+    def _trailer(self, path: Path, end: int) -> _Trailer | None:
+        """The ``archive`` document on the last line of `path`, which must start at `end`; None if there is none.
+
+        Its index is left as text when the document is laid out as
+        `write_next` writes it (`_TRAILER_HEAD`); a document laid out
+        otherwise is decoded whole. Either way its index is checked when
+        first used (`index`).
+        """
         try:
             with open(path, "rb") as file:
                 file.seek(end)
@@ -193,18 +259,28 @@ class MessageFile:
             raise StorageError(f"cannot read the message file {path}: {error.strerror}") from error
         if not (text.startswith(self.TRAILER) and text.endswith(self.TAIL)):
             return None
+        head = _TRAILER_HEAD.match(text, len(self.TRAILER))
+        if head is not None and text.endswith(b"}" + self.TAIL):
+            try:
+                database_id = json.loads(head["database_id"])
+            except ValueError:
+                return None
+            return _Trailer(database_id, int(head["generation"]), text[head.end() : -len(self.TAIL) - 1])
         try:
             trailer = json.loads(text[len(self.TRAILER) : -len(self.TAIL)])
         except (ValueError, RecursionError):
             return None
-        return trailer if isinstance(trailer, dict) else None
+        if not isinstance(trailer, dict):
+            return None
+        return _Trailer(trailer.get("database_id"), trailer.get("generation"), _Decoded(trailer.get("index")))
 
     @staticmethod
-    def _matches(trailer: dict[str, Any] | None, database_id: str, generation: int) -> bool:
+    def _matches(trailer: _Trailer | None, database_id: str, generation: int) -> bool:
         return (
             trailer is not None
-            and trailer.get("database_id") == database_id
-            and trailer.get("generation") == generation
+            and trailer.database_id == database_id
+            and type(trailer.generation) is int
+            and trailer.generation == generation
         )
 
     def entry(self, account: str, message_id: str) -> int | None:

@@ -1070,6 +1070,51 @@ def test_a_missing_or_foreign_message_file_is_refused(db_path, tmp_path, damage)
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize("index", ['{"work":{"<1@example.com>":"x"}}', '{"work":[', '[]', '{"work":{"<1@example.com>":1.5}}'])
+def test_a_damaged_index_is_reported_when_first_used_not_at_opening(db_path, index):
+    """Opening checks whose message file it is; the index itself is decoded, and checked, when first needed."""
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    store.set_cursor("work", "INBOX", {"last_uid": 7})
+    store.close()
+    path = messages_path(db_path)
+    lines, trailer = path.read_text().rsplit('"index":', 1)
+    assert trailer.endswith("}}}\n")
+    path.write_text(lines + '"index":' + index + "}}}\n")
+    store = TinyDBStore(db_path)
+    # A pass that finds nothing new reads its cursors and meta, never the index.
+    assert store.get_cursor("work", "INBOX") == {"last_uid": 7}
+    for use in (lambda: store.has_message("work", "<1@example.com>"), store.count_messages, store.export):
+        with pytest.raises(StorageError, match="the index of .* is not a table of accounts") as caught:
+            use()
+        assert "kept rebuild" in str(caught.value)
+    store.close()
+
+
+def test_an_archive_document_laid_out_otherwise_is_read_whole(db_path):
+    """A message file whose last line another writer spaced or reordered still opens, and its index still counts."""
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)
+    expected = store.count_messages()
+    store.close()
+    path = messages_path(db_path)
+    lines, trailer = path.read_text().rsplit('"archive":', 1)
+    archive = json.loads(trailer.removesuffix("}}\n"))
+    reordered = {"index": archive["index"], **{k: v for k, v in archive.items() if k != "index"}}
+    path.write_text(lines + '"archive":' + json.dumps(reordered, indent=1) + "}}\n")
+    store = TinyDBStore(db_path)
+    assert store.count_messages() == expected
+    assert store.has_message("work", "<1@example.com>")
+    store.close()
+    # Only a number that is the main file's generation (1 here) names the file: not "1", true or 1.0.
+    assert archive["generation"] == 1
+    for generation in ('"1"', "true", "1.0"):
+        path.write_text(lines + '"archive":' + json.dumps({**reordered, "generation": None}).replace(
+            '"generation": null', f'"generation": {generation}') + "}}\n")
+        with pytest.raises(StorageError, match="damaged"):
+            TinyDBStore(db_path)
+
+
 def test_a_line_that_does_not_match_the_index_is_reported_when_read(db_path):
     store = TinyDBStore(db_path, hot_messages=5)
     fill(store, 10)
