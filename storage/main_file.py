@@ -712,11 +712,14 @@ class MainFile(Storage):
             main_changed = self._main_holds_pass or any(
                 name != "meta" or not is_pass_meta(key) for name, key, _ in self.journal
             )
+            move = main_changed and (self.archive.dirty or len(data["messages"]) >= self.hot_messages)
+            if move:
+                self.archive.decode_index()  # damaged, it stops the commit before anything is written
             pass_text = self._pass_text()
             if pass_text != self._pass_on_disk:
                 self._write_pass(pass_text)
             if main_changed:
-                if self.archive.dirty or len(data["messages"]) >= self.hot_messages:
+                if move:
                     moved = self._move_hot_messages()
                 self.signature = self._write_file(self.path, self._encode(), mtime_ns)
         except OSError as error:

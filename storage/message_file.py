@@ -85,12 +85,19 @@ class _Decoded(NamedTuple):
     value: Any
 
 
+class _Undecoded(NamedTuple):
+    """An index not decoded yet: the last line of the file from `MessageFile.TRAILER` on, and where the index starts in it."""
+
+    line: bytes
+    start: int
+
+
 class _Trailer(NamedTuple):
-    """The ``archive`` document of a message file: whose it is, its generation, its index (JSON text, or decoded)."""
+    """The ``archive`` document of a message file: whose it is, its generation, its index."""
 
     database_id: Any
     generation: Any
-    pending_index: bytes | _Decoded
+    pending_index: _Decoded | _Undecoded
 
 
 class MessageFile:
@@ -117,9 +124,9 @@ class MessageFile:
         self.next_path = next_path(path)
         self.main_path = main_path
         self._index: dict[str, dict[str, int]] = {}
-        # The file's index as `_trailer` left it (JSON text, or decoded but
+        # The file's index as `_trailer` left it (undecoded, or decoded but
         # not yet checked), until `index` first needs it.
-        self._pending_index: bytes | _Decoded | None = None
+        self._pending_index: _Decoded | _Undecoded | None = None
         self.generation = 0
         self.end = len(self.HEAD)
         # Set when an index entry was removed: the next write must leave its line out.
@@ -147,8 +154,20 @@ class MessageFile:
     def index(self, index: dict[str, dict[str, int]]) -> None:
         self._index, self._pending_index = index, None
 
-    def _checked_index(self, pending: bytes | _Decoded) -> dict[str, dict[str, int]]:
+    def decode_index(self) -> None:
+        """Decode and check the index now, if it is still pending (before a write that needs it).
+
+        :raises StorageError: if it is damaged.
+        """
+        self.index  # noqa: B018 - the property decodes it
+
+    def _checked_index(self, pending: _Decoded | _Undecoded) -> dict[str, dict[str, int]]:
         """The index `_trailer` left pending, decoded and checked.
+
+        Text is decoded as UTF-8, as the whole line would be: `json.loads`
+        given bytes guesses UTF-16 or -32 from NUL bytes. An index that
+        does not decode on its own (a key after it, from another writer)
+        is read from the whole document.
 
         :raises StorageError: if it is not a table of accounts.
         """
@@ -156,10 +175,16 @@ class MessageFile:
         if isinstance(pending, _Decoded):
             index = pending.value
         else:
+            line, start = pending
+            end = len(line) - len(self.TAIL) - 1
             try:
-                index = json.loads(pending)
+                index = json.loads(line[start:end].decode("utf-8"))
             except (ValueError, RecursionError):
-                pass
+                try:
+                    document = json.loads(line[len(self.TRAILER) : -len(self.TAIL)].decode("utf-8"))
+                except (ValueError, RecursionError):
+                    document = None
+                index = document.get("index") if isinstance(document, dict) else None
         if not (
             isinstance(index, dict)
             and all(isinstance(ids, dict) for ids in index.values())
@@ -244,10 +269,10 @@ class MessageFile:
     def _trailer(self, path: Path, end: int) -> _Trailer | None:
         """The ``archive`` document on the last line of `path`, which must start at `end`; None if there is none.
 
-        Its index is left as text when the document is laid out as
-        `write_next` writes it (`_TRAILER_HEAD`); a document laid out
-        otherwise is decoded whole. Either way its index is checked when
-        first used (`index`).
+        Its index is left undecoded when the document starts as
+        `write_next` writes it (`_TRAILER_HEAD`), and that start says
+        whose file it is; any other document is decoded whole. Either way
+        its index is checked when first used (`index`).
         """
         try:
             with open(path, "rb") as file:
@@ -262,12 +287,12 @@ class MessageFile:
         head = _TRAILER_HEAD.match(text, len(self.TRAILER))
         if head is not None and text.endswith(b"}" + self.TAIL):
             try:
-                database_id = json.loads(head["database_id"])
+                database_id = json.loads(head["database_id"].decode("utf-8"))
             except ValueError:
                 return None
-            return _Trailer(database_id, int(head["generation"]), text[head.end() : -len(self.TAIL) - 1])
+            return _Trailer(database_id, int(head["generation"]), _Undecoded(text, head.end()))
         try:
-            trailer = json.loads(text[len(self.TRAILER) : -len(self.TAIL)])
+            trailer = json.loads(text[len(self.TRAILER) : -len(self.TAIL)].decode("utf-8"))
         except (ValueError, RecursionError):
             return None
         if not isinstance(trailer, dict):

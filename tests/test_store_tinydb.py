@@ -1070,7 +1070,11 @@ def test_a_missing_or_foreign_message_file_is_refused(db_path, tmp_path, damage)
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.parametrize("index", ['{"work":{"<1@example.com>":"x"}}', '{"work":[', '[]', '{"work":{"<1@example.com>":1.5}}'])
+@pytest.mark.parametrize("index", [
+    b'{"work":{"<1@example.com>":"x"}}', b'{"work":[', b"[]", b'{"work":{"<1@example.com>":1.5}}',
+    b"{\x00}\x00",  # UTF-16 for "{}" to a guesser of encodings: not an empty index
+    b'\xef\xbb\xbf{"work":{}}',  # a byte order mark
+])
 def test_a_damaged_index_is_reported_when_first_used_not_at_opening(db_path, index):
     """Opening checks whose message file it is; the index itself is decoded, and checked, when first needed."""
     store = TinyDBStore(db_path, hot_messages=5)
@@ -1078,9 +1082,9 @@ def test_a_damaged_index_is_reported_when_first_used_not_at_opening(db_path, ind
     store.set_cursor("work", "INBOX", {"last_uid": 7})
     store.close()
     path = messages_path(db_path)
-    lines, trailer = path.read_text().rsplit('"index":', 1)
-    assert trailer.endswith("}}}\n")
-    path.write_text(lines + '"index":' + index + "}}}\n")
+    lines, trailer = path.read_bytes().rsplit(b'"index":', 1)
+    assert trailer.endswith(b"}}}\n")
+    path.write_bytes(lines + b'"index":' + index + b"}}}\n")
     store = TinyDBStore(db_path)
     # A pass that finds nothing new reads its cursors and meta, never the index.
     assert store.get_cursor("work", "INBOX") == {"last_uid": 7}
@@ -1089,6 +1093,26 @@ def test_a_damaged_index_is_reported_when_first_used_not_at_opening(db_path, ind
             use()
         assert "kept rebuild" in str(caught.value)
     store.close()
+
+
+def test_a_damaged_index_stops_a_commit_that_moves_messages_before_anything_is_written(db_path):
+    store = TinyDBStore(db_path, hot_messages=5)
+    fill(store, 10)  # in the message file
+    store.close()
+    store = TinyDBStore(db_path, hot_messages=100)
+    fill(store, 10, start=10)  # hot: at a limit of 5, the next commit moves them
+    store.close()
+    path = messages_path(db_path)
+    lines, _ = path.read_bytes().rsplit(b'"index":', 1)
+    path.write_bytes(lines + b'"index":{"work":[}}}\n')
+    before = {p.name: p.read_bytes() for p in db_path.parent.iterdir() if p.is_file()}
+    store = TinyDBStore(db_path, hot_messages=5)
+    with pytest.raises(StorageError, match="is not a table of accounts"):
+        with store.transaction():
+            store.set_meta("last_scan", "2026-12-08T00:00:00+00:00")  # what every pass writes (the pass file)
+            store.set_cursor("work", "INBOX", {"last_uid": 9})
+    store.close()
+    assert {p.name: p.read_bytes() for p in db_path.parent.iterdir() if p.is_file()} == before
 
 
 def test_an_archive_document_laid_out_otherwise_is_read_whole(db_path):
@@ -1105,6 +1129,11 @@ def test_an_archive_document_laid_out_otherwise_is_read_whole(db_path):
     store = TinyDBStore(db_path)
     assert store.count_messages() == expected
     assert store.has_message("work", "<1@example.com>")
+    store.close()
+    # Laid out as kept writes it, but for a key after the index (a later kept's, say).
+    path.write_text(lines + '"archive":' + json.dumps({**archive, "extra": 1}, separators=(",", ":")) + "}}\n")
+    store = TinyDBStore(db_path)
+    assert store.count_messages() == expected
     store.close()
     # Only a number that is the main file's generation (1 here) names the file: not "1", true or 1.0.
     assert archive["generation"] == 1
