@@ -5,9 +5,10 @@ a message exists. So the main file (``kept.json``,
 `kept.storage.main_file`) holds only the messages stored since the last
 move (the *hot* messages); once `kept.storage.main_file.HOT_MESSAGES` of
 them have gathered, a commit moves them here. This file is never parsed
-whole: at start-up only its index is read (each message's byte offset and
-role), and a message is read from the one line it is on. ``export`` and
-``forget`` read it through, a line at a time.
+whole: at start-up only its last line is read, whose index (each message's
+byte offset and role) is decoded when a message is first looked up, and a
+message is read from the one line it is on. ``export`` and ``forget`` read
+it through, a line at a time.
 
 A commit that moves messages is made in three steps, and the rename of the
 main file is the one that counts:
