@@ -181,11 +181,8 @@ class MessageFile:
             try:
                 index = json.loads(line[start:end].decode("utf-8"))
             except (ValueError, RecursionError):
-                try:
-                    document = json.loads(line[len(self.TRAILER) : -len(self.TAIL)].decode("utf-8"))
-                except (ValueError, RecursionError):
-                    document = None
-                index = document.get("index") if isinstance(document, dict) else None
+                document = self._document(line)
+                index = document.get("index") if document is not None else None
         if not (
             isinstance(index, dict)
             and all(isinstance(ids, dict) for ids in index.values())
@@ -292,13 +289,19 @@ class MessageFile:
             except ValueError:
                 return None
             return _Trailer(database_id, int(head["generation"]), _Undecoded(text, head.end()))
-        try:
-            trailer = json.loads(text[len(self.TRAILER) : -len(self.TAIL)].decode("utf-8"))
-        except (ValueError, RecursionError):
-            return None
-        if not isinstance(trailer, dict):
+        trailer = self._document(text)
+        if trailer is None:
             return None
         return _Trailer(trailer.get("database_id"), trailer.get("generation"), _Decoded(trailer.get("index")))
+
+    @classmethod
+    def _document(cls, line: bytes) -> dict[str, Any] | None:
+        """The ``archive`` document of a last line (`TRAILER` ... `TAIL`) decoded whole, or None if it is not one."""
+        try:
+            document = json.loads(line[len(cls.TRAILER) : -len(cls.TAIL)].decode("utf-8"))
+        except (ValueError, RecursionError):
+            return None
+        return document if isinstance(document, dict) else None
 
     @staticmethod
     def _matches(trailer: _Trailer | None, database_id: str, generation: int) -> bool:
